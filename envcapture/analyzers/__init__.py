@@ -1,0 +1,1 @@
+"""Analysers: entry points, import extraction, module resolution, classification, tracing."""

@@ -1,0 +1,1 @@
+"""Builders: lock files, wheelhouse, local-code bundle, image layers."""

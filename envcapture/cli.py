@@ -1,0 +1,502 @@
+"""The command line: parse -> call the library -> render -> exit code (EDGE: stdout, stderr, exit).
+
+Exit codes: 0 ok; 1 ``check`` found problems (and ``analyze --strict`` found unresolved
+imports); 2 bad input or usage; 3 resolution or build failure; 4 internal error.
+Results go to stdout; diagnostics to stderr, one line each, never a traceback unless
+``--debug``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from envcapture import __version__
+from envcapture.errors import ConfigError, EnvcaptureError
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_BUILD, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+
+def _err_console() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _fail(exc: BaseException, debug: bool) -> int:
+    err = _err_console()
+    if debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    if isinstance(exc, ConfigError):
+        for problem in exc.problems:
+            err.print(f"envcapture: error: {problem}", markup=False)
+        return exc.exit_code
+    if isinstance(exc, EnvcaptureError):
+        err.print(f"envcapture: error: {exc}", markup=False)
+        return exc.exit_code
+    line = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+    err.print(f"envcapture: internal error: {line} (run with --debug for the traceback)", markup=False)
+    return EXIT_INTERNAL
+
+
+def _guarded(func: F) -> F:
+    """Turn envcapture errors into one line and an exit code; never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        debug = bool(ctx.find_root().params.get("debug"))
+        try:
+            return func(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            _err_console().print("envcapture: interrupted", markup=False)
+            ctx.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
+            ctx.exit(_fail(exc, debug))
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "ENVCAPTURE"})
+@click.version_option(__version__, "--version", prog_name="envcapture", message="%(prog)s %(version)s")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def cli(debug: bool) -> None:
+    """Capture the Python environment of an ML job for a Linux x86_64 GPU VM."""
+
+
+# --- config --------------------------------------------------------------------------------
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Work with a job's config.yaml."""
+
+
+@config_group.command("check")
+@click.argument("config_file", default="config.yaml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_guarded
+def config_check(config_file: Path, as_json: bool) -> None:
+    """Validate CONFIG_FILE; print its entry points and python settings (given or derived)."""
+    from envcapture.config import load_config
+    from envcapture.entries import entry_points_for
+
+    job = load_config(config_file)
+    entries, diags = entry_points_for(job, (), Path(job.project_dir).resolve())
+    py = job.env.python
+    settings: dict[str, Any] = {}
+    if py is not None:
+        settings["type"] = py.mode
+        for key, setting in (
+            ("version", py.version),
+            ("requirements-file", py.requirements_file),
+            ("root-paths", py.root_paths),
+            ("local-paths", py.local_paths),
+        ):
+            value = setting.value
+            if isinstance(value, tuple):
+                value = list(value)
+            settings[key] = {"value": value, "given": setting.given}
+        pip = py.pip
+        settings["pip"] = {
+            "index-url": _mask(pip.index_url.value),
+            "extra-index-urls": [_mask(u) for u in pip.extra_index_urls.value or ()],
+            "trusted-hosts": list(pip.trusted_hosts.value or ()),
+            "no-deps": bool(pip.no_deps.value),
+        }
+    out = Console(highlight=False, soft_wrap=True)
+    if as_json:
+        doc = {
+            "schema": "envcapture/config-check",
+            "schema_version": "1.0",
+            "generator": f"envcapture {__version__}",
+            "config": str(config_file),
+            "plain": py is None,
+            "entry_points": [str(e) for e in entries],
+            "python": settings,
+            "warnings": list(job.warnings),
+            "diagnostics": [str(d) for d in diags],
+        }
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        return
+    out.print(f"{config_file}: ok", markup=False)
+    for w in job.warnings:
+        _err_console().print(f"envcapture: warning: {w}", markup=False)
+    if py is None:
+        out.print("environment: plain (no env.python): only inputs travel", markup=False)
+    else:
+        out.print(f"environment: python, type {py.mode}", markup=False)
+        for key, value in settings.items():
+            if key in ("type", "pip"):
+                continue
+            shown = value["value"] if value["value"] not in (None, [], ()) else "-"
+            origin = "given" if value["given"] else "derived: from the analysis and the current environment"
+            out.print(f"  {key}: {shown} ({origin})", markup=False)
+        out.print(f"  pip: {json.dumps(settings['pip'])}", markup=False)
+    out.print("entry points: " + (", ".join(str(e) for e in entries) or "none"), markup=False)
+    for d in diags:
+        _err_console().print(f"envcapture: note: {d}", markup=False)
+
+
+def _mask(url: str | None) -> str | None:
+    from envcapture.config import mask_url
+
+    return mask_url(url) if url else url
+
+
+# --- analyze -------------------------------------------------------------------------------
+
+
+@cli.command("analyze")
+@click.argument("entries", nargs=-1)
+@click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="The job's config.yaml: entry points from cmd and root-paths.")
+@click.option("--python", "python", help="Interpreter whose environment is analysed (default: the active virtualenv, else this Python).")
+@click.option("--target-python", help="Target Python version (default: the config's version, else the analysed interpreter's).")
+@click.option("--project", type=click.Path(file_okay=False, path_type=Path), help="The job's working directory (default: the config's directory, else the current one).")
+@click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON (schema envcapture/analysis 1.1).")
+@click.option("--explain", "explain_name", metavar="NAME", help="Print the chain of imports that pulled NAME in.")
+@click.option("--no-cache", is_flag=True, help="Parse every file again; do not read or write the cache.")
+@click.option("--strict", is_flag=True, help="Exit 1 when a required import is not installed.")
+@click.option("--stats", is_flag=True, help="Print cache statistics to stderr.")
+@click.option("-j", "--jobs", type=int, help="Parser processes (default: every core).")
+@click.option("--runtime", is_flag=True, help="Also import the entry points (never running their __main__ block) in a sandboxed subprocess of the analysed interpreter and add the imports only seen at run time.")
+@click.option("--runtime-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, metavar="SECONDS", help="Time limit of each runtime trace.")
+@click.option("--runtime-cmd", metavar="COMMAND", help='Trace a whole command instead (implies --runtime), e.g. "python train.py --max-steps 1".')
+@_guarded
+def analyze_cmd(
+    entries: tuple[str, ...],
+    config_file: Path | None,
+    python: str | None,
+    target_python: str | None,
+    project: Path | None,
+    as_json: bool,
+    explain_name: str | None,
+    no_cache: bool,
+    strict: bool,
+    stats: bool,
+    jobs: int | None,
+    runtime: bool,
+    runtime_timeout: float,
+    runtime_cmd: str | None,
+) -> None:
+    """Explain what the job needs: ENTRIES are scripts (or "-m pkg.mod"), else the config's cmd."""
+    from envcapture.analysis import AnalysisOptions, analyze
+    from envcapture.errors import InputError
+    from envcapture.report import explain, render_analysis, render_json
+
+    if config_file is None and not entries:
+        default = Path("config.yaml")
+        if default.is_file():
+            config_file = default
+        else:
+            raise InputError("nothing to analyse: give entry points (envcapture analyze main.py) or --config config.yaml")
+    options = AnalysisOptions(
+        python=python,
+        target_python=target_python,
+        use_cache=not no_cache,
+        jobs=jobs,
+        runtime=runtime or runtime_cmd is not None,
+        runtime_timeout=runtime_timeout,
+        runtime_cmd=runtime_cmd,
+    )
+    # Paths on the command line are relative to where the user stands, not to the project.
+    paths = tuple(e if e.startswith("-m ") else str(Path(e).resolve()) for e in entries)
+    if project is None and entries and config_file is None:
+        project = Path.cwd()
+    analysis = analyze(paths, config=config_file, project=project, options=options)
+    if stats:
+        s = analysis.stats
+        _err_console().print(
+            f"cache: {s.hits} hits, {s.misses} misses, {s.parsed} files parsed", markup=False
+        )
+    if explain_name:
+        lines = explain(analysis, explain_name)
+        if lines is None:
+            raise InputError(f"--explain {explain_name}: not imported by the job")
+        click.echo("\n".join(lines))
+        return
+    if as_json:
+        click.echo(render_json(analysis), nl=False)
+    else:
+        Console(highlight=False, soft_wrap=False).print(render_analysis(analysis))
+    if strict and any(u.status.value == "required" for u in analysis.unresolved):
+        click.get_current_context().exit(EXIT_FINDINGS)
+
+
+# --- lock ----------------------------------------------------------------------------------
+
+
+@cli.command("lock")
+@click.argument("entries", nargs=-1)
+@click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="The job's config.yaml.")
+@click.option("--python", "python", help="Interpreter whose environment is captured (default: the active virtualenv, else this Python).")
+@click.option("--target-python", help="Target Python version (default: the config's version, else the analysed interpreter's).")
+@click.option("--project", type=click.Path(file_okay=False, path_type=Path), help="The job's working directory.")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Directory for requirements.lock.txt, pylock.toml and environment.json.")
+@click.option("--offline", is_flag=True, help="Do not ask the indexes for hashes and warnings.")
+@_guarded
+def lock_cmd(
+    entries: tuple[str, ...],
+    config_file: Path | None,
+    python: str | None,
+    target_python: str | None,
+    project: Path | None,
+    out_dir: Path,
+    offline: bool,
+) -> None:
+    """Resolve the job's environment for the target and write the lock files to OUTPUT."""
+    from envcapture.capture import capture, lock_job
+    from envcapture.errors import InputError
+    from envcapture.indexes import IndexClient, attach_artifacts, index_warnings
+
+    if config_file is None and not entries:
+        if Path("config.yaml").is_file():
+            config_file = Path("config.yaml")
+        else:
+            raise InputError("nothing to lock: give entry points or --config config.yaml")
+    paths = tuple(e if e.startswith("-m ") else str(Path(e).resolve()) for e in entries)
+    if project is None and entries and config_file is None:
+        project = Path.cwd()
+    result = capture(paths, config=config_file, project=project, python=python, target_python=target_python, complete=not offline)
+    err = _err_console()
+    if not offline:
+        from dataclasses import replace
+
+        client = IndexClient(result.closure.options)
+        closure = attach_artifacts(result.closure, result.target, client)
+        for warning in index_warnings(closure, result.target, client):
+            err.print(f"envcapture: warning: {warning}", markup=False)
+        result = replace(result, closure=closure)
+    parts = ["envcapture lock"]
+    if config_file is not None:
+        parts.append(f"--config {config_file}")
+    if target_python:
+        parts.append(f"--target-python {target_python}")
+    parts.extend([*entries, f"-o {out_dir}"])
+    command = " ".join(parts)
+    written = lock_job(result, out_dir, command=command)
+    out = Console(highlight=False, soft_wrap=True)
+    pins = result.closure.pins
+    out.print(f"locked {len(pins)} distributions for Python {result.target.python_version} on linux x86_64", markup=False)
+    for path in written.paths:
+        out.print(f"  wrote {path}", markup=False)
+    for name, why in written.skipped:
+        err.print(f"envcapture: note: {name} not written: {why}", markup=False)
+    for dropped in result.closure.dropped:
+        err.print(f"envcapture: note: dropped {dropped.name}: {dropped.reason}", markup=False)
+    for unresolved in result.closure.unresolved_for_target:
+        err.print(f"envcapture: warning: {unresolved.requirement()} is needed on the target but not installed here: {unresolved.reason}", markup=False)
+
+
+# --- build, verify, cache ------------------------------------------------------------------
+
+
+def _progress_reporter(enabled: bool) -> tuple[Any, Any]:
+    """(callback, progress) for the wheelhouse: a rich bar on stderr when it is a TTY."""
+    if not enabled or not sys.stderr.isatty():
+        return None, None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    progress = Progress(TextColumn("wheels"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"), console=_err_console(), transient=True)
+    task = progress.add_task("", total=None)
+
+    def callback(event: Any) -> None:
+        progress.update(task, completed=event.done, total=event.total, description=f"{event.action} {event.name}")
+
+    return callback, progress
+
+
+@cli.command("build")
+@click.argument("entries", nargs=-1)
+@click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="The job's config.yaml.")
+@click.option("--python", "python", help="Interpreter whose environment is captured (default: the active virtualenv, else this Python).")
+@click.option("--target-python", help="Target Python version (default: the config's version, else the analysed interpreter's).")
+@click.option("--project", type=click.Path(file_okay=False, path_type=Path), help="The job's working directory.")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="The bundle directory to write (replaced only when the new one is complete).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel downloads and builds (default: CPUs + 2, at most 8).")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest and the counters as JSON.")
+@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@_guarded
+def build_cmd(
+    entries: tuple[str, ...],
+    config_file: Path | None,
+    python: str | None,
+    target_python: str | None,
+    project: Path | None,
+    out_dir: Path,
+    jobs: int | None,
+    as_json: bool,
+    no_progress: bool,
+) -> None:
+    """Build the job's bundle in OUTPUT: locks, wheelhouse, local code, manifest."""
+    from envcapture.builders.build import assemble_bundle
+    from envcapture.builders.wheelhouse import WheelhouseOptions
+    from envcapture.capture import capture
+    from envcapture.errors import InputError
+
+    if config_file is None and not entries:
+        if Path("config.yaml").is_file():
+            config_file = Path("config.yaml")
+        else:
+            raise InputError("nothing to build: give entry points or --config config.yaml")
+    paths = tuple(e if e.startswith("-m ") else str(Path(e).resolve()) for e in entries)
+    if project is None and entries and config_file is None:
+        project = Path.cwd()
+    parts = ["envcapture build"]
+    if config_file is not None:
+        parts.append(f"--config {config_file.name}")
+    if target_python:
+        parts.append(f"--target-python {target_python}")
+    parts.extend([*entries, f"-o {out_dir.name}"])
+    callback, progress = _progress_reporter(not (no_progress or as_json))
+    cap = capture(paths, config=config_file, project=project, python=python, target_python=target_python)
+    options = WheelhouseOptions(jobs=jobs, analysed_python=cap.snapshot.executable)
+    if progress is not None:
+        with progress:
+            result = assemble_bundle(cap, out_dir, wheelhouse_options=options, progress=callback, command=" ".join(parts))
+    else:
+        result = assemble_bundle(cap, out_dir, wheelhouse_options=options, command=" ".join(parts))
+    stats = result.stats
+    counters = {
+        "downloads": stats.downloads, "builds": stats.builds, "copies": stats.copies,
+        "store_hits": stats.store_hits, "bytes_downloaded": stats.bytes_downloaded, "corrupted": stats.corrupted,
+    }
+    if as_json:
+        click.echo(json.dumps({"bundle": str(result.path), "counters": counters, "manifest": result.manifest}, indent=2))
+        return
+    out = Console(highlight=False, soft_wrap=True)
+    wheels = result.wheelhouse.wheels
+    out.print(
+        f"built {result.path}: {len(wheels)} wheels ({stats.downloads} downloaded, {stats.builds} built, "
+        f"{stats.store_hits} from the store), {len(result.local_code.files)} local files", markup=False,
+    )
+    for item in result.local_code.excluded:
+        _err_console().print(f"envcapture: note: left out {item.path} ({item.rule})", markup=False)
+    for name in result.wheelhouse.direct:
+        _err_console().print(f"envcapture: note: {name} is fetched by the target (direct reference), not shipped", markup=False)
+
+
+@cli.command("verify")
+@click.argument("bundle", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--python", "python", help="CPython of the target version to verify with (default: found on this machine).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_guarded
+def verify_cmd(bundle: Path, python: str | None, as_json: bool) -> None:
+    """Install BUNDLE offline into a fresh virtualenv and import its modules (exit 1 on failure)."""
+    from envcapture.builders.verify import verify_bundle
+
+    result = verify_bundle(bundle, python=python)
+    if as_json:
+        doc = {
+            "schema": "envcapture/verify",
+            "schema_version": "1.0",
+            "generator": f"envcapture {__version__}",
+            "python_version": result.python_version,
+            "offline_method": result.offline_method,
+            "ok": result.ok,
+            "checks": [{"step": c.step, "subject": c.subject, "ok": c.ok, "detail": c.detail} for c in result.checks],
+        }
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        out = Console(highlight=False, soft_wrap=True)
+        counts: dict[str, int] = {}
+        for check in result.checks:
+            if check.ok:
+                counts[check.step] = counts.get(check.step, 0) + 1
+        out.print(f"verified with Python {result.python_version}, offline: {result.offline_method}", markup=False)
+        out.print("  ok: " + ", ".join(f"{n} {step}" for step, n in sorted(counts.items())), markup=False)
+        for check in result.failures:
+            out.print(f"  FAILED {check.step} {check.subject}: {check.detail}", markup=False)
+    if not result.ok:
+        click.get_current_context().exit(EXIT_FINDINGS)
+
+
+@cli.group("cache")
+def cache_group() -> None:
+    """Inspect and prune the store of wheels and bundles."""
+
+
+@cache_group.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_guarded
+def cache_info(as_json: bool) -> None:
+    """Entries and bytes in the store, per kind."""
+    from envcapture.store import Store
+
+    info = Store().info()
+    if as_json:
+        doc = {
+            "schema": "envcapture/cache-info",
+            "schema_version": "1.0",
+            "generator": f"envcapture {__version__}",
+            "root": str(info.root),
+            "objects": info.objects,
+            "bytes": info.bytes,
+            "index_entries": info.index_entries,
+            "temporary": info.temporary,
+            "per_kind": [{"kind": k, "objects": n, "bytes": b} for k, n, b in info.per_kind],
+        }
+        click.echo(json.dumps(doc, indent=2))
+        return
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(f"store: {info.root}", markup=False)
+    out.print(f"  {info.objects} objects, {info.bytes} bytes, {info.index_entries} index entries", markup=False)
+    for kind, count, size in info.per_kind:
+        out.print(f"  {kind}: {count} objects, {size} bytes", markup=False)
+    if info.temporary:
+        out.print(f"  {info.temporary} temporary files (left by interrupted runs; prune removes old ones)", markup=False)
+
+
+@cache_group.command("prune")
+@click.option("--older-than", metavar="DURATION", help="Remove what was not used for DURATION (30d, 12h, 90m).")
+@click.option("--all", "everything", is_flag=True, help="Remove everything.")
+@_guarded
+def cache_prune(older_than: str | None, everything: bool) -> None:
+    """Remove unused objects from the store (default: --older-than 30d)."""
+    from envcapture.config import parse_duration
+    from envcapture.errors import InputError
+    from envcapture.store import Store
+
+    if everything and older_than:
+        raise InputError("--all and --older-than cannot be used together")
+    seconds: float | None = None
+    if not everything:
+        try:
+            seconds = parse_duration(older_than or "30d")
+        except ValueError:
+            raise InputError(f"--older-than: expected a duration like 30d, 12h or 90m, got {older_than!r}") from None
+    result = Store().prune(older_than=seconds, everything=everything)
+    Console(highlight=False, soft_wrap=True).print(
+        f"removed {result.objects} objects ({result.bytes} bytes) and {result.index_entries} index entries", markup=False
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``envcapture`` console script."""
+    try:
+        rv = cli.main(args=argv, prog_name="envcapture", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.exceptions.Abort:
+        _err_console().print("envcapture: aborted", markup=False)
+        return 130
+    except click.ClickException as exc:
+        _err_console().print(f"envcapture: error: {exc.format_message()}", markup=False)
+        return EXIT_INPUT if isinstance(exc, click.UsageError) else exc.exit_code
+    return rv if isinstance(rv, int) else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+from .linear import LinearModel
+
+__all__ = ["LinearModel"]
