@@ -22,12 +22,13 @@ def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
     """Write ``data`` to ``path`` so that a reader sees the old file or the whole new one.
 
     A temporary file in the same directory is written, flushed to disk and renamed over
     ``path`` (``os.replace`` is atomic on POSIX and Windows); an interrupted write leaves at
-    most a stray ``.tmp`` file that nothing trusts.
+    most a stray ``.tmp`` file that nothing trusts. ``durable=False`` skips the fsync, for
+    caches whose entries are verified on read anyway (an fsync costs milliseconds).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -35,7 +36,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

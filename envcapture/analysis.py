@@ -67,6 +67,12 @@ class _FactsReader:
         self.cache = cache
         self.jobs = jobs if jobs is not None else (os.cpu_count() or 1)
         self.parsed = 0
+        self._pool: ProcessPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def __call__(self, batch: list[tuple[Path, str, bool]]) -> list[SourceFacts]:
         results: list[SourceFacts | None] = [None] * len(batch)
@@ -95,9 +101,11 @@ class _FactsReader:
         if todo:
             self.parsed += len(todo)
             if len(todo) >= _PARALLEL_THRESHOLD and self.jobs > 1:
-                with ProcessPoolExecutor(max_workers=self.jobs) as pool:
-                    chunks = max(1, len(todo) // (self.jobs * 4))
-                    outputs = list(pool.map(_extract_job, [t[2] for t in todo], chunksize=chunks))
+                if self._pool is None:
+                    # One pool for the whole walk: each worker imports libcst once.
+                    self._pool = ProcessPoolExecutor(max_workers=self.jobs)
+                chunks = max(1, len(todo) // (self.jobs * 4))
+                outputs = list(self._pool.map(_extract_job, [t[2] for t in todo], chunksize=chunks))
                 parsed = [facts_from_json(o) for o in outputs]
             else:
                 parsed = [
@@ -168,14 +176,17 @@ def analyze(
     target = Target(python_version=target_version)
     cache = FactsCache(options.cache_dir, enabled=options.use_cache)
     reader = _FactsReader(project_dir, cache, options.jobs)
-    graph = build_import_graph(
-        entries,
-        project=project_dir,
-        snapshot=snapshot,
-        target=target,
-        read_facts=reader,
-        evaluate=import_is_active,
-    )
+    try:
+        graph = build_import_graph(
+            entries,
+            project=project_dir,
+            snapshot=snapshot,
+            target=target,
+            read_facts=reader,
+            evaluate=import_is_active,
+        )
+    finally:
+        reader.close()
     analysis = classify(graph, snapshot, target)
     if options.runtime or options.runtime_cmd is not None:
         analysis = _with_runtime(analysis, entries, project_dir, snapshot, options)

@@ -16,6 +16,7 @@ from typing import Any
 
 from envcapture import __version__
 from envcapture._fs import atomic_write_bytes, sha256_bytes
+from envcapture.analyzers.imports import EXTRACTOR_VERSION
 from envcapture.model import (
     Condition,
     Diagnostic,
@@ -115,7 +116,7 @@ class FactsCache:
 
     @staticmethod
     def key(content: bytes, module: str, is_package: bool) -> str:
-        header = f"envcapture-facts/{_FORMAT}/{__version__}/{module}/{int(is_package)}\0".encode()
+        header = f"envcapture-facts/{_FORMAT}/{__version__}/{EXTRACTOR_VERSION}/{module}/{int(is_package)}\0".encode()
         return sha256_bytes(header + content)
 
     def _path(self, key: str) -> Path:
@@ -142,6 +143,6 @@ class FactsCache:
             return
         data = json.dumps({"key": key, "facts": facts_to_json(facts)}, separators=(",", ":")).encode()
         try:
-            atomic_write_bytes(self._path(key), data)
+            atomic_write_bytes(self._path(key), data, durable=False)
         except OSError:
             pass  # a read-only or full cache directory only costs speed

@@ -159,6 +159,21 @@ def _mask(url: str | None) -> str | None:
 # --- analyze -------------------------------------------------------------------------------
 
 
+def _entry_paths(entries: tuple[str, ...]) -> tuple[str, ...]:
+    """Paths on the command line are relative to where the user stands, not to the project."""
+    from envcapture.errors import InputError
+
+    out = []
+    for entry in entries:
+        if entry.startswith("-m "):
+            out.append(entry)
+            continue
+        if not Path(entry).is_file():
+            raise InputError(f"{entry}: no such file")
+        out.append(str(Path(entry).resolve()))
+    return tuple(out)
+
+
 @cli.command("analyze")
 @click.argument("entries", nargs=-1)
 @click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="The job's config.yaml: entry points from cmd and root-paths.")
@@ -211,8 +226,7 @@ def analyze_cmd(
         runtime_timeout=runtime_timeout,
         runtime_cmd=runtime_cmd,
     )
-    # Paths on the command line are relative to where the user stands, not to the project.
-    paths = tuple(e if e.startswith("-m ") else str(Path(e).resolve()) for e in entries)
+    paths = _entry_paths(entries)
     if project is None and entries and config_file is None:
         project = Path.cwd()
     analysis = analyze(paths, config=config_file, project=project, options=options)
@@ -266,7 +280,7 @@ def lock_cmd(
             config_file = Path("config.yaml")
         else:
             raise InputError("nothing to lock: give entry points or --config config.yaml")
-    paths = tuple(e if e.startswith("-m ") else str(Path(e).resolve()) for e in entries)
+    paths = _entry_paths(entries)
     if project is None and entries and config_file is None:
         project = Path.cwd()
     result = capture(paths, config=config_file, project=project, python=python, target_python=target_python, complete=not offline)
@@ -351,7 +365,7 @@ def build_cmd(
             config_file = Path("config.yaml")
         else:
             raise InputError("nothing to build: give entry points or --config config.yaml")
-    paths = tuple(e if e.startswith("-m ") else str(Path(e).resolve()) for e in entries)
+    paths = _entry_paths(entries)
     if project is None and entries and config_file is None:
         project = Path.cwd()
     parts = ["envcapture build"]
@@ -481,6 +495,83 @@ def cache_prune(older_than: str | None, everything: bool) -> None:
     Console(highlight=False, soft_wrap=True).print(
         f"removed {result.objects} objects ({result.bytes} bytes) and {result.index_entries} index entries", markup=False
     )
+
+
+# --- check ---------------------------------------------------------------------------------
+
+
+@cli.command("check")
+@click.argument("entries", nargs=-1)
+@click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="The job's config.yaml: entry points from cmd and root-paths, and env.python.requirements-file.")
+@click.option("-r", "--requirements", "requirements", multiple=True, type=click.Path(dir_okay=False, path_type=Path), help="A requirements file (pip syntax, -r includes followed); repeatable.")
+@click.option("--pyproject", is_flag=True, help="Check [project.dependencies] and [project.optional-dependencies] of pyproject.toml.")
+@click.option("--python", "python", help="Interpreter whose environment is analysed (default: the active virtualenv, else this Python).")
+@click.option("--target-python", help="Target Python version (default: the config's version, else the analysed interpreter's).")
+@click.option("--project", type=click.Path(file_okay=False, path_type=Path), help="The project directory (default: the config's directory, else the current one).")
+@click.option("--require-pins", is_flag=True, help="Report requirements without == (EC005), as [tool.envcapture] require-pins = true does.")
+@click.option("--check-index", is_flag=True, help="Ask the configured index whether every pin installs on the target (EC006; needs the network).")
+@click.option("--fix", is_flag=True, help="Rewrite the requirements file: add what is missing (pinned), remove what is unused.")
+@click.option("--format", "fmt", type=click.Choice(["human", "json", "github"]), default="human", show_default=True, help="Output: grouped text, a JSON document (envcapture/check 1.0), or GitHub workflow annotations.")
+@click.option("--no-cache", is_flag=True, help="Parse every file again; do not read or write the analysis cache.")
+@_guarded
+def check_cmd(
+    entries: tuple[str, ...],
+    config_file: Path | None,
+    requirements: tuple[Path, ...],
+    pyproject: bool,
+    python: str | None,
+    target_python: str | None,
+    project: Path | None,
+    require_pins: bool,
+    check_index: bool,
+    fix: bool,
+    fmt: str,
+    no_cache: bool,
+) -> None:
+    """Check that the declared requirements match what the code imports (exit 1 on problems).
+
+    ENTRIES are scripts (or "-m pkg.mod"); default: the config's cmd, else
+    [tool.envcapture] entry-points of pyproject.toml. Rules: EC001 missing, EC002 unused,
+    EC003 wrong-name, EC004 transitive, EC005 unpinned, EC006 not-installable.
+    """
+    from envcapture.check_report import render_github, render_human, render_json
+    from envcapture.checkjob import CheckOptions, run_check
+    from envcapture.errors import InputError
+
+    if requirements and pyproject:
+        raise InputError("--requirements and --pyproject cannot be used together")
+    paths = tuple(e if e.startswith("-m ") else str(Path(e).resolve()) for e in entries)
+    options = CheckOptions(
+        entry_points=paths,
+        config=config_file,
+        project=project,
+        requirements=requirements,
+        pyproject=pyproject,
+        python=python,
+        target_python=target_python,
+        require_pins=require_pins,
+        check_index=check_index,
+        fix=fix,
+        use_cache=not no_cache,
+    )
+    result = run_check(options)
+    err = _err_console()
+    if fmt != "json":
+        for note in result.notes:
+            err.print(f"envcapture: note: {note}", markup=False)
+    if result.written:
+        err.print(f"envcapture: fixed {len(result.fixed)} problem(s) in {', '.join(result.written)}", markup=False)
+    if fmt == "json":
+        click.echo(
+            render_json(result.findings, entry_points=result.entry_points, declared_files=result.declared.files, fixed=result.fixed),
+            nl=False,
+        )
+    elif fmt == "github":
+        click.echo(render_github(result.findings), nl=False)
+    else:
+        Console(highlight=False, soft_wrap=True).print(render_human(result.findings, fixed=result.fixed))
+    if result.findings:
+        click.get_current_context().exit(EXIT_FINDINGS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,7 +43,7 @@ def _runtime_json(runtime: RuntimeReport | None) -> dict[str, Any] | None:
     """The ``runtime`` object (schema 1.1): null when the runtime pass did not run."""
     if runtime is None:
         return None
-    kinds = ("local-file", "distribution", "unresolved", "stdlib")
+    kinds = {"local_files": "local-file", "distributions": "distribution", "unresolved": "unresolved", "stdlib": "stdlib"}
     return {
         "network_isolated": runtime.network_isolated,
         "network": runtime.network,
@@ -62,12 +62,12 @@ def _runtime_json(runtime: RuntimeReport | None) -> dict[str, Any] | None:
             for t in runtime.traces
         ],
         "found_only_at_runtime": {
-            kind: [
+            key: [
                 {"name": f.name, "imported_by": list(f.imported_by)}
                 for f in runtime.found_only_at_runtime
                 if f.kind == kind
             ]
-            for kind in kinds
+            for key, kind in kinds.items()
         },
         "not_attributed": list(runtime.not_attributed),
         "data_refs": [

@@ -22,6 +22,15 @@ Conventions of the output:
 * ``scope``: comprehensions do not open a scope (they run where they stand); lambdas do.
 * A source without ``import``, ``sys.path`` and ``__main__`` in its text is not parsed
   at all (it can yield no fact), so a syntax error in it is not reported.
+
+``SourceFacts.error`` (severity ERROR, nothing else reported) has the codes
+``binary-file``, ``decode-error``, ``parse-error`` (line and message from CPython's
+parser when it agrees the file is invalid: libcst's own positions point past the
+culprit), ``too-deeply-nested`` and ``internal-error``; ``SourceFacts.diagnostics``
+(WARNING) ``relative-import-beyond-top`` and ``relative-import-unresolved``.
+libcst parses with its native parser, whatever the running interpreter: Python 3.12
+syntax (PEP 695, nested f-string quotes) parses on 3.10 and 3.11; no
+``PartialParserConfig`` is needed (its ``python_version`` does not restrict that parser).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from __future__ import annotations
 import ast
 import functools
 import io
+import logging
 import posixpath
 import re
 import tokenize
@@ -57,7 +67,18 @@ from envcapture.model import (
     Target,
 )
 
-__all__ = ["decode_source", "evaluate_condition", "extract_source_facts", "import_is_active"]
+__all__ = [
+    "EXTRACTOR_VERSION",
+    "decode_source",
+    "evaluate_condition",
+    "extract_source_facts",
+    "import_is_active",
+]
+
+EXTRACTOR_VERSION = 1
+"""Bumped whenever extraction changes what it returns: part of the cache key (cache.py)."""
+
+_log = logging.getLogger(__name__)
 
 # Text that any file with a fact to report contains (`__import__` contains "import").
 _ANY_FACT_MARKERS: Final = ("import", "sys.path", "__main__")
@@ -97,24 +118,25 @@ _STATEMENT_NODES: Final = (
 # recursion limit in the walk anyway. `_nesting_problem` checks this before parsing.
 _MAX_BRACKETS: Final = 200
 _MAX_CHAIN: Final = 1000
-_SCAN_RE: Final = re.compile(
-    r"""
-      (?P<s>(?:\b[rRbBuUfFtT]{1,2})?
-        (?:'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''
-          |\"\"\"[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*\"\"\"
-          |'[^'\\\n]*(?:\\.[^'\\\n]*)*'
-          |"[^"\\\n]*(?:\\.[^"\\\n]*)*"))
+_SCAN_PATTERN: Final = r"""
+      (?P<s>'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''
+        |\"\"\"[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*\"\"\"
+        |'[^'\\\n]*(?:\\.[^'\\\n]*)*'
+        |"[^"\\\n]*(?:\\.[^"\\\n]*)*")
     | (?P<c>\#[^\r\n]*)
     | (?P<bs>\\\r?\n)
     | (?P<o>[(\[{])
     | (?P<x>[)\]}])
     | (?P<n>\r\n?|\n)
-    | (?P<op>\*\*|//|<<|>>|->|==|!=|<=|>=|:=|[-+*/%@&|^~<>.]
-        |\b(?:and|or|not|if|else|lambda|await|is|in)\b)
+    | (?P<op>\*\*|//|<<|>>|->|==|!=|<=|>=|:=|[-+*/%@&|^~<>.]KEYWORDS)
     | (?P<sep>[,;:=])
-    """,
-    re.VERBOSE,
+"""
+# Keywords cost a third more to scan for: only when a file has many of them.
+_SCAN_RE: Final = re.compile(_SCAN_PATTERN.replace("KEYWORDS", ""), re.VERBOSE)
+_SCAN_KEYWORDS_RE: Final = re.compile(
+    _SCAN_PATTERN.replace("KEYWORDS", r"|\b(?:and|or|not|if|else|lambda|await)\b"), re.VERBOSE
 )
+_KEYWORD_TEXTS: Final = (" and ", " or ", "not ", " if ", " else ", "lambda", "await ")
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -135,13 +157,17 @@ def decode_source(data: bytes) -> str:
             data.decode("utf-8")
         except UnicodeDecodeError as bad:
             raise _decode_error(data, bad, "utf-8") from exc
-        raise InputError(f"bad encoding declaration: {exc}", location=Location(line=_cookie_line(data))) from exc
+        raise InputError(
+            f"bad encoding declaration: {exc}", location=Location(line=_cookie_line(data))
+        ) from exc
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
         raise _decode_error(data, exc, encoding) from exc
     except LookupError as exc:  # pragma: no cover - detect_encoding checks the codec
-        raise InputError(f"unknown encoding {encoding!r}", location=Location(line=_cookie_line(data))) from exc
+        raise InputError(
+            f"unknown encoding {encoding!r}", location=Location(line=_cookie_line(data))
+        ) from exc
 
 
 def extract_source_facts(
@@ -157,7 +183,9 @@ def extract_source_facts(
     if isinstance(source, bytes):
         nul = source.find(b"\x00")
         if nul >= 0:
-            return _failed(path, source.count(b"\n", 0, nul) + 1, "binary-file", "binary file (contains NUL bytes)")
+            return _failed(
+                path, source.count(b"\n", 0, nul) + 1, "binary-file", "binary file (contains NUL bytes)"
+            )
         try:
             text = decode_source(source)
         except InputError as exc:
@@ -167,7 +195,9 @@ def extract_source_facts(
         text = source.removeprefix("\ufeff")
         nul = text.find("\x00")
         if nul >= 0:
-            return _failed(path, text.count("\n", 0, nul) + 1, "binary-file", "binary file (contains NUL characters)")
+            return _failed(
+                path, text.count("\n", 0, nul) + 1, "binary-file", "binary file (contains NUL characters)"
+            )
     if not any(marker in text for marker in _ANY_FACT_MARKERS):
         return SourceFacts()
     problem = _nesting_problem(text)
@@ -184,6 +214,11 @@ def extract_source_facts(
         return _Extraction(tree, text, module=module, is_package=is_package, path=path).facts()
     except RecursionError:
         return _failed(path, None, "too-deeply-nested", "expression nested too deeply to analyse")
+    except Exception as exc:  # noqa: BLE001 - one odd file must not stop the analysis of a project
+        _log.debug("import extraction failed for %s", path, exc_info=True)
+        first_line = str(exc).partition("\n")[0]
+        message = f"import extraction failed: {type(exc).__name__}: {first_line}"
+        return _failed(path, None, "internal-error", message)
 
 
 def evaluate_condition(cond: Condition, target: Target) -> bool | None:
@@ -257,7 +292,9 @@ def _syntax_error(text: str, exc: cst.ParserSyntaxError, path: str | None) -> tu
             compile(text, path or "<source>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as cpython:
         message = (cpython.msg or "invalid syntax").splitlines()[0]
-        if re.match(r"Missing parentheses in call to|multiple exception types must|leading zeros in decimal", message):
+        if re.match(
+            r"Missing parentheses in call to|multiple exception types must|leading zeros in decimal", message
+        ):
             message += " (Python 2 code?)"
         return cpython.lineno or exc.raw_line, message
     except (ValueError, RecursionError, MemoryError):
@@ -276,7 +313,8 @@ def _nesting_problem(text: str) -> tuple[int, str] | None:
     """
     chain = 0
     stack: list[int] = []
-    for match in _SCAN_RE.finditer(text):
+    keywords = sum(text.count(k) for k in _KEYWORD_TEXTS) > _MAX_CHAIN // 2
+    for match in (_SCAN_KEYWORDS_RE if keywords else _SCAN_RE).finditer(text):
         kind = match.lastgroup
         if kind == "op" or kind == "s":
             chain += 1
@@ -333,7 +371,6 @@ class _FactsVisitor(cst.CSTVisitor):
         self.imports: list[_Pending] = []
         self.calls: list[_Pending] = []
         self.assigns: list[_Pending] = []
-        self.aliases: dict[str, str] = {}  # local name -> dotted name, flow-insensitive
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         # With no call to look for, only statements matter: headers, expressions and
@@ -443,7 +480,9 @@ class _Effect(NamedTuple):
 class _Extraction:
     """One file: walk, resolve names against the file's imports, then place the findings."""
 
-    def __init__(self, tree: cst.Module, text: str, *, module: str, is_package: bool, path: str | None) -> None:
+    def __init__(
+        self, tree: cst.Module, text: str, *, module: str, is_package: bool, path: str | None
+    ) -> None:
         self.tree = tree
         self.text = text
         self.module = module
@@ -457,11 +496,10 @@ class _Extraction:
 
     def facts(self) -> SourceFacts:
         # names bound to importlib/sys things must also open a statement
-        markers: set[str] | None = set(_alias_markers(self.text))
-        if markers or any(marker in self.text for marker in _CALL_MARKERS):
-            markers.update(_CALL_MARKERS)
-        else:
-            markers = None
+        aliased = set(_alias_markers(self.text))
+        markers = None
+        if aliased or any(marker in self.text for marker in _CALL_MARKERS):
+            markers = aliased | set(_CALL_MARKERS)
         visitor = _FactsVisitor(self.tree, markers)
         self.tree.visit(visitor)
         for pending in visitor.imports:
@@ -615,7 +653,11 @@ class _Extraction:
             package = self._package_argument(package_arg)
             if package is None:
                 self.notes.append(
-                    (call, "relative-import-unresolved", f"relative import {name!r} with a package that is not a literal")
+                    (
+                        call,
+                        "relative-import-unresolved",
+                        f"relative import {name!r} with a package that is not a literal",
+                    )
                 )
                 module = name
             else:
@@ -676,7 +718,11 @@ class _Extraction:
         if len(target.slice) != 1 or not isinstance(target.slice[0].slice, cst.Slice):
             return
         piece = target.slice[0].slice
-        if piece.step is not None or not _is_zero(piece.upper) or not (piece.lower is None or _is_zero(piece.lower)):
+        if (
+            piece.step is not None
+            or not _is_zero(piece.upper)
+            or not (piece.lower is None or _is_zero(piece.lower))
+        ):
             return
         for value in _elements(node.value):  # sys.path[:0] = [X]
             addition = self._path_addition(value, True)
@@ -724,7 +770,11 @@ class _Extraction:
         args = [a.value for a in call.args if not a.star and a.keyword is None]
         if len(args) != len(call.args):
             return None
-        if isinstance(call.func, cst.Attribute) and call.func.attr.value in ("resolve", "absolute", "joinpath"):
+        if isinstance(call.func, cst.Attribute) and call.func.attr.value in (
+            "resolve",
+            "absolute",
+            "joinpath",
+        ):
             inner = self._path_value(call.func.value)
             if call.func.attr.value == "joinpath":
                 return self._joined(inner, args)
@@ -738,7 +788,10 @@ class _Extraction:
             return self._joined(self._path_value(args[0]), args[1:])
         if not args:
             return None
-        if qualname in ("os.path.abspath", "os.path.realpath", "os.path.normpath", "str", "os.fspath") and len(args) == 1:
+        if (
+            qualname in ("os.path.abspath", "os.path.realpath", "os.path.normpath", "str", "os.fspath")
+            and len(args) == 1
+        ):
             return self._path_value(args[0])
         if qualname == "os.path.dirname" and len(args) == 1:
             inner = self._path_value(args[0])
@@ -802,7 +855,10 @@ class _Extraction:
         if whole is not None:
             return _Effect(type_only=negated_tc, conditions=(Condition(expression=whole, negated=True),))
         disjuncts = [self._literal_test(d) for d in _operands(test, cst.Or) if d is not test]
-        return _Effect(type_only=negated_tc, conditions=tuple(Condition(expression=e, negated=True) for e in disjuncts if e))
+        return _Effect(
+            type_only=negated_tc,
+            conditions=tuple(Condition(expression=e, negated=True) for e in disjuncts if e),
+        )
 
     def _catches_import_error(self, handled: cst.BaseExpression | None) -> bool:
         if handled is None:
@@ -842,7 +898,10 @@ class _Extraction:
             value = _literal_str(node)
             return _quote(value) if value is not None else None
         if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
-            items = [self._render(e.value) if not isinstance(e, cst.StarredElement) else None for e in node.elements]
+            items = [
+                self._render(e.value) if not isinstance(e, cst.StarredElement) else None
+                for e in node.elements
+            ]
             if None in items:
                 return None
             body = ", ".join(i for i in items if i is not None)
@@ -854,7 +913,11 @@ class _Extraction:
             if operand is None:
                 return None
             if isinstance(node.operator, cst.Not):
-                return f"not {operand}" if not isinstance(node.expression, cst.BooleanOperation) else f"not ({operand})"
+                return (
+                    f"not {operand}"
+                    if not isinstance(node.expression, cst.BooleanOperation)
+                    else f"not ({operand})"
+                )
             if isinstance(node.operator, cst.Minus) and isinstance(node.expression, cst.Integer):
                 return f"-{operand}"
             return None
@@ -1175,9 +1238,10 @@ def _value(node: ast.expr, target: Target) -> object:
     """The value of a probe or a literal on ``target``."""
     if isinstance(node, ast.Constant) and type(node.value) in (str, int):
         return node.value
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
-        if type(node.operand.value) is int:
-            return -node.operand.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        operand = node.operand
+        if isinstance(operand, ast.Constant) and type(operand.value) is int:
+            return -operand.value
     if isinstance(node, (ast.Tuple, ast.List)):
         return tuple(_value(e, target) for e in node.elts)
     if isinstance(node, ast.Set):

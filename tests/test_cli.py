@@ -1,0 +1,128 @@
+"""The command line, in a real subprocess: exit codes, one-line errors, JSON, --explain, cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "train-job"
+PROJECTS = REPO / "tests" / "fixtures" / "projects"
+
+
+def envcapture(*args: str, cwd: Path | None = None, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if cache is not None:
+        env["ENVCAPTURE_CACHE_DIR"] = str(cache)
+    return subprocess.run(
+        [sys.executable, "-m", "envcapture.cli", *args],
+        cwd=cwd or REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_version() -> None:
+    done = envcapture("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip().startswith("envcapture 0.")
+
+
+def test_analyze_example_json(tmp_path: Path) -> None:
+    done = envcapture("analyze", "--config", str(EXAMPLE / "config.yaml"), "--json", "--python", sys.executable, cache=tmp_path)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["schema"] == "envcapture/analysis"
+    assert doc["schema_version"].startswith("1.")
+    assert doc["entry_points"] == ["train.py"]
+    assert doc["local_files"] == ["cfg.py", "models/__init__.py", "models/linear.py", "train.py"]
+    yaml = next(d for d in doc["distributions"] if d["name"] == "pyyaml")
+    assert yaml["status"] == "required"
+    assert [(s["file"], s["line"], s["scope"], s["dynamic"]) for s in yaml["import_sites"]] == [
+        ("train.py", 21, "function", "import_module")
+    ]
+    torch = next(u for u in doc["unresolved"] if u["module"] == "torch")
+    assert (torch["status"], torch["guess"]) == ("optional", "torch")
+    assert "winreg" not in doc["stdlib"]  # only imported under sys.platform == "win32"
+    # envcapture's own dependencies do not leak in: the job does not import click or rich.
+    assert {d["name"] for d in doc["distributions"]} == {"pyyaml"}
+
+
+def test_analyze_human_report_and_explain(tmp_path: Path) -> None:
+    done = envcapture("analyze", "train.py", "--python", sys.executable, cwd=EXAMPLE, cache=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Local files to ship (4)" in done.stdout
+    assert "PyYAML" in done.stdout
+    done = envcapture("analyze", "train.py", "--python", sys.executable, "--explain", "cfg.py", cwd=EXAMPLE, cache=tmp_path)
+    assert done.stdout.splitlines() == [
+        "cfg.py ships as local code because:",
+        "  train.py is an entry point",
+        "  train.py:8 imports cfg (cfg.py)",
+    ]
+    done = envcapture("analyze", "train.py", "--python", sys.executable, "--explain", "nothing-such", cwd=EXAMPLE, cache=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "envcapture: error: --explain nothing-such: not imported by the job"
+
+
+def test_warm_analysis_parses_nothing(tmp_path: Path) -> None:
+    args = ("analyze", "--config", str(PROJECTS / "relative_deep" / "main.py"))
+    first = envcapture("analyze", str(PROJECTS / "relative_deep" / "main.py"), "--stats", "--python", sys.executable, cache=tmp_path)
+    second = envcapture("analyze", str(PROJECTS / "relative_deep" / "main.py"), "--stats", "--python", sys.executable, cache=tmp_path)
+    assert first.returncode == 0 and second.returncode == 0, (first.stderr, second.stderr, args)
+    assert "cache: 0 hits, 9 misses, 9 files parsed" in first.stderr
+    assert "cache: 9 hits, 0 misses, 0 files parsed" in second.stderr
+
+
+@pytest.mark.parametrize(
+    "argv,code,line",
+    [
+        (["analyze", "missing.py"], 2, "envcapture: error: missing.py: no such file"),
+        (["analyze", "main.py", "--python", "/nonexistent/python"], 2, None),
+        (["config", "check", "nope.yaml"], 2, None),
+        (["analyze", "--bogus"], 2, None),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path: Path, argv: list[str], code: int, line: str | None) -> None:
+    (tmp_path / "main.py").write_text("import json\n")
+    done = envcapture(*argv, cwd=tmp_path, cache=tmp_path / "cache")
+    assert done.returncode == code
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    if line is not None:
+        assert lines[0] == line
+
+
+def test_config_check_reports_every_problem(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text("print(1)\n")
+    (tmp_path / "config.yaml").write_text(
+        "cmd: python main.py --model ${MODLE}\n"
+        "outputs:\n  - model.bin: MODEL\n"
+        "env:\n  python:\n    type: auto\n    requirement-file: r.txt\n    pip:\n      no-deps: 'yes'\n"
+    )
+    done = envcapture("config", "check", "config.yaml", cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 3, done.stderr
+    assert lines[0].startswith("envcapture: error: config.yaml:1:")
+    assert "MODLE" in lines[0] and "did you mean 'MODEL'" in lines[0]
+    assert "config.yaml:7:5: env.python.requirement-file: unknown key (did you mean 'requirements-file'?)" in lines[1]
+    assert "config.yaml:9:16: env.python.pip.no-deps: expected true or false, got 'yes'" in lines[2]
+
+
+def test_config_check_prints_entry_points_and_settings() -> None:
+    done = envcapture("config", "check", str(PROJECTS / "src_layout" / "config.yaml"), "--json")
+    assert done.returncode == 0, done.stderr
+    doc: dict[str, Any] = json.loads(done.stdout)
+    assert doc["entry_points"] == ["-m mypkg", "scripts/run.py"]
+    assert doc["python"]["type"] == "auto"
+    assert doc["python"]["version"] == {"value": None, "given": False}
