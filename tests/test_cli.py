@@ -126,3 +126,12 @@ def test_config_check_prints_entry_points_and_settings() -> None:
     assert doc["entry_points"] == ["-m mypkg", "scripts/run.py"]
     assert doc["python"]["type"] == "auto"
     assert doc["python"]["version"] == {"value": None, "given": False}
+
+
+def test_json_matches_the_published_schema(tmp_path: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((REPO / "docs" / "schema" / "analysis.schema.json").read_text())
+    for project, entry in (("guards", "main.py"), ("broken", "main.py"), ("namespace", "main.py")):
+        done = envcapture("analyze", str(PROJECTS / project / entry), "--json", "--python", sys.executable, cache=tmp_path)
+        assert done.returncode == 0, done.stderr
+        jsonschema.validate(json.loads(done.stdout), schema)
