@@ -519,7 +519,7 @@ class _Extraction:
             additions.extend((pending.node, a) for a in self._assign_additions(pending.node))
 
         nodes = [n for n, _ in found] + [n for n, _ in additions] + [n for n, _, _ in self.notes]
-        starts = _starts(self.tree, nodes) if nodes else {}
+        starts = (_ast_import_starts(self.text, nodes) or _starts(self.tree, nodes)) if nodes else {}
         imports = sorted(
             (replace(site, line=starts[id(node)][0], column=starts[id(node)][1] + 1) for node, site in found),
             key=lambda s: (s.line, s.column),
@@ -1116,6 +1116,37 @@ class _StartRecorder(CodegenState):
 
 class _AllFound(Exception):
     pass
+
+
+def _ast_import_starts(text: str, nodes: Sequence[cst.CSTNode]) -> dict[int, tuple[int, int]] | None:
+    """Positions of import statements from ``ast`` (about 10x cheaper than libcst codegen).
+
+    Only when every wanted node is an ``import``/``from`` statement (most files): they are
+    matched in document order with ``ast``'s import nodes. Any doubt (the running Python
+    cannot parse the file, the counts differ) returns None and `_starts` decides.
+    """
+    if not all(isinstance(n, (cst.Import, cst.ImportFrom)) for n in nodes):
+        return None
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    found = sorted(
+        (node.lineno, node.col_offset)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+    )
+    unique = list(dict.fromkeys(id(n) for n in nodes))
+    if len(found) != len(unique):
+        return None
+    lines = text.split("\n")
+    starts: dict[int, tuple[int, int]] = {}
+    for key, (line, offset) in zip(unique, found):
+        source = lines[line - 1] if line - 1 < len(lines) else ""
+        if not source.isascii():  # ast counts UTF-8 bytes, libcst counts characters
+            offset = len(source.encode("utf-8")[:offset].decode("utf-8", errors="replace"))
+        starts[key] = (line, offset)
+    return starts
 
 
 def _starts(tree: cst.Module, nodes: Sequence[cst.CSTNode]) -> dict[int, tuple[int, int]]:
