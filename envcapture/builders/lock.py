@@ -277,6 +277,8 @@ def _toml_document(doc: Mapping[str, Any]) -> str:
     for key, value in doc.items():
         if key != "packages":
             out.append(f"{key} = {_toml_value(value)}")
+    if not doc["packages"]:
+        out.append("packages = []")  # a job with no third-party distribution
     for package in doc["packages"]:
         out.append("")
         out.append("[[packages]]")

@@ -381,3 +381,18 @@ def test_pylock_is_installed_by_uv(source_env: EnvSnapshot, index_dirs: tuple[Pa
                             capture_output=True, text=True, env=env, check=True).stdout  # fmt: skip
     assert {i["name"]: i["version"] for i in json.loads(listed)} == {p.name: p.version for p in closure.pins}
     assert any(r.startswith("/files/lock_app-1.0") for r in private.requests)
+
+
+def test_pylock_of_a_job_without_distributions_is_valid() -> None:
+    from packaging.pylock import Pylock
+
+    from envcapture.builders.lock import render_pylock
+    from envcapture.model import Target
+    from envcapture.resolve import Closure
+
+    text = render_pylock(Closure(), Target(python_version="3.11"))
+    import tomllib
+
+    doc = tomllib.loads(text)
+    assert doc["packages"] == []
+    Pylock.from_dict(doc)
