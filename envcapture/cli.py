@@ -252,6 +252,21 @@ def analyze_cmd(
 # --- lock ----------------------------------------------------------------------------------
 
 
+def _warn_requirements_contradictions(result: Any, config_file: Path | None, python: str | None) -> None:
+    """In manual mode with a requirements file: say where it contradicts the imports
+    (missing, unused, wrong name), as `envcapture check` would; the lock still follows the file."""
+    from envcapture.checkjob import CheckOptions, run_check
+
+    spec = result.config.env.python if result.config is not None else None
+    if spec is None or spec.mode != "manual" or not spec.requirements_file.given:
+        return
+    checked = run_check(CheckOptions(config=config_file, python=python), snapshot=result.snapshot)
+    err = _err_console()
+    for finding in checked.findings:
+        if finding.code in ("EC001", "EC002", "EC003"):
+            err.print(f"envcapture: warning: {finding}", markup=False)
+
+
 @cli.command("lock")
 @click.argument("entries", nargs=-1)
 @click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="The job's config.yaml.")
@@ -300,6 +315,7 @@ def lock_cmd(
         parts.append(f"--target-python {target_python}")
     parts.extend([*entries, f"-o {out_dir}"])
     command = " ".join(parts)
+    _warn_requirements_contradictions(result, config_file, python)
     written = lock_job(result, out_dir, command=command)
     out = Console(highlight=False, soft_wrap=True)
     pins = result.closure.pins
@@ -327,7 +343,8 @@ def _progress_reporter(enabled: bool) -> tuple[Any, Any]:
     task = progress.add_task("", total=None)
 
     def callback(event: Any) -> None:
-        progress.update(task, completed=event.done, total=event.total, description=f"{event.action} {event.name}")
+        what = "" if event.action == "start" else f"{event.action} {event.name}"
+        progress.update(task, completed=event.done, total=event.total, description=what)
 
     return callback, progress
 
@@ -398,6 +415,8 @@ def build_cmd(
     )
     for item in result.local_code.excluded:
         _err_console().print(f"envcapture: note: left out {item.path} ({item.rule})", markup=False)
+    for name, why in result.skipped:
+        _err_console().print(f"envcapture: note: {name} not written: {why}", markup=False)
     for name in result.wheelhouse.direct:
         _err_console().print(f"envcapture: note: {name} is fetched by the target (direct reference), not shipped", markup=False)
 
@@ -434,6 +453,152 @@ def verify_cmd(bundle: Path, python: str | None, as_json: bool) -> None:
         for check in result.failures:
             out.print(f"  FAILED {check.step} {check.subject}: {check.detail}", markup=False)
     if not result.ok:
+        click.get_current_context().exit(EXIT_FINDINGS)
+
+
+@cli.command("run")
+@click.argument("bundle", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--workdir", "workdir", type=click.Path(file_okay=True, path_type=Path), help="The run directory to create (must not exist or be empty): status.json, logs/, outputs/, and work/ where the job runs. Default: BUNDLE-run-TIME-PID in the current directory.")
+@click.option("--python", "python", help="CPython of the target version for the job's environment (default: found on this machine).")
+@click.option("-q", "--quiet", is_flag=True, help="No state lines on stderr (the job's own output is still streamed).")
+@_guarded
+def run_cmd(bundle: Path, workdir: Path | None, python: str | None, quiet: bool) -> None:
+    """Run the job of BUNDLE here: verify it, build or reuse its environment offline, run cmd.
+
+    Exit status: 0 Complete, 1 Failed (the job's exit code is in status.json), 2 the bundle
+    is damaged or incomplete (nothing ran), 3 the environment cannot be built, 130 Cancelled.
+    """
+    from envcapture.runtime import run_bundle
+
+    err = _err_console()
+
+    def say(line: str) -> None:
+        if not quiet or line.startswith("warning:"):
+            err.print(f"envcapture: {line}", markup=False)
+
+    result = run_bundle(bundle, workdir, python=python, log=say)
+    click.get_current_context().exit(result.exit_status)
+
+
+@cli.command("image")
+@click.argument("bundle", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="The image directory to write: OCI layout, image.tar (docker load), Dockerfile, image.json.")
+@click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="The job's config.yaml: its name (the tag) and env.docker (the base); env.vars and graceful-shutdown for bundles built before manifest 1.1 (default: ./config.yaml when its cmd is the bundle's).")
+@click.option("--base", metavar="NAME[@DIGEST]", help="The base image (default: the config's env.docker image, else python:<target X.Y>-slim). Never pulled.")
+@click.option("--base-rootfs", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="A root filesystem tarball (tar or tar.gz): the base's layer, prepended.")
+@click.option("--base-oci", metavar="DIR[:REF]", help="An OCI image layout holding the base image: its layers are prepended.")
+@click.option("--base-python", default="/usr/local/bin/python3", show_default=True, help="The base image's interpreter: the virtualenv's bin/python links to it.")
+@click.option("--workdir", default="/job", show_default=True, help="Where the local code goes: the container's working directory.")
+@click.option("--tag", "repo_tag", metavar="REPO:TAG", help="The name docker load gives the image (default: envcapture/<job name>:latest).")
+@click.option("--heavy-layer-mb", type=click.FloatRange(min=0), default=50.0, show_default=True, help="A distribution installed larger than this many MB gets a layer of its own.")
+@click.option("--load", "load_it", is_flag=True, help="docker load image.tar into the daemon (Docker SDK; DOCKER_HOST).")
+@click.option("--run", "run_it", is_flag=True, help="Load, then run the job's cmd in a container with no network; exit 1 when the job fails.")
+@click.option("--push", "push_ref", metavar="REGISTRY/REPO:TAG", help="Push the image (OCI distribution API; credentials from the Docker config's auths).")
+@click.option("--insecure-registry", is_flag=True, help="Push over plain HTTP (a registry on a loopback address always is).")
+@click.option("--json", "as_json", is_flag=True, help="Print image.json (schema envcapture/image), with the load, run and push results, as JSON.")
+@_guarded
+def image_cmd(
+    bundle: Path,
+    out_dir: Path,
+    config_file: Path | None,
+    base: str | None,
+    base_rootfs: Path | None,
+    base_oci: str | None,
+    base_python: str,
+    workdir: str,
+    repo_tag: str | None,
+    heavy_layer_mb: float,
+    load_it: bool,
+    run_it: bool,
+    push_ref: str | None,
+    insecure_registry: bool,
+    as_json: bool,
+) -> None:
+    """Build the OCI image of BUNDLE in OUTPUT, deterministically and without a daemon."""
+    import os
+
+    from envcapture.builders.image import (
+        ImageOptions,
+        build_image,
+        config_env,
+        default_repo_tag,
+    )
+    from envcapture.builders.verify import read_manifest
+    from envcapture.config import load_config
+    from envcapture.errors import InputError
+
+    err = _err_console()
+    manifest = read_manifest(bundle)
+    explicit = config_file is not None
+    if config_file is None and Path("config.yaml").is_file():
+        config_file = Path("config.yaml")
+    config = load_config(config_file) if config_file is not None else None
+    if config is not None and " ".join(config.cmd.split()) != " ".join(str(manifest.get("cmd") or "").split()):
+        if explicit:
+            raise InputError(f"{config_file}: its cmd differs from the bundle's; rebuild the bundle from this config")
+        err.print(f"envcapture: note: ignored {config_file}: its cmd is not the bundle's", markup=False)
+        config = None
+    env: tuple[tuple[str, str], ...] = ()
+    stop_signal = docker_image = None
+    if config is not None:
+        if not isinstance(manifest.get("job"), dict):  # a 1.0 manifest: the variables come from the config
+            env, missing = config_env(config, os.environ)
+            for name in missing:
+                err.print(f"envcapture: note: env.vars {name} is not set here; left out of the image", markup=False)
+            stop_signal = config.graceful_shutdown.signal if config.graceful_shutdown else None
+        if config.env.docker is not None:
+            docker_image = config.env.docker.image or config.env.docker.id
+    options = ImageOptions(
+        base=base, base_rootfs=base_rootfs, base_oci=base_oci, base_python=base_python, workdir=workdir,
+        repo_tag=repo_tag or default_repo_tag(config.name if config is not None else None), env=env,
+        stop_signal=stop_signal, heavy_layer_bytes=int(heavy_layer_mb * 1_000_000),
+    )
+    result = build_image(bundle, out_dir, options=options, docker_image=docker_image)
+    doc = result.to_json()
+    if (load_it or run_it or push_ref) and result.rebase_required:
+        raise InputError(
+            f"{result.path}: the image lacks the layers of its base {result.base.reference}; give --base-oci or "
+            f"--base-rootfs to load, run or push it, or build {result.path / 'Dockerfile'} with an engine"
+        )
+    out = Console(highlight=False, soft_wrap=True)
+    if not as_json:
+        out.print(f"image {result.path}: {result.digest} {result.repo_tag}", markup=False)
+        for layer in result.layers:
+            out.print(f"  {layer.name:<24} {layer.digest[:19]}  {layer.size:>12,} bytes", markup=False)
+        for note in result.notes:
+            err.print(f"envcapture: note: {note}", markup=False)
+    status = 0
+    if load_it or run_it:
+        from envcapture.builders.engine import docker_client, load_image, run_image
+
+        client = docker_client()
+        image_id = load_image(client, result.path)
+        doc["load"] = {"image_id": image_id, "repo_tag": result.repo_tag}
+        if not as_json:
+            out.print(f"loaded {result.repo_tag} ({image_id})", markup=False)
+        if run_it:
+            ran = run_image(client, image_id)
+            doc["run"] = {"network": "none", "status": ran.status, "output": ran.output}
+            status = ran.status
+            if not as_json:
+                click.echo(ran.output, nl=False)
+                err.print(f"envcapture: the job exited with status {ran.status} (network: none)", markup=False)
+    if push_ref:
+        from envcapture.builders.registry import push_image
+
+        pushed = push_image(result.path, push_ref, insecure=insecure_registry)
+        doc["push"] = {
+            "reference": str(pushed.reference), "digest": pushed.digest, "pull": pushed.reference.with_digest(pushed.digest),
+            "uploaded": pushed.uploaded, "existing": pushed.existing, "bytes_uploaded": pushed.bytes_uploaded,
+        }
+        if not as_json:
+            out.print(
+                f"pushed {pushed.reference.with_digest(pushed.digest)} ({pushed.uploaded} blobs uploaded, "
+                f"{pushed.existing} already there)", markup=False,
+            )
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    if status != 0:
         click.get_current_context().exit(EXIT_FINDINGS)
 
 

@@ -135,3 +135,19 @@ def test_json_matches_the_published_schema(tmp_path: Path) -> None:
         done = envcapture("analyze", str(PROJECTS / project / entry), "--json", "--python", sys.executable, cache=tmp_path)
         assert done.returncode == 0, done.stderr
         jsonschema.validate(json.loads(done.stdout), schema)
+
+
+def test_lock_manual_mode_warns_where_requirements_contradict_imports(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text("import yaml\nimport click\n\nif __name__ == '__main__':\n    print(yaml, click)\n")
+    (tmp_path / "requirements.txt").write_text("PyYAML\nsklearn\n")
+    (tmp_path / "config.yaml").write_text(
+        "cmd: python train.py\nenv:\n  python:\n    type: manual\n    requirements-file: requirements.txt\n"
+    )
+    done = envcapture("lock", "--config", "config.yaml", "-o", "out", "--offline", "--python", sys.executable, cwd=tmp_path, cache=tmp_path / "c")
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "EC00" in line]
+    assert any(line.startswith("envcapture: warning: train.py:2: EC001 missing: click") for line in warnings), warnings
+    assert any("requirements.txt:2: EC003 wrong-name: sklearn" in line and "scikit-learn" in line for line in warnings), warnings
+    lock = (tmp_path / "out" / "requirements.lock.txt").read_text()
+    assert "pyyaml==" in lock and "# via requirements.txt:1" in lock
+    assert "click" not in lock  # the lock follows the file in manual mode; the warning says what is missing
