@@ -106,9 +106,7 @@ def config_check(config_file: Path, as_json: bool) -> None:
             ("local-paths", py.local_paths),
         ):
             value = setting.value
-            if isinstance(value, tuple):
-                value = list(value)
-            settings[key] = {"value": value, "given": setting.given}
+            settings[key] = {"value": list(value) if isinstance(value, tuple) else value, "given": setting.given}
         pip = py.pip
         settings["pip"] = {
             "index-url": _mask(pip.index_url.value),
@@ -553,16 +551,16 @@ def image_cmd(
         repo_tag=repo_tag or default_repo_tag(config.name if config is not None else None), env=env,
         stop_signal=stop_signal, heavy_layer_bytes=int(heavy_layer_mb * 1_000_000),
     )
+    if (load_it or run_it or push_ref) and base_rootfs is None and base_oci is None:
+        raise InputError(
+            "--load, --run and --push need the base's layers in the image: give --base-oci or --base-rootfs "
+            f"(a base known only by name is never pulled), or build {out_dir / 'Dockerfile'} with an engine"
+        )
     result = build_image(bundle, out_dir, options=options, docker_image=docker_image)
     doc = result.to_json()
-    if (load_it or run_it or push_ref) and result.rebase_required:
-        raise InputError(
-            f"{result.path}: the image lacks the layers of its base {result.base.reference}; give --base-oci or "
-            f"--base-rootfs to load, run or push it, or build {result.path / 'Dockerfile'} with an engine"
-        )
     out = Console(highlight=False, soft_wrap=True)
     if not as_json:
-        out.print(f"image {result.path}: {result.digest} {result.repo_tag}", markup=False)
+        out.print(f"image {out_dir}: {result.digest} {result.repo_tag}", markup=False)
         for layer in result.layers:
             out.print(f"  {layer.name:<24} {layer.digest[:19]}  {layer.size:>12,} bytes", markup=False)
         for note in result.notes:

@@ -218,9 +218,9 @@ def render_analysis(analysis: Analysis) -> RenderableType:
         diag.add_column("where")
         diag.add_column("severity")
         diag.add_column("message")
-        for d in analysis.diagnostics:
-            where = (d.file or "") + (f":{d.line}" if d.line else "")
-            diag.add_row(where or "-", d.severity.value, d.message)
+        for problem in analysis.diagnostics:
+            where = (problem.file or "") + (f":{problem.line}" if problem.line else "")
+            diag.add_row(where or "-", problem.severity.value, problem.message)
         parts.append(diag)
     return Group(*parts)
 
