@@ -27,9 +27,9 @@ LAYERS: list[set[str]] = [
     {"indexes", "builders.lock"},
     {"capture"},
     {"declared", "check", "reqfix", "check_report", "checkjob"},
-    {"store", "builders._pip", "builders.bundle", "builders.wheelhouse"},
+    {"store", "builders._pip", "builders._wheels", "builders.bundle", "builders.wheelhouse", "builders.job"},
     {"builders.build", "builders.verify"},
-    {"builders.staging", "builders.layers", "builders.image", "builders.registry", "builders.engine", "runtime"},
+    {"builders.staging", "builders.layers", "builders.image", "builders.registry", "builders.engine", "runtime", "_runenv", "_supervise"},
     {"report"},
     {"cli", "__init__", "analyzers.__init__", "builders.__init__"},
 ]
