@@ -55,3 +55,30 @@ def test_fixture_project(project: Path, case: dict[str, Any], fixture_snapshot: 
     # The analysis never writes into the project.
     after = sorted(p.relative_to(project).as_posix() for p in project.rglob("*") if not p.is_symlink())
     assert after == before
+
+
+PY310 = Path("/root/.pyenv/versions/3.10.13/bin/python")
+
+
+@pytest.mark.skipif(not PY310.exists(), reason="no Python 3.10 interpreter under pyenv on this machine")
+def test_312_syntax_analysed_from_a_310_interpreter(tmp_path: Path) -> None:
+    """The analysed interpreter and the target are 3.10; the file uses PEP 695 syntax that
+    3.10 cannot parse: libcst still reads its imports (the job would fail to import it on
+    3.10, which is for the user to fix; envcapture's job is to see what it needs)."""
+    from helpers import make_venv
+
+    from envcapture.environment import snapshot_environment
+
+    python = make_venv(tmp_path / "venv310", python=str(PY310), seed=False)
+    snapshot = snapshot_environment(str(python))
+    assert snapshot.python_version.startswith("3.10.")
+    analysis = analyze(
+        ["main.py"], project=PROJECTS / "py312", options=AnalysisOptions(cache_dir=tmp_path / "cache"), snapshot=snapshot
+    )
+    doc = analysis_to_json(analysis)
+    assert doc["target"]["python_version"] == "3.10"
+    assert doc["local_files"] == ["main.py", "modern.py"]
+    assert [(u["module"], u["status"], [(s["file"], s["line"], s["scope"]) for s in u["import_sites"]]) for u in doc["unresolved"]] == [
+        ("alpha_mod", "required", [("modern.py", 5, "function")])
+    ]
+    assert [d["code"] for d in doc["diagnostics"] if d["code"] == "parse-error"] == []
