@@ -172,12 +172,42 @@ def _entry_paths(entries: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _job_inputs(
+    entries: tuple[str, ...], config_file: Path | None, project: Path | None, verb: str
+) -> tuple[tuple[str, ...], Path | None, Path | None]:
+    """What names the job: ENTRIES, else ``--config``, else ``./config.yaml``.
+
+    Entry points given on the command line make the current directory the project
+    unless ``--project`` or ``--config`` says otherwise.
+    """
+    from envcapture.errors import InputError
+
+    if config_file is None and not entries:
+        if not Path("config.yaml").is_file():
+            raise InputError(f"nothing to {verb}: give entry points (envcapture {verb} main.py) or --config config.yaml")
+        config_file = Path("config.yaml")
+    paths = _entry_paths(entries)
+    if project is None and entries and config_file is None:
+        project = Path.cwd()
+    return paths, config_file, project
+
+
+def _job_options(func: F) -> F:
+    """ENTRIES, --config, --python, --target-python, --project: how every job command names its job."""
+    decorators = [
+        click.argument("entries", nargs=-1),
+        click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="The job's config.yaml: entry points from cmd and root-paths, python settings."),
+        click.option("--python", "python", help="Interpreter whose environment is analysed (default: the active virtualenv, else this Python)."),
+        click.option("--target-python", help="Target Python version (default: the config's version, else the analysed interpreter's)."),
+        click.option("--project", type=click.Path(file_okay=False, path_type=Path), help="The job's working directory (default: the config's directory, else the current one)."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
 @cli.command("analyze")
-@click.argument("entries", nargs=-1)
-@click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="The job's config.yaml: entry points from cmd and root-paths.")
-@click.option("--python", "python", help="Interpreter whose environment is analysed (default: the active virtualenv, else this Python).")
-@click.option("--target-python", help="Target Python version (default: the config's version, else the analysed interpreter's).")
-@click.option("--project", type=click.Path(file_okay=False, path_type=Path), help="The job's working directory (default: the config's directory, else the current one).")
+@_job_options
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON (schema envcapture/analysis 1.1).")
 @click.option("--explain", "explain_name", metavar="NAME", help="Print the chain of imports that pulled NAME in.")
 @click.option("--no-cache", is_flag=True, help="Parse every file again; do not read or write the cache.")
@@ -209,12 +239,7 @@ def analyze_cmd(
     from envcapture.errors import InputError
     from envcapture.report import explain, render_analysis, render_json
 
-    if config_file is None and not entries:
-        default = Path("config.yaml")
-        if default.is_file():
-            config_file = default
-        else:
-            raise InputError("nothing to analyse: give entry points (envcapture analyze main.py) or --config config.yaml")
+    paths, config_file, project = _job_inputs(entries, config_file, project, "analyze")
     options = AnalysisOptions(
         python=python,
         target_python=target_python,
@@ -224,9 +249,6 @@ def analyze_cmd(
         runtime_timeout=runtime_timeout,
         runtime_cmd=runtime_cmd,
     )
-    paths = _entry_paths(entries)
-    if project is None and entries and config_file is None:
-        project = Path.cwd()
     analysis = analyze(paths, config=config_file, project=project, options=options)
     if stats:
         s = analysis.stats
@@ -266,11 +288,7 @@ def _warn_requirements_contradictions(result: Any, config_file: Path | None, pyt
 
 
 @cli.command("lock")
-@click.argument("entries", nargs=-1)
-@click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="The job's config.yaml.")
-@click.option("--python", "python", help="Interpreter whose environment is captured (default: the active virtualenv, else this Python).")
-@click.option("--target-python", help="Target Python version (default: the config's version, else the analysed interpreter's).")
-@click.option("--project", type=click.Path(file_okay=False, path_type=Path), help="The job's working directory.")
+@_job_options
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Directory for requirements.lock.txt, pylock.toml and environment.json.")
 @click.option("--offline", is_flag=True, help="Do not ask the indexes for hashes and warnings.")
 @_guarded
@@ -285,17 +303,9 @@ def lock_cmd(
 ) -> None:
     """Resolve the job's environment for the target and write the lock files to OUTPUT."""
     from envcapture.capture import capture, lock_job
-    from envcapture.errors import InputError
     from envcapture.indexes import IndexClient, attach_artifacts, index_warnings
 
-    if config_file is None and not entries:
-        if Path("config.yaml").is_file():
-            config_file = Path("config.yaml")
-        else:
-            raise InputError("nothing to lock: give entry points or --config config.yaml")
-    paths = _entry_paths(entries)
-    if project is None and entries and config_file is None:
-        project = Path.cwd()
+    paths, config_file, project = _job_inputs(entries, config_file, project, "lock")
     result = capture(paths, config=config_file, project=project, python=python, target_python=target_python, complete=not offline)
     err = _err_console()
     if not offline:
@@ -348,11 +358,7 @@ def _progress_reporter(enabled: bool) -> tuple[Any, Any]:
 
 
 @cli.command("build")
-@click.argument("entries", nargs=-1)
-@click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="The job's config.yaml.")
-@click.option("--python", "python", help="Interpreter whose environment is captured (default: the active virtualenv, else this Python).")
-@click.option("--target-python", help="Target Python version (default: the config's version, else the analysed interpreter's).")
-@click.option("--project", type=click.Path(file_okay=False, path_type=Path), help="The job's working directory.")
+@_job_options
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="The bundle directory to write (replaced only when the new one is complete).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel downloads and builds (default: CPUs + 2, at most 8).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest and the counters as JSON.")
@@ -373,16 +379,8 @@ def build_cmd(
     from envcapture.builders.build import assemble_bundle
     from envcapture.builders.wheelhouse import WheelhouseOptions
     from envcapture.capture import capture
-    from envcapture.errors import InputError
 
-    if config_file is None and not entries:
-        if Path("config.yaml").is_file():
-            config_file = Path("config.yaml")
-        else:
-            raise InputError("nothing to build: give entry points or --config config.yaml")
-    paths = _entry_paths(entries)
-    if project is None and entries and config_file is None:
-        project = Path.cwd()
+    paths, config_file, project = _job_inputs(entries, config_file, project, "build")
     parts = ["envcapture build"]
     if config_file is not None:
         parts.append(f"--config {config_file.name}")
