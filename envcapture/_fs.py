@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "sha256_bytes", "sha256_file"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "pid_alive", "sha256_bytes", "sha256_file"]
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -51,3 +51,15 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644, durable: b
 def atomic_write_text(path: Path, text: str) -> None:
     """UTF-8, LF line endings, written atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs: a temporary directory named after a live writer
+    is in use; one named after a dead writer is debris of an interrupted run."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._fs import pid_alive
 from .builders._pip import find_interpreter
 from .builders.verify import _offline_env
 from .errors import BuildError, InputError
@@ -84,14 +85,6 @@ def environment_key(manifest: Mapping[str, Any]) -> str:
     )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _clean_stale(envs: Path) -> None:
@@ -101,7 +94,7 @@ def _clean_stale(envs: Path) -> None:
             continue
         parts = entry.name.split("-")
         pid = int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 0
-        if pid and pid != os.getpid() and _alive(pid):
+        if pid and pid != os.getpid() and pid_alive(pid):
             continue
         shutil.rmtree(entry, ignore_errors=True)
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .._fs import atomic_write_text, sha256_file
+from .._fs import atomic_write_text, pid_alive, sha256_file
 from ..capture import Capture, capture
 from ..config import JobConfig, load_config
 from ..errors import InputError, ResolutionError
@@ -184,14 +184,6 @@ def render_manifest(
 # --- EDGE: directories ------------------------------------------------------------------------
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _clean_stale(output: Path) -> None:
@@ -207,7 +199,7 @@ def _clean_stale(output: Path) -> None:
             pid = int((sibling / _PID_FILE).read_text().strip())
         except (OSError, ValueError):
             pid = 0
-        if pid and pid != os.getpid() and _alive(pid):
+        if pid and pid != os.getpid() and pid_alive(pid):
             continue
         shutil.rmtree(sibling, ignore_errors=True)
 
