@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +19,13 @@ from urllib.parse import urlsplit
 
 from packaging.pylock import Pylock, PylockValidationError
 
-try:  # Python 3.11+
+if sys.version_info >= (3, 11):
     import tomllib as _toml
-except ImportError:  # pragma: no cover - Python 3.10
+else:  # pragma: no cover - Python 3.10: validate the dict instead when tomli is absent
     try:
-        import tomli as _toml  # type: ignore[no-redef]
+        import tomli as _toml
     except ImportError:
-        _toml = None  # type: ignore[assignment]
+        _toml = None
 
 from .. import __version__
 from .._fs import atomic_write_text
