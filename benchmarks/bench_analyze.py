@@ -5,6 +5,7 @@ Run: ``.venv/bin/pip install -e '.[bench]' && .venv/bin/python benchmarks/bench_
 point reaches every file, then times, on the same tree:
 
 - envcapture cold (empty cache, every core) and warm (same cache: nothing is parsed again),
+  in-process, and warm again as a CLI process (interpreter start, environment probe, report),
   over the files the entry point reaches (``cold f/s`` counts those);
 - a plain ``ast.parse`` pass and a ``libcst.parse_module`` pass over every file (one core);
 - ``pipreqs`` and ``deptry`` over the whole tree, when installed (the ``bench`` extra).
@@ -138,13 +139,26 @@ def time_envcapture(root: Path, cache: Path) -> tuple[float, int]:
     return time.perf_counter() - t, len(analysis.local_files)
 
 
+def time_cli_warm(root: Path, cache: Path) -> float:
+    """The warm run as a user sees it: a new process, the environment probe, the report."""
+    env = dict(os.environ, ENVCAPTURE_CACHE_DIR=str(cache))
+    argv = [sys.executable, "-m", "envcapture.cli", "analyze", "main.py", "--json", "--python", sys.executable]
+    t = time.perf_counter()
+    subprocess.run(argv, cwd=root, env=env, capture_output=True, check=True, timeout=600)
+    return time.perf_counter() - t
+
+
 def time_tool(argv: list[str], cwd: Path) -> float | None:
     exe = shutil.which(argv[0]) or str(Path(sys.executable).parent / argv[0])
     if not os.path.exists(exe):
         return None
     t = time.perf_counter()
-    subprocess.run([exe, *argv[1:]], cwd=cwd, capture_output=True, check=False, timeout=1800)
-    return time.perf_counter() - t
+    done = subprocess.run([exe, *argv[1:]], cwd=cwd, capture_output=True, text=True, check=False, timeout=1800)
+    elapsed = time.perf_counter() - t
+    if "Traceback" in done.stderr:  # a crashed tool is not a fast tool
+        print(f"{argv[0]} failed: {done.stderr.strip().splitlines()[-1]}", file=sys.stderr)
+        return None
+    return elapsed
 
 
 def main() -> None:
@@ -155,8 +169,8 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="envcapture-bench-"))
     print(f"cores: {os.cpu_count()}, python {sys.version.split()[0]}")
     header = (
-        f"{'files':>6} {'reached':>7} {'MB':>6} {'cold s':>8} {'warm s':>8} {'cold f/s':>9} {'ast s':>7} "
-        f"{'libcst s':>9} {'pipreqs s':>10} {'deptry s':>9} {'cold/pipreqs':>13} {'warm/deptry':>12}"
+        f"{'files':>6} {'reached':>7} {'MB':>6} {'cold s':>8} {'warm s':>8} {'warm cli s':>10} {'cold f/s':>9} {'ast s':>7} "
+        f"{'libcst s':>9} {'pipreqs s':>10} {'deptry s':>9} {'cold/pipreqs':>13} {'warm/deptry (in-process/cli)':>29}"
     )
     print(header)
     try:
@@ -167,16 +181,17 @@ def main() -> None:
             cache = base / f"cache{n}"
             cold, reached = time_envcapture(root, cache)
             warm, _ = time_envcapture(root, cache)
+            warm_cli = time_cli_warm(root, cache)
             t_ast = time_ast(files)
             t_cst = time_libcst(files)
             t_pipreqs = time_tool(["pipreqs", "--use-local", "--print", "--mode", "no-pin", "."], root)
             t_deptry = time_tool(["deptry", "."], root)
             ratio_p = f"{cold / t_pipreqs:.2f}" if t_pipreqs else "-"
-            ratio_d = f"{warm / t_deptry:.2f}" if t_deptry else "-"
+            ratio_d = f"{warm / t_deptry:.2f}/{warm_cli / t_deptry:.2f}" if t_deptry else "-"
             print(
-                f"{len(files):>6} {reached:>7} {mb:>6.2f} {cold:>8.2f} {warm:>8.2f} {reached / cold:>9.0f} {t_ast:>7.2f} "
+                f"{len(files):>6} {reached:>7} {mb:>6.2f} {cold:>8.2f} {warm:>8.2f} {warm_cli:>10.2f} {reached / cold:>9.0f} {t_ast:>7.2f} "
                 f"{t_cst:>9.2f} {t_pipreqs or float('nan'):>10.2f} {t_deptry or float('nan'):>9.2f} "
-                f"{ratio_p:>13} {ratio_d:>12}"
+                f"{ratio_p:>13} {ratio_d:>29}"
             )
     finally:
         shutil.rmtree(base, ignore_errors=True)

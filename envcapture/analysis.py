@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from envcapture.analyzers.classify import Analysis, CacheStats, classify
-from envcapture.analyzers.imports import extract_source_facts, import_is_active
+from envcapture.analyzers.conditions import import_is_active
 from envcapture.analyzers.modules import build_import_graph
 from envcapture.cache import FactsCache, facts_from_json, facts_to_json
 from envcapture.config import JobConfig, load_config
@@ -55,6 +55,8 @@ class AnalysisOptions:
 
 
 def _extract_job(args: tuple[bytes, str, bool, str]) -> dict[str, Any]:
+    from envcapture.analyzers.imports import extract_source_facts
+
     data, module, is_package, rel = args
     return facts_to_json(extract_source_facts(data, module=module, is_package=is_package, path=rel))
 
@@ -108,6 +110,9 @@ class _FactsReader:
                 outputs = list(self._pool.map(_extract_job, [t[2] for t in todo], chunksize=chunks))
                 parsed = [facts_from_json(o) for o in outputs]
             else:
+                # Imported here: libcst costs ~0.15 s to import, and a warm run parses nothing.
+                from envcapture.analyzers.imports import extract_source_facts
+
                 parsed = [
                     extract_source_facts(a[0], module=a[1], is_package=a[2], path=a[3]) for _, _, a in todo
                 ]

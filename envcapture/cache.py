@@ -16,8 +16,8 @@ from typing import Any
 
 from envcapture import __version__
 from envcapture._fs import atomic_write_bytes, sha256_bytes
-from envcapture.analyzers.imports import EXTRACTOR_VERSION
 from envcapture.model import (
+    EXTRACTOR_VERSION,
     Condition,
     Diagnostic,
     DynamicKind,

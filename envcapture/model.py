@@ -9,6 +9,7 @@ from typing import NewType
 from packaging.utils import canonicalize_name
 
 __all__ = [
+    "EXTRACTOR_VERSION",
     "Condition",
     "DataRef",
     "Diagnostic",
@@ -163,6 +164,11 @@ class PathAddition:
     path: str
     cwd_relative: bool = False
     prepend: bool = True
+
+
+EXTRACTOR_VERSION = 1
+"""Bumped whenever extraction (analyzers/imports.py) changes what it returns for the same
+source: part of the cache key (cache.py), so no stale facts are reused."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

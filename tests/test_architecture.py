@@ -17,6 +17,7 @@ LAYERS: list[set[str]] = [
     {"model"},
     {"config", "requirements"},
     {"analyzers.entrypoints", "analyzers.stdlib", "analyzers.mapping", "_probe", "environment", "analyzers.distributions", "entries"},
+    {"analyzers.conditions"},
     {"analyzers.imports", "analyzers.finder"},
     {"cache"},
     {"analyzers.modules"},
