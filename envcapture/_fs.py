@@ -7,7 +7,14 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "pid_alive", "sha256_bytes", "sha256_file"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "default_cache_dir",
+    "pid_alive",
+    "sha256_bytes",
+    "sha256_file",
+]
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -63,3 +70,13 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def default_cache_dir() -> Path:
+    """``$ENVCAPTURE_CACHE_DIR``, else the platform's user cache directory."""
+    env = os.environ.get("ENVCAPTURE_CACHE_DIR")
+    if env:
+        return Path(env)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("envcapture", appauthor=False))

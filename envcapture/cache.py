@@ -10,12 +10,11 @@ interrupted writes are safe.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from envcapture import __version__
-from envcapture._fs import atomic_write_bytes, sha256_bytes
+from envcapture._fs import atomic_write_bytes, default_cache_dir, sha256_bytes
 from envcapture.model import (
     EXTRACTOR_VERSION,
     Condition,
@@ -32,16 +31,6 @@ from envcapture.model import (
 __all__ = ["FactsCache", "default_cache_dir", "facts_from_json", "facts_to_json"]
 
 _FORMAT = 1
-
-
-def default_cache_dir() -> Path:
-    """``$ENVCAPTURE_CACHE_DIR``, else the platform's user cache directory."""
-    env = os.environ.get("ENVCAPTURE_CACHE_DIR")
-    if env:
-        return Path(env)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("envcapture", appauthor=False))
 
 
 def _diag_to_json(d: Diagnostic) -> dict[str, Any]:

@@ -24,6 +24,7 @@ click, rich... because that interpreter has them).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ from importlib import resources
 from pathlib import Path
 
 from envcapture import _probe
+from envcapture._fs import atomic_write_bytes, default_cache_dir
 from envcapture.errors import InterpreterError
 from envcapture.model import (
     Diagnostic,
@@ -77,7 +79,7 @@ def default_interpreter() -> str:
 
 
 def snapshot_environment(
-    python: str | None = None, *, timeout: float = PROBE_TIMEOUT
+    python: str | None = None, *, timeout: float = PROBE_TIMEOUT, use_cache: bool = True
 ) -> EnvSnapshot:
     """Read the interpreter ``python`` (default: `default_interpreter`) and what it has installed.
 
@@ -89,8 +91,68 @@ def snapshot_environment(
         of its stderr).
     """
     executable = _locate(python if python is not None else default_interpreter())
-    raw = _run_probe(executable, timeout)
+    raw = _cached_probe(executable) if use_cache else None
+    if raw is None:
+        raw = _run_probe(executable, timeout)
+        if use_cache:
+            _store_probe(executable, raw)
     return _build_snapshot(raw, executable)
+
+
+# --- the probe cache: a repeated run (the pre-commit hook) skips the subprocess ------------------
+#
+# Keyed by the interpreter's path; valid while the fingerprint holds: the interpreter file
+# and every sys.path directory (a directory's mtime changes when a distribution is added or
+# removed, as its .dist-info directory comes and goes) and every .pth file in them (editable
+# installs and path hooks live there). The probe's own source is in the key too.
+
+
+def _fingerprint(executable: str, raw: Mapping[str, object]) -> list[object]:
+    items: list[object] = [hashlib.sha256(_probe_source().encode("utf-8")).hexdigest()]
+    paths = [executable, *_str_list(raw, "sys_path")]
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            items.append([path, None])
+            continue
+        items.append([path, st.st_mtime_ns, st.st_size])
+        if os.path.isdir(path):
+            try:
+                names = sorted(n for n in os.listdir(path) if n.endswith(".pth"))
+            except OSError:
+                continue
+            for name in names:
+                try:
+                    pst = os.stat(os.path.join(path, name))
+                except OSError:
+                    continue
+                items.append([name, pst.st_mtime_ns, pst.st_size])
+    return items
+
+
+def _probe_cache_path(executable: str) -> Path:
+    key = hashlib.sha256(os.path.realpath(executable).encode() + b"\0" + executable.encode()).hexdigest()
+    return default_cache_dir() / "snapshots" / f"{key}.json"
+
+
+def _cached_probe(executable: str) -> Mapping[str, object] | None:
+    try:
+        doc = json.loads(_probe_cache_path(executable).read_bytes())
+        raw = doc["raw"]
+        if not isinstance(raw, dict) or doc.get("fingerprint") != _fingerprint(executable, raw):
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return raw
+
+
+def _store_probe(executable: str, raw: Mapping[str, object]) -> None:
+    doc = {"fingerprint": _fingerprint(executable, raw), "raw": raw}
+    try:
+        atomic_write_bytes(_probe_cache_path(executable), json.dumps(doc).encode("utf-8"), durable=False)
+    except OSError:
+        pass  # a read-only cache only costs the probe's time
 
 
 # --- running the probe ---------------------------------------------------------------------

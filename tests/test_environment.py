@@ -464,3 +464,37 @@ def test_parse_finder_source() -> None:
 def test_pth_path_lines() -> None:
     text = "# comment\n/abs/path\nimport sys; sys.path.append('x')\n\nrelative/dir\n"
     assert _probe.pth_path_lines(text) == ["/abs/path", "relative/dir"]
+
+
+def test_snapshot_cache_skips_the_probe_until_the_environment_changes(
+    tmp_path: Path, wheel_factory: WheelFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repeated snapshot (the pre-commit hook) reuses the probe's answer; installing a
+    distribution changes site-packages, and the next snapshot runs the probe again."""
+    import subprocess as sp
+    from typing import Any
+
+    monkeypatch.setenv("ENVCAPTURE_CACHE_DIR", str(tmp_path / "cache"))
+    python = make_venv(tmp_path / "venv")
+    first = snapshot_environment(str(python))
+    assert first.distribution("dist-alpha") is None
+
+    real_run = sp.run
+    probes: list[object] = []
+
+    def counting_run(*args: Any, **kwargs: Any) -> Any:
+        probes.append(args[0])
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(sp, "run", counting_run)
+    again = snapshot_environment(str(python))
+    assert probes == [] and again == first
+
+    monkeypatch.setattr(sp, "run", real_run)
+    wheel_factory("dist-alpha")
+    pip_install(python, "--no-deps", "dist-alpha", find_links=[wheel_factory.wheelhouse])
+    monkeypatch.setattr(sp, "run", counting_run)
+    after = snapshot_environment(str(python))
+    assert len(probes) == 1
+    assert after.distribution("dist-alpha") is not None
+    assert snapshot_environment(str(python), use_cache=False) == after
