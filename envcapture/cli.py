@@ -30,7 +30,7 @@ EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_BUILD, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
 def _err_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False)
 
 
 def _fail(exc: BaseException, debug: bool) -> int:
@@ -114,7 +114,7 @@ def config_check(config_file: Path, as_json: bool) -> None:
             "trusted-hosts": list(pip.trusted_hosts.value or ()),
             "no-deps": bool(pip.no_deps.value),
         }
-    out = Console(highlight=False, soft_wrap=True)
+    out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     if as_json:
         doc = {
             "schema": "envcapture/config-check",
@@ -264,7 +264,7 @@ def analyze_cmd(
     if as_json:
         click.echo(render_json(analysis), nl=False)
     else:
-        Console(highlight=False, soft_wrap=False).print(render_analysis(analysis))
+        Console(highlight=False, soft_wrap=False, emoji=False, markup=False).print(render_analysis(analysis))
     if strict and any(u.status.value == "required" for u in analysis.unresolved):
         click.get_current_context().exit(EXIT_FINDINGS)
 
@@ -325,7 +325,7 @@ def lock_cmd(
     command = " ".join(parts)
     _warn_requirements_contradictions(result, config_file, python)
     written = lock_job(result, out_dir, command=command)
-    out = Console(highlight=False, soft_wrap=True)
+    out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     pins = result.closure.pins
     out.print(f"locked {len(pins)} distributions for Python {result.target.python_version} on linux x86_64", markup=False)
     for path in written.paths:
@@ -403,7 +403,7 @@ def build_cmd(
     if as_json:
         click.echo(json.dumps({"bundle": str(result.path), "counters": counters, "manifest": result.manifest}, indent=2))
         return
-    out = Console(highlight=False, soft_wrap=True)
+    out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     wheels = result.wheelhouse.wheels
     out.print(
         f"built {result.path}: {len(wheels)} wheels ({stats.downloads} downloaded, {stats.builds} built, "
@@ -439,7 +439,7 @@ def verify_cmd(bundle: Path, python: str | None, as_json: bool) -> None:
         }
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
-        out = Console(highlight=False, soft_wrap=True)
+        out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
         counts: dict[str, int] = {}
         for check in result.checks:
             if check.ok:
@@ -556,7 +556,7 @@ def image_cmd(
         )
     result = build_image(bundle, out_dir, options=options, docker_image=docker_image)
     doc = result.to_json()
-    out = Console(highlight=False, soft_wrap=True)
+    out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     if not as_json:
         out.print(f"image {out_dir}: {result.digest} {result.repo_tag}", markup=False)
         for layer in result.layers:
@@ -625,7 +625,7 @@ def cache_info(as_json: bool) -> None:
         }
         click.echo(json.dumps(doc, indent=2))
         return
-    out = Console(highlight=False, soft_wrap=True)
+    out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     out.print(f"store: {info.root}", markup=False)
     out.print(f"  {info.objects} objects, {info.bytes} bytes, {info.index_entries} index entries", markup=False)
     for kind, count, size in info.per_kind:
@@ -653,7 +653,7 @@ def cache_prune(older_than: str | None, everything: bool) -> None:
         except ValueError:
             raise InputError(f"--older-than: expected a duration like 30d, 12h or 90m, got {older_than!r}") from None
     result = Store().prune(older_than=seconds, everything=everything)
-    Console(highlight=False, soft_wrap=True).print(
+    Console(highlight=False, soft_wrap=True, emoji=False, markup=False).print(
         f"removed {result.objects} objects ({result.bytes} bytes) and {result.index_entries} index entries", markup=False
     )
 
@@ -730,7 +730,7 @@ def check_cmd(
     elif fmt == "github":
         click.echo(render_github(result.findings), nl=False)
     else:
-        Console(highlight=False, soft_wrap=True).print(render_human(result.findings, fixed=result.fixed))
+        Console(highlight=False, soft_wrap=True, emoji=False, markup=False).print(render_human(result.findings, fixed=result.fixed))
     if result.findings:
         click.get_current_context().exit(EXIT_FINDINGS)
 

@@ -151,3 +151,17 @@ def test_lock_manual_mode_warns_where_requirements_contradict_imports(tmp_path: 
     lock = (tmp_path / "out" / "requirements.lock.txt").read_text()
     assert "pyyaml==" in lock and "# via requirements.txt:1" in lock
     assert "click" not in lock  # the lock follows the file in manual mode; the warning says what is missing
+
+
+def test_user_text_is_printed_verbatim(tmp_path: Path) -> None:
+    """File names and config text are never read as rich markup or emoji codes."""
+    project = tmp_path / "p[bold]q"
+    project.mkdir()
+    (project / "m:x:.py").write_text("import json\n")
+    done = envcapture("analyze", "m:x:.py", "--python", sys.executable, cwd=project, cache=tmp_path / "c")
+    assert done.returncode == 0, done.stderr
+    assert "m:x:.py" in done.stdout and "❌" not in done.stdout
+    (tmp_path / "bad.yaml").write_text("root:x:0:0:[red]x[/red]\n")
+    done = envcapture("config", "check", str(tmp_path / "bad.yaml"), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "root:x:0:0:[red]x[/red]" in done.stderr and "❌" not in done.stderr
