@@ -194,6 +194,11 @@ def main() -> None:
                 f"{t_cst:>9.2f} {t_pipreqs or float('nan'):>10.2f} {t_deptry or float('nan'):>9.2f} "
                 f"{ratio_p:>13} {ratio_d:>29}"
             )
+        import resource
+
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"peak RSS: {own:.0f} MB in the analysing process, {workers:.0f} MB in the largest child (parser worker or tool)")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
