@@ -148,6 +148,10 @@ def config_check(config_file: Path, as_json: bool) -> None:
         _err_console().print(f"envcapture: note: {d}", markup=False)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _mask(url: str | None) -> str | None:
     from envcapture.config import mask_url
 
@@ -405,9 +409,11 @@ def build_cmd(
         return
     out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     wheels = result.wheelhouse.wheels
+    inputs = (result.manifest.get("job") or {}).get("inputs") or []
     out.print(
-        f"built {result.path}: {len(wheels)} wheels ({stats.downloads} downloaded, {stats.builds} built, "
-        f"{stats.store_hits} from the store), {len(result.local_code.files)} local files", markup=False,
+        f"built {result.path}: {_count(len(wheels), 'wheel')} ({stats.downloads} downloaded, {stats.builds} built, "
+        f"{stats.store_hits} from the store), {_count(len(result.local_code.files), 'local file')}, "
+        f"{_count(len(inputs), 'input')}", markup=False,
     )
     for item in result.local_code.excluded:
         _err_console().print(f"envcapture: note: left out {item.path} ({item.rule})", markup=False)
