@@ -18,6 +18,11 @@ from envcapture.analyzers.classify import Analysis, Status
 from envcapture.builders.lock import RenderOptions, WrittenLock, write_lock
 from envcapture.config import JobConfig, load_config
 from envcapture.environment import default_interpreter, snapshot_environment
+from envcapture.manual import (
+    complete_manual,
+    merge_file_options,
+    requirements_to_direct,
+)
 from envcapture.model import EnvSnapshot, Target
 from envcapture.requirements import parse_requirements_file
 from envcapture.resolve import (
@@ -25,12 +30,9 @@ from envcapture.resolve import (
     Decision,
     DirectRequirement,
     ResolveOptions,
-    complete_for_target,
-    complete_manual,
-    merge_file_options,
-    requirements_to_direct,
     resolve,
 )
+from envcapture.target_resolve import complete_for_target
 
 __all__ = ["Capture", "capture", "direct_requirements", "lock_job", "resolve_options"]
 

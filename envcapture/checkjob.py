@@ -28,16 +28,11 @@ from envcapture.config import JobConfig, load_config
 from envcapture.declared import read_declared, read_inline_ignores, read_settings
 from envcapture.environment import default_interpreter, snapshot_environment
 from envcapture.errors import InputError, Location, RequirementsError
+from envcapture.manual import merge_file_options
 from envcapture.model import EnvSnapshot, Severity, Target
 from envcapture.reqfix import rewrite_requirements
 from envcapture.requirements import parse_requirements_file
-from envcapture.resolve import (
-    Closure,
-    DirectRequirement,
-    ResolveOptions,
-    merge_file_options,
-    resolve,
-)
+from envcapture.resolve import Closure, DirectRequirement, ResolveOptions, resolve
 
 __all__ = ["CheckOptions", "CheckResult", "apply_fixes", "run_check"]
 

@@ -6,8 +6,9 @@ from where (PEP 610 identity: index, VCS commit, URL, local directory, editable)
 Requires-Dist markers are evaluated for the *target* environment, never the local one.
 Every choice that is not obvious is recorded as a `Decision` with its reason.
 
-``complete_for_target`` (EDGE) resolves what the target needs but the local environment
-lacks with ``uv pip compile`` for the target platform, the local pins as constraints.
+What the target needs but the local environment lacks is resolved by
+`envcapture.target_resolve.complete_for_target` (EDGE, ``uv pip compile``); manual mode
+and requirements files are turned into direct requirements by `envcapture.manual`.
 """
 
 from __future__ import annotations
@@ -15,24 +16,19 @@ from __future__ import annotations
 import enum
 import json
 import logging
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from .errors import ConfigError, Location, RequirementsError, ResolutionError
+from .errors import ResolutionError
 from .model import DistName, DistributionInfo, EnvSnapshot, Target, dist_name
-from .requirements import ParsedRequirements, expand_env_vars
 
 __all__ = [
     "Artifact",
@@ -41,7 +37,6 @@ __all__ = [
     "Delivery",
     "DirectRequirement",
     "Dropped",
-    "ManualSettings",
     "Origin",
     "OriginKind",
     "Pin",
@@ -49,12 +44,8 @@ __all__ = [
     "Unresolved",
     "Via",
     "ViaKind",
-    "complete_for_target",
-    "complete_manual",
     "mask_url",
-    "merge_file_options",
     "origin_from_direct_url",
-    "requirements_to_direct",
     "resolve",
 ]
 
@@ -820,400 +811,3 @@ def _map_torch(
         index,
         f"{shown} -> {dist.name}=={public}+{tag} from --extra-index-url {index} (torch_cuda={cuda!r})",
     )
-
-
-# --- manual mode and requirement files ------------------------------------------------------
-
-
-def _norm_url(url: str) -> str:
-    url = url.split("#", 1)[0]
-    for prefix in ("git+", "hg+", "svn+", "bzr+"):
-        if url.startswith(prefix):
-            url = url[len(prefix):]
-    parts = urlsplit(url)
-    path = parts.path
-    if "@" in path:  # VCS revision
-        path = path.rsplit("@", 1)[0]
-    return urlunsplit((parts.scheme, parts.netloc, path.rstrip("/"), "", ""))
-
-
-def _match_unnamed(line_url: str | None, line_path: str | None, snapshot: EnvSnapshot, base_dir: str | None) -> DistributionInfo | None:
-    if line_path is not None:
-        path = line_path
-        if not os.path.isabs(path):
-            if base_dir is None:
-                return None
-            path = os.path.join(base_dir, path)
-        wanted = os.path.normpath(path)
-        for dist in snapshot.distributions:
-            roots = [os.path.normpath(r) for r in dist.editable_roots]
-            if dist.direct_url:
-                try:
-                    url = json.loads(dist.direct_url).get("url", "")
-                except ValueError:
-                    url = ""
-                if isinstance(url, str) and url.startswith("file:"):
-                    roots.append(os.path.normpath(_file_url_path(url)))
-            if wanted in roots:
-                return dist
-        return None
-    if line_url is not None:
-        wanted = _norm_url(line_url)
-        for dist in snapshot.distributions:
-            if dist.direct_url:
-                try:
-                    url = json.loads(dist.direct_url).get("url", "")
-                except ValueError:
-                    continue
-                if isinstance(url, str) and _norm_url(url) == wanted:
-                    return dist
-    return None
-
-
-def requirements_to_direct(
-    parsed: ParsedRequirements,
-    snapshot: EnvSnapshot,
-    *,
-    base_dir: str | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> list[DirectRequirement]:
-    """The direct requirements a requirements file declares, merged per name, sorted.
-
-    Unnamed lines (``./pkg``, ``-e ../lib``, a URL without ``#egg=``) are named by the
-    installed distribution they were installed from (``base_dir`` anchors relative paths,
-    like pip's current directory). Specifiers are kept: `resolve` pins to the installed
-    version and reports it; a requirement that is not installed is left for the target.
-
-    :raises RequirementsError: an unnamed line matches no installed distribution.
-    """
-    merged: dict[DistName, DirectRequirement] = {}
-    for line in parsed.requirements:
-        name = line.name
-        if name is None:
-            url = expand_env_vars(line.url, environ or {}) if line.url else None
-            dist = _match_unnamed(url, line.path, snapshot, base_dir)
-            if dist is None:
-                raise RequirementsError(
-                    f"cannot tell which distribution {line.text!r} is: nothing in the analysed "
-                    "environment was installed from it",
-                    location=line.location,
-                    hint="install it there, or write 'name @ URL' or '#egg=name'",
-                )
-            name = dist.name
-        url = line.url
-        if url is None and line.path is not None:
-            url = line.path
-        item = DirectRequirement(
-            name=name,
-            extras=line.extras,
-            via=(str(line.location),),
-            specifier=line.specifier,
-            url=url,
-            editable=line.editable,
-            markers=line.markers,
-            declared=True,
-        )
-        old = merged.get(name)
-        if old is not None:
-            specs = ",".join(s for s in (old.specifier, item.specifier) if s)
-            markers = None
-            if old.markers and item.markers:
-                markers = old.markers if old.markers == item.markers else f"({old.markers}) or ({item.markers})"
-            item = DirectRequirement(
-                name=name,
-                extras=old.extras | item.extras,
-                via=(*old.via, *item.via),
-                specifier=str(SpecifierSet(specs)) if specs else "",
-                url=old.url or item.url,
-                editable=old.editable or item.editable,
-                markers=markers,
-                declared=True,
-            )
-        merged[name] = item
-    return [merged[n] for n in sorted(merged)]
-
-
-def merge_file_options(
-    config: ResolveOptions, parsed: ParsedRequirements, *, config_keys: frozenset[str] | None = None
-) -> tuple[ResolveOptions, tuple[Decision, ...]]:
-    """Merge pip options written in a requirements file with ``env.python.pip``.
-
-    Precedence, decided like a pip command line over its files, not like pip's internals:
-    a single-valued option (``index-url``, ``no-index``) set in the config wins over the
-    file, and the override is reported; lists (``extra-index-url``, ``trusted-host``,
-    ``find-links``) are merged, config first; flags (``--pre``, ``--prefer-binary``) are
-    on when either sets them. (pip itself lets a file's ``--index-url`` replace the
-    command line's index list, extra indexes included; the lock makes that moot, since it
-    carries one merged set of options.) ``no-deps`` exists only in the config.
-    ``config_keys`` names the options the config set explicitly (default: the non-empty ones).
-    """
-    decisions: list[Decision] = []
-    index_url = config.index_url
-    file_index = parsed.option("index-url")
-    no_index = config.no_index
-    set_in_config = config_keys if config_keys is not None else frozenset(
-        k for k, v in (("index-url", config.index_url), ("no-index", config.no_index)) if v
-    )
-    if file_index is not None and file_index.value is not None:
-        if "index-url" in set_in_config and index_url is not None and index_url != file_index.value:
-            decisions.append(
-                Decision(
-                    subject="index-url",
-                    action="option-overridden",
-                    reason=f"{file_index.location} sets --index-url {mask_url(file_index.value)}; "
-                    f"env.python.pip.index-url {mask_url(index_url)} wins",
-                )
-            )
-        elif index_url is None:
-            index_url = file_index.value
-    file_no_index = parsed.option("no-index")
-    if file_no_index is not None:
-        if index_url is not None and "index-url" in set_in_config:
-            decisions.append(
-                Decision(
-                    subject="no-index",
-                    action="option-overridden",
-                    reason=f"{file_no_index.location} sets --no-index; env.python.pip.index-url wins",
-                )
-            )
-        else:
-            no_index = True
-    merged = replace(
-        config,
-        index_url=index_url,
-        no_index=no_index,
-        extra_index_urls=tuple(dict.fromkeys([*config.extra_index_urls, *parsed.extra_index_urls])),
-        trusted_hosts=tuple(dict.fromkeys([*config.trusted_hosts, *parsed.trusted_hosts])),
-        find_links=tuple(dict.fromkeys([*config.find_links, *parsed.find_links])),
-        pre=config.pre or parsed.pre,
-        prefer_binary=config.prefer_binary or parsed.prefer_binary,
-    )
-    return merged, tuple(decisions)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ManualSettings:
-    """The effective values of ``type: manual``; ``derived`` names those not given
-    (config spelling: ``version``, ``requirements-file``, ``local-paths``)."""
-
-    version: str
-    requirements: tuple[DirectRequirement, ...]
-    requirements_file: str | None
-    local_paths: tuple[str, ...]
-    derived: frozenset[str]
-    notes: tuple[Decision, ...] = ()
-
-
-_VERSION_RE = re.compile(r"3\.\d{1,2}(\.\d{1,3})?")
-
-
-def complete_manual(
-    *,
-    version: str | None,
-    requirements_file: str | None,
-    local_paths: Sequence[str] | None,
-    snapshot: EnvSnapshot,
-    file_requirements: Sequence[DirectRequirement] | None = None,
-    detected_requirements: Sequence[DirectRequirement] = (),
-    detected_local_paths: Sequence[str] = (),
-) -> ManualSettings:
-    """Fill what a ``type: manual`` config leaves out from the current environment.
-
-    ``file_requirements`` are the requirements-file's (`requirements_to_direct`), given
-    with ``requirements_file``; ``detected_*`` come from analysing the job's code.
-    Every value not given is derived: ``version`` from the analysed interpreter,
-    requirements from the detected imports, local paths from the detected local modules.
-
-    :raises ConfigError: nothing is given, or ``version`` is not ``3.X`` / ``3.X.Y``.
-    """
-    if version is None and requirements_file is None and local_paths is None:
-        raise ConfigError(
-            "type: manual needs at least one of version, requirements-file, local-paths",
-            location=Location(key="env.python"),
-            hint="use 'python: auto' to derive everything",
-        )
-    derived: set[str] = set()
-    notes: list[Decision] = []
-    if version is None:
-        effective_version = snapshot.python_version
-        derived.add("version")
-    else:
-        if not _VERSION_RE.fullmatch(version):
-            raise ConfigError(
-                f"expected a Python version like 3.10 or 3.10.13, got {version!r}",
-                location=Location(key="env.python.version"),
-            )
-        effective_version = version
-        local = ".".join(snapshot.python_version.split(".")[:2])
-        if ".".join(version.split(".")[:2]) != local:
-            notes.append(
-                Decision(
-                    subject="version",
-                    action="version-differs",
-                    reason=f"the target runs Python {version}, the analysed interpreter is "
-                    f"{snapshot.python_version}: versions are pinned from it and markers are "
-                    f"evaluated for {version}",
-                )
-            )
-    if requirements_file is None:
-        requirements = tuple(sorted(detected_requirements, key=lambda r: r.name))
-        derived.add("requirements-file")
-    else:
-        requirements = tuple(sorted(file_requirements or (), key=lambda r: r.name))
-    if local_paths is None:
-        paths = tuple(sorted(dict.fromkeys(detected_local_paths)))
-        derived.add("local-paths")
-    else:
-        paths = tuple(local_paths)
-    return ManualSettings(
-        version=effective_version,
-        requirements=requirements,
-        requirements_file=requirements_file,
-        local_paths=paths,
-        derived=frozenset(derived),
-        notes=tuple(notes),
-    )
-
-
-# --- EDGE: resolve what the local environment lacks, for the target ---------------------------
-
-
-def _find_uv(uv: str | None) -> str | None:
-    if uv is not None:
-        return uv if Path(uv).exists() or shutil.which(uv) else None
-    found = shutil.which("uv")
-    if found:
-        return found
-    try:
-        from uv import find_uv_bin  # type: ignore[import-not-found,unused-ignore]
-
-        return str(find_uv_bin())
-    except (ImportError, FileNotFoundError):
-        return None
-
-
-_UV_LINE_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==(?P<version>\S+)(\s+#\s*via\s+(?P<via>.*))?$")
-
-
-def complete_for_target(
-    closure: Closure,
-    target: Target,
-    *,
-    uv: str | None = None,
-    environ: Mapping[str, str] | None = None,
-    timeout: float = 120.0,
-) -> Closure:
-    """EDGE: resolve ``closure.unresolved_for_target`` (and the dependencies of mapped
-    PyTorch variants) with ``uv pip compile`` for the target platform and Python, from the
-    closure's indexes, the local pins as constraints. Returns a new closure with the added
-    pins, or the same pins plus a Decision saying why nothing was resolved (uv missing,
-    index unreachable, conflict). Never raises for those.
-    """
-    remapped = [p for p in closure.pins if p.origin.index_url is not None or (p.local_label and is_torch_family(p.name) and p.delivery is Delivery.INDEX)]
-    if closure.options.no_deps or (not closure.unresolved_for_target and not remapped):
-        return closure
-    names = ", ".join(u.name for u in closure.unresolved_for_target) or ", ".join(p.name for p in remapped)
-    uv_bin = _find_uv(uv)
-    if uv_bin is None:
-        return _with_decision(closure, Decision(
-            subject="resolution", action="resolve-skipped",
-            reason=f"uv is not available: {names} stay unresolved for the target (install uv to resolve them here)",
-        ))
-    env = dict(os.environ if environ is None else environ)
-    opts = closure.options
-    major, minor = target.python_minor
-    with tempfile.TemporaryDirectory(prefix="envcapture-resolve-") as tmp:
-        req_in = Path(tmp, "requirements.in")
-        cons = Path(tmp, "constraints.txt")
-        lines = [u.requirement() for u in closure.unresolved_for_target]
-        lines += [f"{p.name}=={p.version}" for p in remapped]
-        req_in.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        cons.write_text(
-            "".join(f"{p.name}=={p.version}\n" for p in closure.pins if p.delivery is not Delivery.DIRECT),
-            encoding="utf-8",
-        )
-        cmd = [
-            uv_bin, "pip", "compile", str(req_in), "-c", str(cons),
-            "--python-platform", f"{target.platform_machine}-manylinux_{target.manylinux}",
-            "--python-version", f"{major}.{minor}",
-            "--no-header", "--annotation-style", "line", "--quiet", "--no-config",
-        ]
-        if opts.no_index:
-            cmd.append("--no-index")
-        elif opts.index_url:
-            cmd += ["--index-url", expand_env_vars(opts.index_url, env)]
-        for url in opts.extra_index_urls:
-            cmd += ["--extra-index-url", expand_env_vars(url, env)]
-        for link in opts.find_links:
-            cmd += ["--find-links", expand_env_vars(link, env)]
-        for host in opts.trusted_hosts:
-            cmd += ["--allow-insecure-host", host]
-        if opts.pre:
-            cmd += ["--prerelease", "allow"]
-        env.update({"UV_NO_CONFIG": "1", "UV_HTTP_TIMEOUT": str(int(min(timeout, 60)))})
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return _with_decision(closure, Decision(
-                subject="resolution", action="resolve-skipped",
-                reason=f"uv pip compile did not finish ({type(exc).__name__}): {names} stay unresolved for the target",
-            ))
-    if proc.returncode != 0:
-        tail = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
-        detail = " ".join(tail[-3:])[:400]
-        detail = re.sub(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+", lambda m: mask_url(m.group(0)), detail)
-        return _with_decision(closure, Decision(
-            subject="resolution", action="resolve-skipped",
-            reason=f"uv pip compile failed for the target (index unreachable or no solution): {detail}; "
-            f"{names} stay unresolved",
-        ))
-    return _merge_compiled(closure, proc.stdout, target)
-
-
-def _merge_compiled(closure: Closure, output: str, target: Target) -> Closure:
-    known = {p.name: p for p in closure.pins}
-    wanted = {u.name: u for u in closure.unresolved_for_target}
-    added: list[Pin] = []
-    decisions = list(closure.decisions)
-    for raw in output.splitlines():
-        match = _UV_LINE_RE.match(raw.strip())
-        if match is None:
-            continue
-        name = dist_name(match.group("name"))
-        if name in known:
-            continue
-        vias: list[Via] = []
-        for item in (match.group("via") or "").split(","):
-            item = item.strip()
-            if not item:
-                continue
-            if item.startswith("-r ") or item.startswith("-c "):
-                vias.extend(wanted[name].required_by if name in wanted else ())
-            else:
-                vias.append(Via(source=dist_name(item.split("[")[0])))
-        version = match.group("version")
-        added.append(Pin(
-            name=name, display_name=match.group("name"), version=version, installed_version="",
-            origin=Origin(kind=OriginKind.INDEX), delivery=Delivery.INDEX,
-            extras=wanted[name].extras if name in wanted else frozenset(),
-            via=tuple(sorted(set(vias))),
-            marker_reason=wanted[name].reason if name in wanted else None,
-        ))
-        decisions.append(Decision(
-            subject=name, action="resolved-for-target",
-            reason=f"{name}=={version} is not installed locally; resolved for {_describe(target)} "
-            "from the configured indexes with uv, the local pins as constraints",
-        ))
-    done = {p.name for p in added}
-    left = tuple(u for u in closure.unresolved_for_target if u.name not in done)
-    decisions = [d for d in decisions if not (d.action == "unresolved-for-target" and d.subject in done)]
-    return replace(
-        closure,
-        pins=tuple(sorted([*closure.pins, *added], key=lambda p: p.name)),
-        unresolved_for_target=left,
-        decisions=tuple(sorted(set(decisions))),
-    )
-
-
-def _with_decision(closure: Closure, decision: Decision) -> Closure:
-    return replace(closure, decisions=tuple(sorted({*closure.decisions, decision})))

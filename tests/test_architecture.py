@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"_tracer", "_sandbox", "analyzers.datarefs", "analyzers.trace", "analyzers.merge"},
     {"analysis"},
     {"resolve"},
+    {"manual", "target_resolve"},
     {"indexes", "builders.lock"},
     {"capture"},
     {"declared", "check", "reqfix", "check_report", "checkjob"},

@@ -15,6 +15,11 @@ from helpers import FIXTURE_DISTS, FixtureEnv, make_venv, pip_install, run
 from index_server import index_dirs, index_server  # noqa: F401 - pytest fixtures
 
 from envcapture.errors import ConfigError, RequirementsError, ResolutionError
+from envcapture.manual import (
+    complete_manual,
+    merge_file_options,
+    requirements_to_direct,
+)
 from envcapture.model import DistributionInfo, EnvSnapshot, Target, dist_name
 from envcapture.requirements import parse_requirements_text
 from envcapture.resolve import (
@@ -28,14 +33,11 @@ from envcapture.resolve import (
     Unresolved,
     Via,
     ViaKind,
-    complete_for_target,
-    complete_manual,
     mask_url,
-    merge_file_options,
     origin_from_direct_url,
-    requirements_to_direct,
     resolve,
 )
+from envcapture.target_resolve import complete_for_target
 
 LINUX_311 = Target(python_version="3.11")
 CUDA_LINUX_311 = Target(python_version="3.11", cuda="12.1")
