@@ -15,7 +15,7 @@ from pathlib import Path
 
 from envcapture.analysis import AnalysisOptions, analyze
 from envcapture.analyzers.classify import Analysis, Status
-from envcapture.builders.lock import RenderOptions, WrittenLock, write_lock
+from envcapture.builders.lock import RenderOptions, WrittenLock, hash_local_files, write_lock
 from envcapture.config import JobConfig, load_config
 from envcapture.environment import default_interpreter, snapshot_environment
 from envcapture.manual import (
@@ -179,10 +179,14 @@ def lock_job(result: Capture, out_dir: str | Path, *, command: str = "envcapture
     closure = result.closure
     if result.decisions:
         closure = replace(closure, decisions=tuple(sorted({*closure.decisions, *result.decisions})))
+    # The job's own files with their hashes: what the analysis reached, or in manual mode the
+    # files among the given local-paths (directories are expanded by the bundle builder).
+    paths = result.local_paths if result.local_paths is not None else [f.path for f in result.analysis.local_files]
     return write_lock(
         out,
         closure,
         result.target,
         options=RenderOptions(command=command, target=result.target),
         snapshot=result.snapshot,
+        local_files=hash_local_files(result.project, paths),
     )

@@ -165,3 +165,19 @@ def test_user_text_is_printed_verbatim(tmp_path: Path) -> None:
     done = envcapture("config", "check", str(tmp_path / "bad.yaml"), cwd=tmp_path)
     assert done.returncode == 2
     assert "root:x:0:0:[red]x[/red]" in done.stderr and "❌" not in done.stderr
+
+
+def test_lock_environment_json_lists_local_files_with_hashes(tmp_path: Path) -> None:
+    import hashlib
+
+    jsonschema = pytest.importorskip("jsonschema")
+    out = tmp_path / "out"
+    done = envcapture("lock", "--config", str(EXAMPLE / "config.yaml"), "-o", str(out), "--offline", "--python", sys.executable, cache=tmp_path / "c")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((out / "environment.json").read_text())
+    jsonschema.validate(doc, json.loads((REPO / "docs" / "schema" / "environment.schema.json").read_text()))
+    assert [f["path"] for f in doc["local_files"]] == ["cfg.py", "models/__init__.py", "models/linear.py", "train.py"]
+    for f in doc["local_files"]:
+        data = (EXAMPLE / f["path"]).read_bytes()
+        assert (f["sha256"], f["size"]) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert [d["name"] for d in doc["distributions"]] == ["pyyaml"]

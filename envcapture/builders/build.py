@@ -45,7 +45,7 @@ from ..resolve import Closure, ResolveOptions
 from ..store import Store, StoreKind
 from .bundle import LocalBundle, write_local_bundle
 from .job import INPUTS, collect_inputs, job_json, write_inputs
-from .lock import ENVIRONMENT_JSON, PYLOCK, REQUIREMENTS_LOCK, RenderOptions, write_lock
+from .lock import ENVIRONMENT_JSON, PYLOCK, REQUIREMENTS_LOCK, LocalFileHash, RenderOptions, write_lock
 from .wheelhouse import (
     WheelEvent,
     Wheelhouse,
@@ -315,11 +315,15 @@ def assemble_bundle(
         local = LocalBundle(sha256="", size=0, files=(), excluded=())
         skipped: tuple[tuple[str, str], ...] = ()  # a plain job writes no lock
         if not plain:
-            written = write_lock(tmp, locked, cap.target, options=RenderOptions(command=command, target=cap.target), snapshot=cap.snapshot)
-            skipped = written.skipped
-            write_wheelhouse(wheelhouse, tmp / WHEELHOUSE, store=store)
             files, paths = _local_selection(cap)
             local = write_local_bundle(cap.project, tmp / LOCAL_CODE, files=files, paths=paths)
+            shipped = [LocalFileHash(path=f.path, sha256=f.sha256, size=f.size) for f in local.files]
+            written = write_lock(
+                tmp, locked, cap.target, options=RenderOptions(command=command, target=cap.target),
+                snapshot=cap.snapshot, local_files=shipped,
+            )
+            skipped = written.skipped
+            write_wheelhouse(wheelhouse, tmp / WHEELHOUSE, store=store)
             try:
                 entry = store.put_file(tmp / LOCAL_CODE, kind=StoreKind.BUNDLE, filename=LOCAL_CODE)
                 store.record({"op": "bundle", "sha256": entry.sha256}, entry)

@@ -28,7 +28,7 @@ else:  # pragma: no cover - Python 3.10: validate the dict instead when tomli is
         _toml = None
 
 from .. import __version__
-from .._fs import atomic_write_text
+from .._fs import atomic_write_text, sha256_file
 from ..errors import BuildError
 from ..model import EnvSnapshot, Target
 from ..resolve import Closure, Delivery, OriginKind, Pin, mask_url
@@ -40,6 +40,8 @@ __all__ = [
     "WrittenLock",
     "credential_env_vars",
     "lock_url",
+    "LocalFileHash",
+    "hash_local_files",
     "render_environment_json",
     "render_pylock",
     "render_requirements",
@@ -52,7 +54,7 @@ def __dir__() -> list[str]:
 
 
 ENVIRONMENT_SCHEMA = "envcapture/environment"
-ENVIRONMENT_SCHEMA_VERSION = "1.0"
+ENVIRONMENT_SCHEMA_VERSION = "1.1"  # 1.1: local_files
 GENERATOR = f"envcapture {__version__}"
 DEFAULT_INDEX = "https://pypi.org/simple"
 
@@ -430,12 +432,14 @@ def render_environment_json(
     *,
     snapshot: EnvSnapshot | None = None,
     decisions: Sequence[Any] = (),
+    local_files: Sequence[LocalFileHash] | None = None,
 ) -> str:
     """The whole captured environment as JSON (``schema: envcapture/environment``):
     target, analysed Python, pip options (credentials masked), distributions with their
     origin, what was dropped and every decision with its reason. Deterministic; no
     absolute paths, usernames or credentials. ``decisions`` adds decisions made outside
-    the closure (manual-mode notes, option merges)."""
+    the closure (manual-mode notes, option merges); ``local_files`` (project-relative
+    paths with their sha256 and size, sorted here) are the job's own files that ship."""
     opts = closure.options
     all_decisions = sorted({*closure.decisions, *decisions}, key=lambda d: (d.subject, d.action, d.reason))
     doc: dict[str, Any] = {
@@ -476,10 +480,33 @@ def render_environment_json(
         "dropped": [{"name": d.name, "reason": d.reason} for d in closure.dropped],
         "decisions": [{"subject": d.subject, "action": d.action, "reason": d.reason} for d in all_decisions],
     }
+    if local_files is not None:
+        doc["local_files"] = [
+            {"path": f.path, "sha256": f.sha256, "size": f.size} for f in sorted(local_files, key=lambda f: f.path)
+        ]
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
 # --- EDGE ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalFileHash:
+    """A local file that ships with the job: project-relative POSIX path, sha256, size."""
+
+    path: str
+    sha256: str
+    size: int
+
+
+def hash_local_files(project: Path, paths: Sequence[str]) -> tuple[LocalFileHash, ...]:
+    """EDGE: sha256 and size of each project-relative file in ``paths`` that is a file."""
+    out = []
+    for rel in paths:
+        full = project / rel
+        if full.is_file():
+            out.append(LocalFileHash(path=rel, sha256=sha256_file(full), size=full.stat().st_size))
+    return tuple(sorted(out, key=lambda f: f.path))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -497,6 +524,7 @@ def write_lock(
     *,
     options: RenderOptions | None = None,
     snapshot: EnvSnapshot | None = None,
+    local_files: Sequence[LocalFileHash] | None = None,
 ) -> WrittenLock:
     """EDGE: write ``requirements.lock.txt``, ``pylock.toml`` and ``environment.json`` into
     ``directory``, each atomically (temp file + ``os.replace`` in the same directory).
@@ -510,7 +538,7 @@ def write_lock(
         texts.append((PYLOCK, render_pylock(closure, target)))
     except BuildError as exc:
         skipped.append((PYLOCK, str(exc)))
-    texts.append((ENVIRONMENT_JSON, render_environment_json(closure, target, snapshot=snapshot)))
+    texts.append((ENVIRONMENT_JSON, render_environment_json(closure, target, snapshot=snapshot, local_files=local_files)))
     paths = []
     for name, text in texts:
         path = out / name
