@@ -15,7 +15,12 @@ from pathlib import Path
 
 from envcapture.analysis import AnalysisOptions, analyze
 from envcapture.analyzers.classify import Analysis, Status
-from envcapture.builders.lock import RenderOptions, WrittenLock, hash_local_files, write_lock
+from envcapture.builders.lock import (
+    RenderOptions,
+    WrittenLock,
+    hash_local_files,
+    write_lock,
+)
 from envcapture.config import JobConfig, load_config
 from envcapture.environment import default_interpreter, snapshot_environment
 from envcapture.manual import (

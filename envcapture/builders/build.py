@@ -45,7 +45,14 @@ from ..resolve import Closure, ResolveOptions
 from ..store import Store, StoreKind
 from .bundle import LocalBundle, write_local_bundle
 from .job import INPUTS, collect_inputs, job_json, write_inputs
-from .lock import ENVIRONMENT_JSON, PYLOCK, REQUIREMENTS_LOCK, LocalFileHash, RenderOptions, write_lock
+from .lock import (
+    ENVIRONMENT_JSON,
+    PYLOCK,
+    REQUIREMENTS_LOCK,
+    LocalFileHash,
+    RenderOptions,
+    write_lock,
+)
 from .wheelhouse import (
     WheelEvent,
     Wheelhouse,
