@@ -123,6 +123,8 @@ def test_config_check_prints_entry_points_and_settings() -> None:
     done = envcapture("config", "check", str(PROJECTS / "src_layout" / "config.yaml"), "--json")
     assert done.returncode == 0, done.stderr
     doc: dict[str, Any] = json.loads(done.stdout)
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(doc, json.loads((REPO / "docs" / "schema" / "config-check.schema.json").read_text()))
     assert doc["entry_points"] == ["-m mypkg", "scripts/run.py"]
     assert doc["python"]["type"] == "auto"
     assert doc["python"]["version"] == {"value": None, "given": False}
