@@ -170,8 +170,10 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
             if not owners:
                 key = res.module
                 unknown[key].append(ref)
+                # No absolute path in the reason: reports carry no machine-specific paths.
                 unknown_reason[key] = (
-                    f"found at {res.file} but no installed distribution's RECORD claims it"
+                    f"found on the analysed interpreter's sys.path ({res.root}) but no installed "
+                    "distribution's RECORD claims it"
                 )
                 continue
             for owner in owners:
