@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,6 +13,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "default_cache_dir",
+    "replace_directory",
     "pid_alive",
     "sha256_bytes",
     "sha256_file",
@@ -80,3 +83,23 @@ def default_cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("envcapture", appauthor=False))
+
+
+def replace_directory(new: Path, target: Path) -> None:
+    """Put the complete directory ``new`` at ``target``, replacing what is there.
+
+    Two renames (the old directory aside, the new one in place) with a rollback, so a reader
+    sees the old directory or the new one, never a half-written one; the old one is removed
+    last. ``new`` and ``target`` must be on one file system (build ``new`` beside ``target``).
+    """
+    if not target.exists():
+        os.rename(new, target)
+        return
+    old = target.with_name(f"{target.name}.old-{secrets.token_hex(4)}")
+    os.rename(target, old)
+    try:
+        os.rename(new, target)
+    except OSError:
+        os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .._fs import atomic_write_text, pid_alive, sha256_file
+from .._fs import atomic_write_text, pid_alive, replace_directory, sha256_file
 from ..capture import Capture, capture
 from ..config import JobConfig, load_config
 from ..errors import InputError, ResolutionError
@@ -244,14 +244,7 @@ def _publish(tmp: Path, output: Path) -> None:
     if _exchange(tmp, output):
         shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old bundle
         return
-    old = output.with_name(f"{output.name}.old-{secrets.token_hex(4)}")
-    os.rename(output, old)
-    try:
-        os.rename(tmp, output)
-    except OSError:
-        os.rename(old, output)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    replace_directory(tmp, output)
 
 
 # --- the build ----------------------------------------------------------------------------------

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import secrets
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -39,7 +37,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .. import __version__
-from .._fs import atomic_write_bytes, atomic_write_text, sha256_file
+from .._fs import atomic_write_bytes, atomic_write_text, replace_directory, sha256_file
 from ..config import JobConfig
 from ..errors import InputError
 from .layers import (
@@ -612,20 +610,6 @@ def read_image(path: Path, *, missing_ok: bool = False) -> dict[str, Any] | None
     return doc
 
 
-def _publish(tmp: Path, output: Path) -> None:
-    if output.exists():
-        old = output.with_name(f"{output.name}.old-{secrets.token_hex(4)}")
-        os.rename(output, old)
-        try:
-            os.rename(tmp, output)
-        except OSError:
-            os.rename(old, output)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, output)
-
-
 def build_image(bundle: str | Path, output: str | Path, *, options: ImageOptions | None = None, docker_image: str | None = None) -> ImageResult:
     """Build the image of ``bundle`` (a directory from `build_bundle`) into ``output``.
 
@@ -752,7 +736,7 @@ def build_image(bundle: str | Path, output: str | Path, *, options: ImageOptions
             notes=tuple(notes),
         )
         atomic_write_text(tmp / IMAGE_JSON, json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
-        _publish(tmp, output)
+        replace_directory(tmp, output)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
