@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from envcapture._procs import live_members
+
 __all__ = [
     "IGNORED_DIRS",
     "MAX_COPY_BYTES",
@@ -240,28 +242,6 @@ def child_env(box: Sandbox, python: str, pythonpath: Sequence[str], extra: Mappi
     return env
 
 
-def _session_members(sid: int) -> list[int]:
-    """Processes of session ``sid`` still alive (Linux ``/proc``; empty elsewhere)."""
-    members: list[int] = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return members
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()
-        # after "pid (comm)": state ppid pgrp session ...
-        if len(fields) > 3 and fields[3] == str(sid) and fields[0] != "Z":
-            members.append(int(entry))
-    return members
-
-
 def _kill_session(proc: subprocess.Popen[bytes]) -> None:
     """Kill the run's process group, then whatever is left of its session."""
     for _ in range(3):
@@ -269,7 +249,7 @@ def _kill_session(proc: subprocess.Popen[bytes]) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        for pid in _session_members(proc.pid):
+        for pid in live_members(sid=proc.pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -278,7 +258,7 @@ def _kill_session(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             continue
-        if not _session_members(proc.pid):
+        if not live_members(sid=proc.pid):
             return
         time.sleep(0.05)
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from envcapture._procs import live_members
+
 __all__ = ["Cancellation", "Cancelled", "Outcome", "group_members", "supervise"]
 
 _POLL = 0.05  # seconds between checks of the job and of cancel requests
@@ -106,24 +108,7 @@ class Outcome:
 
 def group_members(pgid: int) -> list[int]:
     """Pids whose process group is ``pgid``, from ``/proc`` (Linux; empty elsewhere)."""
-    members: list[int] = []
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return members
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
-            members.append(int(name))
-    return members
+    return live_members(pgid=pgid)
 
 
 def _killpg(pgid: int, sig: int) -> bool:

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "envcapture"
 
 # Stage order, upstream first; modules in one layer may import each other.
 LAYERS: list[set[str]] = [
-    {"errors", "_fs", "_yaml"},
+    {"errors", "_fs", "_yaml", "_procs"},
     {"model"},
     {"config", "requirements"},
     {"analyzers.entrypoints", "analyzers.stdlib", "analyzers.mapping", "_probe", "environment", "analyzers.distributions", "entries"},
