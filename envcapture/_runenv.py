@@ -31,7 +31,7 @@ from typing import Any
 
 from ._fs import pid_alive
 from .builders._pip import find_interpreter
-from .builders.verify import _offline_env
+from .builders.verify import _offline_env, offline_install_command
 from .errors import BuildError, InputError
 from .store import key_id
 
@@ -192,15 +192,7 @@ def ensure_environment(
         if ".".join(actual.split(".")[:2]) != minor:
             raise BuildError(f"step environment: {interpreter} is Python {actual or '?'}, the bundle targets {minor}")
         install = manifest.get("install") or {}
-        cmd = [
-            str(vpython), "-m", "pip", "install", "--no-index", "--no-cache-dir", "--disable-pip-version-check",
-            "--progress-bar", "off", "--no-compile", "--find-links", str(bundle / str(install.get("find_links", "wheelhouse"))),
-        ]  # fmt: skip
-        if install.get("require_hashes"):
-            cmd.append("--require-hashes")
-        if install.get("no_deps"):
-            cmd.append("--no-deps")
-        cmd += ["-r", str(bundle / str(install.get("requirements", "requirements.lock.txt")))]
+        cmd = offline_install_command(vpython, bundle, manifest)
         done = subprocess.run(cmd, env=env, cwd=envs, capture_output=True, text=True, check=False, timeout=3600)
         if done.returncode != 0:
             raise BuildError(f"step pip install (offline, from {bundle.name}/wheelhouse): {_tail(done.stderr + done.stdout)}")

@@ -40,7 +40,7 @@ from .._fs import atomic_write_text, pid_alive, replace_directory, sha256_file
 from ..capture import Capture, capture
 from ..config import JobConfig, load_config
 from ..errors import InputError, ResolutionError
-from ..model import EntryKind, Target
+from ..model import EntryKind
 from ..resolve import Closure, ResolveOptions
 from ..store import Store, StoreKind
 from .bundle import LocalBundle, write_local_bundle
@@ -51,6 +51,7 @@ from .lock import (
     REQUIREMENTS_LOCK,
     LocalFileHash,
     RenderOptions,
+    target_json,
     write_lock,
 )
 from .wheelhouse import (
@@ -105,17 +106,6 @@ class BuildResult:
 # --- the manifest (pure) ------------------------------------------------------------------------
 
 
-def _target_json(target: Target) -> dict[str, Any]:
-    return {
-        "python_version": target.python_version,
-        "implementation_name": target.implementation_name,
-        "sys_platform": target.sys_platform,
-        "platform_machine": target.platform_machine,
-        "manylinux": target.manylinux,
-        "cuda": target.cuda,
-    }
-
-
 def verify_modules(cap: Capture, closure: Closure) -> list[str]:
     """Top-level modules of the distributions the job imports and the target installs."""
     pinned = {p.name for p in closure.pins}
@@ -143,7 +133,7 @@ def render_manifest(
         "schema": MANIFEST_SCHEMA,
         "schema_version": MANIFEST_SCHEMA_VERSION,
         "generator": f"envcapture {__version__}",
-        "target": _target_json(cap.target),
+        "target": target_json(cap.target),
         "cmd": cap.config.cmd if cap.config is not None else None,
         "entry_points": [
             {

@@ -45,6 +45,7 @@ __all__ = [
     "render_environment_json",
     "render_pylock",
     "render_requirements",
+    "target_json",
     "write_lock",
 ]
 
@@ -426,6 +427,18 @@ def _pin_json(pin: Pin) -> dict[str, Any]:
     }
 
 
+def target_json(target: Target) -> dict[str, Any]:
+    """The target as every JSON document writes it (environment.json, manifest.json)."""
+    return {
+        "python_version": target.python_version,
+        "implementation_name": target.implementation_name,
+        "sys_platform": target.sys_platform,
+        "platform_machine": target.platform_machine,
+        "manylinux": target.manylinux,
+        "cuda": target.cuda,
+    }
+
+
 def render_environment_json(
     closure: Closure,
     target: Target,
@@ -446,14 +459,7 @@ def render_environment_json(
         "schema": ENVIRONMENT_SCHEMA,
         "schema_version": ENVIRONMENT_SCHEMA_VERSION,
         "generator": GENERATOR,
-        "target": {
-            "python_version": target.python_version,
-            "implementation_name": target.implementation_name,
-            "sys_platform": target.sys_platform,
-            "platform_machine": target.platform_machine,
-            "manylinux": target.manylinux,
-            "cuda": target.cuda,
-        },
+        "target": target_json(target),
         "analysed_python": (
             {"version": snapshot.python_version, "implementation": snapshot.implementation,
              "sys_platform": snapshot.sys_platform, "platform_machine": snapshot.platform_machine}

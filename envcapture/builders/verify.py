@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from ..model import Target
 from ._pip import find_interpreter, host_matches
 from .build import MANIFEST, MANIFEST_SCHEMA, MANIFEST_SCHEMA_VERSION
 
-__all__ = ["Check", "VerifyResult", "offline_prefix", "read_manifest", "verify_bundle"]
+__all__ = ["Check", "VerifyResult", "offline_install_command", "offline_prefix", "read_manifest", "verify_bundle"]
 
 
 def __dir__() -> list[str]:
@@ -131,6 +132,22 @@ def _offline_env() -> dict[str, str]:
         }
     )
     return env
+
+
+def offline_install_command(python: Path, bundle: Path, manifest: Mapping[str, Any]) -> list[str]:
+    """The pip command that installs ``bundle`` into the environment of ``python``, offline,
+    from its wheelhouse, as its manifest says (hash-checked when the lock has every hash)."""
+    install = manifest.get("install") or {}
+    cmd = [
+        str(python), "-m", "pip", "install", "--no-index", "--no-cache-dir", "--disable-pip-version-check",
+        "--progress-bar", "off", "--no-compile", "--find-links", str(bundle / str(install.get("find_links", "wheelhouse"))),
+    ]  # fmt: skip
+    if install.get("require_hashes"):
+        cmd.append("--require-hashes")
+    if install.get("no_deps"):
+        cmd.append("--no-deps")
+    cmd += ["-r", str(bundle / str(install.get("requirements", "requirements.lock.txt")))]
+    return cmd
 
 
 def _hash_checks(bundle: Path, manifest: dict[str, Any]) -> list[Check]:
@@ -258,16 +275,7 @@ def verify_bundle(bundle: str | Path, *, python: str | None = None, venv: Path |
             tail = (made.stderr.strip().splitlines() or ["?"])[-1]
             raise BuildError(f"verify {root.name}: step virtualenv for CPython {major}.{minor}: {tail}")
         vpython = env_dir / "bin" / "python"
-        install = manifest.get("install", {})
-        cmd = [
-            *prefix, str(vpython), "-m", "pip", "install", "--no-index", "--no-cache-dir", "--progress-bar", "off",
-            "--find-links", str(root / str(install.get("find_links", "wheelhouse"))),
-        ]
-        if install.get("require_hashes"):
-            cmd.append("--require-hashes")
-        if install.get("no_deps"):
-            cmd.append("--no-deps")
-        cmd += ["-r", str(root / str(install.get("requirements", "requirements.lock.txt")))]
+        cmd = [*prefix, *offline_install_command(vpython, root, manifest)]
         done = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True, check=False, timeout=1800)
         if done.returncode == 0:
             checks.append(Check(step="install", subject="requirements.lock.txt", ok=True))
