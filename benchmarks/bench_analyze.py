@@ -130,8 +130,8 @@ def time_libcst(files: list[Path]) -> float:
 
 
 def time_envcapture(root: Path, cache: Path) -> tuple[float, int]:
-    from envcapture.analysis import AnalysisOptions, analyze
-    from envcapture.environment import snapshot_environment
+    from envcapture.analysis.api import AnalysisOptions, analyze
+    from envcapture.environment.snapshot import snapshot_environment
 
     snapshot = snapshot_environment(sys.executable)
     t = time.perf_counter()

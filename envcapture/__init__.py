@@ -9,22 +9,39 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from envcapture._version import __version__
 
-__all__ = ["EnvcaptureError", "__version__", "analyze", "capture", "load_config", "lock_job"]
+__all__ = [
+    "EnvcaptureError",
+    "__version__",
+    "analyze",
+    "build_bundle",
+    "capture",
+    "load_config",
+    "lock_job",
+    "run_bundle",
+    "verify_bundle",
+]
 
 if TYPE_CHECKING:
-    from envcapture.analysis import analyze
-    from envcapture.capture import capture, lock_job
-    from envcapture.config import load_config
+    from envcapture.analysis.api import analyze
+    from envcapture.build.bundle import build_bundle
+    from envcapture.build.lock import lock_job
+    from envcapture.resolution.capture import capture
+    from envcapture.config.loader import load_config
     from envcapture.errors import EnvcaptureError
+    from envcapture.runtime.run import run_bundle
+    from envcapture.runtime.verify import verify_bundle
 
 _LAZY = {
-    "analyze": "envcapture.analysis",
-    "capture": "envcapture.capture",
-    "lock_job": "envcapture.capture",
-    "load_config": "envcapture.config",
+    "analyze": "envcapture.analysis.api",
+    "capture": "envcapture.resolution.capture",
+    "lock_job": "envcapture.build.lock",
+    "load_config": "envcapture.config.loader",
     "EnvcaptureError": "envcapture.errors",
+    "build_bundle": "envcapture.build.bundle",
+    "verify_bundle": "envcapture.runtime.verify",
+    "run_bundle": "envcapture.runtime.run",
 }
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "atomic_write_bytes",
@@ -103,3 +106,9 @@ def replace_directory(new: Path, target: Path) -> None:
         os.rename(old, target)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def key_id(key: Mapping[str, Any]) -> str:
+    """The SHA-256 of ``key`` as canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(dict(key), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from envcapture import __version__
+from envcapture._version import __version__
 from envcapture.errors import ConfigError, EnvcaptureError
 
 __all__ = ["main"]
@@ -90,8 +90,8 @@ def config_group() -> None:
 @_guarded
 def config_check(config_file: Path, as_json: bool) -> None:
     """Validate CONFIG_FILE; print its entry points and python settings (given or derived)."""
-    from envcapture.config import load_config
-    from envcapture.entries import entry_points_for
+    from envcapture.config.loader import load_config
+    from envcapture.analysis.entries import entry_points_for
 
     job = load_config(config_file)
     entries, diags = entry_points_for(job, (), Path(job.project_dir).resolve())
@@ -153,7 +153,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def _mask(url: str | None) -> str | None:
-    from envcapture.config import mask_url
+    from envcapture.config.loader import mask_url
 
     return mask_url(url) if url else url
 
@@ -239,9 +239,9 @@ def analyze_cmd(
     runtime_cmd: str | None,
 ) -> None:
     """Explain what the job needs: ENTRIES are scripts (or "-m pkg.mod"), else the config's cmd."""
-    from envcapture.analysis import AnalysisOptions, analyze
+    from envcapture.analysis.api import AnalysisOptions, analyze
     from envcapture.errors import InputError
-    from envcapture.report import explain, render_analysis, render_json
+    from envcapture.analysis.report import explain, render_analysis, render_json
 
     paths, config_file, project = _job_inputs(entries, config_file, project, "analyze")
     options = AnalysisOptions(
@@ -279,7 +279,7 @@ def analyze_cmd(
 def _warn_requirements_contradictions(result: Any, config_file: Path | None, python: str | None) -> None:
     """In manual mode with a requirements file: say where it contradicts the imports
     (missing, unused, wrong name), as `envcapture check` would; the lock still follows the file."""
-    from envcapture.checkjob import CheckOptions, run_check
+    from envcapture.check.job import CheckOptions, run_check
 
     spec = result.config.env.python if result.config is not None else None
     if spec is None or spec.mode != "manual" or not spec.requirements_file.given:
@@ -306,8 +306,9 @@ def lock_cmd(
     offline: bool,
 ) -> None:
     """Resolve the job's environment for the target and write the lock files to OUTPUT."""
-    from envcapture.capture import capture, lock_job
-    from envcapture.indexes import IndexClient, attach_artifacts, index_warnings
+    from envcapture.build.lock import lock_job
+    from envcapture.resolution.capture import capture
+    from envcapture.resolution.indexes import IndexClient, attach_artifacts, index_warnings
 
     paths, config_file, project = _job_inputs(entries, config_file, project, "lock")
     result = capture(paths, config=config_file, project=project, python=python, target_python=target_python, complete=not offline)
@@ -380,9 +381,9 @@ def build_cmd(
     no_progress: bool,
 ) -> None:
     """Build the job's bundle in OUTPUT: locks, wheelhouse, local code, manifest."""
-    from envcapture.builders.build import assemble_bundle
-    from envcapture.builders.wheelhouse import WheelhouseOptions
-    from envcapture.capture import capture
+    from envcapture.build.bundle import assemble_bundle
+    from envcapture.build.wheelhouse import WheelhouseOptions
+    from envcapture.resolution.capture import capture
 
     paths, config_file, project = _job_inputs(entries, config_file, project, "build")
     parts = ["envcapture build"]
@@ -430,7 +431,7 @@ def build_cmd(
 @_guarded
 def verify_cmd(bundle: Path, python: str | None, as_json: bool) -> None:
     """Install BUNDLE offline into a fresh virtualenv and import its modules (exit 1 on failure)."""
-    from envcapture.builders.verify import verify_bundle
+    from envcapture.runtime.verify import verify_bundle
 
     result = verify_bundle(bundle, python=python)
     if as_json:
@@ -470,7 +471,7 @@ def run_cmd(bundle: Path, workdir: Path | None, python: str | None, quiet: bool)
     Exit status: 0 Complete, 1 Failed (the job's exit code is in status.json), 2 the bundle
     is damaged or incomplete (nothing ran), 3 the environment cannot be built, 130 Cancelled.
     """
-    from envcapture.runtime import run_bundle
+    from envcapture.runtime.run import run_bundle
 
     err = _err_console()
 
@@ -519,14 +520,14 @@ def image_cmd(
     """Build the OCI image of BUNDLE in OUTPUT, deterministically and without a daemon."""
     import os
 
-    from envcapture.builders.image import (
+    from envcapture.image.oci import (
         ImageOptions,
         build_image,
         config_env,
         default_repo_tag,
     )
-    from envcapture.builders.verify import read_manifest
-    from envcapture.config import load_config
+    from envcapture.build.manifest import read_manifest
+    from envcapture.config.loader import load_config
     from envcapture.errors import InputError
 
     err = _err_console()
@@ -571,7 +572,7 @@ def image_cmd(
             err.print(f"envcapture: note: {note}", markup=False)
     status = 0
     if load_it or run_it:
-        from envcapture.builders.engine import docker_client, load_image, run_image
+        from envcapture.image.engine import docker_client, load_image, run_image
 
         client = docker_client()
         image_id = load_image(client, result.path)
@@ -586,7 +587,7 @@ def image_cmd(
                 click.echo(ran.output, nl=False)
                 err.print(f"envcapture: the job exited with status {ran.status} (network: none)", markup=False)
     if push_ref:
-        from envcapture.builders.registry import push_image
+        from envcapture.image.registry import push_image
 
         pushed = push_image(result.path, push_ref, insecure=insecure_registry)
         doc["push"] = {
@@ -614,7 +615,7 @@ def cache_group() -> None:
 @_guarded
 def cache_info(as_json: bool) -> None:
     """Entries and bytes in the store, per kind."""
-    from envcapture.store import Store
+    from envcapture.build.store import Store
 
     info = Store().info()
     if as_json:
@@ -646,9 +647,9 @@ def cache_info(as_json: bool) -> None:
 @_guarded
 def cache_prune(older_than: str | None, everything: bool) -> None:
     """Remove unused objects from the store (default: --older-than 30d)."""
-    from envcapture.config import parse_duration
+    from envcapture.config.loader import parse_duration
     from envcapture.errors import InputError
-    from envcapture.store import Store
+    from envcapture.build.store import Store
 
     if everything and older_than:
         raise InputError("--all and --older-than cannot be used together")
@@ -701,8 +702,8 @@ def check_cmd(
     [tool.envcapture] entry-points of pyproject.toml. Rules: EC001 missing, EC002 unused,
     EC003 wrong-name, EC004 transitive, EC005 unpinned, EC006 not-installable.
     """
-    from envcapture.check_report import render_github, render_human, render_json
-    from envcapture.checkjob import CheckOptions, run_check
+    from envcapture.check.report import render_github, render_human, render_json
+    from envcapture.check.job import CheckOptions, run_check
     from envcapture.errors import InputError
 
     if requirements and pyproject:

@@ -13,6 +13,10 @@ if _TESTS not in sys.path:
 
 from helpers import FixtureEnv, WheelFactory, make_fixture_env, make_venv
 
+# The builder fixtures (a local index of real wheels, the buildjob project, one cold build)
+# serve the build, image and runtime tests.
+pytest_plugins = ["build_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def builder_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -45,6 +49,6 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def fixture_snapshot(fixture_env: FixtureEnv):  # type: ignore[no-untyped-def]
     """`EnvSnapshot` of `fixture_env`, read once per session."""
-    from envcapture.environment import snapshot_environment
+    from envcapture.environment.snapshot import snapshot_environment
 
     return snapshot_environment(str(fixture_env.python))

@@ -1,85 +1,134 @@
-"""The pipeline flows one way: no module imports (at module level) a module downstream of it.
+"""The pipeline flows one way, and no private name crosses a stage.
 
-Imports inside functions are allowed: the CLI and the API glue load stages lazily.
-A new module must be placed in LAYERS; the test says so when one is missing.
+The direction is import-linter's ``layers`` contract in ``pyproject.toml`` (grimp sees every
+import: relative ones, imports under ``if``, imports inside functions). These tests run the
+contracts, prove that a reverse import breaks them (a test of the test), and check what
+import-linter does not: private modules and names stay inside their stage.
 """
 
 from __future__ import annotations
 
 import ast
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "envcapture"
+import pytest
 
-# Stage order, upstream first; modules in one layer may import each other.
-LAYERS: list[set[str]] = [
-    {"errors", "_fs", "_yaml", "_procs"},
-    {"model"},
-    {"config", "requirements"},
-    {"analyzers.entrypoints", "analyzers.stdlib", "analyzers.mapping", "_probe", "environment", "analyzers.distributions", "entries"},
-    {"analyzers.conditions"},
-    {"analyzers.imports", "analyzers.finder"},
-    {"cache"},
-    {"analyzers.modules"},
-    {"analyzers.classify"},
-    {"_tracer", "_sandbox", "analyzers.datarefs", "analyzers.trace", "analyzers.merge"},
-    {"analysis"},
-    {"resolve"},
-    {"manual", "target_resolve"},
-    {"indexes", "builders.lock"},
-    {"capture"},
-    {"declared", "check", "reqfix", "check_report", "checkjob"},
-    {"store", "builders._pip", "builders._wheels", "builders.bundle", "builders.wheelhouse", "builders.job"},
-    {"builders.build", "builders.verify"},
-    {"builders.staging", "builders.layers", "builders.image", "builders.registry", "builders.engine", "runtime", "_runenv", "_supervise"},
-    {"report"},
-    {"cli", "__init__", "analyzers.__init__", "builders.__init__"},
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE = REPO / "envcapture"
+PYPROJECT = REPO / "pyproject.toml"
+STAGES = ("config", "environment", "analysis", "resolution", "build", "check", "image", "runtime")
+
+
+def _lint_imports(cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    code = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(config_filename='pyproject.toml', no_cache=True))"
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_import_contracts_are_kept() -> None:
+    pytest.importorskip("importlinter")
+    done = _lint_imports(REPO, dict(os.environ))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Contracts: 2 kept, 0 broken." in done.stdout
+
+
+REVERSE_IMPORTS = [
+    # (file, text appended, the import-linter line naming the broken direction)
+    (
+        "resolution/requirements.py",
+        "\n\ndef _late() -> object:\n    from envcapture.image.oci import build_image\n\n    return build_image\n",
+        "envcapture.resolution is not allowed to import envcapture.image",
+    ),
+    (
+        "analysis/walk.py",
+        "\nif False:\n    from ..check import rules  # noqa\n",
+        "envcapture.analysis is not allowed to import envcapture.check",
+    ),
+    (
+        "runtime/supervise.py",
+        "\nfrom envcapture.build import wheelhouse  # noqa\n",
+        "envcapture.runtime is not allowed to import envcapture.build",
+    ),
 ]
 
 
-def _rank(name: str) -> int | None:
-    for i, layer in enumerate(LAYERS):
-        if name in layer:
-            return i
-    return None
+@pytest.mark.parametrize(("file", "added", "expected"), REVERSE_IMPORTS, ids=["in-function", "relative-under-if", "target-side"])
+def test_a_reverse_import_breaks_the_contracts(tmp_path: Path, file: str, added: str, expected: str) -> None:
+    pytest.importorskip("importlinter")
+    copy = tmp_path / "repo"
+    shutil.copytree(PACKAGE, copy / "envcapture", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(PYPROJECT, copy / "pyproject.toml")
+    with open(copy / "envcapture" / file, "a", encoding="utf-8") as handle:
+        handle.write(added)
+    env = {**os.environ, "PYTHONPATH": str(copy)}
+    done = _lint_imports(copy, env)
+    assert done.returncode != 0, done.stdout
+    assert expected in done.stdout
 
 
-def _module_name(path: Path) -> str:
-    rel = path.relative_to(PACKAGE).with_suffix("")
-    return ".".join(rel.parts)
+def _stage(module: str) -> str:
+    """``envcapture.build.lock`` -> ``build``; top-level modules have no stage (``""``)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in STAGES) else ""
 
 
-def _top_level_imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    found: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.If):  # `if TYPE_CHECKING:` blocks are not run-time imports
-            continue
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("envcapture"):
-            found.add(node.module.removeprefix("envcapture").lstrip("."))
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.startswith("envcapture."):
-                    found.add(alias.name.removeprefix("envcapture."))
-    return {f for f in found if f}
+def _module_name(path: Path, root: Path = PACKAGE) -> str:
+    rel = path.relative_to(root.parent).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
 
 
-def test_every_module_has_a_layer() -> None:
-    missing = [_module_name(p) for p in sorted(PACKAGE.rglob("*.py")) if _rank(_module_name(p)) is None]
-    assert missing == [], f"add these modules to LAYERS in {__file__}: {missing}"
+def _imports(path: Path, root: Path) -> list[tuple[int, str, str | None]]:
+    """Every import in ``path`` (any depth): (line, absolute module, imported name or None)."""
+    name = _module_name(path, root)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found: list[tuple[int, str, str | None]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name, None) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            found += [(node.lineno, module, alias.name) for alias in node.names]
+    return found
 
 
-def test_no_module_imports_downstream() -> None:
+def _private_crossings(root: Path) -> list[str]:
     problems = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        name = _module_name(path)
-        rank = _rank(name)
-        if rank is None:
-            continue
-        for imported in _top_level_imports(path):
-            other = _rank(imported)
-            if other is None:
-                other = _rank(imported + ".__init__")
-            if other is not None and other > rank:
-                problems.append(f"{name} (layer {rank}) imports {imported} (layer {other})")
-    assert problems == []
+    for path in sorted(root.rglob("*.py")):
+        importer = _module_name(path, root)
+        for line, module, name in _imports(path, root):
+            if not module.startswith("envcapture"):
+                continue
+            full = f"{module}.{name}" if name else module
+            private_module = next((p for p in module.split(".")[2:] if p.startswith("_") and p != "__init__"), None)
+            if _stage(module) and _stage(module) != _stage(importer):
+                if private_module or (name is not None and name.startswith("_") and not name.startswith("__")):
+                    problems.append(f"{path.relative_to(root.parent)}:{line}: {importer} imports {full}, private to {_stage(module)}")
+    return problems
+
+
+def test_no_private_name_crosses_a_stage() -> None:
+    assert _private_crossings(PACKAGE) == []
+
+
+def test_the_private_name_check_sees_a_crossing(tmp_path: Path) -> None:
+    copy = tmp_path / "envcapture"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(copy / "runtime" / "run.py", "a", encoding="utf-8") as handle:
+        handle.write("\n\ndef _late() -> None:\n    from ..build._pip import run_pip  # noqa\n")
+    assert _private_crossings(copy) == [
+        f"envcapture/runtime/run.py:{len((PACKAGE / 'runtime' / 'run.py').read_text().splitlines()) + 4}: "
+        "envcapture.runtime.run imports envcapture.build._pip.run_pip, private to build"
+    ]
+
+
+def test_every_stage_is_a_folder_with_a_model_or_a_reason() -> None:
+    folders = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    assert folders == sorted(STAGES)

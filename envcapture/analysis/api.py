@@ -1,0 +1,200 @@
+"""The analysis pipeline, glued: config -> entry points -> import graph -> classified modules.
+
+``analyze()`` is the Python API the job CLI calls; each stage it calls is a plain function
+over plain data. The side effects live here: reading the config, running the analysed
+interpreter once, reading source files (through the cache, in parallel when many).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from envcapture.analysis.classify import Analysis, CacheStats, classify
+from envcapture.analysis.conditions import import_is_active
+from envcapture.analysis.walk import build_import_graph
+from envcapture.analysis.cache import FactsCache, facts_from_json, facts_to_json
+from envcapture.config.loader import JobConfig, load_config
+from envcapture.analysis.entries import entry_points_for
+from envcapture.environment.snapshot import default_interpreter, snapshot_environment
+from envcapture.errors import InputError
+from envcapture.model import Diagnostic, Severity, Target
+from envcapture.analysis.model import EntryPoint, SourceFacts
+from envcapture.environment.model import EnvSnapshot
+
+__all__ = ["AnalysisOptions", "analyze"]
+
+# Below this many files to parse, a process pool costs more (start-up, importing libcst in
+# each worker: ~0.3 s) than it saves.
+_PARALLEL_THRESHOLD = 48
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnalysisOptions:
+    python: str | None = None  # the interpreter whose environment is analysed
+    target_python: str | None = None  # default: the config's version, else the analysed one
+    use_cache: bool = True
+    cache_dir: Path | None = None
+    jobs: int | None = None  # worker processes for parsing; None: every core
+    extra_diagnostics: tuple[Diagnostic, ...] = field(default=())
+    # Opt-in second pass (analyzers/trace.py): import the entry points in a sandboxed
+    # subprocess of the analysed interpreter, or run ``runtime_cmd`` there; merged, never
+    # replacing the static results.
+    runtime: bool = False
+    runtime_timeout: float = 30.0  # seconds per traced run
+    runtime_cmd: str | None = None  # a full command to trace instead of importing the entry points
+
+
+def _extract_job(args: tuple[bytes, str, bool, str]) -> dict[str, Any]:
+    from envcapture.analysis.imports import extract_source_facts
+
+    data, module, is_package, rel = args
+    return facts_to_json(extract_source_facts(data, module=module, is_package=is_package, path=rel))
+
+
+class _FactsReader:
+    """Reads sources through the cache; parses the misses of one level in parallel."""
+
+    def __init__(self, project: Path, cache: FactsCache, jobs: int | None) -> None:
+        self.project = project
+        self.cache = cache
+        self.jobs = jobs if jobs is not None else (os.cpu_count() or 1)
+        self.parsed = 0
+        self._pool: ProcessPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __call__(self, batch: list[tuple[Path, str, bool]]) -> list[SourceFacts]:
+        results: list[SourceFacts | None] = [None] * len(batch)
+        todo: list[tuple[int, str, tuple[bytes, str, bool, str]]] = []
+        for i, (path, module, is_package) in enumerate(batch):
+            rel = path.relative_to(self.project).as_posix()
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                results[i] = SourceFacts(
+                    error=Diagnostic(
+                        file=rel,
+                        line=None,
+                        code="read-error",
+                        message=f"cannot read {rel}: {exc.strerror or exc}",
+                        severity=Severity.ERROR,
+                    )
+                )
+                continue
+            key = self.cache.key(data, module, is_package)
+            cached = self.cache.get(key)
+            if cached is not None:
+                results[i] = cached
+            else:
+                todo.append((i, key, (data, module, is_package, rel)))
+        if todo:
+            self.parsed += len(todo)
+            if len(todo) >= _PARALLEL_THRESHOLD and self.jobs > 1:
+                if self._pool is None:
+                    # One pool for the whole walk: each worker imports libcst once.
+                    self._pool = ProcessPoolExecutor(max_workers=self.jobs)
+                chunks = max(1, len(todo) // (self.jobs * 4))
+                outputs = list(self._pool.map(_extract_job, [t[2] for t in todo], chunksize=chunks))
+                parsed = [facts_from_json(o) for o in outputs]
+            else:
+                # Imported here: libcst costs ~0.15 s to import, and a warm run parses nothing.
+                from envcapture.analysis.imports import extract_source_facts
+
+                parsed = [
+                    extract_source_facts(a[0], module=a[1], is_package=a[2], path=a[3]) for _, _, a in todo
+                ]
+            for (i, key, _), facts in zip(todo, parsed):
+                self.cache.put(key, facts)
+                results[i] = facts
+        return [r if r is not None else SourceFacts() for r in results]
+
+
+def _with_runtime(
+    analysis: Analysis, entries: Sequence[EntryPoint], project: Path, snapshot: EnvSnapshot, options: AnalysisOptions
+) -> Analysis:
+    """The runtime pass: trace, scan data files for dotted names, merge (EDGE: subprocesses)."""
+    from envcapture.analysis.runtime.merge import merge_runtime
+    from envcapture.analysis.runtime.trace import scan_data_refs, trace_runtime
+
+    report = trace_runtime(
+        entries,
+        project=project,
+        snapshot=snapshot,
+        timeout=options.runtime_timeout,
+        command=options.runtime_cmd,
+    )
+    refs = scan_data_refs(project, snapshot, target_python=analysis.target.python_version)
+    return merge_runtime(analysis, replace(report, data_refs=refs), snapshot)
+
+
+def analyze(
+    entry_points: Sequence[str] = (),
+    *,
+    config: JobConfig | str | Path | None = None,
+    project: str | Path | None = None,
+    options: AnalysisOptions = AnalysisOptions(),
+    snapshot: EnvSnapshot | None = None,
+) -> Analysis:
+    """Analyse a job: what it imports, from where, and what must travel to the target.
+
+    :param entry_points: script paths relative to the project (or absolute), or
+        ``"-m pkg.mod"``; when empty, taken from the config's ``cmd`` and ``root-paths``.
+    :param config: a loaded `JobConfig` or the path of a ``config.yaml``.
+    :param project: the job's working directory; default the config's directory, else cwd.
+    :raises InputError: bad config, missing entry point, unusable interpreter.
+    """
+    job: JobConfig | None
+    if isinstance(config, (str, Path)):
+        job = load_config(Path(config))
+    else:
+        job = config
+    if project is not None:
+        project_dir = Path(project).resolve()
+    elif job is not None:
+        project_dir = Path(job.project_dir).resolve()
+    else:
+        project_dir = Path.cwd().resolve()
+    if job is None and not entry_points:
+        raise InputError("nothing to analyse: give entry points or --config config.yaml")
+    entries, entry_diags = entry_points_for(job, entry_points, project_dir)
+    if snapshot is None:
+        snapshot = snapshot_environment(options.python or default_interpreter())
+    target_version = options.target_python
+    if target_version is None and job is not None and job.env.python is not None:
+        version = job.env.python.version.value
+        target_version = str(version) if version else None
+    if target_version is None:
+        target_version = ".".join(snapshot.python_version.split(".")[:2])
+    target = Target(python_version=target_version)
+    cache = FactsCache(options.cache_dir, enabled=options.use_cache)
+    reader = _FactsReader(project_dir, cache, options.jobs)
+    try:
+        graph = build_import_graph(
+            entries,
+            project=project_dir,
+            snapshot=snapshot,
+            target=target,
+            read_facts=reader,
+            evaluate=import_is_active,
+        )
+    finally:
+        reader.close()
+    analysis = classify(graph, snapshot, target)
+    if options.runtime or options.runtime_cmd is not None:
+        analysis = _with_runtime(analysis, entries, project_dir, snapshot, options)
+    merged = tuple(
+        sorted(
+            set(analysis.diagnostics + entry_diags + options.extra_diagnostics),
+            key=lambda d: (d.file or "", d.line or 0, d.code, d.message),
+        )
+    )
+    stats = CacheStats(hits=cache.hits, misses=cache.misses, parsed=reader.parsed)
+    return replace(analysis, diagnostics=merged, stats=stats)

@@ -1,0 +1,245 @@
+"""ImportGraph + EnvSnapshot -> Analysis: each import sorted into stdlib, local, distribution, unknown.
+
+Pure: the snapshot was read before, the graph was walked before. Each finding keeps the import
+sites that need it and its status for the target, the strongest of its sites':
+required > conditional > optional > type-only > inactive.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from dataclasses import dataclass
+
+from envcapture.analysis.mapping import guess_distribution
+from envcapture.analysis.walk import Edge, ImportGraph, LocalFile, ModuleKind
+from envcapture.environment.distributions import owners_of
+from envcapture.model import Diagnostic, DistName, Severity, Target
+from envcapture.analysis.model import DynamicKind, EntryPoint
+from envcapture.environment.model import EnvSnapshot
+from envcapture.analysis.runtime.model import RuntimeReport
+
+__all__ = ["Analysis", "CacheStats", "strongest_site", "DistributionUse", "SiteRef", "Status", "UnresolvedModule", "classify"]
+
+
+class Status(str, enum.Enum):
+    REQUIRED = "required"
+    CONDITIONAL = "conditional"  # behind a platform/version test the target may pass
+    OPTIONAL = "optional"  # try/except ImportError, find_spec
+    TYPE_ONLY = "type-only"  # under TYPE_CHECKING: never shipped
+    INACTIVE = "inactive"  # behind a test the target fails (win32-only on Linux)
+
+
+_RANK = {s: i for i, s in enumerate(Status)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class SiteRef:
+    """An import site as reports show it: ``file:line`` plus how it is guarded."""
+
+    file: str
+    line: int
+    column: int
+    module: str
+    scope: str
+    status: Status
+    dynamic: str | None = None
+    conditions: tuple[str, ...] = ()
+    found_by: str = "static"  # "static" or "runtime" (seen while the runtime trace ran)
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DistributionUse:
+    name: DistName
+    display_name: str
+    version: str
+    import_names: tuple[str, ...]
+    import_sites: tuple[SiteRef, ...]
+    status: Status
+    reason: str
+    shared_with: tuple[DistName, ...] = ()  # other distributions that provide the same module
+    found_by: str = "static"  # "static", "runtime" (only the runtime trace saw it) or "both"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnresolvedModule:
+    module: str
+    guess: str | None
+    guess_source: str | None
+    import_sites: tuple[SiteRef, ...]
+    status: Status
+    reason: str
+    found_by: str = "static"  # "static", "runtime" or "both"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheStats:
+    """How the extraction cache served one analysis (for --stats and the benchmarks)."""
+
+    hits: int = 0
+    misses: int = 0
+    parsed: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Analysis:
+    """What the job needs, and why. The JSON report is rendered from this (report.py)."""
+
+    project: str
+    target: Target
+    interpreter_version: str
+    entry_points: tuple[EntryPoint, ...]
+    local_files: tuple[LocalFile, ...]
+    distributions: tuple[DistributionUse, ...]
+    unresolved: tuple[UnresolvedModule, ...]
+    stdlib: tuple[str, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    graph: ImportGraph
+    stats: CacheStats = CacheStats()
+    runtime: RuntimeReport | None = None  # the opt-in runtime pass (analyzers/trace.py, merge.py)
+
+
+def site_status(edge: Edge) -> Status:
+    site = edge.site
+    if edge.active is False:
+        return Status.INACTIVE
+    if site.type_only:
+        return Status.TYPE_ONLY
+    if site.optional or site.dynamic is DynamicKind.FIND_SPEC:
+        return Status.OPTIONAL
+    if site.conditions and edge.active is None:
+        return Status.CONDITIONAL
+    return Status.REQUIRED
+
+
+def _site_ref(edge: Edge) -> SiteRef:
+    site = edge.site
+    return SiteRef(
+        file=edge.importer,
+        line=site.line,
+        column=site.column,
+        module=edge.resolution.module,
+        scope=site.scope.value,
+        status=site_status(edge),
+        dynamic=site.dynamic.value if site.dynamic else None,
+        conditions=tuple(("not " if c.negated else "") + c.expression for c in site.conditions),
+    )
+
+
+def _strongest(sites: list[SiteRef]) -> Status:
+    return min((s.status for s in sites), key=_RANK.__getitem__)
+
+
+def strongest_site(sites: tuple[SiteRef, ...]) -> SiteRef:
+    """The first site (in file, line order) among those with the strongest status."""
+    best = _strongest(list(sites))
+    return next(s for s in sites if s.status is best)
+
+
+def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, project: str = ".") -> Analysis:
+    """Sort every resolved import of ``graph`` for ``target``."""
+    by_dist: dict[DistName, list[SiteRef]] = defaultdict(list)
+    names_by_dist: dict[DistName, set[str]] = defaultdict(set)
+    shared: dict[DistName, set[DistName]] = defaultdict(set)
+    unknown: dict[str, list[SiteRef]] = defaultdict(list)
+    unknown_reason: dict[str, str] = {}
+    stdlib: set[str] = set()
+    diagnostics = list(graph.diagnostics)
+    for edge in graph.edges:
+        res = edge.resolution
+        ref = _site_ref(edge)
+        if res.kind is ModuleKind.STDLIB:
+            if ref.status is not Status.INACTIVE:
+                stdlib.add(res.module.split(".")[0])
+        elif res.kind is ModuleKind.LOCAL:
+            if res.missing_part is not None:
+                # ``import pkg.gone`` where ``pkg`` is local: the job fails here at run time.
+                unknown[res.missing_part].append(ref)
+                unknown_reason.setdefault(res.missing_part, f"{res.missing_part} is not in the local package")
+        elif res.kind is ModuleKind.INSTALLED:
+            owners = owners_of(snapshot, res.module)
+            if not owners:
+                key = res.module
+                unknown[key].append(ref)
+                # No absolute path in the reason: reports carry no machine-specific paths.
+                unknown_reason[key] = (
+                    f"found on the analysed interpreter's sys.path ({res.root}) but no installed "
+                    "distribution's RECORD claims it"
+                )
+                continue
+            for owner in owners:
+                by_dist[owner].append(ref)
+                names_by_dist[owner].add(res.module)
+                if len(owners) > 1:
+                    shared[owner].update(o for o in owners if o != owner)
+        else:
+            key = res.missing_part or res.module
+            if res.missing_part and res.missing_part != res.module.split(".")[0]:
+                # ``pkg.missing`` inside a local or installed package: report where it failed.
+                key = res.missing_part
+            unknown[key].append(ref)
+            unknown_reason.setdefault(key, res.reason)
+    dists: list[DistributionUse] = []
+    for name, sites in by_dist.items():
+        info = snapshot.distribution(name)
+        sites.sort()
+        status = _strongest(sites)
+        also = tuple(sorted(shared.get(name, ())))
+        reason = "imported by the job's code"
+        if also:
+            reason += "; the module is also provided by " + ", ".join(also)
+        dists.append(
+            DistributionUse(
+                name=name,
+                display_name=info.display_name if info else name,
+                version=info.version if info else "",
+                import_names=tuple(sorted(names_by_dist[name])),
+                import_sites=tuple(sites),
+                status=status,
+                reason=reason,
+                shared_with=also,
+            )
+        )
+    unresolved: list[UnresolvedModule] = []
+    for module, sites in unknown.items():
+        sites.sort()
+        guess = guess_distribution(module)
+        source = "not installed: guessed from the import-name mapping" if guess else None
+        status = _strongest(sites)
+        unresolved.append(
+            UnresolvedModule(
+                module=module,
+                guess=guess,
+                guess_source=source,
+                import_sites=tuple(sites),
+                status=status,
+                reason=unknown_reason[module],
+            )
+        )
+        if status is Status.REQUIRED:
+            first = strongest_site(tuple(sites))
+            diagnostics.append(
+                Diagnostic(
+                    file=first.file,
+                    line=first.line,
+                    code="unresolved-import",
+                    message=f"{module} is imported but not installed"
+                    + (f" (guess: {guess})" if guess else ""),
+                    severity=Severity.WARNING,
+                )
+            )
+    return Analysis(
+        project=project,
+        target=target,
+        interpreter_version=snapshot.python_version,
+        entry_points=graph.entry_points,
+        local_files=graph.local_files,
+        distributions=tuple(sorted(dists, key=lambda d: d.name)),
+        unresolved=tuple(sorted(unresolved, key=lambda u: u.module)),
+        stdlib=tuple(sorted(stdlib)),
+        diagnostics=tuple(sorted(set(diagnostics), key=lambda d: (d.file or "", d.line or 0, d.code, d.message))),
+        graph=graph,
+    )

@@ -1,0 +1,120 @@
+"""What the static analysis produces: entry points, import sites, per-file facts."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from envcapture.model import Diagnostic, ModuleName
+
+
+# --- entry points (analyzers/entrypoints.py) ---------------------------------------------
+
+
+class EntryKind(str, enum.Enum):
+    SCRIPT = "script"  # a .py file run as __main__
+    MODULE = "module"  # python -m pkg.mod
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class EntryPoint:
+    """One place where Python starts running the job's code.
+
+    ``target`` is a project-relative POSIX path for a script, a dotted name for a module.
+    ``pythonpath`` holds ``PYTHONPATH`` entries set for this command (``PYTHONPATH=src``),
+    relative to the working directory unless absolute; ``${VAR}`` placeholders stay as text.
+    """
+
+    kind: EntryKind
+    target: str
+    source: str = "cmd"  # "cmd", "root-paths" or "cli"
+    launcher: str | None = None  # "torchrun", "deepspeed", "accelerate launch", ...
+    interpreter: str | None = None  # "python3.10" when the command names one
+    pythonpath: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return f"-m {self.target}" if self.kind is EntryKind.MODULE else self.target
+
+
+# --- import extraction (analyzers/imports.py) ---------------------------------------------
+
+
+class Scope(str, enum.Enum):
+    MODULE = "module"
+    FUNCTION = "function"  # inside a def (also a method)
+    CLASS = "class"  # in a class body, outside any def
+
+
+class DynamicKind(str, enum.Enum):
+    IMPORT_MODULE = "import_module"  # importlib.import_module("x")
+    DUNDER_IMPORT = "__import__"  # __import__("x")
+    FIND_SPEC = "find_spec"  # importlib.util.find_spec("x"): an availability check
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class Condition:
+    """A literal ``if`` test that guards an import, kept as normalized source text.
+
+    ``negated`` is true in the ``else`` branch (and in ``elif`` for earlier tests).
+    Evaluated for the target later; extraction does not know the target.
+    """
+
+    expression: str  # e.g. 'sys.platform == "win32"', 'sys.version_info < (3, 11)'
+    negated: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class ImportSite:
+    """One import statement (or literal dynamic import) in one file.
+
+    ``module`` is absolute (relative imports are resolved by extraction); for
+    ``from a import b, c`` it is ``a`` and ``names`` is ``("b", "c")`` (``b`` may be a
+    submodule: resolution checks). For ``import a.b`` ``names`` is empty.
+    A relative import that climbs above the top-level package keeps ``module`` as
+    written with leading dots and gets a diagnostic.
+    """
+
+    line: int
+    column: int
+    module: ModuleName
+    names: tuple[str, ...] = ()
+    level: int = 0  # the relative level as written (0: absolute)
+    scope: Scope = Scope.MODULE
+    optional: bool = False  # inside try/except ImportError, ModuleNotFoundError, Exception, bare except
+    type_only: bool = False  # under `if TYPE_CHECKING:` / `if typing.TYPE_CHECKING:`
+    conditions: tuple[Condition, ...] = ()  # enclosing literal platform/version tests
+    dynamic: DynamicKind | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class PathAddition:
+    """A ``sys.path.insert(0, X)`` / ``sys.path.append(X)`` whose X is decidable statically.
+
+    ``path`` is POSIX, relative to the directory of the file that made the call
+    (``Path(__file__).parent / "lib"`` -> ``lib``; ``os.path.dirname(__file__)`` -> ``.``),
+    or absolute; a plain relative literal (``"src"``) is relative to the working
+    directory and marked ``cwd_relative``.
+    """
+
+    line: int
+    path: str
+    cwd_relative: bool = False
+    prepend: bool = True
+
+
+EXTRACTOR_VERSION = 1
+"""Bumped whenever extraction (analyzers/imports.py) changes what it returns for the same
+source: part of the cache key (cache.py), so no stale facts are reused."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceFacts:
+    """What one source file says about imports; the cached unit of extraction."""
+
+    imports: tuple[ImportSite, ...] = ()
+    path_additions: tuple[PathAddition, ...] = ()
+    has_main_guard: bool = False
+    error: Diagnostic | None = None  # set when the file does not parse; imports is then ()
+    diagnostics: tuple[Diagnostic, ...] = ()  # non-fatal findings (relative import beyond top, ...)
+
+

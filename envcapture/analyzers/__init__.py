@@ -1,1 +1,0 @@
-"""Analysers: entry points, import extraction, module resolution, classification, tracing."""

@@ -1,0 +1,212 @@
+"""Private helpers of the wheelhouse: target tags, wheel inspection and normalization, source trees."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import time
+import zipfile
+from collections.abc import Iterator, Sequence
+from email.parser import Parser
+from pathlib import Path
+
+from packaging.tags import Tag, compatible_tags, cpython_tags
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+from envcapture._fs import sha256_file
+from envcapture.model import Target
+
+__all__ = [
+    "DEFAULT_SOURCE_DATE_EPOCH",
+    "copy_tree",
+    "describe_target",
+    "is_pure_wheel",
+    "normalize_wheel",
+    "tag_key",
+    "tags_tried",
+    "target_platforms",
+    "target_wheel_tags",
+    "tree_digest",
+]
+
+DEFAULT_SOURCE_DATE_EPOCH = 315532800
+"""1980-01-01T00:00:00Z, the earliest time a zip entry can carry."""
+
+_COMPILED_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
+# Not part of a source tree to build: VCS data, caches, earlier build output, virtualenvs.
+_SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".eggs"})
+_SKIP_TOP_DIRS = frozenset({"build", "dist"})
+
+
+# --- target tags ------------------------------------------------------------------------------
+
+
+def target_platforms(target: Target) -> list[str]:
+    """``manylinux_2_28_x86_64`` down to ``manylinux_2_5_x86_64`` and the legacy aliases
+    ``manylinux2014``/``2010``/``1`` (pip matches platform strings exactly)."""
+    arch = target.platform_machine
+    glibc_major, glibc_minor = (int(x) for x in target.manylinux.split("_")[:2])
+    platforms = [f"manylinux_{glibc_major}_{m}_{arch}" for m in range(glibc_minor, 4, -1)]
+    legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+    platforms += [f"{legacy[m]}_{arch}" for m in (17, 12, 5) if m <= glibc_minor]
+    return platforms
+
+
+def target_wheel_tags(target: Target, *, built_here: bool = False) -> frozenset[Tag]:
+    """Tags of a wheel the target installs; ``built_here`` adds ``linux_<arch>`` (a wheel
+    built on this Linux machine by the target's CPython)."""
+    major, minor = target.python_minor
+    platforms = target_platforms(target)
+    if built_here:
+        platforms.append(f"linux_{target.platform_machine}")
+    interp = f"cp{major}{minor}"
+    tags = set(cpython_tags(python_version=(major, minor), abis=[interp], platforms=platforms))
+    tags.update(compatible_tags(python_version=(major, minor), interpreter=interp, platforms=platforms))
+    return frozenset(tags)
+
+
+def describe_target(target: Target) -> str:
+    major, minor = target.python_minor
+    return f"CPython {major}.{minor} manylinux_{target.manylinux} {target.platform_machine}"
+
+
+def tags_tried(target: Target) -> str:
+    major, minor = target.python_minor
+    plats = target_platforms(target)
+    return (
+        f"cp{major}{minor}-cp{major}{minor}, cp3*-abi3, cp{major}{minor}-none, py3-none on "
+        f"{plats[0]} .. {plats[len(plats) - 4]}, {', '.join(plats[-3:])}; py3-none-any"
+    )
+
+
+def tag_key(target: Target) -> str:
+    major, minor = target.python_minor
+    return f"cp{major}{minor}-{target.implementation_name}-manylinux_{target.manylinux}_{target.platform_machine}"
+
+
+# --- wheels ---------------------------------------------------------------------------------
+
+
+def _wheel_meta(path: Path) -> tuple[dict[str, str], list[str]]:
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        wheel_file = next((n for n in names if n.count("/") == 1 and n.endswith(".dist-info/WHEEL")), None)
+        meta = Parser().parsestr(archive.read(wheel_file).decode("utf-8")) if wheel_file else None
+    return ({k: str(v) for k, v in meta.items()} if meta else {}), names
+
+
+def is_pure_wheel(path: Path) -> bool:
+    """A wheel without compiled code: every tag is ``*-none-any``, ``Root-Is-Purelib`` is
+    true and no file is a shared library."""
+    try:
+        _, _, _, tags = parse_wheel_filename(path.name)
+    except InvalidWheelFilename:
+        return False
+    if not all(t.abi == "none" and t.platform == "any" for t in tags):
+        return False
+    meta, names = _wheel_meta(path)
+    if meta.get("Root-Is-Purelib", "true").strip().lower() != "true":
+        return False
+    return not any(n.lower().endswith(_COMPILED_SUFFIXES) or ".so." in n.lower() for n in names)
+
+
+def _zip_order(names: Sequence[str]) -> list[str]:
+    """Sorted, with ``*.dist-info/`` last and its ``RECORD`` the very last (the wheel spec's
+    recommendation, which lets installers stream)."""
+    def key(name: str) -> tuple[int, str]:
+        top = name.split("/", 1)[0]
+        if top.endswith(".dist-info") and name.count("/") == 1:
+            return (2 if name.endswith("/RECORD") else 1, name)
+        return (0, name)
+
+    return sorted(names, key=key)
+
+
+def normalize_wheel(source: Path, dest: Path, *, epoch: int = DEFAULT_SOURCE_DATE_EPOCH) -> None:
+    """Rewrite the wheel ``source`` to ``dest`` byte-reproducibly: entries sorted, every
+    timestamp ``epoch`` (UTC, at least 1980), permissions 0644 (0755 when executable), no
+    directory entries, extra fields or comments, DEFLATE level 9, RECORD lines sorted."""
+    date_time = time.gmtime(max(epoch, DEFAULT_SOURCE_DATE_EPOCH))[:6]
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zout:
+        infos = {i.filename: i for i in zin.infolist() if not i.is_dir()}
+        for name in _zip_order(list(infos)):
+            info = infos[name]
+            data = zin.read(info)
+            if name.endswith(".dist-info/RECORD") and name.count("/") == 1:
+                lines = [ln for ln in data.decode("utf-8").splitlines() if ln.strip()]
+                own = [ln for ln in lines if ln.split(",", 1)[0] == name]
+                rest = sorted(ln for ln in lines if ln.split(",", 1)[0] != name)
+                data = ("\n".join(rest + (own or [f"{name},,"])) + "\n").encode("utf-8")
+            entry = zipfile.ZipInfo(name, date_time=date_time)
+            mode = (info.external_attr >> 16) & 0o777
+            entry.external_attr = ((0o755 if mode & 0o111 else 0o644) | stat.S_IFREG) << 16
+            entry.create_system = 3
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            zout.writestr(entry, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    os.replace(tmp, dest)
+
+
+# --- source trees -----------------------------------------------------------------------------
+
+
+def _skip_dir(rel_parts: tuple[str, ...], path: Path) -> bool:
+    name = rel_parts[-1]
+    if name in _SKIP_DIRS or name.endswith(".egg-info"):
+        return True
+    if len(rel_parts) == 1 and name in _SKIP_TOP_DIRS:
+        return True
+    return (path / "pyvenv.cfg").is_file()
+
+
+def _walk_tree(root: Path) -> Iterator[tuple[str, Path]]:
+    """(relative POSIX path, path) of the files of a source tree, sorted, skipping what
+    a build must not see; symlinks are followed only inside ``root``."""
+    real_root = root.resolve()
+    stack: list[tuple[tuple[str, ...], Path]] = [((), root)]
+    seen: set[tuple[int, int]] = set()
+    files: list[tuple[str, Path]] = []
+    while stack:
+        parts, directory = stack.pop()
+        try:
+            st = directory.stat()
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            rel = (*parts, entry.name)
+            path = Path(entry.path)
+            if entry.is_symlink():
+                try:
+                    path.resolve(strict=True).relative_to(real_root)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+            if entry.is_dir():
+                if not _skip_dir(rel, path):
+                    stack.append((rel, path))
+            elif entry.is_file() and not entry.name.endswith((".pyc", ".pyo")):
+                files.append(("/".join(rel), path))
+    return iter(sorted(files))
+
+
+def tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for rel, path in _walk_tree(root):
+        executable = os.access(path, os.X_OK)
+        digest.update(f"{rel}\0{int(executable)}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def copy_tree(root: Path, dest: Path) -> None:
+    for rel, path in _walk_tree(root):
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)

@@ -1,0 +1,400 @@
+"""A job -> its bundle directory: analysis -> resolution -> lock -> wheelhouse -> local code -> manifest. EDGE.
+
+The bundle (see ``docs/build.md``)::
+
+    BUNDLE/
+      manifest.json          schema envcapture/manifest: target, cmd, entry points, every
+                             artifact's path + sha256 + size, the modules to verify
+      requirements.lock.txt  pip lock with --hash lines (one per pin: the wheel shipped)
+      pylock.toml            PEP 751
+      environment.json       schema envcapture/environment, with the hashes
+      wheelhouse/*.whl       one wheel per pin the target installs from here
+      local-code.tar.gz      the job's own files, deterministic
+      inputs.tar.gz          the config's inputs (only when it lists some), deterministic
+
+A plain job (no ``env.python``) gets only ``manifest.json`` and ``inputs.tar.gz``: no
+lock, no wheelhouse, no local code (``job.plain`` is true; see `envcapture.build.job`).
+
+It is built in ``BUNDLE.tmp-<random>`` next to ``BUNDLE`` and renamed into place only
+when complete; an existing bundle is replaced (atomically where the kernel can swap two
+directories), anything else at that path is refused. Two builds of an unchanged job give
+the same bytes; a warm build downloads and builds nothing (the `Store`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envcapture._version import __version__
+from envcapture._fs import atomic_write_text, pid_alive, replace_directory, sha256_file
+from envcapture.resolution.capture import Capture, capture
+from envcapture.config.loader import JobConfig, load_config
+from envcapture.errors import InputError, ResolutionError
+from envcapture.analysis.model import EntryKind
+from envcapture.resolution.closure import Closure, ResolveOptions
+from envcapture.build.store import Store, StoreKind
+from envcapture.build.localcode import LocalBundle, write_local_bundle
+from envcapture.build.job import collect_inputs, job_json, write_inputs
+from envcapture.build.manifest import (
+    INPUTS,
+    LOCAL_CODE,
+    MANIFEST,
+    MANIFEST_SCHEMA,
+    MANIFEST_SCHEMA_VERSION,
+    REQUIREMENTS_LOCK,
+    WHEELHOUSE,
+    dump_manifest,
+)
+from envcapture.build.lock import (
+    ENVIRONMENT_JSON,
+    PYLOCK,
+    LocalFileHash,
+    RenderOptions,
+    target_json,
+    write_lock,
+)
+from envcapture.build.wheelhouse import (
+    WheelEvent,
+    Wheelhouse,
+    WheelhouseOptions,
+    WheelhouseStats,
+    build_wheelhouse,
+    write_wheelhouse,
+)
+
+__all__ = [
+    "LOCAL_CODE",
+    "MANIFEST",
+    "MANIFEST_SCHEMA",
+    "MANIFEST_SCHEMA_VERSION",
+    "BuildResult",
+    "assemble_bundle",
+    "build_bundle",
+    "render_manifest",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+_PID_FILE = ".envcapture-build.pid"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildResult:
+    """The bundle written at ``path``; ``stats`` counts what this run downloaded and built."""
+
+    path: Path
+    manifest: dict[str, Any]
+    capture: Capture
+    wheelhouse: Wheelhouse
+    local_code: LocalBundle
+    skipped: tuple[tuple[str, str], ...] = ()  # (file, why) lock files not written
+
+    @property
+    def stats(self) -> WheelhouseStats:
+        return self.wheelhouse.stats
+
+
+# --- the manifest (pure) ------------------------------------------------------------------------
+
+
+def verify_modules(cap: Capture, closure: Closure) -> list[str]:
+    """Top-level modules of the distributions the job imports and the target installs."""
+    pinned = {p.name for p in closure.pins}
+    modules: set[str] = set()
+    for use in cap.analysis.distributions:
+        if use.name in pinned and use.status.value in ("required", "conditional", "optional"):
+            modules.update(name.split(".")[0] for name in use.import_names)
+    return sorted(modules)
+
+
+def render_manifest(
+    cap: Capture,
+    wheelhouse: Wheelhouse,
+    local_code: LocalBundle,
+    artifacts: Sequence[tuple[str, str, str, int]],
+    *,
+    job: Mapping[str, Any] | None = None,
+) -> str:
+    """``manifest.json`` text: ``artifacts`` are (relative path, kind, sha256, size).
+    Deterministic: no timestamps, no absolute paths; lists sorted as documented."""
+    closure = wheelhouse.closure
+    wheels = {w.name: w for w in wheelhouse.wheels}
+    hashable = all(p.hashes for p in closure.pins) and not wheelhouse.direct
+    doc: dict[str, Any] = {
+        "schema": MANIFEST_SCHEMA,
+        "schema_version": MANIFEST_SCHEMA_VERSION,
+        "generator": f"envcapture {__version__}",
+        "target": target_json(cap.target),
+        "cmd": cap.config.cmd if cap.config is not None else None,
+        "entry_points": [
+            {
+                "kind": e.kind.value,
+                "target": e.target,
+                "launcher": e.launcher,
+                "interpreter": e.interpreter,
+                "pythonpath": list(e.pythonpath),
+            }
+            for e in cap.analysis.entry_points
+        ],
+        "install": {
+            "requirements": REQUIREMENTS_LOCK,
+            "find_links": WHEELHOUSE,
+            "no_deps": closure.options.no_deps,
+            "require_hashes": hashable,
+            "direct": list(wheelhouse.direct),
+        },
+        "distributions": [
+            {
+                "name": p.name,
+                "version": p.version,
+                "delivery": p.delivery.value,
+                "origin": p.origin.kind.value,
+                "wheel": f"{WHEELHOUSE}/{wheels[p.name].filename}" if p.name in wheels else None,
+                "source": wheels[p.name].source.value if p.name in wheels else None,
+            }
+            for p in closure.pins
+        ],
+        "local_code": {
+            "path": LOCAL_CODE,
+            "mode": "local-paths" if cap.local_paths is not None else "analysis",
+            "files": [{"path": f.path, "size": f.size, "mode": f"{f.mode:04o}", "sha256": f.sha256} for f in local_code.files],
+            "excluded": [{"path": e.path, "rule": e.rule} for e in local_code.excluded],
+        },
+        "verify_modules": verify_modules(cap, closure),
+        "job": dict(job) if job is not None else None,
+        "artifacts": [
+            {"path": path, "kind": kind, "sha256": sha, "size": size} for path, kind, sha, size in sorted(artifacts)
+        ],
+    }
+    return dump_manifest(doc)
+
+
+# --- EDGE: directories ------------------------------------------------------------------------
+
+
+
+
+def _clean_stale(output: Path) -> None:
+    """Remove ``BUNDLE.tmp-*`` / ``BUNDLE.old-*`` directories left by killed builds."""
+    parent = output.parent
+    if not parent.is_dir():
+        return
+    for sibling in parent.iterdir():
+        name = sibling.name
+        if not name.startswith((f"{output.name}.tmp-", f"{output.name}.old-")) or not sibling.is_dir():
+            continue
+        try:
+            pid = int((sibling / _PID_FILE).read_text().strip())
+        except (OSError, ValueError):
+            pid = 0
+        if pid and pid != os.getpid() and pid_alive(pid):
+            continue
+        shutil.rmtree(sibling, ignore_errors=True)
+
+
+def _is_bundle(path: Path) -> bool:
+    try:
+        doc = json.loads((path / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("schema") == MANIFEST_SCHEMA
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories atomically (Linux ``renameat2(RENAME_EXCHANGE)``)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    return bool(result == 0)
+
+
+def _publish(tmp: Path, output: Path) -> None:
+    """Move the finished ``tmp`` to ``output``, replacing an older bundle there."""
+    if not output.exists():
+        os.rename(tmp, output)
+        return
+    if not output.is_dir() or not (_is_bundle(output) or not any(output.iterdir())):
+        raise InputError(f"{output}: exists and is not an envcapture bundle; refusing to replace it")
+    if _exchange(tmp, output):
+        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old bundle
+        return
+    replace_directory(tmp, output)
+
+
+# --- the build ----------------------------------------------------------------------------------
+
+
+def _local_selection(cap: Capture) -> tuple[list[str], list[str]]:
+    """(files, paths) for the archive: the analysis' local files plus entry scripts, or
+    the manual ``local-paths``."""
+    if cap.local_paths is not None:
+        scripts = [e.target for e in cap.analysis.entry_points if e.kind is EntryKind.SCRIPT]
+        return scripts, list(cap.local_paths)
+    files = [f.path for f in cap.analysis.local_files]
+    files += [e.target for e in cap.analysis.entry_points if e.kind is EntryKind.SCRIPT]
+    return sorted(set(files)), []
+
+
+def assemble_bundle(
+    cap: Capture,
+    output: Path,
+    *,
+    store: Store | None = None,
+    wheelhouse_options: WheelhouseOptions | None = None,
+    progress: Callable[[WheelEvent], None] | None = None,
+    command: str = "envcapture build",
+    environ: Mapping[str, str] | None = None,
+) -> BuildResult:
+    """Build the bundle of an analysed and resolved job into ``output``.
+
+    ``environ`` (default ``os.environ``) gives the values of ``env.vars`` listed without
+    one; a plain job (no ``env.python``) gets no lock, wheelhouse or local code.
+
+    :raises ResolutionError: the target needs distributions the environment lacks.
+    :raises BuildError: a wheel cannot be fetched or built (package, target, step named).
+    :raises InputError: a local file or symlink leads outside the project; ``output``
+        exists and is not a bundle.
+    """
+    closure = cap.closure
+    plain = cap.config is not None and cap.config.env.python is None
+    if closure.unresolved_for_target and not plain:
+        names = ", ".join(u.requirement() for u in closure.unresolved_for_target)
+        raise ResolutionError(
+            f"{names}: step resolve for CPython {cap.target.python_version} on linux x86_64: needed on the "
+            "target but not installed in the analysed environment and not resolved here",
+            hint="install them into the job's environment, or install uv so envcapture can resolve them",
+        )
+    output = Path(output).absolute()
+    if output.exists() and not (output.is_dir() and (_is_bundle(output) or not any(output.iterdir()))):
+        raise InputError(f"{output}: exists and is not an envcapture bundle; refusing to replace it")
+    store = store or Store()
+    options = wheelhouse_options or WheelhouseOptions(analysed_python=cap.snapshot.executable)
+    inputs = collect_inputs(cap.config) if cap.config is not None else None
+    if plain:
+        wheelhouse = Wheelhouse(closure=Closure(options=closure.options), wheels=(), stats=WheelhouseStats())
+    else:
+        wheelhouse = build_wheelhouse(closure, cap.target, store=store, options=options, progress=progress)
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(output)
+    tmp = output.with_name(f"{output.name}.tmp-{secrets.token_hex(6)}")
+    tmp.mkdir()
+    try:
+        (tmp / _PID_FILE).write_text(str(os.getpid()))
+        locked = wheelhouse.closure
+        if cap.decisions:
+            from dataclasses import replace
+
+            locked = replace(locked, decisions=tuple(sorted({*locked.decisions, *cap.decisions})))
+        local = LocalBundle(sha256="", size=0, files=(), excluded=())
+        skipped: tuple[tuple[str, str], ...] = ()  # a plain job writes no lock
+        if not plain:
+            files, paths = _local_selection(cap)
+            local = write_local_bundle(cap.project, tmp / LOCAL_CODE, files=files, paths=paths)
+            shipped = [LocalFileHash(path=f.path, sha256=f.sha256, size=f.size) for f in local.files]
+            written = write_lock(
+                tmp, locked, cap.target, options=RenderOptions(command=command, target=cap.target),
+                snapshot=cap.snapshot, local_files=shipped,
+            )
+            skipped = written.skipped
+            write_wheelhouse(wheelhouse, tmp / WHEELHOUSE, store=store)
+            try:
+                entry = store.put_file(tmp / LOCAL_CODE, kind=StoreKind.BUNDLE, filename=LOCAL_CODE)
+                store.record({"op": "bundle", "sha256": entry.sha256}, entry)
+            except OSError:
+                pass  # the store only speeds up uploads; the bundle is complete without it
+        artifacts: list[tuple[str, str, str, int]] = []
+        for name, kind in ((REQUIREMENTS_LOCK, "lock"), (PYLOCK, "lock"), (ENVIRONMENT_JSON, "environment")):
+            path = tmp / name
+            if path.exists():
+                artifacts.append((name, kind, sha256_file(path), path.stat().st_size))
+        for wheel in wheelhouse.wheels:
+            artifacts.append((f"{WHEELHOUSE}/{wheel.filename}", "wheel", wheel.sha256, wheel.size))
+        if not plain:
+            artifacts.append((LOCAL_CODE, "local-code", local.sha256, local.size))
+        archive = write_inputs(inputs, tmp / INPUTS) if inputs is not None else None
+        if archive is not None:
+            artifacts.append((INPUTS, "inputs", archive.sha256, archive.size))
+        job = job_json(cap.config, inputs, archive, environ=environ) if cap.config is not None and inputs is not None else None
+        text = render_manifest(cap, wheelhouse, local, artifacts, job=job)
+        atomic_write_text(tmp / MANIFEST, text)
+        (tmp / _PID_FILE).unlink()
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                _fsync(path)
+        _publish(tmp, output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return BuildResult(
+        path=output, manifest=json.loads(text), capture=cap, wheelhouse=wheelhouse, local_code=local,
+        skipped=skipped,
+    )
+
+
+def _fsync(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:  # pragma: no cover - a file we just wrote
+        if exc.errno != errno.ENOENT:
+            raise
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def build_bundle(
+    entry_points: Sequence[str] = (),
+    *,
+    output: str | Path,
+    config: JobConfig | str | Path | None = None,
+    project: str | Path | None = None,
+    python: str | None = None,
+    target_python: str | None = None,
+    options: ResolveOptions | None = None,
+    store: Store | None = None,
+    wheelhouse_options: WheelhouseOptions | None = None,
+    progress: Callable[[WheelEvent], None] | None = None,
+    command: str = "envcapture build",
+    environ: Mapping[str, str] | None = None,
+) -> BuildResult:
+    """Analyse, resolve, lock and build the job into the bundle directory ``output``.
+
+    Arguments as for `envcapture.resolution.capture.capture`; ``options`` replaces
+    ``env.python.pip``; ``store`` defaults to the user's cache.
+
+    :raises InputError: bad config, entry points, local files; ``output`` is not a bundle.
+    :raises ResolutionError: the environment cannot be resolved for the target.
+    :raises BuildError: a wheel cannot be fetched or built.
+    """
+    job = load_config(Path(config)) if isinstance(config, (str, Path)) else config
+    plain = job is not None and job.env.python is None  # nothing to resolve: only the inputs travel
+    cap = capture(
+        entry_points, config=job, project=project, python=python, target_python=target_python, options=options, complete=not plain
+    )
+    wh_options = wheelhouse_options or WheelhouseOptions(analysed_python=cap.snapshot.executable, environ=environ)
+    return assemble_bundle(
+        cap, Path(output), store=store, wheelhouse_options=wh_options, progress=progress, command=command, environ=environ
+    )

@@ -1,0 +1,340 @@
+"""The job's local files -> ``local-code.tar.gz``: deterministic, secrets left out. EDGE: reads files, writes one.
+
+The selection is exactly the files the analysis reached plus the entry-point scripts
+(auto mode), or the ``local-paths`` files and whole directories (manual mode), laid out
+relative to the job's working directory. Left out, and reported with the rule that
+matched, even inside a listed directory: VCS metadata (``.git``), bytecode
+(``__pycache__``, ``*.pyc``), virtualenvs (a directory holding ``pyvenv.cfg``), ``.env``
+files, private keys (``id_rsa*``, ``*.pem``, ``*.key``...) and credential files
+(``.netrc``, ``.pypirc``, ``credentials.json``, ``.aws/``, ``*.p12``...).
+
+Symlinks: one that leads outside the project is refused with an `InputError` naming it.
+One that stays inside is stored as the content it points to (a plain file in the
+archive; a linked directory is walked like a real one), so the archive unpacks the same
+everywhere and never carries a link that dangles on the target; the target path is
+checked against the rules too (``settings.py -> .env`` is left out). A link loop, or a
+directory link back to one of its parents, is reported and skipped; nothing hangs.
+
+The archive is byte-reproducible: entries sorted by path, regular files only, mtime
+1980-01-01, uid/gid 0 without user or group names, modes 0644 or 0755 (executable),
+PAX format, gzip level 9 with no timestamp and no file name in its header.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import gzip
+import hashlib
+import os
+import stat
+import tarfile
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from envcapture.errors import InputError
+
+__all__ = [
+    "ARCHIVE_MTIME",
+    "BundleFile",
+    "Excluded",
+    "LocalBundle",
+    "Selection",
+    "exclusion_rule",
+    "select_local_files",
+    "write_local_bundle",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+ARCHIVE_MTIME = 315532800
+"""1980-01-01T00:00:00Z: the mtime of every archive entry."""
+
+# (rule, what it matches): directory names, file names, file globs. Matched per path
+# component, case-sensitively except the globs of keys and certificates.
+_DIR_RULES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("vcs-metadata", frozenset({".git", ".hg", ".svn", ".bzr"})),
+    ("bytecode-cache", frozenset({"__pycache__"})),
+    ("credentials", frozenset({".aws", ".ssh", ".gnupg", ".docker"})),
+)
+_FILE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("vcs-metadata", (".git", ".gitmodules-credentials")),
+    ("bytecode", ("*.pyc", "*.pyo")),
+    ("dotenv", (".env", ".env.*", ".envrc")),
+    ("private-key", ("id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.pem", "*.key", "*.ppk")),
+    ("credentials", (".netrc", "_netrc", ".pypirc", "credentials.json", ".git-credentials", "*.p12", "*.pfx", "*.jks", "*.keystore")),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class BundleFile:
+    """One file of the archive: project-relative POSIX path, size, mode, sha256."""
+
+    path: str
+    size: int
+    mode: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class Excluded:
+    """A path left out of the archive and the rule that left it out."""
+
+    path: str
+    rule: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Selection:
+    """What goes into the archive: (relative path, real file), sorted; and what does not."""
+
+    files: tuple[tuple[str, Path], ...]
+    excluded: tuple[Excluded, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalBundle:
+    """The written archive: its sha256 and size, its files, and what was left out."""
+
+    sha256: str
+    size: int
+    files: tuple[BundleFile, ...]
+    excluded: tuple[Excluded, ...]
+
+
+def exclusion_rule(rel: str, *, is_dir: bool = False) -> str | None:
+    """The rule that leaves ``rel`` (a project-relative POSIX path) out, or ``None``."""
+    parts = PurePosixPath(rel).parts
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if not last or is_dir:
+            for rule, names in _DIR_RULES:
+                if part in names:
+                    return rule
+        if last and not is_dir:
+            lowered = part.lower()
+            for rule, patterns in _FILE_RULES:
+                if any(fnmatch.fnmatchcase(part, p) or fnmatch.fnmatchcase(lowered, p) for p in patterns):
+                    return rule
+    return None
+
+
+class _Selector:
+    def __init__(self, project: Path) -> None:
+        self.project = project
+        self.real_project = Path(os.path.realpath(project))
+        self.files: dict[str, Path] = {}
+        self.excluded: dict[str, str] = {}
+
+    def _inside(self, real: Path) -> str | None:
+        try:
+            return real.relative_to(self.real_project).as_posix()
+        except ValueError:
+            return None
+
+    def _rel(self, raw: str, key: str) -> str:
+        text = raw.replace("\\", "/")
+        pure = PurePosixPath(text)
+        if pure.is_absolute():
+            try:
+                text = Path(text).relative_to(self.project).as_posix()
+            except ValueError:
+                raise InputError(f"{key} {raw!r}: outside the project directory; refused") from None
+            pure = PurePosixPath(text)
+        norm = os.path.normpath(pure.as_posix()).replace(os.sep, "/")
+        if norm == ".." or norm.startswith("../"):
+            raise InputError(f"{key} {raw!r}: leads outside the project directory; refused")
+        return "" if norm == "." else norm
+
+    def _real(self, rel: str) -> Path | None:
+        """The real path of ``rel``; ``InputError`` when a link leads out, ``None`` for a loop."""
+        path = self.project / rel if rel else self.project
+        try:
+            real = Path(os.path.realpath(path, strict=True))
+        except (OSError, RuntimeError) as exc:
+            if (isinstance(exc, OSError) and exc.errno == errno.ELOOP) or "loop" in str(exc).lower():
+                self.excluded[rel] = "symlink-loop"
+                return None
+            if os.path.islink(path):
+                self.excluded[rel] = "broken-symlink"
+                return None
+            raise
+        if self._inside(real) is None:
+            link = self._first_link(rel)
+            raise InputError(
+                f"{link}: a symlink to {os.readlink(self.project / link)!r}, outside the project; refused "
+                "(copy the file into the project, or list it in inputs)"
+            )
+        return real
+
+    def _first_link(self, rel: str) -> str:
+        parts = PurePosixPath(rel).parts
+        for i in range(1, len(parts) + 1):
+            sub = "/".join(parts[:i])
+            if os.path.islink(self.project / sub):
+                return sub
+        return rel
+
+    def _rule(self, rel: str, real: Path, *, is_dir: bool) -> str | None:
+        rule = exclusion_rule(rel, is_dir=is_dir)
+        if rule is None:
+            target_rel = self._inside(real)
+            if target_rel and target_rel != rel:
+                rule = exclusion_rule(target_rel, is_dir=is_dir)
+        if rule is None and is_dir and (real / "pyvenv.cfg").is_file():
+            rule = "virtualenv"
+        return rule
+
+    def add_file(self, raw: str, key: str, *, missing_ok: bool = False) -> None:
+        rel = self._rel(raw, key)
+        path = self.project / rel
+        if not os.path.lexists(path):
+            if missing_ok:
+                return
+            raise InputError(f"{key} {raw!r}: no such file or directory in the project")
+        real = self._real(rel)
+        if real is None:
+            return
+        if real.is_dir():
+            self.add_tree(rel, real, ancestors=())
+            return
+        rule = self._rule(rel, real, is_dir=False)
+        if rule is not None:
+            self.excluded[rel] = rule
+        elif real.is_file():
+            self.files[rel] = real
+        else:
+            self.excluded[rel] = "not-a-regular-file"
+
+    def add_tree(self, rel: str, real: Path, *, ancestors: tuple[Path, ...]) -> None:
+        if rel:
+            rule = self._rule(rel, real, is_dir=True)
+            if rule is not None:
+                self.excluded[rel] = rule
+                return
+        if real in ancestors:
+            self.excluded[rel] = "symlink-loop"
+            return
+        chain = (*ancestors, real)
+        try:
+            names = sorted(os.listdir(self.project / rel if rel else self.project))
+        except OSError:
+            self.excluded[rel] = "unreadable"
+            return
+        for name in names:
+            child = f"{rel}/{name}" if rel else name
+            child_real = self._real(child)
+            if child_real is None:
+                continue
+            if child_real.is_dir():
+                if child_real == real or real.is_relative_to(child_real):
+                    self.excluded[child] = "symlink-loop"  # a link back to a parent directory
+                    continue
+                self.add_tree(child, child_real, ancestors=chain)
+                continue
+            rule = self._rule(child, child_real, is_dir=False)
+            if rule is not None:
+                self.excluded[child] = rule
+            elif child_real.is_file():
+                self.files[child] = child_real
+            else:
+                self.excluded[child] = "not-a-regular-file"
+
+
+def select_local_files(project: Path, *, files: Iterable[str] = (), paths: Iterable[str] = ()) -> Selection:
+    """Choose the files of the archive.
+
+    :param files: project-relative files the analysis reached, and entry-point scripts.
+    :param paths: ``local-paths`` entries: files, or directories taken whole.
+    :raises InputError: a path or a symlink leads outside the project; a listed path is missing.
+    """
+    selector = _Selector(Path(project))
+    for raw in files:
+        selector.add_file(raw, "local file")
+    for raw in paths:
+        selector.add_file(raw, "local-paths")
+    excluded = {k: v for k, v in selector.excluded.items() if k not in selector.files}
+    return Selection(
+        files=tuple(sorted(selector.files.items())),
+        excluded=tuple(sorted(Excluded(path=p, rule=r) for p, r in excluded.items())),
+    )
+
+
+class _HashingReader:
+    """A file wrapper that hashes what tarfile reads, and refuses a file that changed size."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.digest.update(data)
+        return data
+
+
+def write_local_bundle(
+    project: Path,
+    dest: Path,
+    *,
+    files: Sequence[str] = (),
+    paths: Sequence[str] = (),
+    selection: Selection | None = None,
+) -> LocalBundle:
+    """Write the deterministic ``tar.gz`` of the selected files to ``dest`` (atomically:
+    a temporary file in the same directory, then a rename).
+
+    :raises InputError: see `select_local_files`; a file changed while being archived.
+    """
+    chosen = selection or select_local_files(project, files=files, paths=paths)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    entries: list[BundleFile] = []
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            with (
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz,
+                tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+            ):
+                for rel, real in chosen.files:
+                    st = real.stat()
+                    mode = 0o755 if st.st_mode & stat.S_IXUSR else 0o644
+                    info = tarfile.TarInfo(rel)
+                    info.size = st.st_size
+                    info.mtime = ARCHIVE_MTIME
+                    info.mode = mode
+                    info.uid = info.gid = 0
+                    info.uname = info.gname = ""
+                    info.type = tarfile.REGTYPE
+                    with open(real, "rb") as handle:
+                        reader = _HashingReader(handle)
+                        try:
+                            tar.addfile(info, reader)  # type: ignore[arg-type,unused-ignore]
+                        except OSError as exc:
+                            raise InputError(f"local file {rel}: changed while being archived ({exc})") from exc
+                        if handle.read(1):
+                            raise InputError(f"local file {rel}: changed while being archived (it grew)")
+                    entries.append(BundleFile(path=rel, size=st.st_size, mode=mode, sha256=reader.digest.hexdigest()))
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.chmod(tmp, 0o644)
+        digest = hashlib.sha256()
+        size = 0
+        with open(tmp, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+                size += len(block)
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return LocalBundle(sha256=digest.hexdigest(), size=size, files=tuple(entries), excluded=chosen.excluded)

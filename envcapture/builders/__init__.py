@@ -1,1 +1,0 @@
-"""Builders: lock files, wheelhouse, local-code bundle, image layers."""

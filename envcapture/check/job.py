@@ -1,0 +1,278 @@
+"""``envcapture check``, glued: options -> declared sources + analysis + closure (+ index) -> `CheckResult`.
+
+EDGE: reads the project's files and config, runs the analysed interpreter once (its
+snapshot), reads sources through the analysis cache, asks the index only with
+``check_index``, and rewrites requirements files only with ``fix``. The rules themselves
+are `envcapture.check.rules.check` (pure).
+
+Order: the project directory (``--project``, else the config's, else the current one);
+``[tool.envcapture]`` of its ``pyproject.toml``; the entry points (arguments, else the
+config's ``cmd``/``root-paths``, else ``[tool.envcapture] entry-points``, else
+``config.yaml`` if present); the declared sources (``--requirements``/``--pyproject``,
+else the config's ``env.python.requirements-file``, else ``requirements.txt``, else
+``pyproject.toml``).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from envcapture._fs import atomic_write_bytes
+from envcapture.analysis.api import AnalysisOptions, analyze
+from envcapture.analysis.classify import Analysis, Status
+from envcapture.check.rules import CheckSettings, Declared, Finding, IndexProblem, check
+from envcapture.config.loader import JobConfig, load_config
+from envcapture.check.declared import read_declared, read_inline_ignores, read_settings
+from envcapture.environment.snapshot import default_interpreter, snapshot_environment
+from envcapture.errors import InputError, Location, RequirementsError
+from envcapture.resolution.manual import merge_file_options
+from envcapture.environment.model import EnvSnapshot
+from envcapture.model import Severity, Target
+from envcapture.check.fix import rewrite_requirements
+from envcapture.resolution.requirements import parse_requirements_file
+from envcapture.resolution.closure import Closure, DirectRequirement, ResolveOptions, resolve
+
+__all__ = ["CheckOptions", "CheckResult", "apply_fixes", "run_check"]
+
+
+def __dir__() -> list[str]:
+    return list(__all__)
+
+
+# The index verdicts that make a pin not installable (indexes.check_target_wheels codes);
+# an sdist-only pin (a warning there) can still be built on the target.
+_NOT_INSTALLABLE = frozenset({"no-target-wheel", "version-not-on-index", "not-on-index"})
+_SHIPPED = frozenset({Status.REQUIRED, Status.CONDITIONAL, Status.OPTIONAL})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckOptions:
+    entry_points: tuple[str, ...] = ()  # scripts (absolute, or relative to the project) or "-m pkg.mod"
+    config: Path | None = None
+    project: Path | None = None
+    requirements: tuple[Path, ...] = ()
+    pyproject: bool = False
+    python: str | None = None
+    target_python: str | None = None
+    require_pins: bool = False  # on top of [tool.envcapture] require-pins
+    check_index: bool = False
+    fix: bool = False
+    use_cache: bool = True
+    cache_dir: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckResult:
+    """What is still wrong (``findings``), what ``--fix`` repaired, and what was read."""
+
+    findings: tuple[Finding, ...]
+    declared: Declared
+    settings: CheckSettings
+    entry_points: tuple[str, ...]
+    fixed: tuple[Finding, ...] = ()
+    written: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def _project_dir(options: CheckOptions) -> Path:
+    if options.project is not None:
+        return options.project.resolve()
+    if options.config is not None:
+        return options.config.resolve().parent
+    return Path.cwd().resolve()
+
+
+def _sources(options: CheckOptions, project: Path, job: JobConfig | None) -> tuple[list[Path], Path | None]:
+    requirements = [p if p.is_absolute() else Path.cwd() / p for p in options.requirements]
+    pyproject = project / "pyproject.toml" if options.pyproject else None
+    if requirements or pyproject is not None:
+        return requirements, pyproject
+    spec = job.env.python if job is not None else None
+    if spec is not None and spec.requirements_file.given and spec.requirements_file.value:
+        return [project / spec.requirements_file.value], None
+    if (project / "requirements.txt").is_file():
+        return [project / "requirements.txt"], None
+    if (project / "pyproject.toml").is_file():
+        return [], project / "pyproject.toml"
+    raise InputError(
+        f"nothing declares the requirements: no requirements.txt nor pyproject.toml in {project}",
+        hint="give --requirements FILE or --pyproject",
+    )
+
+
+def _closure(analysis: Analysis, declared: Declared, snapshot: EnvSnapshot, target: Target, options: ResolveOptions) -> Closure:
+    """The closure of what is declared and imported: its ``via`` parents are the dependency graph."""
+    direct: dict[str, DirectRequirement] = {}
+    for req in declared.requirements:
+        if req.name is None or snapshot.distribution(req.name) is None:
+            continue
+        old = direct.get(req.name)
+        direct[req.name] = DirectRequirement(
+            name=req.name,
+            extras=req.extras | (old.extras if old else frozenset()),
+            via=(*(old.via if old else ()), req.where),
+            markers=req.markers if old is None else None,
+        )
+    for use in analysis.distributions:
+        if use.status in _SHIPPED and use.name not in direct:
+            direct[use.name] = DirectRequirement(name=use.name, via=tuple(str(s) for s in use.import_sites))
+    return resolve(sorted(direct.values(), key=lambda r: r.name), snapshot, target, options)
+
+
+def _resolve_options(job: JobConfig | None, requirement_files: list[Path], project: Path) -> ResolveOptions:
+    from envcapture.resolution.capture import resolve_options
+
+    options = resolve_options(job)
+    for path in requirement_files:
+        parsed = parse_requirements_file(path, root=project)
+        options, _ = merge_file_options(options, parsed)
+    return options
+
+
+def _index_problems(closure: Closure, target: Target) -> tuple[list[IndexProblem], list[str]]:
+    from envcapture.resolution.indexes import IndexClient, check_target_wheels
+
+    client = IndexClient(closure.options, environ=os.environ)
+    problems: list[IndexProblem] = []
+    notes: dict[str, None] = {}
+    for pin in closure.pins:
+        for diag in check_target_wheels(replace(closure, pins=(pin,)), target, client):
+            if diag.code in _NOT_INSTALLABLE and (diag.code != "no-target-wheel" or diag.severity is Severity.ERROR):
+                problems.append(IndexProblem(name=pin.name, version=pin.version, message=diag.message))
+            else:
+                notes.setdefault(f"{diag.code}: {diag.message}")
+    return problems, list(notes)
+
+
+def apply_fixes(findings: tuple[Finding, ...], project: Path, fixable: frozenset[str]) -> tuple[tuple[Finding, ...], tuple[str, ...]]:
+    """Rewrite the requirements files named by the fixes (atomically, mode kept).
+
+    Only files in ``fixable`` (the requirements files read) are touched. Returns the
+    findings fixed and the files written.
+    """
+    edits: dict[str, tuple[list[int], dict[int, str], list[str], list[Finding]]] = {}
+    for f in findings:
+        if f.fix is None or f.fix.file not in fixable:
+            continue
+        remove, rename, add, done = edits.setdefault(f.fix.file, ([], {}, [], []))
+        if f.fix.action == "remove" and f.fix.line is not None:
+            remove.append(f.fix.line)
+        elif f.fix.action == "rename" and f.fix.line is not None:
+            rename[f.fix.line] = f.fix.text
+        elif f.fix.action == "add":
+            if f.fix.text not in add:
+                add.append(f.fix.text)
+        else:  # pragma: no cover - check() makes no other fix
+            continue
+        done.append(f)
+    fixed: list[Finding] = []
+    written: list[str] = []
+    for file, (remove, rename, add, done) in sorted(edits.items()):
+        path = project / file
+        try:
+            data = path.read_bytes()
+            text = data.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RequirementsError(f"cannot rewrite the file: {exc}", location=Location(file=file)) from exc
+        new = rewrite_requirements(text, remove=remove, rename=rename, add=add)
+        if new != text:
+            atomic_write_bytes(path, new.encode("utf-8"), mode=stat.S_IMODE(path.stat().st_mode))
+            written.append(file)
+        fixed.extend(done)
+    return tuple(fixed), tuple(written)
+
+
+def run_check(options: CheckOptions, *, snapshot: EnvSnapshot | None = None) -> CheckResult:
+    """Check the project's declared requirements against what its entry points import.
+
+    :raises InputError: nothing to check, bad config, requirements file or ``[tool.envcapture]``.
+    :raises ResolutionError: an installed distribution's metadata cannot be read.
+    """
+    project = _project_dir(options)
+    settings = read_settings(project / "pyproject.toml", root=project)
+    if options.require_pins:
+        settings = replace(settings, require_pins=True)
+    job = load_config(options.config) if options.config is not None else None
+    entries = options.entry_points
+    if not entries and job is None:
+        entries = settings.entry_points
+        if not entries:
+            if (project / "config.yaml").is_file():
+                job = load_config(project / "config.yaml")
+            else:
+                raise InputError(
+                    "nothing to check: give entry points (envcapture check train.py), --config config.yaml, "
+                    "or entry-points in [tool.envcapture] of pyproject.toml"
+                )
+    requirement_files, pyproject = _sources(options, project, job)
+    declared = read_declared(root=project, requirements=requirement_files, pyproject=pyproject)
+    if snapshot is None:
+        snapshot = snapshot_environment(options.python or default_interpreter())
+    analysis = analyze(
+        entries,
+        config=job,
+        project=project,
+        options=AnalysisOptions(
+            python=options.python,
+            target_python=options.target_python,
+            use_cache=options.use_cache,
+            cache_dir=options.cache_dir,
+        ),
+        snapshot=snapshot,
+    )
+    resolve_opts = _resolve_options(job, requirement_files, project) if options.check_index else ResolveOptions()
+    closure = _closure(analysis, declared, snapshot, analysis.target, resolve_opts)
+    notes = [
+        f"{d}" for d in analysis.diagnostics
+        if d.severity is not Severity.INFO and d.code != "unresolved-import"
+    ]
+    problems: list[IndexProblem] = []
+    if options.check_index:
+        problems, index_notes = _index_problems(closure, analysis.target)
+        notes.extend(index_notes)
+    site_files = {s.file for d in analysis.distributions for s in d.import_sites}
+    site_files |= {s.file for u in analysis.unresolved for s in u.import_sites}
+    inline = read_inline_ignores(project, sorted(site_files | set(declared.files)))
+    findings = check(
+        analysis,
+        declared,
+        closure=closure,
+        snapshot=snapshot,
+        settings=settings,
+        inline_ignores=inline,
+        index_problems=problems,
+    )
+    fixed: tuple[Finding, ...] = ()
+    written: tuple[str, ...] = ()
+    if options.fix:
+        fixable = frozenset(r.file for r in declared.requirements if r.source == "requirements") | (
+            {declared.fix_file} if declared.fix_file else set()
+        )
+        fixed, written = apply_fixes(findings, project, fixable)
+        if any(f.fix is not None and f.fix.file not in fixable for f in findings):
+            notes.append("--fix rewrites requirements files only: fix pyproject.toml by hand")
+        if any(f.fix is not None and f.fix.action == "add" for f in fixed) and _uses_hashes(project, written):
+            notes.append("added requirements have no --hash: pip's hash-checking mode needs one for every line")
+        findings = tuple(f for f in findings if f not in fixed)
+    return CheckResult(
+        findings=findings,
+        declared=declared,
+        settings=settings,
+        entry_points=tuple(str(e) for e in analysis.entry_points),
+        fixed=fixed,
+        written=written,
+        notes=tuple(notes),
+    )
+
+
+def _uses_hashes(project: Path, files: tuple[str, ...]) -> bool:
+    for file in files:
+        try:
+            if "--hash" in (project / file).read_text("utf-8", errors="replace"):
+                return True
+        except OSError:
+            continue
+    return False

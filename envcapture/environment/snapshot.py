@@ -1,0 +1,343 @@
+"""Own interpreter or ``--python`` -> `EnvSnapshot`, read by one probe subprocess. EDGE.
+
+The analysed interpreter runs ``envcapture/_probe.py`` (stdlib only, Python 3.8+), sent
+on stdin behind a tiny Python-2-safe bootstrap that refuses interpreters older than 3.8
+with a clear message. It is started as ``python -E -B -c BOOTSTRAP``:
+
+* ``site`` runs (no ``-S``/``-I``): the environment's ``.pth`` files, editable finders
+  and ``site-packages`` are part of what the job sees, so they must be on ``sys.path``.
+* ``-E`` ignores ``PYTHON*`` variables of *our* process: ``PYTHONPATH`` belongs to the
+  job's command and is captured from it (`EntryPoint.pythonpath`), not from whoever runs
+  envcapture; ``PYTHONHOME``/``PYTHONSAFEPATH``/``PYTHONSTARTUP`` would skew the probe.
+* no ``-s``: the user site-packages directory stays when the interpreter itself would use
+  it (a system or pyenv Python does, a venv without system site-packages does not), since
+  the job run with that interpreter imports from it too.
+* ``-B``: the probe writes no bytecode into the analysed environment.
+* the script arrives on stdin, so ``sys.path[0]`` is ``''`` (the cwd), which the probe
+  removes: neither the probe's directory nor the caller's cwd leaks into the snapshot.
+
+Nothing is filtered by name: the snapshot lists exactly what the analysed interpreter
+has. envcapture's own dependencies never leak into it because the probe runs in the
+job's interpreter, not in envcapture's (analysing envcapture's own venv lists envcapture,
+click, rich... because that interpreter has them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+
+from envcapture.environment import _probe
+from envcapture._fs import atomic_write_bytes, default_cache_dir
+from envcapture.errors import InterpreterError
+from envcapture.model import Diagnostic, ModuleName, dist_name
+from envcapture.environment.model import DistributionInfo, EnvSnapshot
+
+__all__ = ["PROBE_TIMEOUT", "default_interpreter", "snapshot_environment"]
+
+logger = logging.getLogger(__name__)
+
+PROBE_TIMEOUT = 60.0
+"""Seconds the probe may run (a cold environment on a network disk can be slow)."""
+
+_TOO_OLD_EXIT = 86
+# Valid Python 2 and 3: an old interpreter must reach the version test, not a SyntaxError.
+_BOOTSTRAP = (
+    "import sys\n"
+    "if sys.version_info < (3, 8):\n"
+    "    sys.stderr.write('envcapture-probe: Python %d.%d\\n' % sys.version_info[:2])\n"
+    f"    sys.exit({_TOO_OLD_EXIT})\n"
+    "exec(compile(sys.stdin.read(), '<envcapture-probe>', 'exec'), {'__name__': '__main__'})\n"
+)
+
+
+def default_interpreter() -> str:
+    """The interpreter to analyse when ``--python`` is not given.
+
+    The active virtualenv's python (``$VIRTUAL_ENV/bin/python``, ``Scripts\\python.exe``
+    on Windows) when ``VIRTUAL_ENV`` is set, else the interpreter running envcapture.
+    """
+    venv = os.environ.get("VIRTUAL_ENV")
+    if venv:
+        if sys.platform == "win32":
+            return str(Path(venv, "Scripts", "python.exe"))
+        return str(Path(venv, "bin", "python"))
+    return sys.executable
+
+
+def snapshot_environment(
+    python: str | None = None, *, timeout: float = PROBE_TIMEOUT, use_cache: bool = True
+) -> EnvSnapshot:
+    """Read the interpreter ``python`` (default: `default_interpreter`) and what it has installed.
+
+    :param python: path of the interpreter, or a bare name looked up on ``PATH``.
+    :param timeout: seconds before the probe is killed.
+    :returns: the snapshot; distributions sorted by canonical name.
+    :raises InterpreterError: the interpreter is missing, not executable, not a
+        Python >= 3.8, or the probe fails or times out (one line, with the last line
+        of its stderr).
+    """
+    executable = _locate(python if python is not None else default_interpreter())
+    raw = _cached_probe(executable) if use_cache else None
+    if raw is None:
+        raw = _run_probe(executable, timeout)
+        if use_cache:
+            _store_probe(executable, raw)
+    return _build_snapshot(raw, executable)
+
+
+# --- the probe cache: a repeated run (the pre-commit hook) skips the subprocess ------------------
+#
+# Keyed by the interpreter's path; valid while the fingerprint holds: the interpreter file
+# and every sys.path directory (a directory's mtime changes when a distribution is added or
+# removed, as its .dist-info directory comes and goes) and every .pth file in them (editable
+# installs and path hooks live there). The probe's own source is in the key too.
+
+
+def _fingerprint(executable: str, raw: Mapping[str, object]) -> list[object]:
+    items: list[object] = [hashlib.sha256(_probe_source().encode("utf-8")).hexdigest()]
+    paths = [executable, *_str_list(raw, "sys_path")]
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            items.append([path, None])
+            continue
+        items.append([path, st.st_mtime_ns, st.st_size])
+        if os.path.isdir(path):
+            try:
+                names = sorted(n for n in os.listdir(path) if n.endswith(".pth"))
+            except OSError:
+                continue
+            for name in names:
+                try:
+                    pst = os.stat(os.path.join(path, name))
+                except OSError:
+                    continue
+                items.append([name, pst.st_mtime_ns, pst.st_size])
+    return items
+
+
+def _probe_cache_path(executable: str) -> Path:
+    key = hashlib.sha256(os.path.realpath(executable).encode() + b"\0" + executable.encode()).hexdigest()
+    return default_cache_dir() / "snapshots" / f"{key}.json"
+
+
+def _cached_probe(executable: str) -> Mapping[str, object] | None:
+    try:
+        doc = json.loads(_probe_cache_path(executable).read_bytes())
+        raw = doc["raw"]
+        if not isinstance(raw, dict) or doc.get("fingerprint") != _fingerprint(executable, raw):
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return raw
+
+
+def _store_probe(executable: str, raw: Mapping[str, object]) -> None:
+    doc = {"fingerprint": _fingerprint(executable, raw), "raw": raw}
+    try:
+        atomic_write_bytes(_probe_cache_path(executable), json.dumps(doc).encode("utf-8"), durable=False)
+    except OSError:
+        pass  # a read-only cache only costs the probe's time
+
+
+# --- running the probe ---------------------------------------------------------------------
+
+
+def _locate(python: str) -> str:
+    if os.sep not in python and (os.altsep is None or os.altsep not in python):
+        found = shutil.which(python)
+        if found is None:
+            raise InterpreterError(f"{python}: interpreter not found on PATH")
+        python = found
+    path = os.path.abspath(python)
+    if not os.path.exists(path):
+        raise InterpreterError(f"{python}: interpreter not found")
+    if not os.path.isfile(path):
+        raise InterpreterError(f"{python}: interpreter is not a file")
+    if not os.access(path, os.X_OK):
+        raise InterpreterError(f"{python}: interpreter is not executable")
+    return path
+
+
+def _probe_source() -> str:
+    return resources.files("envcapture.environment").joinpath("_probe.py").read_text(encoding="utf-8")
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _run_probe(executable: str, timeout: float) -> Mapping[str, object]:
+    try:
+        done = subprocess.run(
+            [executable, "-E", "-B", "-c", _BOOTSTRAP],
+            input=_probe_source().encode("utf-8"),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise InterpreterError(
+            f"{executable}: environment probe timed out after {timeout:g} s"
+        ) from exc
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise InterpreterError(f"{executable}: cannot run interpreter: {reason}") from exc
+    stdout = done.stdout.decode("utf-8", errors="replace")
+    stderr = done.stderr.decode("utf-8", errors="replace")
+    if done.returncode == _TOO_OLD_EXIT and "envcapture-probe: Python" in stderr:
+        version = _last_line(stderr).rsplit(" ", 1)[-1]
+        raise InterpreterError(
+            f"{executable}: Python {version} is too old",
+            hint="envcapture needs Python 3.8 or newer",
+        )
+    start, end = stdout.rfind(_probe.BEGIN), stdout.rfind(_probe.END)
+    if done.returncode != 0:
+        detail = _last_line(stderr) or "no error output"
+        raise InterpreterError(
+            f"{executable}: environment probe failed (exit {done.returncode}): {detail}"
+        )
+    if start < 0 or end < start:
+        detail = _last_line(stderr) or _last_line(stdout) or "no output"
+        raise InterpreterError(f"{executable}: not a Python interpreter ({detail})")
+    try:
+        document = json.loads(stdout[start + len(_probe.BEGIN) : end])
+    except ValueError as exc:
+        raise InterpreterError(f"{executable}: unreadable probe output: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InterpreterError(f"{executable}: unreadable probe output: not an object")
+    for line in stderr.splitlines():
+        if line.strip():
+            logger.debug("probe stderr: %s", line)
+    return document
+
+
+# --- JSON -> model ------------------------------------------------------------------------
+
+
+class _Malformed(ValueError):
+    pass
+
+
+def _str(raw: Mapping[str, object], key: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str):
+        raise _Malformed(f"{key}: expected a string, got {value!r}")
+    return value
+
+
+def _opt_str(raw: Mapping[str, object], key: str) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Malformed(f"{key}: expected a string or null, got {value!r}")
+    return value
+
+
+def _str_list(raw: Mapping[str, object], key: str) -> tuple[str, ...]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _Malformed(f"{key}: expected a list of strings")
+    return tuple(value)
+
+
+def _pairs(raw: Mapping[str, object], key: str) -> tuple[tuple[str, str], ...]:
+    value = raw.get(key, [])
+    if not isinstance(value, list):
+        raise _Malformed(f"{key}: expected a list of pairs")
+    pairs: list[tuple[str, str]] = []
+    for item in value:
+        if not (
+            isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)
+        ):
+            raise _Malformed(f"{key}: expected [name, path] pairs, got {item!r}")
+        pairs.append((item[0], item[1]))
+    return tuple(pairs)
+
+
+def _objects(raw: Mapping[str, object], key: str) -> list[Mapping[str, object]]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise _Malformed(f"{key}: expected a list of objects")
+    return value
+
+
+def _distribution(raw: Mapping[str, object]) -> DistributionInfo:
+    display = _str(raw, "name")
+    return DistributionInfo(
+        name=dist_name(display),
+        display_name=display,
+        version=_str(raw, "version"),
+        requires=_str_list(raw, "requires"),
+        provides_extras=_str_list(raw, "provides_extras"),
+        requires_python=_opt_str(raw, "requires_python"),
+        top_level=tuple(ModuleName(name) for name in sorted(set(_str_list(raw, "top_level")))),
+        modules=tuple(ModuleName(name) for name in sorted(set(_str_list(raw, "modules")))),
+        location=_str(raw, "location"),
+        metadata_dir=_str(raw, "metadata_dir"),
+        direct_url=_opt_str(raw, "direct_url"),
+        editable_roots=tuple(sorted(set(_str_list(raw, "editable_roots")))),
+        installer=_opt_str(raw, "installer"),
+        requested=bool(raw.get("requested", False)),
+        has_record=bool(raw.get("has_record", True)),
+    )
+
+
+def _build_snapshot(raw: Mapping[str, object], executable: str) -> EnvSnapshot:
+    try:
+        winners = _objects(raw, "distributions")
+        distributions = sorted((_distribution(d) for d in winners), key=lambda d: d.name)
+        shadowed = sorted(
+            (_distribution(d) for d in _objects(raw, "shadowed")), key=lambda d: d.name
+        )
+        mappings: set[tuple[str, str]] = set()
+        for dist in winners:
+            mappings.update(_pairs(dist, "editable_mappings"))
+        diagnostics = tuple(
+            sorted(
+                Diagnostic(
+                    file=_str(problem, "path") or None,
+                    line=None,
+                    code="unreadable-distribution",
+                    message=f"skipped an unreadable distribution: {_str(problem, 'error')}",
+                )
+                for problem in _objects(raw, "problems")
+            )
+        )
+        snapshot = EnvSnapshot(
+            executable=_str(raw, "executable") or executable,
+            python_version=_str(raw, "python_version"),
+            implementation=_str(raw, "implementation"),
+            sys_platform=_str(raw, "sys_platform"),
+            platform_machine=_str(raw, "platform_machine"),
+            prefix=_str(raw, "prefix"),
+            base_prefix=_str(raw, "base_prefix"),
+            sys_path=_str_list(raw, "sys_path"),
+            site_packages=_str_list(raw, "site_packages"),
+            stdlib_dirs=_str_list(raw, "stdlib_dirs"),
+            distributions=tuple(distributions),
+            editable_mappings=tuple(sorted(mappings)),
+            shadowed=tuple(shadowed),
+            diagnostics=diagnostics,
+        )
+    except _Malformed as exc:
+        raise InterpreterError(f"{executable}: unreadable probe output: {exc}") from exc
+    for diagnostic in snapshot.diagnostics:
+        logger.warning("%s", diagnostic)
+    return snapshot
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -1,0 +1,171 @@
+"""The glue from analysis to resolution: config + environment -> `Capture` (analysis, snapshot, target, closure).
+
+``capture()`` runs the analysed interpreter once (`snapshot_environment`), analyses the
+job (`analyze`), turns what it imports into `DirectRequirement`s (or, in manual mode,
+reads ``requirements-file``), maps ``env.python.pip`` to `ResolveOptions` (merged with the
+requirements file's own options) and calls `resolve`; with ``complete=True`` what the
+target needs but the local environment lacks is resolved with `complete_for_target`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from envcapture.analysis.api import AnalysisOptions, analyze
+from envcapture.analysis.classify import Analysis, Status
+from envcapture.config.loader import JobConfig, load_config
+from envcapture.environment.snapshot import default_interpreter, snapshot_environment
+from envcapture.resolution.manual import (
+    complete_manual,
+    merge_file_options,
+    requirements_to_direct,
+)
+from envcapture.environment.model import EnvSnapshot
+from envcapture.model import Target
+from envcapture.resolution.requirements import parse_requirements_file
+from envcapture.resolution.closure import (
+    Closure,
+    Decision,
+    DirectRequirement,
+    ResolveOptions,
+    resolve,
+)
+from envcapture.resolution.target import complete_for_target
+
+__all__ = ["Capture", "capture", "direct_requirements", "resolve_options"]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+# Imports that the job makes when it runs on the target: guarded and optional ones are kept
+# (they are installed here, so the job uses them); type-only and inactive ones are not.
+_SHIPPED = frozenset({Status.REQUIRED, Status.CONDITIONAL, Status.OPTIONAL})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capture:
+    """Everything known about a job before anything is built.
+
+    ``local_paths`` is ``None`` in auto mode (ship what the analysis reached) and the
+    effective ``local-paths`` in manual mode; ``decisions`` are the ones made outside
+    the closure (manual-mode derivations, option merges).
+    """
+
+    analysis: Analysis
+    snapshot: EnvSnapshot
+    target: Target
+    closure: Closure
+    config: JobConfig | None
+    project: Path
+    local_paths: tuple[str, ...] | None = None
+    decisions: tuple[Decision, ...] = ()
+
+
+def resolve_options(config: JobConfig | None) -> ResolveOptions:
+    """``env.python.pip`` as `ResolveOptions` (defaults without a config)."""
+    if config is None or config.env.python is None:
+        return ResolveOptions()
+    pip = config.env.python.pip
+    return ResolveOptions(
+        index_url=pip.index_url.value,
+        extra_index_urls=tuple(pip.extra_index_urls.value or ()),
+        trusted_hosts=tuple(pip.trusted_hosts.value or ()),
+        no_deps=bool(pip.no_deps.value),
+    )
+
+
+def direct_requirements(analysis: Analysis) -> list[DirectRequirement]:
+    """One requirement per distribution the job imports (type-only and inactive imports
+    left out), ``via`` its import sites."""
+    out = []
+    for use in analysis.distributions:
+        if use.status not in _SHIPPED:
+            continue
+        out.append(DirectRequirement(name=use.name, via=tuple(str(s) for s in use.import_sites)))
+    return sorted(out, key=lambda r: r.name)
+
+
+def capture(
+    entry_points: Sequence[str] = (),
+    *,
+    config: JobConfig | str | Path | None = None,
+    project: str | Path | None = None,
+    python: str | None = None,
+    target_python: str | None = None,
+    options: ResolveOptions | None = None,
+    complete: bool = True,
+    snapshot: EnvSnapshot | None = None,
+    cache_dir: Path | None = None,
+) -> Capture:
+    """Analyse and resolve a job for its target.
+
+    :param options: pip options replacing ``env.python.pip`` (the requirements file's
+        options are still merged in).
+    :param complete: resolve what the target needs but the local environment lacks
+        (`complete_for_target`, needs uv and the indexes).
+    :raises InputError: bad config, entry points, requirements file or interpreter.
+    :raises ResolutionError: an installed distribution's metadata cannot be read.
+    """
+    job = load_config(Path(config)) if isinstance(config, (str, Path)) else config
+    if project is not None:
+        project_dir = Path(project).resolve()
+    elif job is not None:
+        project_dir = Path(job.project_dir).resolve()
+    else:
+        project_dir = Path.cwd().resolve()
+    if snapshot is None:
+        snapshot = snapshot_environment(python or default_interpreter())
+    analysis = analyze(
+        entry_points,
+        config=job,
+        project=project_dir,
+        options=AnalysisOptions(python=python, target_python=target_python, cache_dir=cache_dir),
+        snapshot=snapshot,
+    )
+    target = analysis.target
+    base_options = options if options is not None else resolve_options(job)
+    direct = direct_requirements(analysis)
+    decisions: list[Decision] = []
+    local_paths: tuple[str, ...] | None = None
+    spec = job.env.python if job is not None else None
+    if spec is not None and spec.mode == "manual":
+        req_file = spec.requirements_file.value if spec.requirements_file.given else None
+        file_direct = None
+        if req_file is not None:
+            parsed = parse_requirements_file(req_file, root=project_dir)
+            file_direct = requirements_to_direct(parsed, snapshot, base_dir=str(project_dir))
+            keys = frozenset(k for k, s in (("index-url", spec.pip.index_url),) if s.given)
+            base_options, merged = merge_file_options(base_options, parsed, config_keys=keys)
+            decisions.extend(merged)
+        manual = complete_manual(
+            version=spec.version.value if spec.version.given else None,
+            requirements_file=req_file,
+            local_paths=spec.local_paths.value if spec.local_paths.given else None,
+            snapshot=snapshot,
+            file_requirements=file_direct,
+            detected_requirements=direct,
+            detected_local_paths=[f.path for f in analysis.local_files],
+        )
+        direct = list(manual.requirements)
+        decisions.extend(manual.notes)
+        if spec.local_paths.given:
+            local_paths = manual.local_paths
+    closure = resolve(direct, snapshot, target, base_options)
+    if complete and closure.unresolved_for_target:
+        closure = complete_for_target(closure, target)
+    if decisions:
+        closure = replace(closure, decisions=tuple(sorted({*closure.decisions, *decisions})))
+    return Capture(
+        analysis=analysis,
+        snapshot=snapshot,
+        target=target,
+        closure=closure,
+        config=job,
+        project=project_dir,
+        local_paths=local_paths,
+        decisions=tuple(decisions),
+    )

@@ -1,0 +1,240 @@
+"""A bundle -> `VerifyResult`: does it install offline, and do its modules import? EDGE: virtualenv, pip, subprocesses.
+
+1. every artifact of ``manifest.json`` is checked against its size and sha256;
+2. a fresh virtualenv is made with a CPython of the target version (none on this machine:
+   a `BuildError` saying verification was skipped, exit 3);
+3. ``pip install --no-index --find-links wheelhouse --require-hashes -r requirements.lock.txt``
+   runs with the network cut off: in a new network namespace (``unshare -rn``, or
+   ``unshare -n`` as root) when the kernel allows it, and always with an offline pip
+   configuration (``PIP_CONFIG_FILE=/dev/null``, ``PIP_NO_INDEX=1``, every proxy variable
+   pointing at the discard port ``127.0.0.1:9``), so a missing wheel fails instead of
+   being fetched;
+4. each top-level module listed in ``verify_modules`` is imported in that virtualenv
+   (``python -I`` from an empty directory, so nothing local shadows it).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envcapture.errors import BuildError
+from envcapture.model import Target
+from envcapture.environment.interpreters import find_interpreter, host_matches
+from envcapture.build.manifest import Check, hash_checks, read_manifest
+
+__all__ = ["Check", "VerifyResult", "offline_install_command", "offline_prefix", "read_manifest", "verify_bundle"]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyResult:
+    bundle: Path
+    python: str
+    python_version: str
+    offline_method: str
+    checks: tuple[Check, ...]
+    venv: Path | None = None
+
+    @property
+    def failures(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if not c.ok)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@functools.lru_cache(maxsize=1)
+def offline_prefix() -> tuple[str, ...]:
+    """The command prefix that runs a program without network: ``unshare -rn`` (or
+    ``unshare -n`` as root) when it works here, else ``()``."""
+    unshare = shutil.which("unshare")
+    if unshare is None or not sys.platform.startswith("linux"):
+        return ()
+    candidates = [[unshare, "-rn"]]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        candidates.insert(0, [unshare, "-n"])
+    for prefix in candidates:
+        try:
+            done = subprocess.run([*prefix, "true"], capture_output=True, timeout=20, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0:
+            return tuple(prefix)
+    return ()
+
+
+def _offline_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON", "VIRTUAL_ENV"))}
+    dead = "http://127.0.0.1:9"
+    env.update(
+        {
+            "PIP_CONFIG_FILE": os.devnull,
+            "PIP_NO_INDEX": "1",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "PIP_NO_INPUT": "1",
+            "PIP_RETRIES": "0",
+            "PIP_TIMEOUT": "5",
+            "HTTP_PROXY": dead,
+            "HTTPS_PROXY": dead,
+            "ALL_PROXY": dead,
+            "http_proxy": dead,
+            "https_proxy": dead,
+            "all_proxy": dead,
+            "NO_PROXY": "",
+            "no_proxy": "",
+        }
+    )
+    return env
+
+
+def offline_install_command(python: Path, bundle: Path, manifest: Mapping[str, Any]) -> list[str]:
+    """The pip command that installs ``bundle`` into the environment of ``python``, offline,
+    from its wheelhouse, as its manifest says (hash-checked when the lock has every hash)."""
+    install = manifest.get("install") or {}
+    cmd = [
+        str(python), "-m", "pip", "install", "--no-index", "--no-cache-dir", "--disable-pip-version-check",
+        "--progress-bar", "off", "--no-compile", "--find-links", str(bundle / str(install.get("find_links", "wheelhouse"))),
+    ]  # fmt: skip
+    if install.get("require_hashes"):
+        cmd.append("--require-hashes")
+    if install.get("no_deps"):
+        cmd.append("--no-deps")
+    cmd += ["-r", str(bundle / str(install.get("requirements", "requirements.lock.txt")))]
+    return cmd
+
+
+_IMPORT_SCRIPT = """
+import importlib, json, sys, traceback
+out = []
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+        out.append([name, True, ""])
+    except BaseException as exc:
+        line = (str(exc).splitlines() or [""])[0]
+        out.append([name, False, type(exc).__name__ + (": " + line if line else "")])
+sys.stdout.write("\\n@@envcapture@@" + json.dumps(out))
+"""
+
+
+def _import_checks(python: Path, modules: list[str], cwd: Path, prefix: tuple[str, ...], env: dict[str, str]) -> list[Check]:
+    if not modules:
+        return []
+
+    def run(names: list[str]) -> list[Check] | None:
+        try:
+            done = subprocess.run(
+                [*prefix, str(python), "-I", "-c", _IMPORT_SCRIPT, *names],
+                cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return None
+        marker = done.stdout.rfind("@@envcapture@@")
+        if marker < 0:
+            return None
+        rows = json.loads(done.stdout[marker + len("@@envcapture@@"):])
+        return [Check(step="import", subject=n, ok=bool(ok), detail=str(d)) for n, ok, d in rows]
+
+    together = run(modules)
+    if together is not None:
+        return together
+    checks = []  # the interpreter died (a crash in an extension): one process per module
+    for name in modules:
+        one = run([name])
+        checks.extend(one or [Check(step="import", subject=name, ok=False, detail="the interpreter crashed or hung")])
+    return checks
+
+
+def verify_bundle(bundle: str | Path, *, python: str | None = None, venv: Path | None = None) -> VerifyResult:
+    """Install ``bundle`` offline into a fresh virtualenv and import its modules.
+
+    :param python: the interpreter to verify with (default: a CPython of the target
+        version found on this machine).
+    :param venv: where to create the virtualenv and keep it (default: a temporary one).
+    :raises InputError: not a bundle.
+    :raises BuildError: no interpreter of the target version here (verification skipped),
+        or the virtualenv cannot be created.
+    """
+    root = Path(bundle).absolute()
+    manifest = read_manifest(root)
+    target_doc = manifest.get("target", {})
+    target = Target(
+        python_version=str(target_doc.get("python_version", "")),
+        manylinux=str(target_doc.get("manylinux", "2_28")),
+        platform_machine=str(target_doc.get("platform_machine", "x86_64")),
+        sys_platform=str(target_doc.get("sys_platform", "linux")),
+    )
+    major, minor = target.python_minor
+    checks = hash_checks(root, manifest)
+    if isinstance(manifest.get("job"), dict) and manifest["job"].get("plain"):
+        # A plain job (manifest 1.1) installs nothing: its hashes are all there is to verify.
+        return VerifyResult(bundle=root, python="", python_version="", offline_method="", checks=tuple(checks))
+    if not host_matches(target.sys_platform, target.platform_machine):
+        raise BuildError(
+            f"verify {root.name}: this machine is not {target.sys_platform} {target.platform_machine}; "
+            "verification skipped (run envcapture verify on Linux x86_64)"
+        )
+    interpreter = python or find_interpreter(target.python_version)
+    if interpreter is None:
+        raise BuildError(
+            f"verify {root.name}: no CPython {major}.{minor} on this machine; verification skipped",
+            hint=f"install Python {major}.{minor} (pyenv install {major}.{minor}) or pass --python PATH",
+        )
+    version = subprocess.run(
+        [interpreter, "-I", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+        capture_output=True, text=True, check=False, timeout=60,
+    ).stdout.strip()
+    if ".".join(version.split(".")[:2]) != f"{major}.{minor}":
+        raise BuildError(f"verify {root.name}: {interpreter} is Python {version or '?'}, the target is {major}.{minor}")
+    prefix = offline_prefix()
+    method = " ".join(Path(prefix[0]).name if i == 0 else p for i, p in enumerate(prefix)) if prefix else ""
+    method = (f"{method} (no network namespace) + " if method else "") + "PIP_NO_INDEX=1, proxies at 127.0.0.1:9"
+    env = _offline_env()
+    with tempfile.TemporaryDirectory(prefix="envcapture-verify-") as tmp:
+        env_dir = venv or Path(tmp, "venv")
+        made = subprocess.run(
+            [sys.executable, "-m", "virtualenv", "--quiet", "--no-periodic-update", "--no-download",
+             "--no-setuptools", "--python", interpreter, str(env_dir)],
+            env=env, capture_output=True, text=True, check=False, timeout=300,
+        )
+        if made.returncode != 0:
+            tail = (made.stderr.strip().splitlines() or ["?"])[-1]
+            raise BuildError(f"verify {root.name}: step virtualenv for CPython {major}.{minor}: {tail}")
+        vpython = env_dir / "bin" / "python"
+        cmd = [*prefix, *offline_install_command(vpython, root, manifest)]
+        done = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True, check=False, timeout=1800)
+        if done.returncode == 0:
+            checks.append(Check(step="install", subject="requirements.lock.txt", ok=True))
+        else:
+            errors = [ln.strip() for ln in done.stderr.splitlines() if ln.strip().startswith("ERROR")]
+            detail = " ".join(errors or done.stderr.strip().splitlines()[-2:])[:600]
+            checks.append(Check(step="install", subject="requirements.lock.txt", ok=False, detail=detail))
+        empty = Path(tmp, "empty")
+        empty.mkdir()
+        modules = [str(m) for m in manifest.get("verify_modules", [])]
+        if done.returncode == 0:
+            checks.extend(_import_checks(vpython, modules, empty, prefix, env))
+        else:
+            checks.extend(Check(step="import", subject=m, ok=False, detail="not tried: the install failed") for m in modules)
+    return VerifyResult(
+        bundle=root,
+        python=interpreter,
+        python_version=version,
+        offline_method=method,
+        checks=tuple(checks),
+        venv=venv,
+    )
