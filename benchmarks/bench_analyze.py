@@ -98,9 +98,7 @@ def generate(root: Path, n_files: int, seed: int = 0, reached: float = 0.6) -> P
             if idx > 0:
                 imports.append(f"from .{names[rng.randrange(idx)]} import describe as _d")
             imports.append(f"import {rng.choice(THIRD_PARTY)}")
-            text = MODULE_TEMPLATE.format(
-                name=name, idx=start + idx, imports="\n".join(imports), lazy=rng.choice(THIRD_PARTY)
-            )
+            text = MODULE_TEMPLATE.format(name=name, idx=start + idx, imports="\n".join(imports), lazy=rng.choice(THIRD_PARTY))
             (root / pkg / f"{name}.py").write_text(text)
     (root / "main.py").write_text(
         "".join(f"import {p}\n" for p in packages) + '\n\nif __name__ == "__main__":\n    print("ok")\n'

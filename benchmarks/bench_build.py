@@ -52,16 +52,16 @@ if __name__ == "__main__":
     main()
 '''
 
-FEATURES = '''import pandas as pd
+FEATURES = """import pandas as pd
 
 
 def build_features(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     out["x2"] = out["x"] ** 2
     return out
-'''
+"""
 
-FASTMATH_PYPROJECT = '''[build-system]
+FASTMATH_PYPROJECT = """[build-system]
 requires = ["setuptools>=68"]
 build-backend = "setuptools.build_meta"
 
@@ -71,7 +71,7 @@ version = "0.1.0"
 
 [tool.setuptools]
 py-modules = ["fastmath"]
-'''
+"""
 
 
 def _pip_env() -> dict[str, str]:
@@ -100,8 +100,19 @@ def _build(root: Path, cache: Path, python: Path, out: Path) -> tuple[float, dic
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
     done = _run(
-        [sys.executable, "-m", "envcapture.cli", "build", "--config", str(root / "project" / "config.yaml"),
-         "--python", str(python), "-o", str(out), "--json"],
+        [
+            sys.executable,
+            "-m",
+            "envcapture.cli",
+            "build",
+            "--config",
+            str(root / "project" / "config.yaml"),
+            "--python",
+            str(python),
+            "-o",
+            str(out),
+            "--json",
+        ],
         env=env,
     )
     elapsed = time.perf_counter() - start
@@ -110,7 +121,9 @@ def _build(root: Path, cache: Path, python: Path, out: Path) -> tuple[float, dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--python", default=None, help="CPython 3.11 for the job's virtualenv (default: this one if 3.11, else pyenv's)")
+    parser.add_argument(
+        "--python", default=None, help="CPython 3.11 for the job's virtualenv (default: this one if 3.11, else pyenv's)"
+    )
     parser.add_argument("--index-url", default="https://pypi.org/simple")
     parser.add_argument("--numpy", default="2.3.5")
     parser.add_argument("--pandas", default="2.3.3")
@@ -137,8 +150,7 @@ def main() -> None:
         (project / "train.py").write_text(TRAIN)
         (project / "features.py").write_text(FEATURES)
         (project / "config.yaml").write_text(
-            "name: bench\ncmd: python train.py\nenv:\n  python:\n    type: auto\n    pip:\n"
-            f"      index-url: {args.index_url}\n"
+            f"name: bench\ncmd: python train.py\nenv:\n  python:\n    type: auto\n    pip:\n      index-url: {args.index_url}\n"
         )
         fastmath = root / "fastmath"
         fastmath.mkdir(exist_ok=True)
@@ -150,8 +162,20 @@ def main() -> None:
         if not vpython.exists():
             t = time.perf_counter()
             _run([sys.executable, "-m", "virtualenv", "--quiet", "--python", python, str(venv)])
-            _run([str(vpython), "-m", "pip", "install", "--quiet", "--index-url", args.index_url,
-                  f"numpy=={args.numpy}", f"pandas=={args.pandas}"], env=_pip_env())
+            _run(
+                [
+                    str(vpython),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--index-url",
+                    args.index_url,
+                    f"numpy=={args.numpy}",
+                    f"pandas=={args.pandas}",
+                ],
+                env=_pip_env(),
+            )
             _run([str(vpython), "-m", "pip", "install", "--quiet", "--no-build-isolation", "-e", str(fastmath)], env=_pip_env())
             print(f"job environment ready in {time.perf_counter() - t:.1f} s (not part of the benchmark)")
 

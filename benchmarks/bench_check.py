@@ -24,7 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
-THIRD_PARTY = [("click", "click"), ("rich", "rich"), ("packaging", "packaging"), ("yaml", "PyYAML"), ("platformdirs", "platformdirs")]
+THIRD_PARTY = [
+    ("click", "click"),
+    ("rich", "rich"),
+    ("packaging", "packaging"),
+    ("yaml", "PyYAML"),
+    ("platformdirs", "platformdirs"),
+]
 
 
 def _version(python: str, dist: str) -> str:

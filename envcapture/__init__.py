@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from envcapture.analysis.api import analyze
     from envcapture.build.bundle import build_bundle
     from envcapture.build.lock import lock_job
-    from envcapture.resolution.capture import capture
     from envcapture.config.loader import load_config
     from envcapture.errors import EnvcaptureError
+    from envcapture.resolution.capture import capture
     from envcapture.runtime.run import run_bundle
     from envcapture.runtime.verify import verify_bundle
 

@@ -16,8 +16,8 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "default_cache_dir",
-    "replace_directory",
     "pid_alive",
+    "replace_directory",
     "sha256_bytes",
     "sha256_file",
 ]

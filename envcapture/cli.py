@@ -90,8 +90,8 @@ def config_group() -> None:
 @_guarded
 def config_check(config_file: Path, as_json: bool) -> None:
     """Validate CONFIG_FILE; print its entry points and python settings (given or derived)."""
-    from envcapture.config.loader import load_config
     from envcapture.analysis.entries import entry_points_for
+    from envcapture.config.loader import load_config
 
     job = load_config(config_file)
     entries, diags = entry_points_for(job, (), Path(job.project_dir).resolve())
@@ -200,10 +200,26 @@ def _job_options(func: F) -> F:
     """ENTRIES, --config, --python, --target-python, --project: how every job command names its job."""
     decorators = [
         click.argument("entries", nargs=-1),
-        click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="The job's config.yaml: entry points from cmd and root-paths, python settings."),
-        click.option("--python", "python", help="Interpreter whose environment is analysed (default: the active virtualenv, else this Python)."),
-        click.option("--target-python", help="Target Python version (default: the config's version, else the analysed interpreter's)."),
-        click.option("--project", type=click.Path(file_okay=False, path_type=Path), help="The job's working directory (default: the config's directory, else the current one)."),
+        click.option(
+            "-c",
+            "--config",
+            "config_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="The job's config.yaml: entry points from cmd and root-paths, python settings.",
+        ),
+        click.option(
+            "--python",
+            "python",
+            help="Interpreter whose environment is analysed (default: the active virtualenv, else this Python).",
+        ),
+        click.option(
+            "--target-python", help="Target Python version (default: the config's version, else the analysed interpreter's)."
+        ),
+        click.option(
+            "--project",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="The job's working directory (default: the config's directory, else the current one).",
+        ),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
@@ -218,9 +234,24 @@ def _job_options(func: F) -> F:
 @click.option("--strict", is_flag=True, help="Exit 1 when a required import is not installed.")
 @click.option("--stats", is_flag=True, help="Print cache statistics to stderr.")
 @click.option("-j", "--jobs", type=int, help="Parser processes (default: every core).")
-@click.option("--runtime", is_flag=True, help="Also import the entry points (never running their __main__ block) in a sandboxed subprocess of the analysed interpreter and add the imports only seen at run time.")
-@click.option("--runtime-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, metavar="SECONDS", help="Time limit of each runtime trace.")
-@click.option("--runtime-cmd", metavar="COMMAND", help='Trace a whole command instead (implies --runtime), e.g. "python train.py --max-steps 1".')
+@click.option(
+    "--runtime",
+    is_flag=True,
+    help="Also import the entry points (never running their __main__ block) in a sandboxed subprocess of the analysed interpreter and add the imports only seen at run time.",
+)
+@click.option(
+    "--runtime-timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time limit of each runtime trace.",
+)
+@click.option(
+    "--runtime-cmd",
+    metavar="COMMAND",
+    help='Trace a whole command instead (implies --runtime), e.g. "python train.py --max-steps 1".',
+)
 @_guarded
 def analyze_cmd(
     entries: tuple[str, ...],
@@ -240,8 +271,8 @@ def analyze_cmd(
 ) -> None:
     """Explain what the job needs: ENTRIES are scripts (or "-m pkg.mod"), else the config's cmd."""
     from envcapture.analysis.api import AnalysisOptions, analyze
-    from envcapture.errors import InputError
     from envcapture.analysis.report import explain, render_analysis, render_json
+    from envcapture.errors import InputError
 
     paths, config_file, project = _job_inputs(entries, config_file, project, "analyze")
     options = AnalysisOptions(
@@ -256,9 +287,7 @@ def analyze_cmd(
     analysis = analyze(paths, config=config_file, project=project, options=options)
     if stats:
         s = analysis.stats
-        _err_console().print(
-            f"cache: {s.hits} hits, {s.misses} misses, {s.parsed} files parsed", markup=False
-        )
+        _err_console().print(f"cache: {s.hits} hits, {s.misses} misses, {s.parsed} files parsed", markup=False)
     if explain_name:
         lines = explain(analysis, explain_name)
         if lines is None:
@@ -293,7 +322,14 @@ def _warn_requirements_contradictions(result: Any, config_file: Path | None, pyt
 
 @cli.command("lock")
 @_job_options
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Directory for requirements.lock.txt, pylock.toml and environment.json.")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for requirements.lock.txt, pylock.toml and environment.json.",
+)
 @click.option("--offline", is_flag=True, help="Do not ask the indexes for hashes and warnings.")
 @_guarded
 def lock_cmd(
@@ -340,7 +376,10 @@ def lock_cmd(
     for dropped in result.closure.dropped:
         err.print(f"envcapture: note: dropped {dropped.name}: {dropped.reason}", markup=False)
     for unresolved in result.closure.unresolved_for_target:
-        err.print(f"envcapture: warning: {unresolved.requirement()} is needed on the target but not installed here: {unresolved.reason}", markup=False)
+        err.print(
+            f"envcapture: warning: {unresolved.requirement()} is needed on the target but not installed here: {unresolved.reason}",
+            markup=False,
+        )
 
 
 # --- build, verify, cache ------------------------------------------------------------------
@@ -352,7 +391,14 @@ def _progress_reporter(enabled: bool) -> tuple[Any, Any]:
         return None, None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    progress = Progress(TextColumn("wheels"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"), console=_err_console(), transient=True)
+    progress = Progress(
+        TextColumn("wheels"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        console=_err_console(),
+        transient=True,
+    )
     task = progress.add_task("", total=None)
 
     def callback(event: Any) -> None:
@@ -364,7 +410,14 @@ def _progress_reporter(enabled: bool) -> tuple[Any, Any]:
 
 @cli.command("build")
 @_job_options
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="The bundle directory to write (replaced only when the new one is complete).")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The bundle directory to write (replaced only when the new one is complete).",
+)
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel downloads and builds (default: CPUs + 2, at most 8).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest and the counters as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
@@ -402,8 +455,12 @@ def build_cmd(
         result = assemble_bundle(cap, out_dir, wheelhouse_options=options, command=" ".join(parts))
     stats = result.stats
     counters = {
-        "downloads": stats.downloads, "builds": stats.builds, "copies": stats.copies,
-        "store_hits": stats.store_hits, "bytes_downloaded": stats.bytes_downloaded, "corrupted": stats.corrupted,
+        "downloads": stats.downloads,
+        "builds": stats.builds,
+        "copies": stats.copies,
+        "store_hits": stats.store_hits,
+        "bytes_downloaded": stats.bytes_downloaded,
+        "corrupted": stats.corrupted,
     }
     if as_json:
         click.echo(json.dumps({"bundle": str(result.path), "counters": counters, "manifest": result.manifest}, indent=2))
@@ -414,7 +471,8 @@ def build_cmd(
     out.print(
         f"built {result.path}: {_count(len(wheels), 'wheel')} ({stats.downloads} downloaded, {stats.builds} built, "
         f"{stats.store_hits} from the store), {_count(len(result.local_code.files), 'local file')}, "
-        f"{_count(len(inputs), 'input')}", markup=False,
+        f"{_count(len(inputs), 'input')}",
+        markup=False,
     )
     for item in result.local_code.excluded:
         _err_console().print(f"envcapture: note: left out {item.path} ({item.rule})", markup=False)
@@ -461,8 +519,15 @@ def verify_cmd(bundle: Path, python: str | None, as_json: bool) -> None:
 
 @cli.command("run")
 @click.argument("bundle", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--workdir", "workdir", type=click.Path(file_okay=True, path_type=Path), help="The run directory to create (must not exist or be empty): status.json, logs/, outputs/, and work/ where the job runs. Default: BUNDLE-run-TIME-PID in the current directory.")
-@click.option("--python", "python", help="CPython of the target version for the job's environment (default: found on this machine).")
+@click.option(
+    "--workdir",
+    "workdir",
+    type=click.Path(file_okay=True, path_type=Path),
+    help="The run directory to create (must not exist or be empty): status.json, logs/, outputs/, and work/ where the job runs. Default: BUNDLE-run-TIME-PID in the current directory.",
+)
+@click.option(
+    "--python", "python", help="CPython of the target version for the job's environment (default: found on this machine)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No state lines on stderr (the job's own output is still streamed).")
 @_guarded
 def run_cmd(bundle: Path, workdir: Path | None, python: str | None, quiet: bool) -> None:
@@ -485,20 +550,71 @@ def run_cmd(bundle: Path, workdir: Path | None, python: str | None, quiet: bool)
 
 @cli.command("image")
 @click.argument("bundle", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="The image directory to write: OCI layout, image.tar (docker load), Dockerfile, image.json.")
-@click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="The job's config.yaml: its name (the tag) and env.docker (the base); env.vars and graceful-shutdown for bundles built before manifest 1.1 (default: ./config.yaml when its cmd is the bundle's).")
-@click.option("--base", metavar="NAME[@DIGEST]", help="The base image (default: the config's env.docker image, else python:<target X.Y>-slim). Never pulled.")
-@click.option("--base-rootfs", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="A root filesystem tarball (tar or tar.gz): the base's layer, prepended.")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The image directory to write: OCI layout, image.tar (docker load), Dockerfile, image.json.",
+)
+@click.option(
+    "-c",
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The job's config.yaml: its name (the tag) and env.docker (the base); env.vars and graceful-shutdown for bundles built before manifest 1.1 (default: ./config.yaml when its cmd is the bundle's).",
+)
+@click.option(
+    "--base",
+    metavar="NAME[@DIGEST]",
+    help="The base image (default: the config's env.docker image, else python:<target X.Y>-slim). Never pulled.",
+)
+@click.option(
+    "--base-rootfs",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A root filesystem tarball (tar or tar.gz): the base's layer, prepended.",
+)
 @click.option("--base-oci", metavar="DIR[:REF]", help="An OCI image layout holding the base image: its layers are prepended.")
-@click.option("--base-python", default="/usr/local/bin/python3", show_default=True, help="The base image's interpreter: the virtualenv's bin/python links to it.")
-@click.option("--workdir", default="/job", show_default=True, help="Where the local code goes: the container's working directory.")
-@click.option("--tag", "repo_tag", metavar="REPO:TAG", help="The name docker load gives the image (default: envcapture/<job name>:latest).")
-@click.option("--heavy-layer-mb", type=click.FloatRange(min=0), default=50.0, show_default=True, help="A distribution installed larger than this many MB gets a layer of its own.")
+@click.option(
+    "--base-python",
+    default="/usr/local/bin/python3",
+    show_default=True,
+    help="The base image's interpreter: the virtualenv's bin/python links to it.",
+)
+@click.option(
+    "--workdir", default="/job", show_default=True, help="Where the local code goes: the container's working directory."
+)
+@click.option(
+    "--tag", "repo_tag", metavar="REPO:TAG", help="The name docker load gives the image (default: envcapture/<job name>:latest)."
+)
+@click.option(
+    "--heavy-layer-mb",
+    type=click.FloatRange(min=0),
+    default=50.0,
+    show_default=True,
+    help="A distribution installed larger than this many MB gets a layer of its own.",
+)
 @click.option("--load", "load_it", is_flag=True, help="docker load image.tar into the daemon (Docker SDK; DOCKER_HOST).")
-@click.option("--run", "run_it", is_flag=True, help="Load, then run the job's cmd in a container with no network; exit 1 when the job fails.")
-@click.option("--push", "push_ref", metavar="REGISTRY/REPO:TAG", help="Push the image (OCI distribution API; credentials from the Docker config's auths).")
+@click.option(
+    "--run",
+    "run_it",
+    is_flag=True,
+    help="Load, then run the job's cmd in a container with no network; exit 1 when the job fails.",
+)
+@click.option(
+    "--push",
+    "push_ref",
+    metavar="REGISTRY/REPO:TAG",
+    help="Push the image (OCI distribution API; credentials from the Docker config's auths).",
+)
 @click.option("--insecure-registry", is_flag=True, help="Push over plain HTTP (a registry on a loopback address always is).")
-@click.option("--json", "as_json", is_flag=True, help="Print image.json (schema envcapture/image), with the load, run and push results, as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print image.json (schema envcapture/image), with the load, run and push results, as JSON.",
+)
 @_guarded
 def image_cmd(
     bundle: Path,
@@ -520,15 +636,15 @@ def image_cmd(
     """Build the OCI image of BUNDLE in OUTPUT, deterministically and without a daemon."""
     import os
 
+    from envcapture.build.manifest import read_manifest
+    from envcapture.config.loader import load_config
+    from envcapture.errors import InputError
     from envcapture.image.oci import (
         ImageOptions,
         build_image,
         config_env,
         default_repo_tag,
     )
-    from envcapture.build.manifest import read_manifest
-    from envcapture.config.loader import load_config
-    from envcapture.errors import InputError
 
     err = _err_console()
     manifest = read_manifest(bundle)
@@ -552,9 +668,15 @@ def image_cmd(
         if config.env.docker is not None:
             docker_image = config.env.docker.image or config.env.docker.id
     options = ImageOptions(
-        base=base, base_rootfs=base_rootfs, base_oci=base_oci, base_python=base_python, workdir=workdir,
-        repo_tag=repo_tag or default_repo_tag(config.name if config is not None else None), env=env,
-        stop_signal=stop_signal, heavy_layer_bytes=int(heavy_layer_mb * 1_000_000),
+        base=base,
+        base_rootfs=base_rootfs,
+        base_oci=base_oci,
+        base_python=base_python,
+        workdir=workdir,
+        repo_tag=repo_tag or default_repo_tag(config.name if config is not None else None),
+        env=env,
+        stop_signal=stop_signal,
+        heavy_layer_bytes=int(heavy_layer_mb * 1_000_000),
     )
     if (load_it or run_it or push_ref) and base_rootfs is None and base_oci is None:
         raise InputError(
@@ -591,13 +713,18 @@ def image_cmd(
 
         pushed = push_image(result.path, push_ref, insecure=insecure_registry)
         doc["push"] = {
-            "reference": str(pushed.reference), "digest": pushed.digest, "pull": pushed.reference.with_digest(pushed.digest),
-            "uploaded": pushed.uploaded, "existing": pushed.existing, "bytes_uploaded": pushed.bytes_uploaded,
+            "reference": str(pushed.reference),
+            "digest": pushed.digest,
+            "pull": pushed.reference.with_digest(pushed.digest),
+            "uploaded": pushed.uploaded,
+            "existing": pushed.existing,
+            "bytes_uploaded": pushed.bytes_uploaded,
         }
         if not as_json:
             out.print(
                 f"pushed {pushed.reference.with_digest(pushed.digest)} ({pushed.uploaded} blobs uploaded, "
-                f"{pushed.existing} already there)", markup=False,
+                f"{pushed.existing} already there)",
+                markup=False,
             )
     if as_json:
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
@@ -647,9 +774,9 @@ def cache_info(as_json: bool) -> None:
 @_guarded
 def cache_prune(older_than: str | None, everything: bool) -> None:
     """Remove unused objects from the store (default: --older-than 30d)."""
+    from envcapture.build.store import Store
     from envcapture.config.loader import parse_duration
     from envcapture.errors import InputError
-    from envcapture.build.store import Store
 
     if everything and older_than:
         raise InputError("--all and --older-than cannot be used together")
@@ -670,16 +797,50 @@ def cache_prune(older_than: str | None, everything: bool) -> None:
 
 @cli.command("check")
 @click.argument("entries", nargs=-1)
-@click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="The job's config.yaml: entry points from cmd and root-paths, and env.python.requirements-file.")
-@click.option("-r", "--requirements", "requirements", multiple=True, type=click.Path(dir_okay=False, path_type=Path), help="A requirements file (pip syntax, -r includes followed); repeatable.")
-@click.option("--pyproject", is_flag=True, help="Check [project.dependencies] and [project.optional-dependencies] of pyproject.toml.")
-@click.option("--python", "python", help="Interpreter whose environment is analysed (default: the active virtualenv, else this Python).")
+@click.option(
+    "-c",
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The job's config.yaml: entry points from cmd and root-paths, and env.python.requirements-file.",
+)
+@click.option(
+    "-r",
+    "--requirements",
+    "requirements",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A requirements file (pip syntax, -r includes followed); repeatable.",
+)
+@click.option(
+    "--pyproject", is_flag=True, help="Check [project.dependencies] and [project.optional-dependencies] of pyproject.toml."
+)
+@click.option(
+    "--python", "python", help="Interpreter whose environment is analysed (default: the active virtualenv, else this Python)."
+)
 @click.option("--target-python", help="Target Python version (default: the config's version, else the analysed interpreter's).")
-@click.option("--project", type=click.Path(file_okay=False, path_type=Path), help="The project directory (default: the config's directory, else the current one).")
-@click.option("--require-pins", is_flag=True, help="Report requirements without == (EC005), as [tool.envcapture] require-pins = true does.")
-@click.option("--check-index", is_flag=True, help="Ask the configured index whether every pin installs on the target (EC006; needs the network).")
+@click.option(
+    "--project",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The project directory (default: the config's directory, else the current one).",
+)
+@click.option(
+    "--require-pins", is_flag=True, help="Report requirements without == (EC005), as [tool.envcapture] require-pins = true does."
+)
+@click.option(
+    "--check-index",
+    is_flag=True,
+    help="Ask the configured index whether every pin installs on the target (EC006; needs the network).",
+)
 @click.option("--fix", is_flag=True, help="Rewrite the requirements file: add what is missing (pinned), remove what is unused.")
-@click.option("--format", "fmt", type=click.Choice(["human", "json", "github"]), default="human", show_default=True, help="Output: grouped text, a JSON document (envcapture/check 1.0), or GitHub workflow annotations.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["human", "json", "github"]),
+    default="human",
+    show_default=True,
+    help="Output: grouped text, a JSON document (envcapture/check 1.0), or GitHub workflow annotations.",
+)
 @click.option("--no-cache", is_flag=True, help="Parse every file again; do not read or write the analysis cache.")
 @_guarded
 def check_cmd(
@@ -702,8 +863,8 @@ def check_cmd(
     [tool.envcapture] entry-points of pyproject.toml. Rules: EC001 missing, EC002 unused,
     EC003 wrong-name, EC004 transitive, EC005 unpinned, EC006 not-installable.
     """
-    from envcapture.check.report import render_github, render_human, render_json
     from envcapture.check.job import CheckOptions, run_check
+    from envcapture.check.report import render_github, render_human, render_json
     from envcapture.errors import InputError
 
     if requirements and pyproject:
@@ -731,13 +892,17 @@ def check_cmd(
         err.print(f"envcapture: fixed {len(result.fixed)} problem(s) in {', '.join(result.written)}", markup=False)
     if fmt == "json":
         click.echo(
-            render_json(result.findings, entry_points=result.entry_points, declared_files=result.declared.files, fixed=result.fixed),
+            render_json(
+                result.findings, entry_points=result.entry_points, declared_files=result.declared.files, fixed=result.fixed
+            ),
             nl=False,
         )
     elif fmt == "github":
         click.echo(render_github(result.findings), nl=False)
     else:
-        Console(highlight=False, soft_wrap=True, emoji=False, markup=False).print(render_human(result.findings, fixed=result.fixed))
+        Console(highlight=False, soft_wrap=True, emoji=False, markup=False).print(
+            render_human(result.findings, fixed=result.fixed)
+        )
     if result.findings:
         click.get_current_context().exit(EXIT_FINDINGS)
 

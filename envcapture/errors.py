@@ -60,9 +60,7 @@ class EnvcaptureError(Exception):
 
     exit_code: ClassVar[int] = 2
 
-    def __init__(
-        self, message: str, *, location: Location | None = None, hint: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, location: Location | None = None, hint: str | None = None) -> None:
         self.message = message
         self.location = location
         self.hint = hint
@@ -100,9 +98,7 @@ class ConfigError(InputError):
         hint: str | None = None,
         problems: tuple[InputError, ...] = (),
     ) -> None:
-        self.problems: tuple[InputError, ...] = problems or (
-            InputError(message, location=location, hint=hint),
-        )
+        self.problems: tuple[InputError, ...] = problems or (InputError(message, location=location, hint=hint),)
         super().__init__(message, location=location, hint=hint)
 
     @classmethod

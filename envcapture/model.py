@@ -98,5 +98,3 @@ class Target:
             "python_version": f"{major}.{minor}",
             "sys_platform": self.sys_platform,
         }
-
-

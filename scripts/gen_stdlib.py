@@ -36,9 +36,7 @@ VERSIONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
 # bpo-42208 _bootlocale, the 3.9-only PEG-parser bridge).
 REMOVED_IN_3_10 = frozenset({"_bootlocale", "_peg_parser", "formatter", "parser", "symbol"})
 # 3.8 = 3.9 - what 3.9 added + what 3.9 removed (dummy_threading, bpo-37312).
-ADDED_IN_3_9 = frozenset(
-    {"_aix_support", "_bootsubprocess", "_peg_parser", "_zoneinfo", "graphlib", "zoneinfo"}
-)
+ADDED_IN_3_9 = frozenset({"_aix_support", "_bootsubprocess", "_peg_parser", "_zoneinfo", "graphlib", "zoneinfo"})
 REMOVED_IN_3_9 = frozenset({"_dummy_thread", "dummy_threading"})
 # 3.14 = 3.13 + its additions (PEP 749 annotationlib, PEP 784 compression/_zstd, the
 # HACL* _hmac, _py_warnings, _remote_debugging, _types, _apple_support) - _compression
@@ -98,8 +96,7 @@ def run(python: str, code: str) -> object:
 def measure(python: str) -> tuple[str, list[str]]:
     result = run(
         python,
-        "import sys, json, platform; "
-        "print(json.dumps([platform.python_version(), sorted(sys.stdlib_module_names)]))",
+        "import sys, json, platform; print(json.dumps([platform.python_version(), sorted(sys.stdlib_module_names)]))",
     )
     assert isinstance(result, list)
     return str(result[0]), [str(name) for name in result[1]]
@@ -149,8 +146,7 @@ def build(interpreters: dict[str, str]) -> dict[str, object]:
         unexpected = sorted(actual - tables[minor])
         if missing or unexpected:
             sys.exit(
-                f"gen_stdlib: derived {minor} table disagrees with {python}: "
-                f"not importable {missing}, not listed {unexpected}"
+                f"gen_stdlib: derived {minor} table disagrees with {python}: not importable {missing}, not listed {unexpected}"
             )
     header = {
         "description": (
@@ -163,8 +159,7 @@ def build(interpreters: dict[str, str]) -> dict[str, object]:
         "derivation": {
             "3.9": f"3.10 plus the modules 3.10 removed: {sorted(REMOVED_IN_3_10)}",
             "3.8": (
-                f"3.9 minus the modules 3.9 added {sorted(ADDED_IN_3_9)}, plus the modules "
-                f"3.9 removed {sorted(REMOVED_IN_3_9)}"
+                f"3.9 minus the modules 3.9 added {sorted(ADDED_IN_3_9)}, plus the modules 3.9 removed {sorted(REMOVED_IN_3_9)}"
             ),
             "3.14": (
                 f"3.13 plus the modules 3.14 added {sorted(ADDED_IN_3_14)}, minus the "

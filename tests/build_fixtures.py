@@ -72,12 +72,16 @@ def buildjob(tmp_path_factory: pytest.TempPathFactory, index: IndexServer, index
     config = project / "config.yaml"
     config.write_text(config.read_text("utf-8").replace(PLACEHOLDER_INDEX, index.url), "utf-8")
     python = make_venv(root / "venv", py311)
-    pip_install(
-        python, "psutil==7.2.2", f"git+file://{vcs}@{commit}", "-e", editable, find_links=[index_dir]
-    )
+    pip_install(python, "psutil==7.2.2", f"git+file://{vcs}@{commit}", "-e", editable, find_links=[index_dir])
     return BuildJob(
-        root=root, project=project, config=config, python=python, vcs_repo=vcs, commit=commit,
-        editable=editable, index=index,
+        root=root,
+        project=project,
+        config=config,
+        python=python,
+        vcs_repo=vcs,
+        commit=commit,
+        editable=editable,
+        index=index,
     )
 
 

@@ -12,8 +12,19 @@ from pathlib import Path
 from index_server import IndexServer
 
 __all__ = [
-    "BUILD_COMMAND", "COMMIT_TIME", "GIT_ENV", "INDEX_WHEELS", "MIRROR", "PLACEHOLDER_INDEX", "PROJECTS",
-    "BuildJob", "Built", "bundle_files", "git", "make_git_repo", "pyenv_python",
+    "BUILD_COMMAND",
+    "COMMIT_TIME",
+    "GIT_ENV",
+    "INDEX_WHEELS",
+    "MIRROR",
+    "PLACEHOLDER_INDEX",
+    "PROJECTS",
+    "BuildJob",
+    "Built",
+    "bundle_files",
+    "git",
+    "make_git_repo",
+    "pyenv_python",
 ]
 
 MIRROR = Path("/opt/pypi/files")
@@ -46,9 +57,7 @@ def pyenv_python(version: str) -> str | None:
 
 
 def git(*args: str, cwd: Path) -> str:
-    done = subprocess.run(
-        ["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True, text=True, check=True
-    )
+    done = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
 

@@ -31,9 +31,7 @@ def wheel_factory(tmp_path_factory: pytest.TempPathFactory, builder_python: Path
 
 
 @pytest.fixture(scope="session")
-def fixture_env(
-    tmp_path_factory: pytest.TempPathFactory, wheel_factory: WheelFactory
-) -> FixtureEnv:
+def fixture_env(tmp_path_factory: pytest.TempPathFactory, wheel_factory: WheelFactory) -> FixtureEnv:
     """A virtualenv with every fixture distribution installed (see `helpers.FixtureEnv`). Do not modify it."""
     return make_fixture_env(tmp_path_factory.mktemp("fixture-env"), wheel_factory)
 

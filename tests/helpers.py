@@ -47,11 +47,7 @@ FIXTURE_DISTS = TESTS / "fixtures" / "dists"
 
 def pip_env() -> dict[str, str]:
     """``os.environ`` without pip settings and Python path overrides, pip config disabled."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("PIP_", "PYTHON", "VIRTUAL_ENV"))
-    }
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PIP_", "PYTHON", "VIRTUAL_ENV"))}
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["PIP_NO_INPUT"] = "1"
@@ -71,8 +67,7 @@ def run(cmd: Sequence[str | os.PathLike[str]], *, cwd: Path | None = None) -> st
     )
     if done.returncode != 0:
         raise AssertionError(
-            f"command failed ({done.returncode}): {' '.join(map(str, cmd))}\n"
-            f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+            f"command failed ({done.returncode}): {' '.join(map(str, cmd))}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
         )
     return done.stdout
 
@@ -111,9 +106,7 @@ def _has_pip(python: Path | str) -> bool:
     return done.returncode == 0
 
 
-def pip_install(
-    python: Path | str, *args: str | os.PathLike[str], find_links: Iterable[Path] = ()
-) -> str:
+def pip_install(python: Path | str, *args: str | os.PathLike[str], find_links: Iterable[Path] = ()) -> str:
     """``pip install`` into the environment of ``python``, offline, with ``--no-build-isolation``.
 
     Uses that environment's own pip when it has one, else this interpreter's pip with
@@ -133,9 +126,7 @@ def pip_install(
 def copy_fixture(name: str, dest_dir: Path) -> Path:
     """A copy of ``tests/fixtures/dists/<name>`` under ``dest_dir`` (builds write into the tree)."""
     dest = dest_dir / name
-    shutil.copytree(
-        FIXTURE_DISTS / name, dest, ignore=shutil.ignore_patterns("build", "*.egg-info")
-    )
+    shutil.copytree(FIXTURE_DISTS / name, dest, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     return dest
 
 
@@ -167,9 +158,7 @@ out.write(json.dumps(built))
 """
 
 
-def build_wheels(
-    source_dirs: Sequence[Path], out_dir: Path, *, python: Path | str | None = None
-) -> list[Path]:
+def build_wheels(source_dirs: Sequence[Path], out_dir: Path, *, python: Path | str | None = None) -> list[Path]:
     """Build one wheel per project; return their paths in ``source_dirs`` order.
 
     Sources are copied to a temporary directory first, so the fixture tree stays clean.
@@ -185,11 +174,7 @@ def build_wheels(
         for index, source in enumerate(source_dirs):
             staged = Path(tmp, "src", source.name)
             shutil.copytree(source, staged, ignore=shutil.ignore_patterns("build", "*.egg-info"))
-            backend = (
-                _pyproject(source)
-                .get("build-system", {})
-                .get("build-backend", "setuptools.build_meta:__legacy__")
-            )
+            backend = _pyproject(source).get("build-system", {}).get("build-backend", "setuptools.build_meta:__legacy__")
             wheel_dir = Path(tmp, "wheels", str(index))
             wheel_dir.mkdir(parents=True)
             jobs.append([str(staged), backend, str(wheel_dir)])
@@ -222,9 +207,7 @@ class WheelFactory:
     def build(self, *names: str) -> list[Path]:
         missing = [name for name in dict.fromkeys(names) if name not in self._built]
         if missing:
-            wheels = build_wheels(
-                [FIXTURE_DISTS / n for n in missing], self.wheelhouse, python=self.python
-            )
+            wheels = build_wheels([FIXTURE_DISTS / n for n in missing], self.wheelhouse, python=self.python)
             self._built.update(zip(missing, wheels))
         return [self._built[name] for name in names]
 

@@ -69,7 +69,9 @@ def make_python_rootfs(python: str, dest: Path) -> Path:
     root = work / "root"
     try:
         shutil.copytree(
-            stdlib, root / "usr/local/lib" / f"python{xy}", symlinks=True,
+            stdlib,
+            root / "usr/local/lib" / f"python{xy}",
+            symlinks=True,
             ignore=lambda _d, names: [n for n in names if n in _STDLIB_SKIP or n.endswith(".pyc") or n.startswith("config-")],
         )
         (root / "usr/local/lib" / f"python{xy}" / "site-packages").mkdir()
@@ -133,7 +135,9 @@ def _bcrypt(password: str) -> str:
     except ImportError:
         htpasswd = shutil.which("htpasswd")
         if htpasswd is None:
-            raise Unavailable("neither the bcrypt package nor htpasswd is installed (the registry's htpasswd needs bcrypt)") from None
+            raise Unavailable(
+                "neither the bcrypt package nor htpasswd is installed (the registry's htpasswd needs bcrypt)"
+            ) from None
         done = subprocess.run([htpasswd, "-nbB", "x", password], capture_output=True, text=True, check=True)
         return done.stdout.strip().split(":", 1)[1]
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
@@ -242,10 +246,19 @@ def dockerd() -> Iterator[tuple[Any, str | None]]:
     log = open(root / "dockerd.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [
-            exe, "--storage-driver=vfs", "--iptables=false", "--ip6tables=false", "--bridge=none",
-            f"--data-root={root}/data", f"--exec-root={root}/exec", f"--pidfile={root}/dockerd.pid", f"--host={host}",
+            exe,
+            "--storage-driver=vfs",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--bridge=none",
+            f"--data-root={root}/data",
+            f"--exec-root={root}/exec",
+            f"--pidfile={root}/dockerd.pid",
+            f"--host={host}",
         ],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 60

@@ -77,9 +77,7 @@ def build_fixture_wheel(source: Path, out_dir: Path) -> Path:
             files[path.relative_to(source).as_posix()] = path.read_bytes()
     info = f"{dist}.dist-info"
     files[f"{info}/METADATA"] = ("\n".join(meta) + "\n").encode()
-    files[f"{info}/WHEEL"] = (
-        f"Wheel-Version: 1.0\nGenerator: envcapture-tests\nRoot-Is-Purelib: true\nTag: {tag}\n"
-    ).encode()
+    files[f"{info}/WHEEL"] = (f"Wheel-Version: 1.0\nGenerator: envcapture-tests\nRoot-Is-Purelib: true\nTag: {tag}\n").encode()
     record = ""
     for arcname, data in files.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
@@ -135,10 +133,10 @@ class IndexServer:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
                 pass
 
-            def do_HEAD(self) -> None:  # noqa: N802 - stdlib name (uv probes files with HEAD)
+            def do_HEAD(self) -> None:
                 self.do_GET(head=True)
 
-            def do_GET(self, head: bool = False) -> None:  # noqa: N802 - stdlib name
+            def do_GET(self, head: bool = False) -> None:
                 server.requests.append(self.path)
                 if server.credentials is not None:
                     user, token = server.credentials
@@ -212,7 +210,7 @@ class IndexServer:
 
 def _page(title: str, links: str) -> bytes:
     return (
-        "<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"1.0\">"
+        '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="1.0">'
         f"<title>{title}</title></head><body>\n{links}</body></html>\n"
     ).encode()
 

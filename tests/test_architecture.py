@@ -25,7 +25,9 @@ STAGES = ("config", "environment", "analysis", "resolution", "build", "check", "
 
 def _lint_imports(cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     code = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(config_filename='pyproject.toml', no_cache=True))"
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 def test_import_contracts_are_kept() -> None:
@@ -110,7 +112,9 @@ def _private_crossings(root: Path) -> list[str]:
             private_module = next((p for p in module.split(".")[2:] if p.startswith("_") and p != "__init__"), None)
             if _stage(module) and _stage(module) != _stage(importer):
                 if private_module or (name is not None and name.startswith("_") and not name.startswith("__")):
-                    problems.append(f"{path.relative_to(root.parent)}:{line}: {importer} imports {full}, private to {_stage(module)}")
+                    problems.append(
+                        f"{path.relative_to(root.parent)}:{line}: {importer} imports {full}, private to {_stage(module)}"
+                    )
     return problems
 
 

@@ -75,8 +75,12 @@ def test_analyze_human_report_and_explain(tmp_path: Path) -> None:
 
 def test_warm_analysis_parses_nothing(tmp_path: Path) -> None:
     args = ("analyze", "--config", str(PROJECTS / "relative_deep" / "main.py"))
-    first = envcapture("analyze", str(PROJECTS / "relative_deep" / "main.py"), "--stats", "--python", sys.executable, cache=tmp_path)
-    second = envcapture("analyze", str(PROJECTS / "relative_deep" / "main.py"), "--stats", "--python", sys.executable, cache=tmp_path)
+    first = envcapture(
+        "analyze", str(PROJECTS / "relative_deep" / "main.py"), "--stats", "--python", sys.executable, cache=tmp_path
+    )
+    second = envcapture(
+        "analyze", str(PROJECTS / "relative_deep" / "main.py"), "--stats", "--python", sys.executable, cache=tmp_path
+    )
     assert first.returncode == 0 and second.returncode == 0, (first.stderr, second.stderr, args)
     assert "cache: 0 hits, 9 misses, 9 files parsed" in first.stderr
     assert "cache: 9 hits, 0 misses, 0 files parsed" in second.stderr
@@ -145,7 +149,18 @@ def test_lock_manual_mode_warns_where_requirements_contradict_imports(tmp_path: 
     (tmp_path / "config.yaml").write_text(
         "cmd: python train.py\nenv:\n  python:\n    type: manual\n    requirements-file: requirements.txt\n"
     )
-    done = envcapture("lock", "--config", "config.yaml", "-o", "out", "--offline", "--python", sys.executable, cwd=tmp_path, cache=tmp_path / "c")
+    done = envcapture(
+        "lock",
+        "--config",
+        "config.yaml",
+        "-o",
+        "out",
+        "--offline",
+        "--python",
+        sys.executable,
+        cwd=tmp_path,
+        cache=tmp_path / "c",
+    )
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stderr.splitlines() if "EC00" in line]
     assert any(line.startswith("envcapture: warning: train.py:2: EC001 missing: click") for line in warnings), warnings
@@ -174,7 +189,17 @@ def test_lock_environment_json_lists_local_files_with_hashes(tmp_path: Path) -> 
 
     jsonschema = pytest.importorskip("jsonschema")
     out = tmp_path / "out"
-    done = envcapture("lock", "--config", str(EXAMPLE / "config.yaml"), "-o", str(out), "--offline", "--python", sys.executable, cache=tmp_path / "c")
+    done = envcapture(
+        "lock",
+        "--config",
+        str(EXAMPLE / "config.yaml"),
+        "-o",
+        str(out),
+        "--offline",
+        "--python",
+        sys.executable,
+        cache=tmp_path / "c",
+    )
     assert done.returncode == 0, done.stderr
     doc = json.loads((out / "environment.json").read_text())
     jsonschema.validate(doc, json.loads((REPO / "docs" / "schema" / "environment.schema.json").read_text()))

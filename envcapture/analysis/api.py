@@ -14,17 +14,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from envcapture.analysis.cache import FactsCache, facts_from_json, facts_to_json
 from envcapture.analysis.classify import Analysis, CacheStats, classify
 from envcapture.analysis.conditions import import_is_active
-from envcapture.analysis.walk import build_import_graph
-from envcapture.analysis.cache import FactsCache, facts_from_json, facts_to_json
-from envcapture.config.loader import JobConfig, load_config
 from envcapture.analysis.entries import entry_points_for
+from envcapture.analysis.model import EntryPoint, SourceFacts
+from envcapture.analysis.walk import build_import_graph
+from envcapture.config.loader import JobConfig, load_config
+from envcapture.environment.model import EnvSnapshot
 from envcapture.environment.snapshot import default_interpreter, snapshot_environment
 from envcapture.errors import InputError
 from envcapture.model import Diagnostic, Severity, Target
-from envcapture.analysis.model import EntryPoint, SourceFacts
-from envcapture.environment.model import EnvSnapshot
 
 __all__ = ["AnalysisOptions", "analyze"]
 
@@ -108,9 +108,7 @@ class _FactsReader:
                 # Imported here: libcst costs ~0.15 s to import, and a warm run parses nothing.
                 from envcapture.analysis.imports import extract_source_facts
 
-                parsed = [
-                    extract_source_facts(a[0], module=a[1], is_package=a[2], path=a[3]) for _, _, a in todo
-                ]
+                parsed = [extract_source_facts(a[0], module=a[1], is_package=a[2], path=a[3]) for _, _, a in todo]
             for (i, key, _), facts in zip(todo, parsed):
                 self.cache.put(key, facts)
                 results[i] = facts

@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from envcapture._version import __version__
 from envcapture._fs import atomic_write_bytes, default_cache_dir, sha256_bytes
+from envcapture._version import __version__
 from envcapture.analysis.model import (
     EXTRACTOR_VERSION,
     Condition,
@@ -36,9 +36,7 @@ def _diag_to_json(d: Diagnostic) -> dict[str, Any]:
 
 
 def _diag_from_json(d: dict[str, Any]) -> Diagnostic:
-    return Diagnostic(
-        file=d["file"], line=d["line"], code=d["code"], message=d["message"], severity=Severity(d["severity"])
-    )
+    return Diagnostic(file=d["file"], line=d["line"], code=d["code"], message=d["message"], severity=Severity(d["severity"]))
 
 
 def facts_to_json(facts: SourceFacts) -> dict[str, Any]:
@@ -83,8 +81,7 @@ def facts_from_json(data: dict[str, Any]) -> SourceFacts:
             for s in data["imports"]
         ),
         path_additions=tuple(
-            PathAddition(line=line, path=p, cwd_relative=cwd, prepend=pre)
-            for line, p, cwd, pre in data["path_additions"]
+            PathAddition(line=line, path=p, cwd_relative=cwd, prepend=pre) for line, p, cwd, pre in data["path_additions"]
         ),
         has_main_guard=data["has_main_guard"],
         error=_diag_from_json(data["error"]) if data["error"] else None,

@@ -12,14 +12,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from envcapture.analysis.mapping import guess_distribution
+from envcapture.analysis.model import DynamicKind, EntryPoint
+from envcapture.analysis.runtime.model import RuntimeReport
 from envcapture.analysis.walk import Edge, ImportGraph, LocalFile, ModuleKind
 from envcapture.environment.distributions import owners_of
-from envcapture.model import Diagnostic, DistName, Severity, Target
-from envcapture.analysis.model import DynamicKind, EntryPoint
 from envcapture.environment.model import EnvSnapshot
-from envcapture.analysis.runtime.model import RuntimeReport
+from envcapture.model import Diagnostic, DistName, Severity, Target
 
-__all__ = ["Analysis", "CacheStats", "strongest_site", "DistributionUse", "SiteRef", "Status", "UnresolvedModule", "classify"]
+__all__ = ["Analysis", "CacheStats", "DistributionUse", "SiteRef", "Status", "UnresolvedModule", "classify", "strongest_site"]
 
 
 class Status(str, enum.Enum):
@@ -166,8 +166,7 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
                 unknown[key].append(ref)
                 # No absolute path in the reason: reports carry no machine-specific paths.
                 unknown_reason[key] = (
-                    f"found on the analysed interpreter's sys.path ({res.root}) but no installed "
-                    "distribution's RECORD claims it"
+                    f"found on the analysed interpreter's sys.path ({res.root}) but no installed distribution's RECORD claims it"
                 )
                 continue
             for owner in owners:
@@ -226,8 +225,7 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
                     file=first.file,
                     line=first.line,
                     code="unresolved-import",
-                    message=f"{module} is imported but not installed"
-                    + (f" (guess: {guess})" if guess else ""),
+                    message=f"{module} is imported but not installed" + (f" (guess: {guess})" if guess else ""),
                     severity=Severity.WARNING,
                 )
             )

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from envcapture.analysis.entrypoints import entry_points_from_root_paths, find_entry_points
+from envcapture.analysis.model import EntryKind, EntryPoint
 from envcapture.config.loader import JobConfig
 from envcapture.errors import InputError
 from envcapture.model import Diagnostic
-from envcapture.analysis.model import EntryKind, EntryPoint
 
 __all__ = ["entry_points_for"]
 

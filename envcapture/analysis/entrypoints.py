@@ -47,9 +47,9 @@ from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from envcapture.analysis.model import EntryKind, EntryPoint
 from envcapture.errors import CommandError, ConfigError, Location
 from envcapture.model import Diagnostic, Severity
-from envcapture.analysis.model import EntryKind, EntryPoint
 
 __all__ = [
     "LAUNCHER_DISTRIBUTIONS",
@@ -79,21 +79,49 @@ _MAX_DEPTH = 24  # nested shells, subshells and wrappers; beyond that the text i
 _PYTHON = re.compile(r"python(3(\.\d+)?)?")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-_KEYWORDS = frozenset("! { } if then elif else fi do done while until".split())
+_KEYWORDS = frozenset(["!", "{", "}", "if", "then", "elif", "else", "fi", "do", "done", "while", "until"])
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh"})
 _SHELL_VALUE_OPTS = frozenset({"--rcfile", "--init-file"})
-_PY_STOP = frozenset("-h -? --help -V --version --help-env --help-xoptions --help-all".split())
+_PY_STOP = frozenset(["-h", "-?", "--help", "-V", "--version", "--help-env", "--help-xoptions", "--help-all"])
 # `python -m X` where X only manages the environment or prints: nothing of the job runs.
 _TOOL_MODULES = frozenset(
-    "pip ensurepip venv virtualenv http.server json.tool pydoc timeit zipfile tarfile compileall "
-    "py_compile site sysconfig platform calendar base64 gzip uuid webbrowser tokenize dis "
-    "tabnanny pickletools zipapp mimetypes sqlite3".split()
+    [
+        "pip",
+        "ensurepip",
+        "venv",
+        "virtualenv",
+        "http.server",
+        "json.tool",
+        "pydoc",
+        "timeit",
+        "zipfile",
+        "tarfile",
+        "compileall",
+        "py_compile",
+        "site",
+        "sysconfig",
+        "platform",
+        "calendar",
+        "base64",
+        "gzip",
+        "uuid",
+        "webbrowser",
+        "tokenize",
+        "dis",
+        "tabnanny",
+        "pickletools",
+        "zipapp",
+        "mimetypes",
+        "sqlite3",
+    ]
 )
 # Punctuation runs from shlex are re-split here: it groups "&&(" into one token.
 _OPERATORS = sorted(
-    "&>> <<< && || ;; ;& |& &> >> >& <& >| <> << ; & | ( ) < >".split(), key=len, reverse=True
+    ["&>>", "<<<", "&&", "||", ";;", ";&", "|&", "&>", ">>", ">&", "<&", ">|", "<>", "<<", ";", "&", "|", "(", ")", "<", ">"],
+    key=len,
+    reverse=True,
 )
-_REDIRECTS = frozenset("&>> <<< &> >> >& <& >| <> << < >".split())
+_REDIRECTS = frozenset(["&>>", "<<<", "&>", ">>", ">&", "<&", ">|", "<>", "<<", "<", ">"])
 _PUNCT = frozenset("();<>|&")
 
 
@@ -112,14 +140,31 @@ class _Spec:
     launcher: str | None = None  # recorded on the entry points it starts
 
 
-def _spec(runs: Literal["command", "script", "auto"], values: str = "", flags: str = "", *,
-          module: str = "", no_python: str = "", chdir: str = "", stop: str = "--help",
-          positionals: int = 0, launcher: str | None = None) -> _Spec:
+def _spec(
+    runs: Literal["command", "script", "auto"],
+    values: str = "",
+    flags: str = "",
+    *,
+    module: str = "",
+    no_python: str = "",
+    chdir: str = "",
+    stop: str = "--help",
+    positionals: int = 0,
+    launcher: str | None = None,
+) -> _Spec:
     """A table row from space-separated option lists; ``--mca:2`` takes two values."""
     arity = {name: int(n or 1) for name, _, n in (v.partition(":") for v in values.split())}
-    return _Spec(runs, arity, frozenset(flags.split()), frozenset(module.split()),
-                 frozenset(no_python.split()), frozenset(chdir.split()), frozenset(stop.split()),
-                 positionals, launcher)
+    return _Spec(
+        runs,
+        arity,
+        frozenset(flags.split()),
+        frozenset(module.split()),
+        frozenset(no_python.split()),
+        frozenset(chdir.split()),
+        frozenset(stop.split()),
+        positionals,
+        launcher,
+    )
 
 
 _TORCHRUN = _spec(
@@ -128,17 +173,24 @@ _TORCHRUN = _spec(
     "--max-restarts --monitor-interval --start-method --role --log-dir -r --redirects -t --tee "
     "--local-ranks-filter --node-rank --master-addr --master-port --local-addr --logs-specs "
     "--local-rank",
-    "--standalone --run-path --use-env", module="-m --module", no_python="--no-python",
-    stop="-h --help", launcher="torchrun")
+    "--standalone --run-path --use-env",
+    module="-m --module",
+    no_python="--no-python",
+    stop="-h --help",
+    launcher="torchrun",
+)
 _DEEPSPEED = _spec(
     "script",
     "-H --hostfile -i --include -e --exclude --num-nodes --min-elastic-nodes "
     "--max-elastic-nodes --num-gpus --num-accelerators --master-port --master-addr --node-rank "
     "--launcher --launcher-args --enable-each-rank-log --autotuning --bind-core-list --ssh-port "
     "--comment --venv-script",
-    "--no-local-rank --no-ssh-check --force-multi --save-pid --elastic-training "
-    "--bind-cores-to-rank --no-ssh", module="--module", no_python="--no-python",
-    stop="-h --help", launcher="deepspeed")
+    "--no-local-rank --no-ssh-check --force-multi --save-pid --elastic-training --bind-cores-to-rank --no-ssh",
+    module="--module",
+    no_python="--no-python",
+    stop="-h --help",
+    launcher="deepspeed",
+)
 _ACCELERATE = _spec(
     "script",
     "--config-file --num-processes --num-machines --machine-rank --main-process-ip "
@@ -151,16 +203,23 @@ _ACCELERATE = _spec(
     "--main-training-function --log-dir --role --tee --redirects",
     "--multi-gpu --cpu --debug --same-network --use-deepspeed --use-fsdp --use-megatron-lm --tpu "
     "-q --quiet --enable-cpu-affinity --dynamo-use-fullgraph --dynamo-use-dynamic --downcast-bf16",
-    module="-m --module", no_python="--no-python", stop="-h --help", launcher="accelerate launch")
+    module="-m --module",
+    no_python="--no-python",
+    stop="-h --help",
+    launcher="accelerate launch",
+)
 _MPIRUN = _spec(
     "command",
     "-np -n -c -N -H --host -host --hostfile -hostfile --machinefile -machinefile -f -ppn -x "
     "--map-by -map-by --bind-to -bind-to --rank-by --npernode -npernode --prefix -wdir --wdir "
     "--mca:2 -mca:2 --gmca:2 -gmca:2 -env:2 -genv:2",
-    "--allow-run-as-root --oversubscribe --report-bindings -v --verbose --tag-output "
-    "--timestamp-output -q --quiet", chdir="-wdir --wdir", launcher="mpirun")
-_CONDA_RUN = _spec("command", "-n --name -p --prefix --cwd",
-                   "--no-capture-output --live-stream -v --debug-wrapper-scripts", chdir="--cwd")
+    "--allow-run-as-root --oversubscribe --report-bindings -v --verbose --tag-output --timestamp-output -q --quiet",
+    chdir="-wdir --wdir",
+    launcher="mpirun",
+)
+_CONDA_RUN = _spec(
+    "command", "-n --name -p --prefix --cwd", "--no-capture-output --live-stream -v --debug-wrapper-scripts", chdir="--cwd"
+)
 _PROFILER = _spec("script", "-o --outfile -s --sort", module="-m")
 
 _COMMANDS: Mapping[str, _Spec] = {
@@ -179,14 +238,19 @@ _COMMANDS: Mapping[str, _Spec] = {
         "--active --no-active -q --quiet -v --verbose --offline --no-cache -n -U --upgrade "
         "--refresh --reinstall --no-build --no-binary -s --script --gui-script --no-editable "
         "--no-env-file "
-        "--all-packages --compile-bytecode", module="-m --module", chdir="--directory",
-        launcher="uv run"),
+        "--all-packages --compile-bytecode",
+        module="-m --module",
+        chdir="--directory",
+        launcher="uv run",
+    ),
     "horovodrun": _spec(
         "command",
         "-np --num-proc -p --ssh-port -i --ssh-identity-file -H --hosts --hostfile "
         "--host-discovery-script --start-timeout --network-interface --output-filename --min-np "
         "--max-np --mpi-args --gloo-timeout-seconds --log-level --config-file",
-        "--gloo --mpi --jsrun --verbose --disable-cache --tcp", launcher="horovodrun"),
+        "--gloo --mpi --jsrun --verbose --disable-cache --tcp",
+        launcher="horovodrun",
+    ),
     "mpirun": _MPIRUN,
     "mpiexec": _MPIRUN,
     "srun": _spec(
@@ -196,14 +260,18 @@ _COMMANDS: Mapping[str, _Spec] = {
         "--qos -w --nodelist --export --mpi --mem --ntasks-per-node --cpu-bind -D --chdir "
         "-x --exclude -C --constraint",
         "-l --label -u --unbuffered --exclusive --pty -K --kill-on-bad-exit -Q --quiet -v",
-        chdir="-D --chdir", launcher="srun"),
+        chdir="-D --chdir",
+        launcher="srun",
+    ),
     "conda run": _CONDA_RUN,
     "mamba run": _CONDA_RUN,
     "micromamba run": _CONDA_RUN,
-    "poetry run": _spec("command", "-C --directory -P --project",
-                        "-q --quiet -v -n --no-interaction --no-ansi --ansi --no-plugins "
-                        "--no-cache",
-                        chdir="-C --directory"),
+    "poetry run": _spec(
+        "command",
+        "-C --directory -P --project",
+        "-q --quiet -v -n --no-interaction --no-ansi --ansi --no-plugins --no-cache",
+        chdir="-C --directory",
+    ),
     "pipenv run": _spec("command"),
     "nohup": _spec("command"),
     "unbuffer": _spec("command"),
@@ -211,20 +279,28 @@ _COMMANDS: Mapping[str, _Spec] = {
     "time": _spec("command", "-f --format -o --output", "-p -a --append -v --verbose -q --quiet"),
     "nice": _spec("command", "-n --adjustment"),
     "exec": _spec("command", "-a", "-c -l"),
-    "timeout": _spec("command", "-s --signal -k --kill-after",
-                     "--preserve-status --foreground -v --verbose", positionals=1),
+    "timeout": _spec("command", "-s --signal -k --kill-after", "--preserve-status --foreground -v --verbose", positionals=1),
     "stdbuf": _spec("command", "-i -o -e --input --output --error"),
-    "env": _spec("command", "-u --unset -C --chdir -S --split-string",
-                 "-i --ignore-environment -0 --null -v --debug", chdir="-C --chdir"),
-    "sudo": _spec("command", "-u --user -g --group -p --prompt -C -D --chdir -h --host -r -t -U -T",
-                  "-E -H -n -S -b -k -P -i -s --preserve-env", chdir="-D --chdir"),
+    "env": _spec(
+        "command", "-u --unset -C --chdir -S --split-string", "-i --ignore-environment -0 --null -v --debug", chdir="-C --chdir"
+    ),
+    "sudo": _spec(
+        "command",
+        "-u --user -g --group -p --prompt -C -D --chdir -h --host -r -t -U -T",
+        "-E -H -n -S -b -k -P -i -s --preserve-env",
+        chdir="-D --chdir",
+    ),
     "command": _spec("command", "", "-p", stop="-v -V"),
     "taskset": _spec("command", "", "-c --cpu-list -a --all-tasks", stop="-p --pid", positionals=1),
-    "numactl": _spec("command", "-N --cpunodebind -m --membind -C --physcpubind -i --interleave "
-                                "-p --preferred", "-l --localalloc"),
+    "numactl": _spec(
+        "command", "-N --cpunodebind -m --membind -C --physcpubind -i --interleave -p --preferred", "-l --localalloc"
+    ),
     "ionice": _spec("command", "-c --class -n --classdata", "-t --ignore", stop="-p --pid"),
-    "xvfb-run": _spec("command", "-n --server-num -s --server-args -e --error-file -f --auth-file "
-                                 "-p --xauth-protocol -w --wait", "-a --auto-servernum"),
+    "xvfb-run": _spec(
+        "command",
+        "-n --server-num -s --server-args -e --error-file -f --auth-file -p --xauth-protocol -w --wait",
+        "-a --auto-servernum",
+    ),
 }
 # `python -m X ...` where X is itself a launcher of a script.
 _MODULE_LAUNCHERS: Mapping[str, _Spec] = {
@@ -283,8 +359,7 @@ def _prepare(text: str, what: str) -> str:
             quote = "" if ch == "'" else quote
         elif ch == "\\":
             if i + 1 >= n:
-                raise CommandError(f"{what or 'the command'} ends with a lone backslash",
-                                   location=Location(key="cmd"))
+                raise CommandError(f"{what or 'the command'} ends with a lone backslash", location=Location(key="cmd"))
             if text[i + 1] != "\n":  # backslash-newline joins two lines (also inside "...")
                 out.append(text[i : i + 2])
                 word_start = False
@@ -307,7 +382,9 @@ def _prepare(text: str, what: str) -> str:
         near = " ".join(text[opened : opened + 24].split())
         raise CommandError(
             f"unbalanced quote{' in ' + what if what else ''}: the {quote} at line {line}, "
-            f"column {col} is never closed (near {near!r})", location=Location(key="cmd"))
+            f"column {col} is never closed (near {near!r})",
+            location=Location(key="cmd"),
+        )
     return "".join(out)
 
 
@@ -318,8 +395,7 @@ def _tokenize(text: str, what: str) -> list[str | _Op]:
     try:
         raw = list(lexer)
     except ValueError as exc:  # _prepare has caught what shlex rejects; kept as a safety net
-        raise CommandError(f"cannot split {what or 'the command'}: {exc}",
-                           location=Location(key="cmd")) from exc
+        raise CommandError(f"cannot split {what or 'the command'}: {exc}", location=Location(key="cmd")) from exc
     tokens: list[str | _Op] = []
     for tok in raw:
         if not tok or not set(tok) <= _PUNCT:
@@ -362,18 +438,17 @@ class _Analyzer:
         self.commands = 0
 
     def diagnose(self, code: str, message: str, severity: Severity = Severity.WARNING) -> None:
-        self.diagnostics[Diagnostic(file=None, line=None, code=code, message=message,
-                                    severity=severity)] = None
+        self.diagnostics[Diagnostic(file=None, line=None, code=code, message=message, severity=severity)] = None
 
     def undecided(self, message: str) -> None:
         self.diagnose("undecided-entry-point", f"{message}; {_ROOT_HINT}")
 
-    def add(self, kind: EntryKind, target: str, ctx: _Ctx, interpreter: str | None = None,
-            launcher: str | None = None) -> None:
+    def add(self, kind: EntryKind, target: str, ctx: _Ctx, interpreter: str | None = None, launcher: str | None = None) -> None:
         self.is_python = True
         pythonpath = self.resolve_pythonpath(ctx)
-        entry = EntryPoint(kind=kind, target=target, source=self.source, launcher=launcher,
-                           interpreter=interpreter, pythonpath=pythonpath)
+        entry = EntryPoint(
+            kind=kind, target=target, source=self.source, launcher=launcher, interpreter=interpreter, pythonpath=pythonpath
+        )
         self.entries.setdefault((kind, target), entry)
 
     def resolve_pythonpath(self, ctx: _Ctx) -> tuple[str, ...]:
@@ -388,8 +463,7 @@ class _Analyzer:
     def run(self, tokens: Sequence[str | _Op], ctx: _Ctx) -> None:
         if ctx.depth > _MAX_DEPTH:
             self.commands += 1  # something is there, it is just not analysed
-            self.undecided(f"the command nests more than {_MAX_DEPTH} levels deep and is not "
-                           "analysed further")
+            self.undecided(f"the command nests more than {_MAX_DEPTH} levels deep and is not analysed further")
             return
         words: list[str] = []
         i = 0
@@ -469,9 +543,13 @@ class _Analyzer:
         elif head.endswith(".py") and ("/" in head or here in self.project_files):
             self.script(head, args, own, None, own.launcher)  # executed through its shebang line
         elif head.endswith((".sh", ".bash")) or ("/" in head and here in self.project_files):
-            self.diagnose("unanalysed-script", f"{_one_line([head])} is a script whose contents "
-                          "are not analysed; list the Python entry points it runs in "
-                          "env.python.root-paths", Severity.INFO)
+            self.diagnose(
+                "unanalysed-script",
+                f"{_one_line([head])} is a script whose contents "
+                "are not analysed; list the Python entry points it runs in "
+                "env.python.root-paths",
+                Severity.INFO,
+            )
         return ctx
 
     def split_pythonpath(self, value: str, inherited: tuple[str, ...]) -> tuple[str, ...]:
@@ -528,39 +606,42 @@ class _Analyzer:
         self.script(args[i], args[i + 1 :], ctx, interpreter, ctx.launcher)
 
     def inline(self, words: Sequence[str], what: str, args: Sequence[str], ctx: _Ctx) -> None:
-        self.diagnose("inline-code", f"`{_one_line(words)}` runs {what}, which is not analysed; "
-                      "list the files it runs in env.python.root-paths", Severity.INFO)
+        self.diagnose(
+            "inline-code",
+            f"`{_one_line(words)}` runs {what}, which is not analysed; list the files it runs in env.python.root-paths",
+            Severity.INFO,
+        )
         self.scan_args(args, ctx)
 
-    def script(self, word: str, args: Sequence[str], ctx: _Ctx, interpreter: str | None = None,
-               launcher: str | None = None) -> None:
+    def script(
+        self, word: str, args: Sequence[str], ctx: _Ctx, interpreter: str | None = None, launcher: str | None = None
+    ) -> None:
         self.is_python = True
         shown = _one_line([word])
         if _is_dynamic(word):
             self.undecided(f"the script {word!r} is only known when the job runs")
         elif ctx.cwd is None and not word.startswith("/"):
-            self.undecided(f"{shown} runs in a directory set by `cd {_one_line([ctx.cd_word])}`, "
-                           "so its path is unknown")
+            self.undecided(f"{shown} runs in a directory set by `cd {_one_line([ctx.cd_word])}`, so its path is unknown")
         else:
             target = _norm(ctx.cwd or ".", word)
             if target.startswith("/") or target == ".." or target.startswith("../"):
                 # Not an entry point: the file is not the project's, so it is neither analysed
                 # nor shipped (the CLI rejects such paths too); the image must provide it.
-                self.diagnose("entry-point-outside-project",
-                              f"{shown} is outside the project: it is neither analysed nor "
-                              "shipped; run a project file or list the entry points in "
-                              "env.python.root-paths")
+                self.diagnose(
+                    "entry-point-outside-project",
+                    f"{shown} is outside the project: it is neither analysed nor "
+                    "shipped; run a project file or list the entry points in "
+                    "env.python.root-paths",
+                )
             else:
                 self.add(EntryKind.SCRIPT, target, ctx, interpreter, launcher)
         self.scan_args(args, ctx)
 
-    def module(self, name: str, args: Sequence[str], ctx: _Ctx, interpreter: str | None,
-               launcher: str | None) -> None:
+    def module(self, name: str, args: Sequence[str], ctx: _Ctx, interpreter: str | None, launcher: str | None) -> None:
         self.is_python = True
         if name in _MODULE_LAUNCHERS:
             spec = replace(_MODULE_LAUNCHERS[name], launcher=f"python -m {name}")
-            return self.launch(spec, [interpreter or "python", "-m", name], args,
-                               replace(ctx, depth=ctx.depth + 1), interpreter)
+            return self.launch(spec, [interpreter or "python", "-m", name], args, replace(ctx, depth=ctx.depth + 1), interpreter)
         if name in _TOOL_MODULES or name.split(".")[0] in ("pip", "ensurepip", "venv"):
             return None
         if not _MODULE_NAME.fullmatch(name):
@@ -580,8 +661,7 @@ class _Analyzer:
                 if target in self.project_files:
                     self.add(EntryKind.SCRIPT, target, ctx)
 
-    def launch(self, spec: _Spec, head: Sequence[str], args: Sequence[str], ctx: _Ctx,
-               interpreter: str | None = None) -> None:
+    def launch(self, spec: _Spec, head: Sequence[str], args: Sequence[str], ctx: _Ctx, interpreter: str | None = None) -> None:
         """A launcher or wrapper: skip its options, then run its script or its command."""
         module = no_python = False
         unknown: tuple[int, str] | None = None
@@ -602,14 +682,18 @@ class _Analyzer:
             if key in spec.values:
                 count = spec.values[key] - attached
                 if key in spec.chdir:
-                    ctx = self.change_dir(ctx, word.partition("=")[2] if attached else
-                                          (args[i + 1] if i + 1 < len(args) else ""))
+                    ctx = self.change_dir(ctx, word.partition("=")[2] if attached else (args[i + 1] if i + 1 < len(args) else ""))
                 i += 1 + count
                 continue
             module |= key in spec.module
             no_python |= key in spec.no_python
-            if not (key in spec.flags or key in spec.module or key in spec.no_python or attached
-                    or (len(word) > 2 and word[:2] in spec.values)):  # -oL: a value attached
+            if not (
+                key in spec.flags
+                or key in spec.module
+                or key in spec.no_python
+                or attached
+                or (len(word) > 2 and word[:2] in spec.values)
+            ):  # -oL: a value attached
                 unknown = unknown or (i, word)
             i += 1
         launcher = spec.launcher or ctx.launcher
@@ -623,8 +707,7 @@ class _Analyzer:
             if k is None:
                 self.is_python = True  # a Python launcher: torchrun, deepspeed, python -m cProfile
                 shown = _one_line([*head, *args])
-                self.undecided(f"cannot tell which argument of `{shown}` is the script "
-                               f"(unknown option {unknown[1]!r})")
+                self.undecided(f"cannot tell which argument of `{shown}` is the script (unknown option {unknown[1]!r})")
                 return
             i = k
         if i >= len(args):
@@ -655,9 +738,13 @@ class _Analyzer:
         if inline:
             self.run(_tokenize(args[i], f"the {posixpath.basename(head)} -c string"), ctx)
         else:
-            self.diagnose("unanalysed-script", f"{_one_line([args[i]])} is a shell script whose "
-                          "contents are not analysed; list the Python entry points it runs in "
-                          "env.python.root-paths", Severity.INFO)
+            self.diagnose(
+                "unanalysed-script",
+                f"{_one_line([args[i]])} is a shell script whose "
+                "contents are not analysed; list the Python entry points it runs in "
+                "env.python.root-paths",
+                Severity.INFO,
+            )
 
 
 def _runs_python(word: str) -> bool:
@@ -665,8 +752,7 @@ def _runs_python(word: str) -> bool:
     return bool(_PYTHON.fullmatch(name)) or name in _COMMANDS or word.endswith(".py")
 
 
-def find_entry_points(cmd: str, *, project_files: Container[str] = frozenset(),
-                      source: str = "cmd") -> CommandAnalysis:
+def find_entry_points(cmd: str, *, project_files: Container[str] = frozenset(), source: str = "cmd") -> CommandAnalysis:
     """Find where Python starts running in a job's ``cmd``, without running anything.
 
     :param cmd: the ``cmd`` text from config.yaml (newlines of a folded YAML string are blanks).
@@ -709,8 +795,7 @@ def entry_points_from_root_paths(paths: Sequence[str]) -> tuple[EntryPoint, ...]
         if text == "-m" or text.startswith("-m "):  # the spelling the CLI accepts too
             name = text[2:].strip()
             if not _MODULE_NAME.fullmatch(name):
-                raise ConfigError(f"expected '-m' and a dotted module name, got {raw!r}",
-                                  location=where)
+                raise ConfigError(f"expected '-m' and a dotted module name, got {raw!r}", location=where)
             kind, target = EntryKind.MODULE, name
         elif not text:
             raise ConfigError("expected a path, got an empty string", location=where)

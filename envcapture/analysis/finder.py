@@ -14,16 +14,57 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Found", "FoundKind", "ModuleFinder", "Root", "RootOrigin", "STARTUP_MODULES"]
+__all__ = ["STARTUP_MODULES", "Found", "FoundKind", "ModuleFinder", "Root", "RootOrigin"]
 
 # Builtin modules and modules already imported when the interpreter starts (the same on
 # CPython 3.10-3.13, Linux): a local file with one of these names never shadows them.
 STARTUP_MODULES = frozenset(
-    """__main__ _abc _ast _codecs _collections _collections_abc _frozen_importlib
-    _frozen_importlib_external _functools _imp _io _locale _operator _signal _sitebuiltins _sre
-    _stat _string _symtable _thread _tracemalloc _warnings _weakref abc atexit builtins codecs
-    encodings errno faulthandler gc genericpath io itertools marshal os posix posixpath pwd site
-    stat sys time zipimport""".split()
+    [
+        "__main__",
+        "_abc",
+        "_ast",
+        "_codecs",
+        "_collections",
+        "_collections_abc",
+        "_frozen_importlib",
+        "_frozen_importlib_external",
+        "_functools",
+        "_imp",
+        "_io",
+        "_locale",
+        "_operator",
+        "_signal",
+        "_sitebuiltins",
+        "_sre",
+        "_stat",
+        "_string",
+        "_symtable",
+        "_thread",
+        "_tracemalloc",
+        "_warnings",
+        "_weakref",
+        "abc",
+        "atexit",
+        "builtins",
+        "codecs",
+        "encodings",
+        "errno",
+        "faulthandler",
+        "gc",
+        "genericpath",
+        "io",
+        "itertools",
+        "marshal",
+        "os",
+        "posix",
+        "posixpath",
+        "pwd",
+        "site",
+        "stat",
+        "sys",
+        "time",
+        "zipimport",
+    ]
 )
 
 _SOURCE_SUFFIXES = (".py",)

@@ -53,7 +53,6 @@ from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from envcapture.analysis.conditions import evaluate_condition, import_is_active, is_literal_test
-from envcapture.errors import InputError, Location
 from envcapture.analysis.model import (
     EXTRACTOR_VERSION,
     Condition,
@@ -63,6 +62,7 @@ from envcapture.analysis.model import (
     Scope,
     SourceFacts,
 )
+from envcapture.errors import InputError, Location
 from envcapture.model import Diagnostic, ModuleName, Severity
 
 __all__ = [
@@ -74,7 +74,6 @@ __all__ = [
 ]
 
 
-
 _log = logging.getLogger(__name__)
 
 # Text that any file with a fact to report contains (`__import__` contains "import").
@@ -83,16 +82,10 @@ _ANY_FACT_MARKERS: Final = ("import", "sys.path", "__main__")
 _CALL_MARKERS: Final = ("import_module", "__import__", "find_spec", "sys.path")
 
 _IMPORT_ERRORS: Final = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
-_TYPE_CHECKING: Final = frozenset(
-    {"TYPE_CHECKING", "typing.TYPE_CHECKING", "typing_extensions.TYPE_CHECKING"}
-)
-_PATH_CLASSES: Final = frozenset(
-    {"pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath", "pathlib.PurePosixPath", "Path"}
-)
+_TYPE_CHECKING: Final = frozenset({"TYPE_CHECKING", "typing.TYPE_CHECKING", "typing_extensions.TYPE_CHECKING"})
+_PATH_CLASSES: Final = frozenset({"pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath", "pathlib.PurePosixPath", "Path"})
 # PEP 810 `lazy import` nodes exist from libcst 1.9 on.
-_IMPORTS: Final[tuple[type[cst.CSTNode], ...]] = tuple(
-    t for t in (cst.Import, getattr(cst, "LazyImport", None)) if t is not None
-)
+_IMPORTS: Final[tuple[type[cst.CSTNode], ...]] = tuple(t for t in (cst.Import, getattr(cst, "LazyImport", None)) if t is not None)
 _FROM_IMPORTS: Final[tuple[type[cst.CSTNode], ...]] = tuple(
     t for t in (cst.ImportFrom, getattr(cst, "LazyImportFrom", None)) if t is not None
 )
@@ -130,9 +123,7 @@ _SCAN_PATTERN: Final = r"""
 """
 # Keywords cost a third more to scan for: only when a file has many of them.
 _SCAN_RE: Final = re.compile(_SCAN_PATTERN.replace("KEYWORDS", ""), re.VERBOSE)
-_SCAN_KEYWORDS_RE: Final = re.compile(
-    _SCAN_PATTERN.replace("KEYWORDS", r"|\b(?:and|or|not|if|else|lambda|await)\b"), re.VERBOSE
-)
+_SCAN_KEYWORDS_RE: Final = re.compile(_SCAN_PATTERN.replace("KEYWORDS", r"|\b(?:and|or|not|if|else|lambda|await)\b"), re.VERBOSE)
 _KEYWORD_TEXTS: Final = (" and ", " or ", "not ", " if ", " else ", "lambda", "await ")
 
 
@@ -154,22 +145,16 @@ def decode_source(data: bytes) -> str:
             data.decode("utf-8")
         except UnicodeDecodeError as bad:
             raise _decode_error(data, bad, "utf-8") from exc
-        raise InputError(
-            f"bad encoding declaration: {exc}", location=Location(line=_cookie_line(data))
-        ) from exc
+        raise InputError(f"bad encoding declaration: {exc}", location=Location(line=_cookie_line(data))) from exc
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
         raise _decode_error(data, exc, encoding) from exc
     except LookupError as exc:  # pragma: no cover - detect_encoding checks the codec
-        raise InputError(
-            f"unknown encoding {encoding!r}", location=Location(line=_cookie_line(data))
-        ) from exc
+        raise InputError(f"unknown encoding {encoding!r}", location=Location(line=_cookie_line(data))) from exc
 
 
-def extract_source_facts(
-    source: bytes | str, *, module: str, is_package: bool, path: str | None = None
-) -> SourceFacts:
+def extract_source_facts(source: bytes | str, *, module: str, is_package: bool, path: str | None = None) -> SourceFacts:
     """What one source file says about imports: import sites, ``sys.path`` additions, main guard.
 
     ``module`` is the file's dotted name (``__main__`` for a script; the package name
@@ -180,9 +165,7 @@ def extract_source_facts(
     if isinstance(source, bytes):
         nul = source.find(b"\x00")
         if nul >= 0:
-            return _failed(
-                path, source.count(b"\n", 0, nul) + 1, "binary-file", "binary file (contains NUL bytes)"
-            )
+            return _failed(path, source.count(b"\n", 0, nul) + 1, "binary-file", "binary file (contains NUL bytes)")
         try:
             text = decode_source(source)
         except InputError as exc:
@@ -192,9 +175,7 @@ def extract_source_facts(
         text = source.removeprefix("\ufeff")
         nul = text.find("\x00")
         if nul >= 0:
-            return _failed(
-                path, text.count("\n", 0, nul) + 1, "binary-file", "binary file (contains NUL characters)"
-            )
+            return _failed(path, text.count("\n", 0, nul) + 1, "binary-file", "binary file (contains NUL characters)")
     if not any(marker in text for marker in _ANY_FACT_MARKERS):
         return SourceFacts()
     problem = _nesting_problem(text)
@@ -236,9 +217,7 @@ def _cookie_line(data: bytes) -> int:
 
 
 def _failed(path: str | None, line: int | None, code: str, message: str) -> SourceFacts:
-    return SourceFacts(
-        error=Diagnostic(file=path, line=line, code=code, message=message, severity=Severity.ERROR)
-    )
+    return SourceFacts(error=Diagnostic(file=path, line=line, code=code, message=message, severity=Severity.ERROR))
 
 
 def _syntax_error(text: str, exc: cst.ParserSyntaxError, path: str | None) -> tuple[int, str]:
@@ -257,9 +236,7 @@ def _syntax_error(text: str, exc: cst.ParserSyntaxError, path: str | None) -> tu
             compile(text, path or "<source>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as cpython:
         message = (cpython.msg or "invalid syntax").splitlines()[0]
-        if re.match(
-            r"Missing parentheses in call to|multiple exception types must|leading zeros in decimal", message
-        ):
+        if re.match(r"Missing parentheses in call to|multiple exception types must|leading zeros in decimal", message):
             message += " (Python 2 code?)"
         return cpython.lineno or exc.raw_line, message
     except (ValueError, RecursionError, MemoryError):
@@ -445,9 +422,7 @@ class _Effect(NamedTuple):
 class _Extraction:
     """One file: walk, resolve names against the file's imports, then place the findings."""
 
-    def __init__(
-        self, tree: cst.Module, text: str, *, module: str, is_package: bool, path: str | None
-    ) -> None:
+    def __init__(self, tree: cst.Module, text: str, *, module: str, is_package: bool, path: str | None) -> None:
         self.tree = tree
         self.text = text
         self.module = module
@@ -683,11 +658,7 @@ class _Extraction:
         if len(target.slice) != 1 or not isinstance(target.slice[0].slice, cst.Slice):
             return
         piece = target.slice[0].slice
-        if (
-            piece.step is not None
-            or not _is_zero(piece.upper)
-            or not (piece.lower is None or _is_zero(piece.lower))
-        ):
+        if piece.step is not None or not _is_zero(piece.upper) or not (piece.lower is None or _is_zero(piece.lower)):
             return
         for value in _elements(node.value):  # sys.path[:0] = [X]
             addition = self._path_addition(value, True)
@@ -753,10 +724,7 @@ class _Extraction:
             return self._joined(self._path_value(args[0]), args[1:])
         if not args:
             return None
-        if (
-            qualname in ("os.path.abspath", "os.path.realpath", "os.path.normpath", "str", "os.fspath")
-            and len(args) == 1
-        ):
+        if qualname in ("os.path.abspath", "os.path.realpath", "os.path.normpath", "str", "os.fspath") and len(args) == 1:
             return self._path_value(args[0])
         if qualname == "os.path.dirname" and len(args) == 1:
             inner = self._path_value(args[0])
@@ -856,10 +824,7 @@ class _Extraction:
             value = _literal_str(node)
             return _quote(value) if value is not None else None
         if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
-            items = [
-                self._render(e.value) if not isinstance(e, cst.StarredElement) else None
-                for e in node.elements
-            ]
+            items = [self._render(e.value) if not isinstance(e, cst.StarredElement) else None for e in node.elements]
             if None in items:
                 return None
             body = ", ".join(i for i in items if i is not None)
@@ -871,11 +836,7 @@ class _Extraction:
             if operand is None:
                 return None
             if isinstance(node.operator, cst.Not):
-                return (
-                    f"not {operand}"
-                    if not isinstance(node.expression, cst.BooleanOperation)
-                    else f"not ({operand})"
-                )
+                return f"not {operand}" if not isinstance(node.expression, cst.BooleanOperation) else f"not ({operand})"
             if isinstance(node.operator, cst.Minus) and isinstance(node.expression, cst.Integer):
                 return f"-{operand}"
             return None
@@ -1089,11 +1050,7 @@ def _ast_import_starts(text: str, nodes: Sequence[cst.CSTNode]) -> dict[int, tup
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    found = sorted(
-        (node.lineno, node.col_offset)
-        for node in ast.walk(tree)
-        if isinstance(node, (ast.Import, ast.ImportFrom))
-    )
+    found = sorted((node.lineno, node.col_offset) for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom)))
     unique = list(dict.fromkeys(id(n) for n in nodes))
     if len(found) != len(unique):
         return None

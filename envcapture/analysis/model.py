@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from envcapture.model import Diagnostic, ModuleName
 
-
 # --- entry points (analyzers/entrypoints.py) ---------------------------------------------
 
 
@@ -116,5 +115,3 @@ class SourceFacts:
     has_main_guard: bool = False
     error: Diagnostic | None = None  # set when the file does not parse; imports is then ()
     diagnostics: tuple[Diagnostic, ...] = ()  # non-fatal findings (relative import beyond top, ...)
-
-

@@ -11,8 +11,8 @@ from rich.text import Text
 
 from envcapture._version import __version__
 from envcapture.analysis.classify import Analysis, SiteRef, Status, strongest_site
-from envcapture.analysis.walk import LocalFile
 from envcapture.analysis.runtime.model import RuntimeReport, TraceOutcome
+from envcapture.analysis.walk import LocalFile
 from envcapture.model import dist_name
 
 __all__ = [
@@ -63,11 +63,7 @@ def _runtime_json(runtime: RuntimeReport | None) -> dict[str, Any] | None:
             for t in runtime.traces
         ],
         "found_only_at_runtime": {
-            key: [
-                {"name": f.name, "imported_by": list(f.imported_by)}
-                for f in runtime.found_only_at_runtime
-                if f.kind == kind
-            ]
+            key: [{"name": f.name, "imported_by": list(f.imported_by)} for f in runtime.found_only_at_runtime if f.kind == kind]
             for key, kind in kinds.items()
         },
         "not_attributed": list(runtime.not_attributed),
@@ -259,13 +255,20 @@ def _render_runtime(runtime: RuntimeReport) -> list[RenderableType]:
         for col in ("kind", "name", "imported by"):
             found.add_column(col)
         for f in runtime.found_only_at_runtime:
-            found.add_row(f.kind, f.name, ", ".join(f.imported_by[:3]) + (f" +{len(f.imported_by) - 3} more" if len(f.imported_by) > 3 else "") or "-")
+            found.add_row(
+                f.kind,
+                f.name,
+                ", ".join(f.imported_by[:3]) + (f" +{len(f.imported_by) - 3} more" if len(f.imported_by) > 3 else "") or "-",
+            )
         parts.append(found)
     else:
         parts.append(Text("  nothing found only at run time"))
     if runtime.not_attributed:
         parts.append(
-            Text("  imported only from inside distributions (their own dependencies, not added): " + ", ".join(runtime.not_attributed))
+            Text(
+                "  imported only from inside distributions (their own dependencies, not added): "
+                + ", ".join(runtime.not_attributed)
+            )
         )
     if runtime.data_refs:
         refs = Table(
@@ -274,7 +277,9 @@ def _render_runtime(runtime: RuntimeReport) -> list[RenderableType]:
         for col in ("where", "value", "resolves to"):
             refs.add_column(col)
         for r in runtime.data_refs:
-            to = {"local": f"local module {r.module}", "distribution": f"{r.distribution} ({r.module})"}.get(r.kind, "nothing installed")
+            to = {"local": f"local module {r.module}", "distribution": f"{r.distribution} ({r.module})"}.get(
+                r.kind, "nothing installed"
+            )
             refs.add_row(f"{r.file}:{r.line}", f"{r.key}: {r.value}", to)
         parts.append(refs)
     for note in runtime.notes:

@@ -32,10 +32,10 @@ from envcapture.analysis.finder import (
     Root,
     RootOrigin,
 )
-from envcapture.analysis.stdlib import is_stdlib
-from envcapture.model import Diagnostic, Severity, Target
 from envcapture.analysis.model import EntryKind, EntryPoint, ImportSite, SourceFacts
+from envcapture.analysis.stdlib import is_stdlib
 from envcapture.environment.model import EnvSnapshot
+from envcapture.model import Diagnostic, Severity, Target
 
 __all__ = [
     "Edge",
@@ -239,8 +239,10 @@ class _Walk:
                 chain,
             )
         # Installed (site or editable). An editable install of the project's own code is local.
-        if file_path is not None and _inside(file_path, self.project) and not any(
-            _inside(file_path, Path(s)) for s in self.snapshot.site_packages
+        if (
+            file_path is not None
+            and _inside(file_path, self.project)
+            and not any(_inside(file_path, Path(s)) for s in self.snapshot.site_packages)
         ):
             rel = _rel(file_path, self.project)
             return (
@@ -448,8 +450,9 @@ def _enqueue_module_entry(walk: _Walk, entry: EntryPoint, diagnostics: set[Diagn
                 file=None,
                 line=None,
                 code="entry-point-missing",
-                message=f"-m {entry.target}: {res.reason}" if res.kind is not ModuleKind.LOCAL else
-                f"-m {entry.target}: module not found in the project",
+                message=f"-m {entry.target}: {res.reason}"
+                if res.kind is not ModuleKind.LOCAL
+                else f"-m {entry.target}: module not found in the project",
                 severity=Severity.ERROR if res.kind is ModuleKind.UNKNOWN or res.missing_part else Severity.INFO,
             )
         )

@@ -254,7 +254,7 @@ def read_settings(path: Path, *, root: Path) -> CheckSettings:
     if "entry-points" in section:
         value = section["entry-points"]
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise InputError("expected a list of scripts or \"-m module\" strings", location=loc("entry-points"))
+            raise InputError('expected a list of scripts or "-m module" strings', location=loc("entry-points"))
         entry_points = tuple(value)
     ignore: set[tuple[str, str]] = set()
     if "ignore" in section:
@@ -274,7 +274,9 @@ def read_settings(path: Path, *, root: Path) -> CheckSettings:
     if "mapping" in section:
         table = section["mapping"]
         if not isinstance(table, dict) or not all(isinstance(v, str) and v.strip() for v in table.values()):
-            raise InputError('expected a table of import name -> distribution (mapping = {mymod = "my-dist"})', location=loc("mapping"))
+            raise InputError(
+                'expected a table of import name -> distribution (mapping = {mymod = "my-dist"})', location=loc("mapping")
+            )
         mapping = sorted((str(k), str(v).strip()) for k, v in table.items())
     require_pins = section.get("require-pins", False)
     if not isinstance(require_pins, bool):

@@ -76,10 +76,10 @@ def rewrite_requirements(
         if new_name is not None:
             match = _NAME_RE.match(line)
             if match is not None:
-                line = match.group("lead") + new_name + line[match.end():]
+                line = match.group("lead") + new_name + line[match.end() :]
         out.append(line)
     if add:
-        ending = next((line[len(_body(line)):] for line in lines if line != _body(line)), "\n")
+        ending = next((line[len(_body(line)) :] for line in lines if line != _body(line)), "\n")
         if out and out[-1] == _body(out[-1]):
             out[-1] += ending
         out.extend(f"{item}{ending}" for item in add)

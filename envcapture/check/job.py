@@ -23,17 +23,17 @@ from pathlib import Path
 from envcapture._fs import atomic_write_bytes
 from envcapture.analysis.api import AnalysisOptions, analyze
 from envcapture.analysis.classify import Analysis, Status
+from envcapture.check.declared import read_declared, read_inline_ignores, read_settings
+from envcapture.check.fix import rewrite_requirements
 from envcapture.check.rules import CheckSettings, Declared, Finding, IndexProblem, check
 from envcapture.config.loader import JobConfig, load_config
-from envcapture.check.declared import read_declared, read_inline_ignores, read_settings
+from envcapture.environment.model import EnvSnapshot
 from envcapture.environment.snapshot import default_interpreter, snapshot_environment
 from envcapture.errors import InputError, Location, RequirementsError
-from envcapture.resolution.manual import merge_file_options
-from envcapture.environment.model import EnvSnapshot
 from envcapture.model import Severity, Target
-from envcapture.check.fix import rewrite_requirements
-from envcapture.resolution.requirements import parse_requirements_file
 from envcapture.resolution.closure import Closure, DirectRequirement, ResolveOptions, resolve
+from envcapture.resolution.manual import merge_file_options
+from envcapture.resolution.requirements import parse_requirements_file
 
 __all__ = ["CheckOptions", "CheckResult", "apply_fixes", "run_check"]
 
@@ -147,7 +147,9 @@ def _index_problems(closure: Closure, target: Target) -> tuple[list[IndexProblem
     return problems, list(notes)
 
 
-def apply_fixes(findings: tuple[Finding, ...], project: Path, fixable: frozenset[str]) -> tuple[tuple[Finding, ...], tuple[str, ...]]:
+def apply_fixes(
+    findings: tuple[Finding, ...], project: Path, fixable: frozenset[str]
+) -> tuple[tuple[Finding, ...], tuple[str, ...]]:
     """Rewrite the requirements files named by the fixes (atomically, mode kept).
 
     Only files in ``fixable`` (the requirements files read) are touched. Returns the
@@ -225,10 +227,7 @@ def run_check(options: CheckOptions, *, snapshot: EnvSnapshot | None = None) -> 
     )
     resolve_opts = _resolve_options(job, requirement_files, project) if options.check_index else ResolveOptions()
     closure = _closure(analysis, declared, snapshot, analysis.target, resolve_opts)
-    notes = [
-        f"{d}" for d in analysis.diagnostics
-        if d.severity is not Severity.INFO and d.code != "unresolved-import"
-    ]
+    notes = [f"{d}" for d in analysis.diagnostics if d.severity is not Severity.INFO and d.code != "unresolved-import"]
     problems: list[IndexProblem] = []
     if options.check_index:
         problems, index_notes = _index_problems(closure, analysis.target)

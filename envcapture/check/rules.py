@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from envcapture.analysis.classify import Analysis, SiteRef, Status
-from envcapture.environment.distributions import owners_of
 from envcapture.analysis.mapping import guess_distribution
-from envcapture.model import DistName, dist_name
+from envcapture.environment.distributions import owners_of
 from envcapture.environment.model import EnvSnapshot
+from envcapture.model import DistName, dist_name
 from envcapture.resolution.closure import Closure, OriginKind, ViaKind
 
 __all__ = [
@@ -295,7 +295,9 @@ class _Use:
     installed: bool
 
 
-def _uses(analysis: Analysis, settings: CheckSettings, declared_names: Mapping[DistName, object]) -> tuple[dict[DistName, _Use], list[tuple[str, list[SiteRef]]]]:
+def _uses(
+    analysis: Analysis, settings: CheckSettings, declared_names: Mapping[DistName, object]
+) -> tuple[dict[DistName, _Use], list[tuple[str, list[SiteRef]]]]:
     """Distributions imported (by canonical name) and the imports no distribution is known for."""
     uses: dict[DistName, _Use] = {}
     for d in analysis.distributions:
@@ -325,7 +327,9 @@ def _uses(analysis: Analysis, settings: CheckSettings, declared_names: Mapping[D
         name = dist_name(dist)
         use = uses.get(name)
         if use is None:
-            uses[name] = _Use(name=name, display=dist, version="", modules=(u.module,), sites=list(u.import_sites), installed=False)
+            uses[name] = _Use(
+                name=name, display=dist, version="", modules=(u.module,), sites=list(u.import_sites), installed=False
+            )
         else:
             use.sites = sorted([*use.sites, *u.import_sites])
             use.modules = tuple(sorted({*use.modules, u.module}))
@@ -365,11 +369,18 @@ def check(
             dist, how = right
             name = dist_name(dist)
             fix = Fix(action="rename", file=req.file, line=req.line, text=dist) if req.source == "requirements" else None
-            found.append(Finding(
-                code="EC003", rule=RULES["EC003"], file=req.file, line=req.line,
-                message=f"{req.written_name} is an import name, not a distribution: declare {dist} (from {how})",
-                distribution=req.name, fix=fix, subjects=frozenset({req.name, name}),
-            ))
+            found.append(
+                Finding(
+                    code="EC003",
+                    rule=RULES["EC003"],
+                    file=req.file,
+                    line=req.line,
+                    message=f"{req.written_name} is an import name, not a distribution: declare {dist} (from {how})",
+                    distribution=req.name,
+                    fix=fix,
+                    subjects=frozenset({req.name, name}),
+                )
+            )
         effective.setdefault(name, []).append(req)
 
     uses, unknown = _uses(analysis, settings, effective)
@@ -412,22 +423,36 @@ def check(
         else:
             message = f"{modules} is imported but {use.display} is not declared: add {pin} (imported at {_sites_text(sites)})"
         first = sites[0]
-        found.append(Finding(
-            code=code, rule=RULES[code], file=first.file, line=first.line, column=first.column,
-            message=message, distribution=use.name, fix=fix,
-            subjects=frozenset({use.name, *use.modules, *(m.split(".")[0] for m in use.modules)}),
-        ))
+        found.append(
+            Finding(
+                code=code,
+                rule=RULES[code],
+                file=first.file,
+                line=first.line,
+                column=first.column,
+                message=message,
+                distribution=use.name,
+                fix=fix,
+                subjects=frozenset({use.name, *use.modules, *(m.split(".")[0] for m in use.modules)}),
+            )
+        )
     for module, all_sites in unknown:
         sites = [s for s in all_sites if s.status in _NEEDED and not _inline_hit(inline, "EC001", s.file, s.line)]
         if not sites:
             continue
         first = sites[0]
-        found.append(Finding(
-            code="EC001", rule=RULES["EC001"], file=first.file, line=first.line, column=first.column,
-            message=f"{module} is imported but not declared, and no known distribution provides it "
-            f"(imported at {_sites_text(sites)}); add it to [tool.envcapture] mapping",
-            subjects=frozenset({module, module.split(".")[0]}),
-        ))
+        found.append(
+            Finding(
+                code="EC001",
+                rule=RULES["EC001"],
+                file=first.file,
+                line=first.line,
+                column=first.column,
+                message=f"{module} is imported but not declared, and no known distribution provides it "
+                f"(imported at {_sites_text(sites)}); add it to [tool.envcapture] mapping",
+                subjects=frozenset({module, module.split(".")[0]}),
+            )
+        )
 
     # EC002: declared, not used, not needed by anything used or declared.
     used = set(uses)
@@ -440,11 +465,18 @@ def check(
         for req in reqs:
             fix = Fix(action="remove", file=req.file, line=req.line, text=req.text) if req.source == "requirements" else None
             where = f" (in [project.optional-dependencies] {req.group})" if req.group else ""
-            found.append(Finding(
-                code="EC002", rule=RULES["EC002"], file=req.file, line=req.line,
-                message=f"{req.written_name or name} is declared{where} but no code the entry points reach imports it",
-                distribution=name, fix=fix, subjects=frozenset({name}),
-            ))
+            found.append(
+                Finding(
+                    code="EC002",
+                    rule=RULES["EC002"],
+                    file=req.file,
+                    line=req.line,
+                    message=f"{req.written_name or name} is declared{where} but no code the entry points reach imports it",
+                    distribution=name,
+                    fix=fix,
+                    subjects=frozenset({name}),
+                )
+            )
 
     # EC005: pins, when asked for.
     if settings.require_pins:
@@ -454,10 +486,17 @@ def check(
             installed = snapshot.distribution(req.name) if snapshot is not None else None
             how = "not pinned" if not req.specifier else f"loosely pinned ({req.specifier})"
             advice = f": pin it, {installed.display_name}=={installed.version} is installed" if installed else ": pin it with =="
-            found.append(Finding(
-                code="EC005", rule=RULES["EC005"], file=req.file, line=req.line,
-                message=f"{req.written_name} is {how}{advice}", distribution=req.name, subjects=frozenset({req.name}),
-            ))
+            found.append(
+                Finding(
+                    code="EC005",
+                    rule=RULES["EC005"],
+                    file=req.file,
+                    line=req.line,
+                    message=f"{req.written_name} is {how}{advice}",
+                    distribution=req.name,
+                    subjects=frozenset({req.name}),
+                )
+            )
 
     # EC006: the index's verdicts, placed on the declaration, else the import site.
     for problem in index_problems:
@@ -472,14 +511,21 @@ def check(
             parents = sorted(n for n, desc in declared_desc.items() if problem.name in desc)
             if parents:
                 file, line = effective[parents[0]][0].file, effective[parents[0]][0].line
-        found.append(Finding(
-            code="EC006", rule=RULES["EC006"], file=file, line=line,
-            message=f"{problem.name}=={problem.version} is not installable on the target: {problem.message}",
-            distribution=problem.name, subjects=frozenset({problem.name}),
-        ))
+        found.append(
+            Finding(
+                code="EC006",
+                rule=RULES["EC006"],
+                file=file,
+                line=line,
+                message=f"{problem.name}=={problem.version} is not installable on the target: {problem.message}",
+                distribution=problem.name,
+                subjects=frozenset({problem.name}),
+            )
+        )
 
     kept = [
-        f for f in found
+        f
+        for f in found
         if not settings.ignores(f.code, f.subjects)
         and not (f.code not in ("EC001", "EC004") and _inline_hit(inline, f.code, f.file, f.line))
     ]

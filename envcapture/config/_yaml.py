@@ -133,25 +133,19 @@ def compose(text: str, *, source: str = "<config>") -> Document:
         message = f"invalid YAML: unacceptable character #x{exc.character:04x}"
         if isinstance(exc.character, bytes):  # pragma: no cover - only for byte input
             message = "invalid YAML: text is not valid UTF-8"
-        raise ConfigError(
-            message, location=Location(file=source, line=line, column=column)
-        ) from exc
+        raise ConfigError(message, location=Location(file=source, line=line, column=column)) from exc
     except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML error is one of the above
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"invalid YAML: {first}", location=Location(file=source)) from exc
     except RecursionError as exc:
-        raise ConfigError(
-            "invalid YAML: nested too deeply", location=Location(file=source)
-        ) from exc
+        raise ConfigError("invalid YAML: nested too deeply", location=Location(file=source)) from exc
     if node is None:
         return Document(root=None, text=text)
     builder = _Builder(source)
     try:
         root = builder.convert(node, Location(file=source))
     except RecursionError as exc:
-        raise ConfigError(
-            "invalid YAML: nested too deeply", location=Location(file=source)
-        ) from exc
+        raise ConfigError("invalid YAML: nested too deeply", location=Location(file=source)) from exc
     return Document(root=root, text=text, problems=tuple(builder.problems))
 
 
@@ -237,9 +231,7 @@ class _Builder:
         if key in self._done:
             return self._done[key]
         if key in self._active:
-            self.problems.append(
-                InputError("recursive YAML alias", location=self._location(node, where))
-            )
+            self.problems.append(InputError("recursive YAML alias", location=self._location(node, where)))
             return self._scalar_of(None, "null", "null", node)
         self._active.add(key)
         try:
@@ -252,9 +244,7 @@ class _Builder:
     def _convert(self, node: yaml.Node, where: Location) -> Node:
         line, column = node.start_mark.line + 1, node.start_mark.column + 1
         if isinstance(node, yaml.SequenceNode):
-            items = tuple(
-                self.convert(item, where.child(f"[{i}]")) for i, item in enumerate(node.value)
-            )
+            items = tuple(self.convert(item, where.child(f"[{i}]")) for i, item in enumerate(node.value))
             return Sequence(items=items, line=line, column=column)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, where)
@@ -320,9 +310,7 @@ class _Builder:
         return self._scalar_of(value, kind, text, node)
 
     @staticmethod
-    def _scalar_of(
-        value: str | int | float | bool | None, kind: ScalarKind, text: str, node: yaml.Node
-    ) -> Scalar:
+    def _scalar_of(value: str | float | bool | None, kind: ScalarKind, text: str, node: yaml.Node) -> Scalar:
         style = getattr(node, "style", None)
         return Scalar(
             value=value,
@@ -362,10 +350,7 @@ def _from_python(obj: object, active: set[int]) -> Node:
         active.add(id(obj))
         try:
             if isinstance(obj, AbcMapping):
-                entries = tuple(
-                    Entry(key=_python_scalar(k), value=_from_python(v, active))
-                    for k, v in obj.items()
-                )
+                entries = tuple(Entry(key=_python_scalar(k), value=_from_python(v, active)) for k, v in obj.items())
                 return Mapping(entries=entries)
             return Sequence(items=tuple(_from_python(item, active) for item in obj))
         finally:

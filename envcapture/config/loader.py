@@ -262,16 +262,12 @@ def load_config(path: str | os.PathLike[str], *, project_dir: Path | None = None
         raise ConfigError("no such file", location=Location(file=source)) from exc
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise ConfigError(
-            f"cannot read the file: {reason}", location=Location(file=source)
-        ) from exc
+        raise ConfigError(f"cannot read the file: {reason}", location=Location(file=source)) from exc
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(
-            f"not UTF-8 text (byte {exc.start})", location=Location(file=source, line=line)
-        ) from exc
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", location=Location(file=source, line=line)) from exc
     base = project_dir if project_dir is not None else file.parent
     return _parse(y.compose(text, source=source), source, _absolute(base), check_disk=True)
 
@@ -341,9 +337,7 @@ _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _VERSION_RE = re.compile(r"3(?:\.(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?)?\Z")
 _SIZE_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([KMGTkmgt])(?:i?[Bb])?\Z")
 _UNITS = {"K": 2**10, "M": 2**20, "G": GiB, "T": TiB}
-_DURATION_RE = re.compile(
-    r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+(?:\.[0-9]+)?)s)?\Z"
-)
+_DURATION_RE = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+(?:\.[0-9]+)?)s)?\Z")
 _REF_RE = re.compile(r"\$\{([^}]*)\}")
 _HOST_RE = re.compile(
     r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -435,11 +429,7 @@ def _join(path: str, key: str) -> str:
 
 
 def _is_absolute(text: str) -> bool:
-    return (
-        PurePosixPath(text).is_absolute()
-        or PureWindowsPath(text).is_absolute()
-        or text.startswith("~")
-    )
+    return PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute() or text.startswith("~")
 
 
 def _has_parent_part(text: str) -> bool:
@@ -459,9 +449,7 @@ class _Ref:
 class _Checker:
     """Walks the node tree once, collecting problems and warnings."""
 
-    def __init__(
-        self, document: y.Document, source: str, project_dir: Path, check_disk: bool
-    ) -> None:
+    def __init__(self, document: y.Document, source: str, project_dir: Path, check_disk: bool) -> None:
         self.document = document
         self.source = source
         self.project_dir = project_dir
@@ -528,9 +516,7 @@ class _Checker:
     def sequence(self, node: y.Node, path: str) -> y.Sequence | None:
         if isinstance(node, y.Sequence):
             return node
-        hint = (
-            "write it as a list: [value] or '- value' lines" if isinstance(node, y.Scalar) else None
-        )
+        hint = "write it as a list: [value] or '- value' lines" if isinstance(node, y.Scalar) else None
         self.error(node, path, f"expected a list, got {_describe(node)}", hint)
         return None
 
@@ -650,15 +636,12 @@ class _Checker:
                     self.error(
                         node,
                         path,
-                        f"{_quote(text)} resolves to {resolved}, "
-                        f"outside the project directory {root}",
+                        f"{_quote(text)} resolves to {resolved}, outside the project directory {root}",
                         "a symlink must not lead out of the project",
                     )
                     return None
             if must_exist and not full.exists():
-                self.error(
-                    node, path, f"{_quote(text)} does not exist", f"looked in {self.project_dir}"
-                )
+                self.error(node, path, f"{_quote(text)} does not exist", f"looked in {self.project_dir}")
                 return None
         except (OSError, RuntimeError, ValueError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
@@ -680,8 +663,7 @@ class _Checker:
                 self.error(
                     node,
                     path,
-                    f"variable {name!r} is already used by {other_path} "
-                    f"({self.where(other_node, other_path)})",
+                    f"variable {name!r} is already used by {other_path} ({self.where(other_node, other_path)})",
                 )
                 return
         self._variables.append((name, node, path))
@@ -702,9 +684,7 @@ class _Checker:
                     out.append(_Ref(text=text, var=None, node=item, path=item_path))
                 continue
             if not isinstance(item, y.Mapping):
-                self.error(
-                    item, item_path, f"expected a {what} or '{what}: VAR', got {_describe(item)}"
-                )
+                self.error(item, item_path, f"expected a {what} or '{what}: VAR', got {_describe(item)}")
                 continue
             if len(item.entries) != 1:
                 self.error(
@@ -743,13 +723,10 @@ class _Checker:
                 ref.path,
                 inside=ref.var is None,
                 must_exist=not outputs,
-                absolute_hint="only a path saved in a variable may be absolute: "
-                f"- {ref.text}: {{var: NAME}}",
+                absolute_hint=f"only a path saved in a variable may be absolute: - {ref.text}: {{var: NAME}}",
             )
             if checked is not None:
-                specs.append(
-                    FileSpec(path=checked, var=ref.var, location=self.loc(ref.node, ref.path))
-                )
+                specs.append(FileSpec(path=checked, var=ref.var, location=self.loc(ref.node, ref.path)))
         return tuple(specs)
 
     def resources(self, node: y.Node, path: str) -> tuple[ResourceRef, ...]:
@@ -772,9 +749,7 @@ class _Checker:
         for entry in mapping.entries:
             path = _join("args", y.key_label(entry.key.text))
             if not _NAME_RE.match(entry.key.text):
-                self.error(
-                    entry.key, path, f"{_quote(entry.key.text)} is not a valid parameter name"
-                )
+                self.error(entry.key, path, f"{_quote(entry.key.text)} is not a valid parameter name")
                 continue
             value = self.text_value(entry.value, path)
             if value is not None:
@@ -796,9 +771,7 @@ class _Checker:
         pairs: list[tuple[y.Node, str, y.Node | None]] = []  # (name node, key path, value node)
         if isinstance(node, y.Mapping):
             for entry in node.entries:
-                pairs.append(
-                    (entry.key, _join("env.vars", y.key_label(entry.key.text)), entry.value)
-                )
+                pairs.append((entry.key, _join("env.vars", y.key_label(entry.key.text)), entry.value))
         elif isinstance(node, y.Sequence):
             for i, item in enumerate(node.items):
                 path = f"env.vars[{i}]"
@@ -826,9 +799,7 @@ class _Checker:
                 continue
             seen[name] = name_node
             value: str | None = None
-            if value_node is not None and not (
-                isinstance(value_node, y.Scalar) and value_node.kind == "null"
-            ):
+            if value_node is not None and not (isinstance(value_node, y.Scalar) and value_node.kind == "null"):
                 value = self.text_value(value_node, path)
                 if value is None:
                     continue
@@ -845,8 +816,7 @@ class _Checker:
                 self.error(
                     node,
                     path,
-                    f"{_quote(text)} looks like a registry image, "
-                    "but a plain string names a project image id",
+                    f"{_quote(text)} looks like a registry image, but a plain string names a project image id",
                     f"write docker: {{image: {text}}}",
                 )
                 return None
@@ -929,9 +899,7 @@ class _Checker:
                     _did_you_mean(text, ["auto", "manual"]),
                 )  # fmt: skip
         else:
-            self.error(
-                mapping, f"{path}.type", "required key is missing", "type: auto or type: manual"
-            )
+            self.error(mapping, f"{path}.type", "required key is missing", "type: auto or type: manual")
 
         def at(key: str) -> Location:
             entry = found[key]
@@ -955,8 +923,7 @@ class _Checker:
             self.error(
                 found["root-path"].key,
                 f"{path}.root-path",
-                f"given together with {path}.root-paths "
-                f"({self.where(found['root-paths'].key, '')})",
+                f"given together with {path}.root-paths ({self.where(found['root-paths'].key, '')})",
                 "keep only root-paths",
             )
             root_key = "root-paths"
@@ -964,9 +931,7 @@ class _Checker:
             root_key = "root-paths"
         elif "root-path" in found:
             root_key = "root-path"
-            self.warn(
-                found["root-path"].key, f"{path}.root-path", "deprecated spelling of 'root-paths'"
-            )
+            self.warn(found["root-path"].key, f"{path}.root-path", "deprecated spelling of 'root-paths'")
         roots: Setting[tuple[str, ...]] = Setting()
         if root_key is not None:
             values = self.strings(found[root_key].value, f"{path}.{root_key}", self.project_path)
@@ -974,17 +939,14 @@ class _Checker:
                 roots = Setting(value=values, given=True, location=at(root_key))
         locals_: Setting[tuple[str, ...]] = Setting()
         if "local-paths" in found:
-            values = self.strings(
-                found["local-paths"].value, f"{path}.local-paths", self.project_path
-            )
+            values = self.strings(found["local-paths"].value, f"{path}.local-paths", self.project_path)
             if values is not None:
                 locals_ = Setting(value=values, given=True, location=at("local-paths"))
             if root_key is not None:
                 self.error(
                     found["local-paths"].key,
                     f"{path}.local-paths",
-                    f"cannot be used together with {path}.{root_key} "
-                    f"({self.where(found[root_key].key, '')})",
+                    f"cannot be used together with {path}.{root_key} ({self.where(found[root_key].key, '')})",
                 )
         pip = self.pip(found["pip"].value) if "pip" in found else PipOptions()
         if mode == "auto":
@@ -1003,8 +965,7 @@ class _Checker:
                 self.error(
                     found["type"].value,
                     f"{path}.type",
-                    "type: manual needs at least one of version, requirements-file, "
-                    "local-paths, root-paths or pip",
+                    "type: manual needs at least one of version, requirements-file, local-paths, root-paths or pip",
                     "or write python: auto",
                 )
         if mode is None:
@@ -1023,31 +984,21 @@ class _Checker:
             self.error(
                 node,
                 path,
-                f"expected a version string, got the number {node.value!r}; "
-                f"YAML reads 3.10 as 3.1, quote it: '{node.text}'",
+                f"expected a version string, got the number {node.value!r}; YAML reads 3.10 as 3.1, quote it: '{node.text}'",
             )
             return None
-        if (
-            isinstance(node, y.Scalar)
-            and node.kind == "int"
-            and node.value == 3
-            and node.text == "3"
-        ):
+        if isinstance(node, y.Scalar) and node.kind == "int" and node.value == 3 and node.text == "3":
             return "3"
         text = self.string(node, path)
         if text is None:
             return None
         match = _VERSION_RE.match(text.strip())
-        if match is None or (
-            match.group(1) is not None
-            and not _MINOR_RANGE[0] <= int(match.group(1)) <= _MINOR_RANGE[1]
-        ):
+        if match is None or (match.group(1) is not None and not _MINOR_RANGE[0] <= int(match.group(1)) <= _MINOR_RANGE[1]):
             self.error(
                 node,
                 path,
                 f"{_quote(text)} is not a supported Python version",
-                "expected 3, 3.MINOR or 3.MINOR.PATCH "
-                f"with MINOR {_MINOR_RANGE[0]}..{_MINOR_RANGE[1]}",
+                f"expected 3, 3.MINOR or 3.MINOR.PATCH with MINOR {_MINOR_RANGE[0]}..{_MINOR_RANGE[1]}",
             )
             return None
         return text.strip()
@@ -1072,9 +1023,7 @@ class _Checker:
                 index = Setting(value=text, given=True, location=at("index-url"))
         extra: Setting[tuple[str, ...]] = Setting()
         if "extra-index-urls" in found:
-            values = self.strings(
-                found["extra-index-urls"].value, f"{path}.extra-index-urls", self.url
-            )
+            values = self.strings(found["extra-index-urls"].value, f"{path}.extra-index-urls", self.url)
             if values is not None:
                 extra = Setting(value=values, given=True, location=at("extra-index-urls"))
         hosts: Setting[tuple[str, ...]] = Setting()
@@ -1087,9 +1036,7 @@ class _Checker:
             flag = self.boolean(found["no-deps"].value, f"{path}.no-deps")
             if flag is not None:
                 no_deps = Setting(value=flag, given=True, location=at("no-deps"))
-        return PipOptions(
-            index_url=index, extra_index_urls=extra, trusted_hosts=hosts, no_deps=no_deps
-        )
+        return PipOptions(index_url=index, extra_index_urls=extra, trusted_hosts=hosts, no_deps=no_deps)
 
     def url(self, text: str, node: y.Node, path: str) -> str | None:
         problem = None
@@ -1155,8 +1102,7 @@ class _Checker:
                 self.error(
                     entry.key,
                     "cloud-instance-type",
-                    "cannot be used together with cloud-instance-types "
-                    f"({self.where(found['cloud-instance-types'].key, '')})",
+                    f"cannot be used together with cloud-instance-types ({self.where(found['cloud-instance-types'].key, '')})",
                     "keep only cloud-instance-types",
                 )
             else:
@@ -1293,17 +1239,13 @@ class _Checker:
                     self.declare(var, found["var"].value, f"{path}.var")
             description = None
             if "description" in found:
-                description = self.string(
-                    found["description"].value, f"{path}.description", empty_ok=True
-                )
+                description = self.string(found["description"].value, f"{path}.description", empty_ok=True)
             size = self.size(found["size"].value, f"{path}.size") if "size" in found else None
             labels: list[tuple[str, str]] = []
             if "labels" in found:
                 labels_node = self.mapping(found["labels"].value, f"{path}.labels")
                 for entry in labels_node.entries if labels_node else ():
-                    value = self.text_value(
-                        entry.value, f"{path}.labels.{y.key_label(entry.key.text)}"
-                    )
+                    value = self.text_value(entry.value, f"{path}.labels.{y.key_label(entry.key.text)}")
                     if value is not None:
                         labels.append((entry.key.text, value))
             if name is not None and var is not None and size is not None:
@@ -1330,9 +1272,7 @@ class _Checker:
         connector = self.string(found["connector"].value, "spark.connector")
         return SparkSpec(connector=connector.strip()) if connector is not None else None
 
-    def references(
-        self, cmd_node: y.Scalar, cmd: str, declared: frozenset[str], flags: tuple[str, ...]
-    ) -> None:
+    def references(self, cmd_node: y.Scalar, cmd: str, declared: frozenset[str], flags: tuple[str, ...]) -> None:
         """Each ``${NAME}`` in ``cmd`` must be declared; ``$NAME`` is left to the shell."""
         seen: set[str] = set()
         for match in _REF_RE.finditer(cmd):
@@ -1352,8 +1292,7 @@ class _Checker:
                 node,
                 "cmd",
                 f"undeclared variable ${{{name}}}",
-                _did_you_mean(name, sorted(declared))
-                or "declare it in inputs, outputs, datasets, s3-mounts, args or env.vars",
+                _did_you_mean(name, sorted(declared)) or "declare it in inputs, outputs, datasets, s3-mounts, args or env.vars",
             )
 
     def at_text(self, node: y.Scalar, needle: str) -> y.Scalar:
@@ -1370,9 +1309,7 @@ class _Checker:
             self.error(None, "", "the file is empty; a job config needs at least 'cmd'")
             return None
         if not isinstance(root, y.Mapping):
-            self.error(
-                root, "", f"expected a mapping of keys at the top level, got {_describe(root)}"
-            )
+            self.error(root, "", f"expected a mapping of keys at the top level, got {_describe(root)}")
             return None
         found = self.fields(root, "", _TOP)
         name = self.string(found["name"].value, "name") if "name" in found else None
@@ -1383,42 +1320,18 @@ class _Checker:
             if cmd is not None:
                 cmd = cmd.rstrip("\n")
         else:
-            self.error(
-                root, "cmd", "required key is missing", "cmd is the command that runs the job"
-            )
+            self.error(root, "cmd", "required key is missing", "cmd is the command that runs the job")
         args = self.args(found["args"].value) if "args" in found else ()
-        inputs = (
-            self.files(found["inputs"].value, "inputs", outputs=False) if "inputs" in found else ()
-        )
-        outputs = (
-            self.files(found["outputs"].value, "outputs", outputs=True)
-            if "outputs" in found
-            else ()
-        )
-        s3_mounts = (
-            self.resources(found["s3-mounts"].value, "s3-mounts") if "s3-mounts" in found else ()
-        )
-        datasets = (
-            self.resources(found["datasets"].value, "datasets") if "datasets" in found else ()
-        )
+        inputs = self.files(found["inputs"].value, "inputs", outputs=False) if "inputs" in found else ()
+        outputs = self.files(found["outputs"].value, "outputs", outputs=True) if "outputs" in found else ()
+        s3_mounts = self.resources(found["s3-mounts"].value, "s3-mounts") if "s3-mounts" in found else ()
+        datasets = self.resources(found["datasets"].value, "datasets") if "datasets" in found else ()
         env = self.env(found["env"].value) if "env" in found else EnvSpec()
         flags = self.flags(found["flags"].value) if "flags" in found else ()
         types = self.instance_types(found)
-        storage = (
-            self.working_storage(found["working-storage"].value)
-            if "working-storage" in found
-            else None
-        )
-        shutdown = (
-            self.graceful_shutdown(found["graceful-shutdown"].value)
-            if "graceful-shutdown" in found
-            else None
-        )
-        out_ds = (
-            self.output_datasets(found["output-datasets"].value)
-            if "output-datasets" in found
-            else ()
-        )
+        storage = self.working_storage(found["working-storage"].value) if "working-storage" in found else None
+        shutdown = self.graceful_shutdown(found["graceful-shutdown"].value) if "graceful-shutdown" in found else None
+        out_ds = self.output_datasets(found["output-datasets"].value) if "output-datasets" in found else ()
         spark = self.spark(found["spark"].value) if "spark" in found else None
         if cmd is None:
             return None

@@ -230,9 +230,7 @@ def _file_url_path(url: str) -> str | None:
     return _abs(path)
 
 
-def editable_hooks(
-    location: str, rel_paths: list[str], editable: bool
-) -> tuple[list[str], list[tuple[str, str]]]:
+def editable_hooks(location: str, rel_paths: list[str], editable: bool) -> tuple[list[str], list[tuple[str, str]]]:
     """Source roots and (name, path) mappings from the hooks a dist installed at ``location``.
 
     ``.pth`` path lines count when the dist is editable (per ``direct_url.json``) or the
@@ -252,11 +250,7 @@ def editable_hooks(
                 path = _abs(os.path.join(location, line))
                 if os.path.isdir(path):
                     roots.append(path)
-        elif (
-            rel.endswith(".py")
-            and "editable" in rel
-            and (editable or rel.startswith(_EDITABLE_PREFIX))
-        ):
+        elif rel.endswith(".py") and "editable" in rel and (editable or rel.startswith(_EDITABLE_PREFIX)):
             text = _read(full)
             for name, path in parse_finder_source(text or ""):
                 path = _abs(path)
@@ -453,11 +447,7 @@ def _stdlib_dirs(sys_path: list[str], site_dirs: list[str]) -> list[str]:
     paths = sysconfig.get_paths()
     # In a venv "platstdlib" names the venv's own lib/pythonX.Y, which holds only
     # site-packages: keep the directories that really hold the stdlib (os.py).
-    dirs = [
-        _abs(paths[key])
-        for key in ("stdlib", "platstdlib")
-        if os.path.isfile(os.path.join(paths[key], "os.py"))
-    ]
+    dirs = [_abs(paths[key]) for key in ("stdlib", "platstdlib") if os.path.isfile(os.path.join(paths[key], "os.py"))]
     prefixes = [os.path.normcase(path) + os.sep for path in dirs]
     site_keys = {os.path.normcase(path) for path in site_dirs}
     for entry in sys_path:  # lib-dynload and the like

@@ -6,8 +6,8 @@ import threading
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from envcapture.model import DistName, ModuleName
 from envcapture.environment.model import EnvSnapshot
+from envcapture.model import DistName, ModuleName
 
 __all__ = ["module_owners", "owners_of"]
 

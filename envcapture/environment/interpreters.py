@@ -26,7 +26,10 @@ __all__ = ["find_interpreter", "host_matches"]
 def host_matches(sys_platform: str, machine: str) -> bool:
     """Whether this machine is the target's platform (Linux x86_64): only then can a
     compiled wheel built here run there."""
-    return sys.platform == sys_platform and platform.machine().lower() in (machine.lower(), {"x86_64": "amd64"}.get(machine, machine))
+    return sys.platform == sys_platform and platform.machine().lower() in (
+        machine.lower(),
+        {"x86_64": "amd64"}.get(machine, machine),
+    )
 
 
 @functools.lru_cache(maxsize=64)

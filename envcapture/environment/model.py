@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from envcapture.model import Diagnostic, DistName, ModuleName, dist_name
 
-
 # --- the analysed environment (environment.py) ----------------------------------------------
 
 
@@ -58,5 +57,3 @@ class EnvSnapshot:
             if dist.name == wanted:
                 return dist
         return None
-
-

@@ -35,11 +35,11 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
-from envcapture.environment import _probe
 from envcapture._fs import atomic_write_bytes, default_cache_dir
+from envcapture.environment import _probe
+from envcapture.environment.model import DistributionInfo, EnvSnapshot
 from envcapture.errors import InterpreterError
 from envcapture.model import Diagnostic, ModuleName, dist_name
-from envcapture.environment.model import DistributionInfo, EnvSnapshot
 
 __all__ = ["PROBE_TIMEOUT", "default_interpreter", "snapshot_environment"]
 
@@ -73,9 +73,7 @@ def default_interpreter() -> str:
     return sys.executable
 
 
-def snapshot_environment(
-    python: str | None = None, *, timeout: float = PROBE_TIMEOUT, use_cache: bool = True
-) -> EnvSnapshot:
+def snapshot_environment(python: str | None = None, *, timeout: float = PROBE_TIMEOUT, use_cache: bool = True) -> EnvSnapshot:
     """Read the interpreter ``python`` (default: `default_interpreter`) and what it has installed.
 
     :param python: path of the interpreter, or a bare name looked up on ``PATH``.
@@ -188,9 +186,7 @@ def _run_probe(executable: str, timeout: float) -> Mapping[str, object]:
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise InterpreterError(
-            f"{executable}: environment probe timed out after {timeout:g} s"
-        ) from exc
+        raise InterpreterError(f"{executable}: environment probe timed out after {timeout:g} s") from exc
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise InterpreterError(f"{executable}: cannot run interpreter: {reason}") from exc
@@ -205,9 +201,7 @@ def _run_probe(executable: str, timeout: float) -> Mapping[str, object]:
     start, end = stdout.rfind(_probe.BEGIN), stdout.rfind(_probe.END)
     if done.returncode != 0:
         detail = _last_line(stderr) or "no error output"
-        raise InterpreterError(
-            f"{executable}: environment probe failed (exit {done.returncode}): {detail}"
-        )
+        raise InterpreterError(f"{executable}: environment probe failed (exit {done.returncode}): {detail}")
     if start < 0 or end < start:
         detail = _last_line(stderr) or _last_line(stdout) or "no output"
         raise InterpreterError(f"{executable}: not a Python interpreter ({detail})")
@@ -259,9 +253,7 @@ def _pairs(raw: Mapping[str, object], key: str) -> tuple[tuple[str, str], ...]:
         raise _Malformed(f"{key}: expected a list of pairs")
     pairs: list[tuple[str, str]] = []
     for item in value:
-        if not (
-            isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)
-        ):
+        if not (isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)):
             raise _Malformed(f"{key}: expected [name, path] pairs, got {item!r}")
         pairs.append((item[0], item[1]))
     return tuple(pairs)
@@ -299,9 +291,7 @@ def _build_snapshot(raw: Mapping[str, object], executable: str) -> EnvSnapshot:
     try:
         winners = _objects(raw, "distributions")
         distributions = sorted((_distribution(d) for d in winners), key=lambda d: d.name)
-        shadowed = sorted(
-            (_distribution(d) for d in _objects(raw, "shadowed")), key=lambda d: d.name
-        )
+        shadowed = sorted((_distribution(d) for d in _objects(raw, "shadowed")), key=lambda d: d.name)
         mappings: set[tuple[str, str]] = set()
         for dist in winners:
             mappings.update(_pairs(dist, "editable_mappings"))

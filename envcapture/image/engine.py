@@ -50,7 +50,9 @@ def docker_client(environ: Mapping[str, str] | None = None, *, timeout: int = 12
         client = docker.from_env(environment=dict(environ) if environ is not None else None, timeout=timeout)
         client.ping()
     except Exception as exc:
-        raise BuildError(f"step engine: no Docker daemon reachable ({_one_line(exc)})", hint="start dockerd or set DOCKER_HOST") from exc
+        raise BuildError(
+            f"step engine: no Docker daemon reachable ({_one_line(exc)})", hint="start dockerd or set DOCKER_HOST"
+        ) from exc
     return client
 
 

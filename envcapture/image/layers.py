@@ -137,7 +137,9 @@ def file_entry(path: str, *, data: bytes | None = None, source: Path | None = No
     if (data is None) == (source is None):
         raise ValueError("give exactly one of data and source")
     size = len(data) if data is not None else Path(source).stat().st_size  # type: ignore[arg-type,unused-ignore]
-    return TreeEntry(path=_check_path(path), kind="file", mode=0o755 if executable else 0o644, size=size, data=data, source=source)
+    return TreeEntry(
+        path=_check_path(path), kind="file", mode=0o755 if executable else 0o644, size=size, data=data, source=source
+    )
 
 
 def symlink_entry(path: str, target: str) -> TreeEntry:
@@ -287,8 +289,12 @@ def write_layer(entries: Sequence[TreeEntry], blobs: Path, *, name: str, mtime: 
         _unlink(tmp)
         raise
     return Layer(
-        name=name, digest=f"sha256:{digest}", diff_id=f"sha256:{uncompressed.digest.hexdigest()}",
-        size=compressed.size, files=files, unpacked_size=unpacked,
+        name=name,
+        digest=f"sha256:{digest}",
+        diff_id=f"sha256:{uncompressed.digest.hexdigest()}",
+        size=compressed.size,
+        files=files,
+        unpacked_size=unpacked,
     )
 
 
@@ -352,9 +358,16 @@ def import_layer(path: Path, blobs: Path, *, name: str = "base") -> Layer:
                     while block := src_gz.read(_CHUNK):
                         uncompressed.write(block)
             else:
-                with open(path, "rb") as src, gzip.GzipFile(
-                    filename="", mode="wb", fileobj=compressed, compresslevel=GZIP_LEVEL, mtime=0  # type: ignore[arg-type,unused-ignore]
-                ) as gz:
+                with (
+                    open(path, "rb") as src,
+                    gzip.GzipFile(
+                        filename="",
+                        mode="wb",
+                        fileobj=compressed,
+                        compresslevel=GZIP_LEVEL,
+                        mtime=0,  # type: ignore[arg-type,unused-ignore]
+                    ) as gz,
+                ):
                     while block := src.read(_CHUNK):
                         uncompressed.write(block)
                         gz.write(block)

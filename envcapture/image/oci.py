@@ -36,8 +36,9 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from envcapture._version import __version__
 from envcapture._fs import atomic_write_bytes, atomic_write_text, replace_directory, sha256_file
+from envcapture._version import __version__
+from envcapture.build.manifest import read_manifest
 from envcapture.config.loader import JobConfig
 from envcapture.errors import InputError
 from envcapture.image.layers import (
@@ -64,7 +65,6 @@ from envcapture.image.staging import (
     staged_entries,
     venv_entries,
 )
-from envcapture.build.manifest import read_manifest
 
 __all__ = [
     "CONFIG_MEDIA_TYPE",
@@ -111,9 +111,7 @@ LABEL_BASE_DIGEST = "org.opencontainers.image.base.digest"
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
 
-_DOCKER_MANIFEST_TYPES = frozenset(
-    {MANIFEST_MEDIA_TYPE, "application/vnd.docker.distribution.manifest.v2+json"}
-)
+_DOCKER_MANIFEST_TYPES = frozenset({MANIFEST_MEDIA_TYPE, "application/vnd.docker.distribution.manifest.v2+json"})
 _INDEX_TYPES = frozenset({INDEX_MEDIA_TYPE, "application/vnd.docker.distribution.manifest.list.v2+json"})
 # Docker's layer media types -> the OCI ones (same bytes).
 _LAYER_TYPES = {
@@ -264,7 +262,11 @@ def _check_repo_tag(repo_tag: str) -> str:
     repo, sep, tag = repo_tag.rpartition(":")
     if not sep or "/" in tag:
         repo, tag = repo_tag, "latest"
-    path = repo.split("/", 1)[1] if "/" in repo and ("." in repo.split("/")[0] or ":" in repo.split("/")[0] or repo.split("/")[0] == "localhost") else repo
+    path = (
+        repo.split("/", 1)[1]
+        if "/" in repo and ("." in repo.split("/")[0] or ":" in repo.split("/")[0] or repo.split("/")[0] == "localhost")
+        else repo
+    )
     if not _NAME_RE.match(path) or not _TAG_RE.match(tag):
         raise InputError(f"--tag {repo_tag!r}: expected REPOSITORY:TAG (lowercase repository, tag of [A-Za-z0-9_.-])")
     return f"{repo}:{tag}"
@@ -419,7 +421,8 @@ def _pick_manifest(layout: Path, index: Mapping[str, Any], ref: str | None, show
     if entry.get("mediaType") in _INDEX_TYPES:
         nested = json.loads(_read_blob(layout, str(entry["digest"])))
         candidates = [
-            m for m in nested.get("manifests", [])
+            m
+            for m in nested.get("manifests", [])
             if (m.get("platform") or {}).get("os") == "linux" and (m.get("platform") or {}).get("architecture") == "amd64"
         ]
         if not candidates:
@@ -448,7 +451,9 @@ def _load_oci_base(spec: str, blobs: Path, name: str | None, digest: str | None)
     if len(diff_ids) != len(descriptors):
         raise InputError(f"--base-oci {spec!r}: {len(descriptors)} layers but {len(diff_ids)} diff_ids")
     if (config.get("architecture"), config.get("os")) not in (("amd64", "linux"), (None, None)):
-        raise InputError(f"--base-oci {spec!r}: a {config.get('os')}/{config.get('architecture')} image; the target is linux/amd64")
+        raise InputError(
+            f"--base-oci {spec!r}: a {config.get('os')}/{config.get('architecture')} image; the target is linux/amd64"
+        )
     layers: list[Layer] = []
     blobs.mkdir(parents=True, exist_ok=True)
     for i, (desc, diff_id) in enumerate(zip(descriptors, diff_ids)):
@@ -462,7 +467,13 @@ def _load_oci_base(spec: str, blobs: Path, name: str | None, digest: str | None)
         shutil.copyfile(src, blobs / hexdigest)
         media = str(desc.get("mediaType", LAYER_MEDIA_TYPE))
         layers.append(
-            Layer(name=f"base:{i}", digest=layer_digest, diff_id=str(diff_id), size=int(desc["size"]), media_type=_LAYER_TYPES.get(media, media))
+            Layer(
+                name=f"base:{i}",
+                digest=layer_digest,
+                diff_id=str(diff_id),
+                size=int(desc["size"]),
+                media_type=_LAYER_TYPES.get(media, media),
+            )
         )
     return BaseImage(name=name, digest=digest or str(entry["digest"]), source="oci", layers=tuple(layers), config=config)
 
@@ -517,7 +528,7 @@ def _image_config(
         base_history = [{"created": created, "created_by": f"envcapture image: {shown}"} for _ in base.layers]
     history = base_history + [
         {"created": created, "created_by": f"envcapture image: {layer.name}", "comment": f"envcapture {__version__}"}
-        for layer in layers[len(base.layers):]
+        for layer in layers[len(base.layers) :]
     ]
     return {
         "architecture": "amd64",
@@ -538,15 +549,13 @@ def _dockerfile_quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 
 
-def render_dockerfile(
-    base: BaseImage, layers: Sequence[Layer], *, plan: _Plan, options: ImageOptions, repo_tag: str
-) -> str:
+def render_dockerfile(base: BaseImage, layers: Sequence[Layer], *, plan: _Plan, options: ImageOptions, repo_tag: str) -> str:
     """A Dockerfile that rebuilds the same file system on ``base`` with any engine."""
     lines = [
         f"# Generated by envcapture {__version__}: the layers of this OCI layout on top of the base.",
         f"# Build it with your own engine:  docker build -t {repo_tag} .",
     ]
-    own = list(layers[len(base.layers):])
+    own = list(layers[len(base.layers) :])
     if base.reference:
         lines.append(f"FROM {base.reference}")
     else:
@@ -610,7 +619,9 @@ def read_image(path: Path, *, missing_ok: bool = False) -> dict[str, Any] | None
     return doc
 
 
-def build_image(bundle: str | Path, output: str | Path, *, options: ImageOptions | None = None, docker_image: str | None = None) -> ImageResult:
+def build_image(
+    bundle: str | Path, output: str | Path, *, options: ImageOptions | None = None, docker_image: str | None = None
+) -> ImageResult:
     """Build the image of ``bundle`` (a directory from `build_bundle`) into ``output``.
 
     ``docker_image`` is the config's ``env.docker`` image, the default base.
@@ -624,7 +635,9 @@ def build_image(bundle: str | Path, output: str | Path, *, options: ImageOptions
     manifest = read_manifest(bundle)
     target = manifest.get("target") or {}
     if target.get("sys_platform", "linux") != "linux" or target.get("platform_machine", "x86_64") != "x86_64":
-        raise InputError(f"{bundle}: the bundle targets {target.get('sys_platform')}/{target.get('platform_machine')}; images are linux/amd64")
+        raise InputError(
+            f"{bundle}: the bundle targets {target.get('sys_platform')}/{target.get('platform_machine')}; images are linux/amd64"
+        )
     python_version = str(target.get("python_version") or "")
     python_xy(python_version)
     plan = _job_plan(manifest, options)
@@ -763,4 +776,3 @@ def layout_manifest(layout: Path) -> tuple[dict[str, Any], bytes, str]:
         return json.loads(data), data, str(entry["digest"])
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"{layout}: not an OCI image layout ({exc})") from exc
-

@@ -148,7 +148,9 @@ class _Session:
         self.ref = ref
         self.credentials = credentials
         self.authorization: str | None = None
-        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}) if _is_loopback(ref.registry) else urllib.request.ProxyHandler())
+        self.opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}) if _is_loopback(ref.registry) else urllib.request.ProxyHandler()
+        )
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else f"{self.base}{path}"
@@ -217,7 +219,9 @@ class _Session:
 def _errors(body: bytes) -> str:
     try:
         doc = json.loads(body)
-        return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in doc.get("errors", [])) or body[:200].decode("utf-8", "replace")
+        return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in doc.get("errors", [])) or body[:200].decode(
+            "utf-8", "replace"
+        )
     except (ValueError, AttributeError):
         return body[:200].decode("utf-8", "replace")
 

@@ -31,7 +31,6 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from envcapture.errors import BuildError, InputError
-from envcapture.resolution.requirements import parse_requirements_text
 from envcapture.image.layers import (
     TreeEntry,
     dir_entry,
@@ -40,6 +39,7 @@ from envcapture.image.layers import (
     symlink_entry,
     with_parents,
 )
+from envcapture.resolution.requirements import parse_requirements_text
 
 __all__ = [
     "DEFAULT_BASE_PYTHON",
@@ -108,7 +108,9 @@ def _lock_hashes(bundle: Path, manifest: Mapping[str, Any]) -> dict[str, set[str
     hashes: dict[str, set[str]] = {}
     for req in parsed.requirements:
         if req.name is not None:
-            hashes.setdefault(str(req.name), set()).update(h.removeprefix("sha256:") for h in req.hashes if h.startswith("sha256:"))
+            hashes.setdefault(str(req.name), set()).update(
+                h.removeprefix("sha256:") for h in req.hashes if h.startswith("sha256:")
+            )
     return hashes
 
 
@@ -163,12 +165,7 @@ def venv_entries(*, prefix: str, base_python: str, python_version: str) -> tuple
     xy = python_xy(python_version)
     root = prefix.strip("/")
     home = str(PurePosixPath(base_python).parent)
-    cfg = (
-        f"home = {home}\n"
-        "include-system-site-packages = false\n"
-        f"version = {python_version}\n"
-        f"executable = {base_python}\n"
-    )
+    cfg = f"home = {home}\ninclude-system-site-packages = false\nversion = {python_version}\nexecutable = {base_python}\n"
     return with_parents(
         [
             file_entry(f"{root}/pyvenv.cfg", data=cfg.encode("utf-8")),

@@ -16,15 +16,9 @@ from pathlib import Path
 from envcapture.analysis.api import AnalysisOptions, analyze
 from envcapture.analysis.classify import Analysis, Status
 from envcapture.config.loader import JobConfig, load_config
-from envcapture.environment.snapshot import default_interpreter, snapshot_environment
-from envcapture.resolution.manual import (
-    complete_manual,
-    merge_file_options,
-    requirements_to_direct,
-)
 from envcapture.environment.model import EnvSnapshot
+from envcapture.environment.snapshot import default_interpreter, snapshot_environment
 from envcapture.model import Target
-from envcapture.resolution.requirements import parse_requirements_file
 from envcapture.resolution.closure import (
     Closure,
     Decision,
@@ -32,6 +26,12 @@ from envcapture.resolution.closure import (
     ResolveOptions,
     resolve,
 )
+from envcapture.resolution.manual import (
+    complete_manual,
+    merge_file_options,
+    requirements_to_direct,
+)
+from envcapture.resolution.requirements import parse_requirements_file
 from envcapture.resolution.target import complete_for_target
 
 __all__ = ["Capture", "capture", "direct_requirements", "resolve_options"]

@@ -27,9 +27,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from envcapture.environment.model import DistributionInfo, EnvSnapshot
 from envcapture.errors import ResolutionError
 from envcapture.model import DistName, Target, dist_name
-from envcapture.environment.model import DistributionInfo, EnvSnapshot
 
 __all__ = [
     "Artifact",
@@ -293,7 +293,7 @@ def mask_url(url: str) -> str:
     info = match.group("userinfo")
     if info == "git" or re.fullmatch(r"(\$\{[A-Z0-9_]+\})(:\$\{[A-Z0-9_]+\})?", info):
         return url
-    return f"{match.group('scheme')}***@{url[match.end():]}"
+    return f"{match.group('scheme')}***@{url[match.end() :]}"
 
 
 # --- PEP 610 -------------------------------------------------------------------------------
@@ -450,9 +450,7 @@ def resolve(
     def add_unresolved(name: DistName, spec: str, extras: Iterable[str], via: Via, reason: str) -> None:
         old = unresolved.get(name)
         if old is None:
-            unresolved[name] = Unresolved(
-                name=name, specifier=spec, extras=frozenset(extras), required_by=(via,), reason=reason
-            )
+            unresolved[name] = Unresolved(name=name, specifier=spec, extras=frozenset(extras), required_by=(via,), reason=reason)
             return
         specs = ",".join(s for s in dict.fromkeys([*old.specifier.split(","), *spec.split(",")]) if s)
         try:
@@ -472,9 +470,7 @@ def resolve(
             try:
                 marker = Marker(req.markers)
             except InvalidMarker as exc:
-                raise ResolutionError(
-                    f"{req.name}: invalid marker {req.markers!r} ({', '.join(req.via)})"
-                ) from exc
+                raise ResolutionError(f"{req.name}: invalid marker {req.markers!r} ({', '.join(req.via)})") from exc
             if not _evaluate(marker, env_t):
                 dropped[req.name] = f"marker '{marker}' is false for the target ({where})"
                 continue
@@ -524,8 +520,7 @@ def resolve(
                     Decision(
                         subject=name,
                         action="unknown-extra",
-                        reason=f"extra {extra!r} is requested but {dist.display_name} {dist.version} "
-                        f"does not provide it",
+                        reason=f"extra {extra!r} is requested but {dist.display_name} {dist.version} does not provide it",
                     )
                 )
         for dep_req in requires_cache[name]:
@@ -536,8 +531,7 @@ def resolve(
                 if dep_req.marker is not None and any(_evaluate(dep_req.marker, env_l, c) for c in contexts):
                     if snapshot.distribution(child) is not None and child not in dropped:
                         dropped[child] = (
-                            f"{dist.display_name} requires it only when {dep_req.marker}: "
-                            f"false for the target ({where})"
+                            f"{dist.display_name} requires it only when {dep_req.marker}: false for the target ({where})"
                         )
                 continue
             if child in _LOCAL_PLATFORM_ONLY:
@@ -758,9 +752,7 @@ def _make_pin(state: _State, target: Target, options: ResolveOptions) -> tuple[P
 
     if dist.requires_python:
         try:
-            ok = SpecifierSet(dist.requires_python).contains(
-                target.marker_environment()["python_full_version"], prereleases=True
-            )
+            ok = SpecifierSet(dist.requires_python).contains(target.marker_environment()["python_full_version"], prereleases=True)
         except InvalidSpecifier:
             ok = True
         if not ok:
@@ -791,9 +783,7 @@ def _make_pin(state: _State, target: Target, options: ResolveOptions) -> tuple[P
     return pin, decisions, extra_index
 
 
-def _map_torch(
-    dist: DistributionInfo, parsed: Version, target: Target, options: ResolveOptions
-) -> tuple[str, str | None, str]:
+def _map_torch(dist: DistributionInfo, parsed: Version, target: Target, options: ResolveOptions) -> tuple[str, str | None, str]:
     public = parsed.public
     shown = f"{dist.name} {dist.version}"
     cuda = options.torch_cuda

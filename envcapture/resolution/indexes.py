@@ -37,8 +37,8 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from envcapture.model import Diagnostic, Severity, Target
-from envcapture.resolution.requirements import expand_env_vars
 from envcapture.resolution.closure import Artifact, Closure, Delivery, OriginKind, Pin, ResolveOptions, mask_url
+from envcapture.resolution.requirements import expand_env_vars
 
 __all__ = [
     "IndexClient",
@@ -292,21 +292,25 @@ def check_dependency_confusion(closure: Closure, client: IndexClient) -> tuple[D
             continue  # a direct reference never consults an index
         serving = [i for i in indexes if client.project_files(i, pin.name)]
         if pin.origin.kind is OriginKind.INDEX and len(serving) > 1:
-            found.append(_warn(
-                "dependency-confusion",
-                f"{pin.name} is served by {len(serving)} indexes ({', '.join(mask_url(i) for i in serving)}): "
-                "pip takes the highest version from any of them, so anyone who can publish "
-                f"{pin.name} on one index can replace it; the lock pins {pin.name}=={pin.version}"
-                + (" with hashes" if pin.hashes else "; add hashes or keep one index per name"),
-                Severity.ERROR,
-            ))
+            found.append(
+                _warn(
+                    "dependency-confusion",
+                    f"{pin.name} is served by {len(serving)} indexes ({', '.join(mask_url(i) for i in serving)}): "
+                    "pip takes the highest version from any of them, so anyone who can publish "
+                    f"{pin.name} on one index can replace it; the lock pins {pin.name}=={pin.version}"
+                    + (" with hashes" if pin.hashes else "; add hashes or keep one index per name"),
+                    Severity.ERROR,
+                )
+            )
         elif pin.origin.kind is not OriginKind.INDEX and serving:
-            found.append(_warn(
-                "local-name-on-index",
-                f"{pin.name} is built locally ({pin.origin.kind.value} install) but "
-                f"{', '.join(mask_url(i) for i in serving)} also serves a project of that name: "
-                "it must come from the wheelhouse, never from the index",
-            ))
+            found.append(
+                _warn(
+                    "local-name-on-index",
+                    f"{pin.name} is built locally ({pin.origin.kind.value} install) but "
+                    f"{', '.join(mask_url(i) for i in serving)} also serves a project of that name: "
+                    "it must come from the wheelhouse, never from the index",
+                )
+            )
     return tuple(found)
 
 
@@ -344,18 +348,22 @@ def check_target_wheels(closure: Closure, target: Target, client: IndexClient) -
         if wheels:
             continue
         if sdists:
-            found.append(_warn(
-                "no-target-wheel",
-                f"{pin.name}=={pin.version} has no wheel for {where}: the target would build it "
-                "from the sdist (slow, needs compilers); build the wheel into the wheelhouse",
-            ))
+            found.append(
+                _warn(
+                    "no-target-wheel",
+                    f"{pin.name}=={pin.version} has no wheel for {where}: the target would build it "
+                    "from the sdist (slow, needs compilers); build the wheel into the wheelhouse",
+                )
+            )
         else:
             names = ", ".join(sorted(f.filename for f in files)[:3])
-            found.append(_warn(
-                "no-target-wheel",
-                f"{pin.name}=={pin.version} has no file for {where} (only {names})",
-                Severity.ERROR,
-            ))
+            found.append(
+                _warn(
+                    "no-target-wheel",
+                    f"{pin.name}=={pin.version} has no file for {where} (only {names})",
+                    Severity.ERROR,
+                )
+            )
     for index, error in sorted(client.errors.items()):
         found.append(_warn("index-unreachable", error))
     return tuple(found)
@@ -379,9 +387,7 @@ def attach_artifacts(closure: Closure, target: Target, client: IndexClient) -> C
             wheels, sdists = _compatible(_files_for(page, pin), target)
             chosen = [f for f in [*wheels, *sdists[:1]] if f.hashes]
             if chosen:
-                artifacts = tuple(
-                    sorted(Artifact(filename=f.filename, url=f.url, hashes=f.hashes) for f in chosen)
-                )
+                artifacts = tuple(sorted(Artifact(filename=f.filename, url=f.url, hashes=f.hashes) for f in chosen))
                 break
         pins.append(replace(pin, artifacts=artifacts) if artifacts else pin)
     return replace(closure, pins=tuple(pins))

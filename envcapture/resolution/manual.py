@@ -11,10 +11,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from packaging.specifiers import SpecifierSet
 
+from envcapture.environment.model import DistributionInfo, EnvSnapshot
 from envcapture.errors import ConfigError, Location, RequirementsError
 from envcapture.model import DistName
-from envcapture.environment.model import DistributionInfo, EnvSnapshot
-from envcapture.resolution.requirements import ParsedRequirements, expand_env_vars
 from envcapture.resolution.closure import (
     Decision,
     DirectRequirement,
@@ -22,6 +21,7 @@ from envcapture.resolution.closure import (
     _file_url_path,
     mask_url,
 )
+from envcapture.resolution.requirements import ParsedRequirements, expand_env_vars
 
 __all__ = ["ManualSettings", "complete_manual", "merge_file_options", "requirements_to_direct"]
 
@@ -30,7 +30,7 @@ def _norm_url(url: str) -> str:
     url = url.split("#", 1)[0]
     for prefix in ("git+", "hg+", "svn+", "bzr+"):
         if url.startswith(prefix):
-            url = url[len(prefix):]
+            url = url[len(prefix) :]
     parts = urlsplit(url)
     path = parts.path
     if "@" in path:  # VCS revision
@@ -38,7 +38,9 @@ def _norm_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path.rstrip("/"), "", ""))
 
 
-def _match_unnamed(line_url: str | None, line_path: str | None, snapshot: EnvSnapshot, base_dir: str | None) -> DistributionInfo | None:
+def _match_unnamed(
+    line_url: str | None, line_path: str | None, snapshot: EnvSnapshot, base_dir: str | None
+) -> DistributionInfo | None:
     if line_path is not None:
         path = line_path
         if not os.path.isabs(path):
@@ -95,8 +97,7 @@ def requirements_to_direct(
             dist = _match_unnamed(url, line.path, snapshot, base_dir)
             if dist is None:
                 raise RequirementsError(
-                    f"cannot tell which distribution {line.text!r} is: nothing in the analysed "
-                    "environment was installed from it",
+                    f"cannot tell which distribution {line.text!r} is: nothing in the analysed environment was installed from it",
                     location=line.location,
                     hint="install it there, or write 'name @ URL' or '#egg=name'",
                 )
@@ -152,8 +153,10 @@ def merge_file_options(
     index_url = config.index_url
     file_index = parsed.option("index-url")
     no_index = config.no_index
-    set_in_config = config_keys if config_keys is not None else frozenset(
-        k for k, v in (("index-url", config.index_url), ("no-index", config.no_index)) if v
+    set_in_config = (
+        config_keys
+        if config_keys is not None
+        else frozenset(k for k, v in (("index-url", config.index_url), ("no-index", config.no_index)) if v)
     )
     if file_index is not None and file_index.value is not None:
         if "index-url" in set_in_config and index_url is not None and index_url != file_index.value:
@@ -274,5 +277,3 @@ def complete_manual(
         derived=frozenset(derived),
         notes=tuple(notes),
     )
-
-

@@ -108,8 +108,7 @@ _BY_LONG = {opt.long: opt for opt in _OPTIONS}
 _BY_SHORT = {opt.short: opt for opt in _OPTIONS if opt.short}
 # Options pip users reach for that pip refuses inside a requirements file.
 _REFUSED_HINTS = {
-    "--no-deps": "pip does not accept --no-deps in requirements files; "
-    "set env.python.pip.no-deps: true in config.yaml",
+    "--no-deps": "pip does not accept --no-deps in requirements files; set env.python.pip.no-deps: true in config.yaml",
     "--upgrade": "pip does not accept --upgrade in requirements files",
     "--user": "pip does not accept --user in requirements files",
     "--install-option": "pip removed --install-option; use --config-settings",
@@ -315,9 +314,7 @@ def _parse_options(text: str, loc: Location) -> list[tuple[_Opt, str | None]]:
                     raise RequirementsError(f"unknown option {token!r}", location=loc)
                 value = token[2:]
         else:
-            raise RequirementsError(
-                f"unexpected {token!r} after options (a requirement must come first)", location=loc
-            )
+            raise RequirementsError(f"unexpected {token!r} after options (a requirement must come first)", location=loc)
         if opt.takes_value and value is None:
             if i >= len(tokens):
                 raise RequirementsError(f"option {opt.long} requires a value", location=loc)
@@ -414,8 +411,7 @@ def _parse_req(arg: str, loc: Location, *, editable: bool) -> _Req:
         if _is_url(body):
             if _scheme(body) not in _VCS_SCHEMES and _scheme(body) != "file":
                 raise RequirementsError(
-                    f"cannot parse '-e {shown}': an editable must be a local path or a VCS URL "
-                    "(git+https://..., git+file://...)",
+                    f"cannot parse '-e {shown}': an editable must be a local path or a VCS URL (git+https://..., git+file://...)",
                     location=loc,
                 )
             name, display, _ = _name_from_link(body, loc, shown)
@@ -498,7 +494,7 @@ class _Parser:
         base = posixpath.dirname(loc.file or "")
         target = posixpath.normpath(posixpath.join(base, ref.replace(os.sep, "/")))
         if target in stack:
-            chain = " -> ".join((*stack[stack.index(target):], target))
+            chain = " -> ".join((*stack[stack.index(target) :], target))
             raise RequirementsError(f"{flag} {ref}: include cycle ({chain})", location=loc)
         if self.read is None:
             raise RequirementsError(f"{flag} {ref}: includes are not available here", location=loc)
@@ -527,9 +523,7 @@ class _Parser:
             if len(editables) > 1:
                 raise RequirementsError("only one -e/--editable per line", location=loc)
             raw_value = next(v for o, v in parsed_raw if o.long == "--editable")
-            self._requirement(
-                raw_value or "", editables[0][1] or "", parsed_exp, loc, constraint=constraint, editable=True
-            )
+            self._requirement(raw_value or "", editables[0][1] or "", parsed_exp, loc, constraint=constraint, editable=True)
             return
         for opt, value in parsed_raw:
             if opt.long == "--requirement" and value is not None:
@@ -600,7 +594,9 @@ class _Parser:
 
 
 def _warn(loc: Location, message: str) -> Diagnostic:
-    return Diagnostic(file=loc.file, line=loc.line, code="requirements-option-ignored", message=message, severity=Severity.WARNING)
+    return Diagnostic(
+        file=loc.file, line=loc.line, code="requirements-option-ignored", message=message, severity=Severity.WARNING
+    )
 
 
 def parse_requirements_text(
@@ -668,6 +664,4 @@ def parse_requirements_file(
         raise RequirementsError(f"no such requirements file {shown!r}", location=Location(file=shown)) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise RequirementsError(f"cannot read requirements file: {exc}", location=Location(file=shown)) from exc
-    return parse_requirements_text(
-        text, file=shown, read=read, environ=os.environ if environ is None else environ
-    )
+    return parse_requirements_text(text, file=shown, read=read, environ=os.environ if environ is None else environ)

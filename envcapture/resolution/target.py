@@ -13,7 +13,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from envcapture.model import Target, dist_name
-from envcapture.resolution.requirements import expand_env_vars
 from envcapture.resolution.closure import (
     Closure,
     Decision,
@@ -26,6 +25,7 @@ from envcapture.resolution.closure import (
     is_torch_family,
     mask_url,
 )
+from envcapture.resolution.requirements import expand_env_vars
 
 __all__ = ["complete_for_target"]
 
@@ -63,16 +63,24 @@ def complete_for_target(
     pins, or the same pins plus a Decision saying why nothing was resolved (uv missing,
     index unreachable, conflict). Never raises for those.
     """
-    remapped = [p for p in closure.pins if p.origin.index_url is not None or (p.local_label and is_torch_family(p.name) and p.delivery is Delivery.INDEX)]
+    remapped = [
+        p
+        for p in closure.pins
+        if p.origin.index_url is not None or (p.local_label and is_torch_family(p.name) and p.delivery is Delivery.INDEX)
+    ]
     if closure.options.no_deps or (not closure.unresolved_for_target and not remapped):
         return closure
     names = ", ".join(u.name for u in closure.unresolved_for_target) or ", ".join(p.name for p in remapped)
     uv_bin = _find_uv(uv)
     if uv_bin is None:
-        return _with_decision(closure, Decision(
-            subject="resolution", action="resolve-skipped",
-            reason=f"uv is not available: {names} stay unresolved for the target (install uv to resolve them here)",
-        ))
+        return _with_decision(
+            closure,
+            Decision(
+                subject="resolution",
+                action="resolve-skipped",
+                reason=f"uv is not available: {names} stay unresolved for the target (install uv to resolve them here)",
+            ),
+        )
     env = dict(os.environ if environ is None else environ)
     opts = closure.options
     major, minor = target.python_minor
@@ -87,10 +95,21 @@ def complete_for_target(
             encoding="utf-8",
         )
         cmd = [
-            uv_bin, "pip", "compile", str(req_in), "-c", str(cons),
-            "--python-platform", f"{target.platform_machine}-manylinux_{target.manylinux}",
-            "--python-version", f"{major}.{minor}",
-            "--no-header", "--annotation-style", "line", "--quiet", "--no-config",
+            uv_bin,
+            "pip",
+            "compile",
+            str(req_in),
+            "-c",
+            str(cons),
+            "--python-platform",
+            f"{target.platform_machine}-manylinux_{target.manylinux}",
+            "--python-version",
+            f"{major}.{minor}",
+            "--no-header",
+            "--annotation-style",
+            "line",
+            "--quiet",
+            "--no-config",
         ]
         if opts.no_index:
             cmd.append("--no-index")
@@ -108,19 +127,27 @@ def complete_for_target(
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            return _with_decision(closure, Decision(
-                subject="resolution", action="resolve-skipped",
-                reason=f"uv pip compile did not finish ({type(exc).__name__}): {names} stay unresolved for the target",
-            ))
+            return _with_decision(
+                closure,
+                Decision(
+                    subject="resolution",
+                    action="resolve-skipped",
+                    reason=f"uv pip compile did not finish ({type(exc).__name__}): {names} stay unresolved for the target",
+                ),
+            )
     if proc.returncode != 0:
         tail = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
         detail = " ".join(tail[-3:])[:400]
         detail = re.sub(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+", lambda m: mask_url(m.group(0)), detail)
-        return _with_decision(closure, Decision(
-            subject="resolution", action="resolve-skipped",
-            reason=f"uv pip compile failed for the target (index unreachable or no solution): {detail}; "
-            f"{names} stay unresolved",
-        ))
+        return _with_decision(
+            closure,
+            Decision(
+                subject="resolution",
+                action="resolve-skipped",
+                reason=f"uv pip compile failed for the target (index unreachable or no solution): {detail}; "
+                f"{names} stay unresolved",
+            ),
+        )
     return _merge_compiled(closure, proc.stdout, target)
 
 
@@ -146,18 +173,27 @@ def _merge_compiled(closure: Closure, output: str, target: Target) -> Closure:
             else:
                 vias.append(Via(source=dist_name(item.split("[")[0])))
         version = match.group("version")
-        added.append(Pin(
-            name=name, display_name=match.group("name"), version=version, installed_version="",
-            origin=Origin(kind=OriginKind.INDEX), delivery=Delivery.INDEX,
-            extras=wanted[name].extras if name in wanted else frozenset(),
-            via=tuple(sorted(set(vias))),
-            marker_reason=wanted[name].reason if name in wanted else None,
-        ))
-        decisions.append(Decision(
-            subject=name, action="resolved-for-target",
-            reason=f"{name}=={version} is not installed locally; resolved for {_describe(target)} "
-            "from the configured indexes with uv, the local pins as constraints",
-        ))
+        added.append(
+            Pin(
+                name=name,
+                display_name=match.group("name"),
+                version=version,
+                installed_version="",
+                origin=Origin(kind=OriginKind.INDEX),
+                delivery=Delivery.INDEX,
+                extras=wanted[name].extras if name in wanted else frozenset(),
+                via=tuple(sorted(set(vias))),
+                marker_reason=wanted[name].reason if name in wanted else None,
+            )
+        )
+        decisions.append(
+            Decision(
+                subject=name,
+                action="resolved-for-target",
+                reason=f"{name}=={version} is not installed locally; resolved for {_describe(target)} "
+                "from the configured indexes with uv, the local pins as constraints",
+            )
+        )
     done = {p.name for p in added}
     left = tuple(u for u in closure.unresolved_for_target if u.name not in done)
     decisions = [d for d in decisions if not (d.action == "unresolved-for-target" and d.subject in done)]

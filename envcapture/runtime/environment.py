@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envcapture._fs import pid_alive
+from envcapture._fs import key_id, pid_alive
 from envcapture.environment.interpreters import find_interpreter
-from envcapture.runtime.verify import _offline_env, offline_install_command
 from envcapture.errors import BuildError, InputError
-from envcapture._fs import key_id
+from envcapture.runtime.verify import _offline_env, offline_install_command
 
 __all__ = ["ENV_MARKER", "RunEnv", "ensure_environment", "environment_key"]
 
@@ -83,8 +82,6 @@ def environment_key(manifest: Mapping[str, Any]) -> str:
             "require_hashes": bool(install.get("require_hashes")),
         }
     )
-
-
 
 
 def _clean_stale(envs: Path) -> None:

@@ -42,13 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+from envcapture._fs import atomic_write_text, default_cache_dir
 from envcapture._version import __version__
-from envcapture._fs import atomic_write_text
+from envcapture.build.manifest import hash_checks, read_manifest
+from envcapture.errors import EnvcaptureError, InputError
 from envcapture.runtime.environment import RunEnv, ensure_environment
 from envcapture.runtime.supervise import Cancellation, Cancelled, Outcome, supervise
-from envcapture.build.manifest import hash_checks, read_manifest
-from envcapture._fs import default_cache_dir
-from envcapture.errors import EnvcaptureError, InputError
 
 __all__ = [
     "EXIT_CANCELLED",
@@ -455,7 +454,9 @@ def run_bundle(
             mark = time.monotonic()
             if not plain:
                 say("Pending: preparing the environment")
-                runenv = ensure_environment(root, manifest, envs=Path(cache_dir or default_cache_dir()) / "envs", python=python, log=say)
+                runenv = ensure_environment(
+                    root, manifest, envs=Path(cache_dir or default_cache_dir()) / "envs", python=python, log=say
+                )
                 status.update(environment={
                     "key": runenv.key, "path": str(runenv.path), "reused": runenv.reused,
                     "python_version": runenv.python_version, "pip_calls": runenv.pip_calls,
@@ -503,9 +504,21 @@ def run_bundle(
                 say(f"cannot start {argv[0]!r}: {exc.strerror or exc}")
         except Cancelled as cancel:
             name = signal.Signals(cancel.signum).name
-            status.update(state=RunState.CANCELLED.value, finished_at=_now(), setup=setup, error=f"cancelled by {name} before the job started")
+            status.update(
+                state=RunState.CANCELLED.value,
+                finished_at=_now(),
+                setup=setup,
+                error=f"cancelled by {name} before the job started",
+            )
             say(f"Cancelled: {name} before the job started")
-            return RunResult(run_dir=run_dir, state=RunState.CANCELLED, exit_code=None, setup_seconds=None, environment=runenv, status=status.doc)
+            return RunResult(
+                run_dir=run_dir,
+                state=RunState.CANCELLED,
+                exit_code=None,
+                setup_seconds=None,
+                environment=runenv,
+                status=status.doc,
+            )
         except EnvcaptureError as exc:
             status.update(state=RunState.FAILED.value, finished_at=_now(), setup=setup, error=str(exc))
             raise

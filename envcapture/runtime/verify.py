@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envcapture.build.manifest import Check, hash_checks, read_manifest
+from envcapture.environment.interpreters import find_interpreter, host_matches
 from envcapture.errors import BuildError
 from envcapture.model import Target
-from envcapture.environment.interpreters import find_interpreter, host_matches
-from envcapture.build.manifest import Check, hash_checks, read_manifest
 
 __all__ = ["Check", "VerifyResult", "offline_install_command", "offline_prefix", "read_manifest", "verify_bundle"]
 
@@ -139,14 +139,19 @@ def _import_checks(python: Path, modules: list[str], cwd: Path, prefix: tuple[st
         try:
             done = subprocess.run(
                 [*prefix, str(python), "-I", "-c", _IMPORT_SCRIPT, *names],
-                cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False,
+                cwd=cwd,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             return None
         marker = done.stdout.rfind("@@envcapture@@")
         if marker < 0:
             return None
-        rows = json.loads(done.stdout[marker + len("@@envcapture@@"):])
+        rows = json.loads(done.stdout[marker + len("@@envcapture@@") :])
         return [Check(step="import", subject=n, ok=bool(ok), detail=str(d)) for n, ok, d in rows]
 
     together = run(modules)
@@ -196,7 +201,10 @@ def verify_bundle(bundle: str | Path, *, python: str | None = None, venv: Path |
         )
     version = subprocess.run(
         [interpreter, "-I", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-        capture_output=True, text=True, check=False, timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     ).stdout.strip()
     if ".".join(version.split(".")[:2]) != f"{major}.{minor}":
         raise BuildError(f"verify {root.name}: {interpreter} is Python {version or '?'}, the target is {major}.{minor}")
@@ -207,9 +215,23 @@ def verify_bundle(bundle: str | Path, *, python: str | None = None, venv: Path |
     with tempfile.TemporaryDirectory(prefix="envcapture-verify-") as tmp:
         env_dir = venv or Path(tmp, "venv")
         made = subprocess.run(
-            [sys.executable, "-m", "virtualenv", "--quiet", "--no-periodic-update", "--no-download",
-             "--no-setuptools", "--python", interpreter, str(env_dir)],
-            env=env, capture_output=True, text=True, check=False, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "virtualenv",
+                "--quiet",
+                "--no-periodic-update",
+                "--no-download",
+                "--no-setuptools",
+                "--python",
+                interpreter,
+                str(env_dir),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
         )
         if made.returncode != 0:
             tail = (made.stderr.strip().splitlines() or ["?"])[-1]

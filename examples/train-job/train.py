@@ -14,7 +14,7 @@ except ImportError:
     torch = None
 
 if sys.platform == "win32":
-    import winreg  # inactive on the Linux target
+    pass  # inactive on the Linux target
 
 
 def load_plugin():

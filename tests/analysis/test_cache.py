@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from envcapture.analysis.imports import extract_source_facts
 from envcapture.analysis.cache import FactsCache, facts_from_json, facts_to_json
+from envcapture.analysis.imports import extract_source_facts
 
 SOURCE = b"import json\ntry:\n    import yaml\nexcept ImportError:\n    yaml = None\n\ndef f():\n    import numpy\n"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from helpers import make_venv, run
 
 from envcapture.analysis.api import AnalysisOptions, analyze
-from envcapture.environment.snapshot import snapshot_environment
 from envcapture.analysis.report import render_json
+from envcapture.environment.snapshot import snapshot_environment
 
 
 def test_module_in_site_packages_without_an_owner_is_not_a_distribution(tmp_path: Path) -> None:

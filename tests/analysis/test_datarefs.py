@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from envcapture.analysis.runtime.datarefs import find_data_refs, resolve_data_refs
-from envcapture.analysis.runtime.trace import scan_data_refs
 from envcapture.analysis.runtime.model import DataRef
+from envcapture.analysis.runtime.trace import scan_data_refs
 from envcapture.model import DistName
 
 RUNTIME = Path(__file__).resolve().parent.parent / "fixtures" / "runtime"
@@ -40,8 +40,16 @@ model:
                 (7, "target", "a.b"),
             ],
         ),
-        ('{\n  "model": {"_target_": "torch.nn.Linear", "in": 3},\n  "class": "x.Y"\n}\n', "c.json", [(2, "_target_", "torch.nn.Linear"), (3, "class", "x.Y")]),
-        ('[model]\ntarget = "models.unet.UNet"\nclass_path = \'a.B\'\n', "c.toml", [(2, "target", "models.unet.UNet"), (3, "class_path", "a.B")]),
+        (
+            '{\n  "model": {"_target_": "torch.nn.Linear", "in": 3},\n  "class": "x.Y"\n}\n',
+            "c.json",
+            [(2, "_target_", "torch.nn.Linear"), (3, "class", "x.Y")],
+        ),
+        (
+            "[model]\ntarget = \"models.unet.UNet\"\nclass_path = 'a.B'\n",
+            "c.toml",
+            [(2, "target", "models.unet.UNet"), (3, "class_path", "a.B")],
+        ),
         ("target: 3.14\nmodule: some.thing:attr\n", "x.yml", []),
     ],
 )

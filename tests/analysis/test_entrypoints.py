@@ -18,21 +18,20 @@ from envcapture.analysis.entrypoints import (
     entry_points_from_root_paths,
     find_entry_points,
 )
-from envcapture.errors import CommandError, ConfigError, InputError
 from envcapture.analysis.model import EntryKind, EntryPoint
+from envcapture.errors import CommandError, ConfigError, InputError
 from envcapture.model import Severity
 
 PROJECT = frozenset(
-    {"main.py", "other.py", "train.py", "tool.py", "run.sh", "bin/tool",
-     "src/main.py", "src/other.py", "cfg/other.py"}
+    {"main.py", "other.py", "train.py", "tool.py", "run.sh", "bin/tool", "src/main.py", "src/other.py", "cfg/other.py"}
 )
 
 
-def S(target: str, **kw: Any) -> EntryPoint:  # noqa: N802 - reads like the table it builds
+def S(target: str, **kw: Any) -> EntryPoint:
     return EntryPoint(kind=EntryKind.SCRIPT, target=target, **kw)
 
 
-def M(target: str, **kw: Any) -> EntryPoint:  # noqa: N802
+def M(target: str, **kw: Any) -> EntryPoint:
     return EntryPoint(kind=EntryKind.MODULE, target=target, **kw)
 
 
@@ -41,19 +40,19 @@ PY3 = {"interpreter": "python3"}
 
 CASES = [
     # --- the platform's own examples -------------------------------------------------------
-    ("python3 src/main.py --params ${PARAMS} --features ${conn}/features.tsv --model ${MODEL} --epochs 5",
-     [S("src/main.py", **PY3)]),
+    (
+        "python3 src/main.py --params ${PARAMS} --features ${conn}/features.tsv --model ${MODEL} --epochs 5",
+        [S("src/main.py", **PY3)],
+    ),
     ("python3 src/main.py\n  --params ${PARAMS}\n  --epochs 5\n", [S("src/main.py", **PY3)]),
     ("python main.py other.py", [S("main.py", **PY), S("other.py")]),
-    ("deepspeed main.py --num_gpus=1 --deepspeed_stage 2 --apply_lora True",
-     [S("main.py", launcher="deepspeed")]),
+    ("deepspeed main.py --num_gpus=1 --deepspeed_stage 2 --apply_lora True", [S("main.py", launcher="deepspeed")]),
     # --- interpreters and their options --------------------------------------------------------
     ("python main.py", [S("main.py", **PY)]),
     ("python3.10 main.py", [S("main.py", interpreter="python3.10")]),
     ("/path/to/venv/bin/python main.py", [S("main.py", interpreter="/path/to/venv/bin/python")]),
     (".venv/bin/python3 -u -OO -B main.py", [S("main.py", interpreter=".venv/bin/python3")]),
-    ("python -uB -X importtime -Xdev -W ignore -Werror --check-hash-based-pycs always main.py",
-     [S("main.py", **PY)]),
+    ("python -uB -X importtime -Xdev -W ignore -Werror --check-hash-based-pycs always main.py", [S("main.py", **PY)]),
     ("python -s -S -E -I -v -q -b -O main.py", [S("main.py", **PY)]),
     ("python -- main.py --x", [S("main.py", **PY)]),
     ("python ./src/main.py", [S("src/main.py", **PY)]),
@@ -62,14 +61,22 @@ CASES = [
     ("python -m pkg.mod --x 1", [M("pkg.mod", **PY)]),
     ("python -mpkg.mod", [M("pkg.mod", **PY)]),
     ("python3 -um pkg.mod other.py", [M("pkg.mod", **PY3), S("other.py")]),
-    ("python -m torch.distributed.run --nproc_per_node=2 --nnodes 1 train.py --lr 0.1",
-     [S("train.py", launcher="python -m torch.distributed.run", **PY)]),
-    ("python -m torch.distributed.launch --use_env --nproc_per_node 8 train.py",
-     [S("train.py", launcher="python -m torch.distributed.launch", **PY)]),
-    ("python -m accelerate.commands.launch --num_processes 2 train.py",
-     [S("train.py", launcher="python -m accelerate.commands.launch", **PY)]),
-    ("python -m deepspeed.launcher.runner --num_gpus 1 main.py",
-     [S("main.py", launcher="python -m deepspeed.launcher.runner", **PY)]),
+    (
+        "python -m torch.distributed.run --nproc_per_node=2 --nnodes 1 train.py --lr 0.1",
+        [S("train.py", launcher="python -m torch.distributed.run", **PY)],
+    ),
+    (
+        "python -m torch.distributed.launch --use_env --nproc_per_node 8 train.py",
+        [S("train.py", launcher="python -m torch.distributed.launch", **PY)],
+    ),
+    (
+        "python -m accelerate.commands.launch --num_processes 2 train.py",
+        [S("train.py", launcher="python -m accelerate.commands.launch", **PY)],
+    ),
+    (
+        "python -m deepspeed.launcher.runner --num_gpus 1 main.py",
+        [S("main.py", launcher="python -m deepspeed.launcher.runner", **PY)],
+    ),
     ("python -m cProfile -o prof.out -s time main.py", [S("main.py", launcher="python -m cProfile", **PY)]),
     ("python -m pip install -r requirements.txt && python main.py", [S("main.py", **PY)]),
     # --- environment prefixes ----------------------------------------------------------------
@@ -81,8 +88,10 @@ CASES = [
     ("export PYTHONPATH=lib && cd src && python -m app", [M("app", pythonpath=("src/lib",), **PY)]),
     # --- launchers that take a script ------------------------------------------------------
     ("deepspeed --num_gpus=1 main.py", [S("main.py", launcher="deepspeed")]),
-    ("deepspeed --num_gpus 2 --hostfile hosts --master_port 29500 --include localhost:0 main.py --x 1",
-     [S("main.py", launcher="deepspeed")]),
+    (
+        "deepspeed --num_gpus 2 --hostfile hosts --master_port 29500 --include localhost:0 main.py --x 1",
+        [S("main.py", launcher="deepspeed")],
+    ),
     ("deepspeed --module pkg.train", [M("pkg.train", launcher="deepspeed")]),
     ("torchrun --nproc_per_node=4 train.py", [S("train.py", launcher="torchrun")]),
     ("torchrun --nproc-per-node 4 --nnodes 1 train.py", [S("train.py", launcher="torchrun")]),
@@ -94,10 +103,8 @@ CASES = [
     ("uv run --with torch train.py", [S("train.py", launcher="uv run")]),
     # --- launchers and wrappers that take a command --------------------------------------------
     ("horovodrun -np 4 python train.py", [S("train.py", launcher="horovodrun", **PY)]),
-    ("mpirun -np 4 --allow-run-as-root -H host1,host2 python train.py",
-     [S("train.py", launcher="mpirun", **PY)]),
-    ("mpirun -n 4 --mca btl ^openib -x LD_LIBRARY_PATH python train.py",
-     [S("train.py", launcher="mpirun", **PY)]),
+    ("mpirun -np 4 --allow-run-as-root -H host1,host2 python train.py", [S("train.py", launcher="mpirun", **PY)]),
+    ("mpirun -n 4 --mca btl ^openib -x LD_LIBRARY_PATH python train.py", [S("train.py", launcher="mpirun", **PY)]),
     ("mpirun -np 2 ./train.py", [S("train.py", launcher="mpirun")]),
     ("srun -N 1 --ntasks=4 python train.py", [S("train.py", launcher="srun", **PY)]),
     ("nohup python main.py > out.log 2>&1 &", [S("main.py", **PY)]),
@@ -117,8 +124,10 @@ CASES = [
     ("sh -c 'cd src && python main.py'", [S("src/main.py", **PY)]),
     ("bash -lc 'python -m app'", [M("app", **PY)]),
     ("bash -euxo pipefail -c 'python main.py | tee log'", [S("main.py", **PY)]),
-    ("python main.py && python other.py || python train.py ; python tool.py",
-     [S("main.py", **PY), S("other.py", **PY), S("train.py", **PY), S("tool.py", **PY)]),
+    (
+        "python main.py && python other.py || python train.py ; python tool.py",
+        [S("main.py", **PY), S("other.py", **PY), S("train.py", **PY), S("tool.py", **PY)],
+    ),
     ("python main.py < in.txt 2>> err.log", [S("main.py", **PY)]),
     ("cd src && python main.py", [S("src/main.py", **PY)]),
     ("cd src && python main.py other.py", [S("src/main.py", **PY), S("src/other.py")]),
@@ -253,8 +262,7 @@ def test_commands_that_only_print(cmd: str) -> None:
 )
 def test_plain_jobs(cmd: str, info: bool) -> None:
     analysis = find_entry_points(cmd, project_files=PROJECT)
-    assert analysis == CommandAnalysis(entry_points=(), is_python=False, diagnostics=analysis.diagnostics,
-                                       pythonpath=())
+    assert analysis == CommandAnalysis(entry_points=(), is_python=False, diagnostics=analysis.diagnostics, pythonpath=())
     if info:
         (diag,) = analysis.diagnostics
         assert (diag.code, diag.severity) == ("unanalysed-script", Severity.INFO)
@@ -274,11 +282,12 @@ def test_plain_jobs(cmd: str, info: bool) -> None:
         ("# just a comment", "cmd: empty command: there is nothing to run"),
         ("A=B", "cmd: empty command: there is nothing to run"),
         ("python 'main.py", "cmd: unbalanced quote: the ' at line 1, column 8 is never closed (near \"'main.py\")"),
-        ('python main.py\n  --name "x', "cmd: unbalanced quote: the \" at line 2, column 10 is never closed "
-                                        "(near '\"x')"),
+        ('python main.py\n  --name "x', "cmd: unbalanced quote: the \" at line 2, column 10 is never closed (near '\"x')"),
         ("python main.py \\", "cmd: the command ends with a lone backslash"),
-        ("bash -c \"python 'a.py\"", "cmd: unbalanced quote in the bash -c string: the ' at line 1, column 8 "
-                                     "is never closed (near \"'a.py\")"),
+        (
+            'bash -c "python \'a.py"',
+            "cmd: unbalanced quote in the bash -c string: the ' at line 1, column 8 is never closed (near \"'a.py\")",
+        ),
     ],
 )
 def test_command_errors(cmd: str, message: str) -> None:
@@ -323,12 +332,74 @@ def test_root_paths_errors(paths: list[str], message: str) -> None:
 # --- property: only CommandAnalysis or CommandError, and no I/O -------------------------------------
 
 VOCABULARY = [
-    "python", "python3", "python3.11", "/v/bin/python", "-m", "-u", "-X", "-c", "-W", "-", "--", "-OO",
-    "torchrun", "deepspeed", "accelerate", "launch", "uv", "run", "mpirun", "-np", "4", "env", "nohup",
-    "timeout", "bash", "sh", "-c", "eval", "cd", "export", "PYTHONPATH=src", "A=1", "&&", "||", ";", "|",
-    "&", "(", ")", ">", "2>&1", "<", "'", '"', "\\", "#", "\n", "${X}", "$Y", "`z`", "$(date)", "main.py",
-    "other.py", "./train.py", "src/", "..", "pkg.mod", "--nproc_per_node=2", "--num_gpus", "--module",
-    "--no_python", "*.py", "~", "{", "}", "if", "then", "=",
+    "python",
+    "python3",
+    "python3.11",
+    "/v/bin/python",
+    "-m",
+    "-u",
+    "-X",
+    "-c",
+    "-W",
+    "-",
+    "--",
+    "-OO",
+    "torchrun",
+    "deepspeed",
+    "accelerate",
+    "launch",
+    "uv",
+    "run",
+    "mpirun",
+    "-np",
+    "4",
+    "env",
+    "nohup",
+    "timeout",
+    "bash",
+    "sh",
+    "-c",
+    "eval",
+    "cd",
+    "export",
+    "PYTHONPATH=src",
+    "A=1",
+    "&&",
+    "||",
+    ";",
+    "|",
+    "&",
+    "(",
+    ")",
+    ">",
+    "2>&1",
+    "<",
+    "'",
+    '"',
+    "\\",
+    "#",
+    "\n",
+    "${X}",
+    "$Y",
+    "`z`",
+    "$(date)",
+    "main.py",
+    "other.py",
+    "./train.py",
+    "src/",
+    "..",
+    "pkg.mod",
+    "--nproc_per_node=2",
+    "--num_gpus",
+    "--module",
+    "--no_python",
+    "*.py",
+    "~",
+    "{",
+    "}",
+    "if",
+    "then",
+    "=",
 ]
 
 
@@ -345,9 +416,11 @@ def quiet_cwd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _check(cmd: str) -> None:
     before = sorted(os.listdir(os.getcwd()))
-    with mock.patch("builtins.open", side_effect=AssertionError("I/O")), \
-            mock.patch.object(subprocess, "Popen", side_effect=AssertionError("exec")), \
-            mock.patch.object(os, "system", side_effect=AssertionError("exec")):
+    with (
+        mock.patch("builtins.open", side_effect=AssertionError("I/O")),
+        mock.patch.object(subprocess, "Popen", side_effect=AssertionError("exec")),
+        mock.patch.object(os, "system", side_effect=AssertionError("exec")),
+    ):
         try:
             result = find_entry_points(cmd, project_files=PROJECT)
         except CommandError as exc:

@@ -18,8 +18,8 @@ from envcapture.analysis.imports import (
     extract_source_facts,
     import_is_active,
 )
-from envcapture.errors import InputError
 from envcapture.analysis.model import Condition, DynamicKind, ImportSite, PathAddition, Scope, SourceFacts
+from envcapture.errors import InputError
 from envcapture.model import Diagnostic, ModuleName, Severity, Target
 
 LINUX_310 = Target(python_version="3.10")
@@ -132,9 +132,7 @@ RELATIVE = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("source", "module", "is_package", "expected"), [c[1:] for c in RELATIVE], ids=[c[0] for c in RELATIVE]
-)
+@pytest.mark.parametrize(("source", "module", "is_package", "expected"), [c[1:] for c in RELATIVE], ids=[c[0] for c in RELATIVE])
 def test_relative_imports(source: str, module: str, is_package: bool, expected: ImportSite) -> None:
     assert facts(source, module, is_package=is_package) == SourceFacts(imports=(expected,))
 
@@ -164,9 +162,7 @@ BEYOND_TOP = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("source", "module", "expected", "message"), [c[1:] for c in BEYOND_TOP], ids=[c[0] for c in BEYOND_TOP]
-)
+@pytest.mark.parametrize(("source", "module", "expected", "message"), [c[1:] for c in BEYOND_TOP], ids=[c[0] for c in BEYOND_TOP])
 def test_relative_import_beyond_top(source: str, module: str, expected: ImportSite, message: str) -> None:
     result = facts(source, module, path="a/b.py")
     assert result.imports[-1] == expected
@@ -766,9 +762,7 @@ def test_path_additions_undecidable(statement: str) -> None:
 
 
 def test_path_addition_aliases_and_order() -> None:
-    source = (
-        "import sys as _s\nfrom sys import path as p\ndef f():\n    p.append('b')\n_s.path.insert(0, 'a')\n"
-    )
+    source = "import sys as _s\nfrom sys import path as p\ndef f():\n    p.append('b')\n_s.path.insert(0, 'a')\n"
     assert facts(source).path_additions == (
         PathAddition(line=4, path="b", cwd_relative=True, prepend=False),
         PathAddition(line=5, path="a", cwd_relative=True),
@@ -797,9 +791,7 @@ def test_main_guard(source: str, expected: bool) -> None:
 
 
 def error(code: str, line: int | None, message: str, file: str | None = "pkg/mod.py") -> SourceFacts:
-    return SourceFacts(
-        error=Diagnostic(file=file, line=line, code=code, message=message, severity=Severity.ERROR)
-    )
+    return SourceFacts(error=Diagnostic(file=file, line=line, code=code, message=message, severity=Severity.ERROR))
 
 
 def test_python2_file() -> None:
@@ -830,9 +822,7 @@ def test_latin1_cookie_decodes() -> None:
 
 def test_invalid_bytes_without_cookie() -> None:
     source = "import os\nname = 'café'\n".encode("latin-1")
-    assert facts(source) == error(
-        "decode-error", 2, "cannot decode as utf-8: byte 0xe9 at line 2 (invalid continuation byte)"
-    )
+    assert facts(source) == error("decode-error", 2, "cannot decode as utf-8: byte 0xe9 at line 2 (invalid continuation byte)")
 
 
 def test_invalid_bytes_in_first_line() -> None:

@@ -45,9 +45,7 @@ def test_fixture_project(project: Path, case: dict[str, Any], fixture_snapshot: 
     assert {u["module"]: {"guess": u["guess"], "status": u["status"]} for u in doc["unresolved"]} == case["unresolved"]
     if "stdlib" in case:
         assert doc["stdlib"] == case["stdlib"]
-    problems = sorted(
-        [d["file"], d["line"], d["code"]] for d in doc["diagnostics"] if d["severity"] != "info"
-    )
+    problems = sorted([d["file"], d["line"], d["code"]] for d in doc["diagnostics"] if d["severity"] != "info")
     assert problems == sorted(case["diagnostics"], key=lambda x: (x[0], x[1] or 0, x[2]))
     for wanted in case.get("sites", []):
         sites = [s for d in doc["distributions"] + doc["unresolved"] for s in d["import_sites"]]
@@ -78,7 +76,7 @@ def test_312_syntax_analysed_from_a_310_interpreter(tmp_path: Path) -> None:
     doc = analysis_to_json(analysis)
     assert doc["target"]["python_version"] == "3.10"
     assert doc["local_files"] == ["main.py", "modern.py"]
-    assert [(u["module"], u["status"], [(s["file"], s["line"], s["scope"]) for s in u["import_sites"]]) for u in doc["unresolved"]] == [
-        ("alpha_mod", "required", [("modern.py", 5, "function")])
-    ]
+    assert [
+        (u["module"], u["status"], [(s["file"], s["line"], s["scope"]) for s in u["import_sites"]]) for u in doc["unresolved"]
+    ] == [("alpha_mod", "required", [("modern.py", 5, "function")])]
     assert [d["code"] for d in doc["diagnostics"] if d["code"] == "parse-error"] == []

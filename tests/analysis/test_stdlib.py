@@ -57,11 +57,7 @@ VERSION_DEPENDENT = {
 
 @pytest.mark.parametrize(
     ("module", "version", "expected"),
-    [
-        (module, version, expected)
-        for module, present in VERSION_DEPENDENT.items()
-        for version, expected in _table(present)
-    ],
+    [(module, version, expected) for module, present in VERSION_DEPENDENT.items() for version, expected in _table(present)],
 )
 def test_version_dependent(module: str, version: str, expected: bool) -> None:
     assert is_stdlib(module, version) is expected
@@ -105,9 +101,7 @@ def test_too_old_version(version: str) -> None:
     with pytest.raises(InputError) as info:
         is_stdlib("os", version)
     major, minor = version.split(".")[:2]
-    assert (
-        str(info.value) == f"python {major}.{minor}: the standard-library table covers 3.8 to 3.14"
-    )
+    assert str(info.value) == f"python {major}.{minor}: the standard-library table covers 3.8 to 3.14"
 
 
 @pytest.mark.parametrize("version", ["", "3", "three.ten", "latest"])
@@ -118,9 +112,7 @@ def test_bad_version(version: str) -> None:
 
 
 def test_supported_versions_match_data() -> None:
-    document = json.loads(
-        resources.files("envcapture").joinpath("data", "stdlib_modules.json").read_text()
-    )
+    document = json.loads(resources.files("envcapture").joinpath("data", "stdlib_modules.json").read_text())
     assert document["schema"] == "envcapture/stdlib-modules"
     assert [tuple(map(int, v.split("."))) for v in document["versions"]] == list(SUPPORTED_VERSIONS)
     assert set(document["header"]["derivation"]) >= {"3.8", "3.9", "3.14"}
@@ -140,7 +132,5 @@ def test_generator_is_up_to_date() -> None:
     if not all(list(pyenv.glob(f"3.{minor}.*/bin/python")) for minor in (10, 11, 12, 13)):
         pytest.skip("pyenv interpreters 3.10 to 3.13 are not all installed")
     script = Path(__file__).resolve().parents[2] / "scripts" / "gen_stdlib.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--check"], capture_output=True, text=True, check=False
-    )
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr

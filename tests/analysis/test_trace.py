@@ -19,13 +19,13 @@ from click.testing import CliRunner
 
 from envcapture.analysis.api import AnalysisOptions, analyze
 from envcapture.analysis.classify import Analysis
-from envcapture.analysis.runtime.merge import merge_runtime
-from envcapture.analysis.stdlib import stdlib_names
-from envcapture.analysis.runtime.trace import OFFLINE_ENV, network_isolation, trace_runtime
-from envcapture.cli import cli
 from envcapture.analysis.model import EntryKind, EntryPoint
-from envcapture.analysis.runtime.model import RuntimeReport, RuntimeTrace, TracedImport, TraceOutcome
 from envcapture.analysis.report import analysis_to_json, render_analysis
+from envcapture.analysis.runtime.merge import merge_runtime
+from envcapture.analysis.runtime.model import RuntimeReport, RuntimeTrace, TracedImport, TraceOutcome
+from envcapture.analysis.runtime.trace import OFFLINE_ENV, network_isolation, trace_runtime
+from envcapture.analysis.stdlib import stdlib_names
+from envcapture.cli import cli
 
 RUNTIME = Path(__file__).resolve().parent.parent / "fixtures" / "runtime"
 TRACER = Path(__file__).resolve().parents[2] / "envcapture" / "analysis" / "runtime" / "_tracer.py"
@@ -340,8 +340,12 @@ def test_merge_never_removes_and_skips_distribution_imports(untouched: Path, fix
         outcome=TraceOutcome.OK,
         imports=(
             # dep_rich imports alpha_mod from inside site-packages: not the job's import.
-            TracedImport(module="alpha_mod", importer="/venv/site-packages/dep_rich/__init__.py", line=2, importer_kind="distribution"),
-            TracedImport(module="json", importer="main.py", line=3, importer_kind="project", file="/usr/lib/python3/json/__init__.py"),
+            TracedImport(
+                module="alpha_mod", importer="/venv/site-packages/dep_rich/__init__.py", line=2, importer_kind="distribution"
+            ),
+            TracedImport(
+                module="json", importer="main.py", line=3, importer_kind="project", file="/usr/lib/python3/json/__init__.py"
+            ),
             TracedImport(
                 module="ghost",
                 importer="registry.py",
@@ -403,7 +407,9 @@ def test_render_reports_failure_in_one_line(untouched: Path, fixture_snapshot: A
     console = Console(width=200, record=True)
     console.print(render_analysis(analysis))
     text = console.export_text()
-    assert "main.py: error: importing helper: RuntimeError: boom at import (at helper.py:2); the static results still stand" in text
+    assert (
+        "main.py: error: importing helper: RuntimeError: boom at import (at helper.py:2); the static results still stand" in text
+    )
 
 
 def test_json_without_runtime_has_null(fixture_snapshot: Any, tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from index_server import build_fixture_wheel, index_server  # noqa: F401 - pytest fixture
 
+from envcapture.check.fix import rewrite_requirements, split_lines
+from envcapture.check.job import CheckOptions, run_check
 from envcapture.check.rules import (
     CheckSettings,
     Declared,
@@ -31,10 +33,8 @@ from envcapture.check.rules import (
     check,
     rule_code,
 )
-from envcapture.check.job import CheckOptions, run_check
 from envcapture.cli import cli
 from envcapture.errors import InputError
-from envcapture.check.fix import rewrite_requirements, split_lines
 
 CHECK = Path(__file__).resolve().parents[1] / "fixtures" / "check"
 REPO = Path(__file__).resolve().parents[2]
@@ -69,7 +69,11 @@ def test_missing(tmp_path: Path, fixture_snapshot: Any) -> None:
     alpha, sklearn, editme = findings
     assert alpha.rule == "missing"
     assert alpha.message == "alpha_mod is imported but dist-alpha is not declared: add dist-alpha==1.0.0 (imported at main.py:4)"
-    assert alpha.fix is not None and (alpha.fix.action, alpha.fix.file, alpha.fix.text) == ("add", "requirements.txt", "dist-alpha==1.0.0")
+    assert alpha.fix is not None and (alpha.fix.action, alpha.fix.file, alpha.fix.text) == (
+        "add",
+        "requirements.txt",
+        "dist-alpha==1.0.0",
+    )
     assert sklearn.message == (
         "sklearn is imported but not declared, and not installed in the analysed environment: "
         "declare scikit-learn (imported at main.py:6)"
@@ -192,9 +196,15 @@ def test_unknown_setting_is_one_line_exit_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "body,message",
     [
-        ('ignore = {EC009 = ["x"]}', "pyproject.toml:2: tool.envcapture.ignore.EC009: unknown rule 'EC009' (rules are EC001..EC006 or their names)"),
+        (
+            'ignore = {EC009 = ["x"]}',
+            "pyproject.toml:2: tool.envcapture.ignore.EC009: unknown rule 'EC009' (rules are EC001..EC006 or their names)",
+        ),
         ('require-pins = "yes"', "pyproject.toml:2: tool.envcapture.require-pins: expected true or false, got 'yes'"),
-        ('mapping = ["x"]', 'pyproject.toml:2: tool.envcapture.mapping: expected a table of import name -> distribution (mapping = {mymod = "my-dist"})'),
+        (
+            'mapping = ["x"]',
+            'pyproject.toml:2: tool.envcapture.mapping: expected a table of import name -> distribution (mapping = {mymod = "my-dist"})',
+        ),
     ],
 )
 def test_bad_settings(tmp_path: Path, body: str, message: str) -> None:
@@ -239,7 +249,9 @@ def test_check_without_closure_reports_every_undeclared_import(tmp_path: Path, f
     from envcapture.analysis.api import AnalysisOptions, analyze
 
     project = _project("transitive", tmp_path)
-    analysis = analyze(("main.py",), project=project, options=AnalysisOptions(cache_dir=tmp_path / "c"), snapshot=fixture_snapshot)
+    analysis = analyze(
+        ("main.py",), project=project, options=AnalysisOptions(cache_dir=tmp_path / "c"), snapshot=fixture_snapshot
+    )
     declared = Declared(
         requirements=(DeclaredRequirement(name="dep-rich", written_name="dep-rich", text="dep-rich", file="r.txt", line=1),),  # type: ignore[arg-type]
         files=("r.txt",),
@@ -291,7 +303,11 @@ def test_no_fix_without_the_flag(tmp_path: Path, fixture_snapshot: Any) -> None:
         ("a==1\rb==2\r", {"remove": [1], "add": ["c==3"]}, "b==2\rc==3\r"),
         ("a==1 \\\n  --hash=sha256:00\nb==2\n", {"remove": [1]}, "b==2\n"),
         ("# x \\\nb==2\n", {"remove": [1]}, "b==2\n"),  # a comment never continues
-        ("  sklearn>=1.0 ; python_version > '3'  # ml\n", {"rename": {1: "scikit-learn"}}, "  scikit-learn>=1.0 ; python_version > '3'  # ml\n"),
+        (
+            "  sklearn>=1.0 ; python_version > '3'  # ml\n",
+            {"rename": {1: "scikit-learn"}},
+            "  scikit-learn>=1.0 ; python_version > '3'  # ml\n",
+        ),
         ("", {"add": ["a==1"]}, "a==1\n"),
         ("a==1\n", {"remove": [7]}, "a==1\n"),
     ],
@@ -347,7 +363,6 @@ def test_json_and_github_outputs(tmp_path: Path, fixture_snapshot: Any) -> None:
 
 
 # --- pre-commit ---------------------------------------------------------------------------------
-
 
 
 def _dependencies() -> list[str]:
@@ -490,12 +505,16 @@ def test_pre_commit_hook(tmp_path: Path, fixture_env: Any) -> None:
     _git("add", ".", cwd=project, env=env)
     _git("commit", "-q", "-m", "start", cwd=project, env=env)
     pre_commit = [sys.executable, "-m", "pre_commit"]
-    done = subprocess.run([*pre_commit, "install"], cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [*pre_commit, "install"], cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     # An undeclared import: the commit is refused with envcapture's message.
     (project / "train.py").write_text("import nsroot.one\nimport alpha_mod\n")
     _git("add", "train.py", cwd=project, env=env)
-    done = subprocess.run(["git", "commit", "-m", "use alpha"], cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        ["git", "commit", "-m", "use alpha"], cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     output = done.stdout + done.stderr
     assert done.returncode != 0, output
     assert "envcapture check" in output and "Failed" in output, output
@@ -503,7 +522,9 @@ def test_pre_commit_hook(tmp_path: Path, fixture_env: Any) -> None:
     # Declared: the commit goes through.
     (project / "requirements.txt").write_text("ns-one==0.1.0\ndist-alpha==1.0.0\n")
     _git("add", "requirements.txt", cwd=project, env=env)
-    done = subprocess.run(["git", "commit", "-m", "use alpha"], cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        ["git", "commit", "-m", "use alpha"], cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "envcapture check" in output and "Passed" in output, output

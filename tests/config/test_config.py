@@ -610,8 +610,7 @@ def test_credentials_masked_everywhere(project: Path) -> None:
 def test_valid_url_with_credential_is_kept(project: Path) -> None:
     config = load_text(
         project,
-        "cmd: run\nenv:\n  python:\n    type: manual\n    pip:\n"
-        "      index-url: https://user:pw@pypi.example/simple\n",
+        "cmd: run\nenv:\n  python:\n    type: manual\n    pip:\n      index-url: https://user:pw@pypi.example/simple\n",
     )
     assert config.env.python is not None
     assert config.env.python.pip.index_url.value == "https://user:pw@pypi.example/simple"
@@ -699,8 +698,7 @@ def test_seed_001_manual_block_is_invalid(project: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_fixture("seed_001_manual.yaml", project)
     assert [str(p) for p in info.value.problems] == [
-        "config.yaml:21:5: env.python.local-paths: cannot be used together with "
-        "env.python.root-path (config.yaml:19:5)"
+        "config.yaml:21:5: env.python.local-paths: cannot be used together with env.python.root-path (config.yaml:19:5)"
     ]
     fixed = load_fixture(
         "seed_001_manual.yaml",
@@ -726,9 +724,7 @@ def test_seed_000_manual(project: Path) -> None:
     assert python.fields_to_derive() == (
         "root_paths", "local_paths", "pip.index_url", "pip.extra_index_urls", "pip.trusted_hosts",
     )  # fmt: skip
-    assert python.pip.no_deps == Setting(
-        value=False, given=False
-    )  # documented default, not derived
+    assert python.pip.no_deps == Setting(value=False, given=False)  # documented default, not derived
     assert python.version.location is not None and python.version.location.line == 7
 
 
@@ -750,9 +746,7 @@ def test_seed_002_auto_modified(project: Path) -> None:
     assert python.pip.extra_index_urls.value == ("https://pypi.ngc.nvidia.com",)
     assert python.pip.trusted_hosts.value == ("nvidia.com",)
     assert python.pip.no_deps.value is True
-    assert config.warnings == (
-        "config.yaml:8:5: env.python.root-path: deprecated spelling of 'root-paths'",
-    )
+    assert config.warnings == ("config.yaml:8:5: env.python.root-path: deprecated spelling of 'root-paths'",)
 
 
 def test_seed_002_manual(project: Path) -> None:
@@ -782,13 +776,9 @@ def test_seed_002_plain(project: Path) -> None:
 
 @pytest.mark.parametrize("name", ["seed_002_manual.yaml", "seed_002_entry_points.yaml"])
 def test_seed_fragments_without_cmd(project: Path, name: str) -> None:
-    text = "\n".join(
-        line for line in (FIXTURES / name).read_text().splitlines() if not line.startswith("cmd:")
-    )
+    text = "\n".join(line for line in (FIXTURES / name).read_text().splitlines() if not line.startswith("cmd:"))
     problems = problems_of(project, text)
-    assert len(problems) == 1 and problems[0].endswith(
-        ": cmd: required key is missing (cmd is the command that runs the job)"
-    )
+    assert len(problems) == 1 and problems[0].endswith(": cmd: required key is missing (cmd is the command that runs the job)")
 
 
 def test_every_fixture_is_tested() -> None:
@@ -847,9 +837,7 @@ def test_good_config(project: Path, text: str) -> None:
 
 
 def test_names_that_yaml_reads_as_other_types(project: Path) -> None:
-    config = load_text(
-        project, "cmd: echo ${ON} ${NO}\nargs: {NO: 0}\nenv:\n  vars:\n    ON: yes\n"
-    )
+    config = load_text(project, "cmd: echo ${ON} ${NO}\nargs: {NO: 0}\nenv:\n  vars:\n    ON: yes\n")
     assert config.env.vars == (EnvVar(name="ON", value="yes"),)
     assert config.args == (("NO", "0"),)
 
@@ -862,9 +850,7 @@ def test_python_auto_forms_are_equal(project: Path) -> None:
 
 def test_project_home_without_flag_warns(project: Path) -> None:
     config = load_text(project, "cmd: ls ${DS_PROJECT_HOME}\n")
-    assert config.warnings == (
-        "config.yaml:1:9: cmd: ${DS_PROJECT_HOME} is set only with flags: [attach-project-disk]",
-    )
+    assert config.warnings == ("config.yaml:1:9: cmd: ${DS_PROJECT_HOME} is set only with flags: [attach-project-disk]",)
 
 
 @pytest.mark.parametrize(
@@ -873,20 +859,14 @@ def test_project_home_without_flag_warns(project: Path) -> None:
      ("yes", True), ("Yes", True), ("NO", False), ("on", True), ("Off", False)],
 )  # fmt: skip
 def test_booleans_accepted(project: Path, written: str, expected: bool) -> None:
-    config = load_text(
-        project, f"cmd: run\nenv: {{python: {{type: auto, pip: {{no-deps: {written}}}}}}}\n"
-    )
+    config = load_text(project, f"cmd: run\nenv: {{python: {{type: auto, pip: {{no-deps: {written}}}}}}}\n")
     assert config.env.python is not None and config.env.python.pip.no_deps.value is expected
 
 
 @pytest.mark.parametrize("written", ['"yes"', "'true'", "tRue", "y", "n", "1", "0", "null"])
 def test_booleans_refused(project: Path, written: str) -> None:
-    problems = problems_of(
-        project, f"cmd: run\nenv: {{python: {{type: auto, pip: {{no-deps: {written}}}}}}}\n"
-    )
-    assert (
-        len(problems) == 1 and "env.python.pip.no-deps: expected true or false, got" in problems[0]
-    )
+    problems = problems_of(project, f"cmd: run\nenv: {{python: {{type: auto, pip: {{no-deps: {written}}}}}}}\n")
+    assert len(problems) == 1 and "env.python.pip.no-deps: expected true or false, got" in problems[0]
 
 
 @pytest.mark.parametrize(
@@ -953,19 +933,14 @@ def test_graceful_shutdown_defaults(project: Path) -> None:
 def test_parse_mapping_has_key_paths_only() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config({"cmd": "run", "env": {"python": {"type": "auto", "pip": {"no-deps": "yes"}}}})
-    assert [str(p) for p in info.value.problems] == [
-        "<config>: env.python.pip.no-deps: expected true or false, got 'yes'"
-    ]
+    assert [str(p) for p in info.value.problems] == ["<config>: env.python.pip.no-deps: expected true or false, got 'yes'"]
 
 
 def test_parse_mapping_float_version() -> None:
     with pytest.raises(ConfigError) as info:
-        parse_config(
-            {"cmd": "run", "env": {"python": {"type": "manual", "version": 3.1}}}, source="job.yaml"
-        )
+        parse_config({"cmd": "run", "env": {"python": {"type": "manual", "version": 3.1}}}, source="job.yaml")
     assert str(info.value) == (
-        "job.yaml: env.python.version: expected a version string, got the number 3.1; "
-        "YAML reads 3.10 as 3.1, quote it: '3.1'"
+        "job.yaml: env.python.version: expected a version string, got the number 3.1; YAML reads 3.10 as 3.1, quote it: '3.1'"
     )
 
 
@@ -1054,9 +1029,7 @@ def test_yaml_duplicates_keep_first() -> None:
     document = _yaml.compose("a: 1\na: 2\n")
     assert isinstance(document.root, _yaml.Mapping)
     assert len(document.root.entries) == 1 and document.root.entries[0].key.line == 1
-    assert [str(p) for p in document.problems] == [
-        "<config>:2:1: a: duplicate key (first given at line 1)"
-    ]
+    assert [str(p) for p in document.problems] == ["<config>:2:1: a: duplicate key (first given at line 1)"]
 
 
 def test_yaml_recursive_alias_and_python_cycles() -> None:
@@ -1076,9 +1049,7 @@ def test_yaml_syntax_error_is_one_line() -> None:
 
 
 def test_yaml_reader_error() -> None:
-    with pytest.raises(
-        ConfigError, match=r"x.yaml:1:7: invalid YAML: unacceptable character #x0000"
-    ):
+    with pytest.raises(ConfigError, match=r"x.yaml:1:7: invalid YAML: unacceptable character #x0000"):
         _yaml.compose("cmd: a\x00", source="x.yaml")
 
 
@@ -1101,9 +1072,7 @@ KEYS = [
 
 scalars = st.one_of(
     st.sampled_from(KEYS),
-    st.sampled_from(
-        ["3.10", "150Gb", "15s", "SIGTERM", "true", "yes", "https://u:p@h/x", "", "1:30"]
-    ),
+    st.sampled_from(["3.10", "150Gb", "15s", "SIGTERM", "true", "yes", "https://u:p@h/x", "", "1:30"]),
     st.text(max_size=12),
     st.integers(min_value=-(10**20), max_value=10**20),
     st.floats(allow_nan=True),
@@ -1114,9 +1083,7 @@ documents = st.recursive(
     scalars,
     lambda children: st.one_of(
         st.lists(children, max_size=4),
-        st.dictionaries(
-            st.one_of(st.sampled_from(KEYS), st.text(max_size=8)), children, max_size=5
-        ),
+        st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=8)), children, max_size=5),
     ),
     max_leaves=15,
 )
@@ -1172,11 +1139,7 @@ def test_fuzz_structured(fuzz_project: Path, obj: object) -> None:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    text=st.one_of(
-        st.text(max_size=200), st.text(alphabet="-:{}[]&*!|>'\"#%@` \n\tabcy0123.,?", max_size=80)
-    )
-)
+@given(text=st.one_of(st.text(max_size=200), st.text(alphabet="-:{}[]&*!|>'\"#%@` \n\tabcy0123.,?", max_size=80)))
 def test_fuzz_text(fuzz_project: Path, text: str) -> None:
     cwd = os.getcwd()
     os.chdir(fuzz_project)

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from helpers import FixtureEnv, WheelFactory, make_venv, pip_install, venv_python
 
+from envcapture.analysis.stdlib import stdlib_names
 from envcapture.environment import _probe
 from envcapture.environment.distributions import module_owners, owners_of
-from envcapture.analysis.stdlib import stdlib_names
+from envcapture.environment.model import DistributionInfo, EnvSnapshot
 from envcapture.environment.snapshot import default_interpreter, snapshot_environment
 from envcapture.errors import InterpreterError
-from envcapture.environment.model import DistributionInfo, EnvSnapshot
 from envcapture.model import ModuleName, dist_name
 
 PYENV = Path("/root/.pyenv/versions")
@@ -61,9 +61,7 @@ def test_interpreter_fields(snapshot: EnvSnapshot, fixture_env: FixtureEnv) -> N
 
 
 def test_distribution_names_versions(snapshot: EnvSnapshot) -> None:
-    found: dict[str, tuple[str, str]] = {
-        d.name: (d.display_name, d.version) for d in snapshot.distributions
-    }
+    found: dict[str, tuple[str, str]] = {d.name: (d.display_name, d.version) for d in snapshot.distributions}
     pip_version, setuptools_version = found.pop("pip")[1], found.pop("setuptools")[1]
     assert pip_version and setuptools_version  # seeded by virtualenv
     assert found == {
@@ -75,9 +73,7 @@ def test_distribution_names_versions(snapshot: EnvSnapshot) -> None:
         "ns-two": ("ns-two", "0.1.0"),
         "yaml-like": ("Yaml-Like", "2.1"),
     }
-    assert [d.name for d in snapshot.distributions] == sorted(
-        d.name for d in snapshot.distributions
-    )
+    assert [d.name for d in snapshot.distributions] == sorted(d.name for d in snapshot.distributions)
 
 
 def test_dev_venv_packages_do_not_leak(snapshot: EnvSnapshot) -> None:
@@ -178,9 +174,7 @@ def test_local_dir_install_direct_url(snapshot: EnvSnapshot, fixture_env: Fixtur
     assert (dist.top_level, dist.modules) == (("yamlish",), ("yamlish",))
 
 
-def test_ignores_pythonpath_and_cwd(
-    fixture_env: FixtureEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ignores_pythonpath_and_cwd(fixture_env: FixtureEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("from-pythonpath", "from-cwd"):
         meta = tmp_path / name / f"{name.replace('-', '_')}-1.0.dist-info"
         meta.mkdir(parents=True)
@@ -218,9 +212,7 @@ def test_other_interpreter_venv(tmp_path: Path, wheel_factory: WheelFactory) -> 
     snap = snapshot_environment(str(python))
     assert snap.python_version.startswith("3.10.")
     assert snap.executable == str(python)
-    assert snap.site_packages == (
-        str(tmp_path / "venv310" / "lib" / "python3.10" / "site-packages"),
-    )
+    assert snap.site_packages == (str(tmp_path / "venv310" / "lib" / "python3.10" / "site-packages"),)
     alpha = _dist(snap, "dist-alpha")
     assert (alpha.version, alpha.modules) == ("1.0.0", ("alpha_mod", "alpha_mod.core"))
     assert "click" not in {d.name for d in snap.distributions}
@@ -294,9 +286,7 @@ def test_error_exec_format(tmp_path: Path) -> None:
 
 
 def test_error_crash_reports_last_stderr_line(tmp_path: Path) -> None:
-    fake = _script(
-        tmp_path / "python", "#!/bin/sh\necho first >&2\necho 'Boom: it broke' >&2\nexit 3\n"
-    )
+    fake = _script(tmp_path / "python", "#!/bin/sh\necho first >&2\necho 'Boom: it broke' >&2\nexit 3\n")
     assert _error(str(fake)) == f"{fake}: environment probe failed (exit 3): Boom: it broke"
 
 
@@ -309,9 +299,7 @@ def test_error_timeout(tmp_path: Path) -> None:
 def test_error_too_old(version: str) -> None:
     python = _pyenv(version)
     minor = ".".join(version.split(".")[:2])
-    assert _error(str(python)) == (
-        f"{python}: Python {minor} is too old (envcapture needs Python 3.8 or newer)"
-    )
+    assert _error(str(python)) == (f"{python}: Python {minor} is too old (envcapture needs Python 3.8 or newer)")
 
 
 # --- hand-made installs: RECORD edge cases, egg-info, egg-link, shadowing, broken ---------------
@@ -357,9 +345,7 @@ def handmade(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, EnvS
     # egg-info with installed-files.txt (paths relative to the .egg-info directory)
     egg = site / "legacy_pkg-0.5-py3.11.egg-info"
     _write(egg / "PKG-INFO", "Metadata-Version: 1.1\nName: legacy-pkg\nVersion: 0.5\n")
-    _write(
-        egg / "installed-files.txt", "../legacy_pkg/__init__.py\n../legacy_pkg/util.py\nPKG-INFO\n"
-    )
+    _write(egg / "installed-files.txt", "../legacy_pkg/__init__.py\n../legacy_pkg/util.py\nPKG-INFO\n")
     _write(egg / "top_level.txt", "legacy_pkg\n")
     # legacy `setup.py develop`: an .egg-link and easy-install.pth pointing at the project
     project = root / "devproj"

@@ -33,6 +33,11 @@ from image_support import (
 )
 
 from envcapture.build.bundle import build_bundle
+from envcapture.build.store import Store
+from envcapture.cli import cli
+from envcapture.config.loader import parse_config
+from envcapture.errors import BuildError, InputError
+from envcapture.image.layers import source_date_epoch
 from envcapture.image.oci import (
     HEAVY_LAYER_BYTES,
     ImageOptions,
@@ -43,13 +48,8 @@ from envcapture.image.oci import (
     default_repo_tag,
     parse_base,
 )
-from envcapture.image.layers import source_date_epoch
 from envcapture.image.registry import docker_credentials, parse_reference
 from envcapture.image.staging import CheckedWheel, install_wheel, venv_entries
-from envcapture.cli import cli
-from envcapture.config.loader import parse_config
-from envcapture.errors import BuildError, InputError
-from envcapture.build.store import Store
 
 EXPECTED_OUTPUT = "buildjob ok hello-vm 42 vcs-1.2.0 editable-0.3.0 cores=True"
 SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "schema" / "image.schema.json"
@@ -202,7 +202,9 @@ def test_source_date_epoch() -> None:
 
 
 def test_venv_skeleton_links_to_the_base_python() -> None:
-    entries = {e.path: e for e in venv_entries(prefix="/opt/envcapture/venv", base_python="/usr/bin/python3", python_version="3.10")}
+    entries = {
+        e.path: e for e in venv_entries(prefix="/opt/envcapture/venv", base_python="/usr/bin/python3", python_version="3.10")
+    }
     assert entries[f"{PREFIX}/bin/python"].linkname == "/usr/bin/python3"
     assert entries[f"{PREFIX}/bin/python3.10"].linkname == "python"
     assert entries[f"{PREFIX}/pyvenv.cfg"].data == (
@@ -223,10 +225,13 @@ def _demo_wheel(path: Path) -> Path:
     }
     import hashlib
 
-    record = "".join(
-        f"{name},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}\n"
-        for name, data in files.items()
-    ) + "demo-1.0.dist-info/RECORD,,\n"
+    record = (
+        "".join(
+            f"{name},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}\n"
+            for name, data in files.items()
+        )
+        + "demo-1.0.dist-info/RECORD,,\n"
+    )
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in files.items():
             zf.writestr(name, data)
@@ -238,7 +243,10 @@ def test_install_wheel_writes_target_shebangs_and_no_bytecode(tmp_path: Path) ->
     wheel = _demo_wheel(tmp_path / "demo-1.0-py3-none-any.whl")
     root = tmp_path / "stage"
     staged = install_wheel(
-        CheckedWheel(name="demo", version="1.0", path=wheel, sha256=""), root, prefix="/opt/envcapture/venv", python_version="3.11"
+        CheckedWheel(name="demo", version="1.0", path=wheel, sha256=""),
+        root,
+        prefix="/opt/envcapture/venv",
+        python_version="3.11",
     )
     venv = root / PREFIX
     assert (venv / "bin/demo").read_text().startswith("#!/opt/envcapture/venv/bin/python\n")
@@ -259,7 +267,13 @@ def test_layout_layers_and_config(cold_build: Built, tmp_path: Path) -> None:
     assert result.rebase_required and result.base.name == "python:3.11-slim"
     assert "rebased" in result.notes[0]
     assert sorted(p.name for p in out.iterdir()) == [
-        ".dockerignore", "Dockerfile", "blobs", "image.json", "image.tar", "index.json", "oci-layout"
+        ".dockerignore",
+        "Dockerfile",
+        "blobs",
+        "image.json",
+        "image.tar",
+        "index.json",
+        "oci-layout",
     ]
     index = json.loads((out / "index.json").read_text())
     (entry,) = index["manifests"]
@@ -317,9 +331,7 @@ def test_layout_layers_and_config(cold_build: Built, tmp_path: Path) -> None:
     assert dockerfile.endswith('WORKDIR /job\nENTRYPOINT []\nCMD ["/bin/sh", "-c", "python main.py"]\n')
 
 
-def test_job_section_gives_variables_inputs_and_stop_signal(
-    cold_build: Built, buildjob: BuildJob, tmp_path: Path
-) -> None:
+def test_job_section_gives_variables_inputs_and_stop_signal(cold_build: Built, buildjob: BuildJob, tmp_path: Path) -> None:
     """What ``envcapture run`` exports, the image exports: input and output variables at
     the working directory, env.vars (copied ones included), the graceful-shutdown signal."""
     project = buildjob.copy_project(tmp_path / "project")
@@ -333,7 +345,13 @@ def test_job_section_gives_variables_inputs_and_stop_signal(
     )
     config.write_text(text)
     environ = {k: v for k, v in os.environ.items() if k != "ECTEST_NOT_SET"} | {"ECTEST_FROM_HERE": "from here"}
-    built = build_bundle(config=config, python=str(buildjob.python), output=tmp_path / "bundle", store=Store(cold_build.store_root), environ=environ)
+    built = build_bundle(
+        config=config,
+        python=str(buildjob.python),
+        output=tmp_path / "bundle",
+        store=Store(cold_build.store_root),
+        environ=environ,
+    )
     result = _image(built.path, tmp_path / "image", workdir="/work")
     assert [layer.name for layer in result.layers] == ["venv", "distributions", "inputs", "local-code"]
     assert result.env == (
@@ -349,8 +367,15 @@ def test_job_section_gives_variables_inputs_and_stop_signal(
     assert inputs == ["work", "work/inputs", "work/inputs/PARAMS", "work/inputs/PARAMS/params.json"]
     code = {m.name: m for m in _layer_members(tmp_path / "image", result.layers[3].digest)}
     assert code["work/out"].isdir() and "work/main.py" in code
-    config_doc = json.loads((tmp_path / "image/blobs/sha256" / json.loads(
-        (tmp_path / "image/blobs/sha256" / result.digest.split(":")[1]).read_bytes())["config"]["digest"].split(":")[1]).read_bytes())
+    config_doc = json.loads(
+        (
+            tmp_path
+            / "image/blobs/sha256"
+            / json.loads((tmp_path / "image/blobs/sha256" / result.digest.split(":")[1]).read_bytes())["config"]["digest"].split(
+                ":"
+            )[1]
+        ).read_bytes()
+    )
     assert config_doc["config"]["StopSignal"] == "SIGINT"
     assert config_doc["config"]["WorkingDir"] == "/work"
 
@@ -362,7 +387,7 @@ def test_plain_job_gets_no_virtualenv(cold_build: Built, buildjob: BuildJob, pyt
     project.mkdir()
     (project / "data.txt").write_text("plain-input-ok\n")
     (project / "config.yaml").write_text(
-        "name: plainjob\ncmd: read line < ${DATA}; echo \"$line\"\ninputs:\n  - data.txt:\n      var: DATA\n"
+        'name: plainjob\ncmd: read line < ${DATA}; echo "$line"\ninputs:\n  - data.txt:\n      var: DATA\n'
     )
     built = build_bundle(config=project / "config.yaml", python=str(buildjob.python), output=tmp_path / "bundle")
     result = _image(built.path, tmp_path / "image", base_rootfs=python_rootfs)
@@ -377,7 +402,11 @@ def test_plain_job_gets_no_virtualenv(cold_build: Built, buildjob: BuildJob, pyt
     env = dict(item.split("=", 1) for item in process["env"])
     run = subprocess.run(
         [*prefix, str(unpacked / "rootfs"), "/bin/sh", "-c", 'cd "$0" && exec "$@"', process["cwd"], *process["args"]],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert (run.returncode, run.stdout) == (0, "plain-input-ok\n"), run.stderr
 
@@ -403,9 +432,7 @@ def test_layer_tars_are_normalized(cold_build: Built, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_same_digest_across_mtimes_and_cache_state(
-    buildjob: BuildJob, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_same_digest_across_mtimes_and_cache_state(buildjob: BuildJob, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An empty then a warm ENVCAPTURE_CACHE_DIR, every project file touched in between:
     the same bundle, the same image bytes, the same digest."""
     monkeypatch.setenv("ENVCAPTURE_CACHE_DIR", str(tmp_path / "cache"))
@@ -458,7 +485,10 @@ def test_a_wheel_that_fails_its_hash_stops_the_image(cold_build: Built, tmp_path
     data = bytearray(wheel.read_bytes())
     data[-1] ^= 1
     wheel.write_bytes(bytes(data))
-    with pytest.raises(BuildError, match=r"^psutil==7\.2\.2: step image: wheelhouse/psutil-.* has sha256 [0-9a-f]{64}, not a hash the lock allows"):
+    with pytest.raises(
+        BuildError,
+        match=r"^psutil==7\.2\.2: step image: wheelhouse/psutil-.* has sha256 [0-9a-f]{64}, not a hash the lock allows",
+    ):
         _image(bundle, tmp_path / "image")
     assert not (tmp_path / "image").exists()
 
@@ -499,13 +529,17 @@ def test_umoci_and_skopeo_read_the_layout(cold_build: Built, tmp_path: Path) -> 
     # umoci checks every blob's digest and every layer's diff_id while unpacking.
     done = subprocess.run(
         ["umoci", "unpack", *([] if os.geteuid() == 0 else ["--rootless"]), "--image", f"{out}:latest", str(tmp_path / "bundle")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     rootfs = tmp_path / "bundle" / "rootfs"
     assert (rootfs / "job/main.py").read_text().startswith('"""Fixture job of tests/builders')
     assert os.readlink(rootfs / PREFIX / "bin/python") == "/usr/local/bin/python3"
-    inspect = json.loads(subprocess.run(["skopeo", "inspect", f"oci:{out}:latest"], capture_output=True, text=True, check=True).stdout)
+    inspect = json.loads(
+        subprocess.run(["skopeo", "inspect", f"oci:{out}:latest"], capture_output=True, text=True, check=True).stdout
+    )
     assert inspect["Digest"] == result.digest
     assert inspect["Layers"] == [layer.digest for layer in result.layers]
     config = json.loads(
@@ -518,7 +552,9 @@ def test_umoci_and_skopeo_read_the_layout(cold_build: Built, tmp_path: Path) -> 
     assert config["config"]["Cmd"] == ["/bin/sh", "-c", "python main.py"]
     # skopeo also reads the docker-save archive.
     inspect = json.loads(
-        subprocess.run(["skopeo", "inspect", f"docker-archive:{out / 'image.tar'}"], capture_output=True, text=True, check=True).stdout
+        subprocess.run(
+            ["skopeo", "inspect", f"docker-archive:{out / 'image.tar'}"], capture_output=True, text=True, check=True
+        ).stdout
     )
     assert inspect["Layers"] == [layer.diff_id for layer in result.layers]  # skopeo names a docker archive's layers by diff_id
 
@@ -543,29 +579,54 @@ def test_job_runs_offline_from_the_unpacked_image_without_a_daemon(
     runner = CliRunner()
     done = runner.invoke(
         cli,
-        ["image", str(cold_build.bundle), "-o", str(out), "--base-rootfs", str(python_rootfs), "--base", "local/python:3.11", "--json"],
+        [
+            "image",
+            str(cold_build.bundle),
+            "-o",
+            str(out),
+            "--base-rootfs",
+            str(python_rootfs),
+            "--base",
+            "local/python:3.11",
+            "--json",
+        ],
     )
     assert done.exit_code == 0, done.output
     doc = json.loads(done.stdout)
     assert doc["rebase_required"] is False
     assert [layer["name"] for layer in doc["layers"]] == ["base:0", "venv", "distributions", "local-code"]
     bundle = tmp_path / "oci-bundle"
-    unpack = subprocess.run(["umoci", "unpack", "--image", f"{out}:latest", str(bundle)], capture_output=True, text=True, check=False)
+    unpack = subprocess.run(
+        ["umoci", "unpack", "--image", f"{out}:latest", str(bundle)], capture_output=True, text=True, check=False
+    )
     assert unpack.returncode == 0, unpack.stderr
     process = json.loads((bundle / "config.json").read_text())["process"]
     assert process["args"] == ["/bin/sh", "-c", "python main.py"] and process["cwd"] == "/job"
     env = dict(item.split("=", 1) for item in process["env"])
     run = subprocess.run(
         [*prefix, str(bundle / "rootfs"), "/bin/sh", "-c", 'cd "$0" && exec "$@"', process["cwd"], *process["args"]],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == EXPECTED_OUTPUT
     # The same namespace has no route out: the job ran offline.
     probe = subprocess.run(
-        [*prefix, str(bundle / "rootfs"), "/opt/envcapture/venv/bin/python", "-c",
-         "import socket\ntry:\n socket.create_connection(('192.0.2.1', 80), timeout=3)\nexcept OSError as e:\n print('offline', e.errno)"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        [
+            *prefix,
+            str(bundle / "rootfs"),
+            "/opt/envcapture/venv/bin/python",
+            "-c",
+            "import socket\ntry:\n socket.create_connection(('192.0.2.1', 80), timeout=3)\nexcept OSError as e:\n print('offline', e.errno)",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert probe.stdout.startswith("offline"), probe.stdout + probe.stderr
 
@@ -580,8 +641,17 @@ def test_base_from_an_oci_layout_made_by_umoci(cold_build: Built, python_rootfs:
         ["init", "--layout", str(layout)],
         ["new", "--image", f"{layout}:base"],
         ["raw", "add-layer", "--image", f"{layout}:base", str(python_rootfs)],
-        ["config", "--image", f"{layout}:base", "--config.env", "PATH=/usr/local/bin:/usr/bin:/bin",
-         "--config.env", "LANG=C.UTF-8", "--config.entrypoint", "/bin/false"],
+        [
+            "config",
+            "--image",
+            f"{layout}:base",
+            "--config.env",
+            "PATH=/usr/local/bin:/usr/bin:/bin",
+            "--config.env",
+            "LANG=C.UTF-8",
+            "--config.entrypoint",
+            "/bin/false",
+        ],
     ):
         subprocess.run(["umoci", *args], capture_output=True, text=True, check=True)
     (base_entry,) = json.loads((layout / "index.json").read_text())["manifests"]
@@ -595,16 +665,22 @@ def test_base_from_an_oci_layout_made_by_umoci(cold_build: Built, python_rootfs:
     ).read_bytes()
     assert result.base.digest == base_entry["digest"] and not result.rebase_required
     assert result.env[:3] == (
-        "PATH=/opt/envcapture/venv/bin:/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "VIRTUAL_ENV=/opt/envcapture/venv"
+        "PATH=/opt/envcapture/venv/bin:/usr/local/bin:/usr/bin:/bin",
+        "LANG=C.UTF-8",
+        "VIRTUAL_ENV=/opt/envcapture/venv",
     )
     manifest = json.loads((out / "blobs/sha256" / result.digest.split(":")[1]).read_bytes())
     assert manifest["annotations"] == {
-        "org.opencontainers.image.base.digest": base_entry["digest"], "org.opencontainers.image.base.name": "local/python:3.11"
+        "org.opencontainers.image.base.digest": base_entry["digest"],
+        "org.opencontainers.image.base.name": "local/python:3.11",
     }
     config = json.loads((out / "blobs/sha256" / manifest["config"]["digest"].split(":")[1]).read_bytes())
     assert "Entrypoint" not in config["config"]
     assert [h["created_by"] for h in config["history"]] == [
-        "umoci raw add-layer", "umoci config", "envcapture image: venv", "envcapture image: distributions",
+        "umoci raw add-layer",
+        "umoci config",
+        "envcapture image: venv",
+        "envcapture image: distributions",
         "envcapture image: local-code",
     ]
     dockerfile = (out / "Dockerfile").read_text()
@@ -617,7 +693,11 @@ def test_base_from_an_oci_layout_made_by_umoci(cold_build: Built, python_rootfs:
     env = dict(item.split("=", 1) for item in process["env"])
     run = subprocess.run(
         [*prefix, str(unpacked / "rootfs"), "/bin/sh", "-c", 'cd "$0" && exec "$@"', process["cwd"], *process["args"]],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert (run.returncode, run.stdout.strip()) == (0, EXPECTED_OUTPUT), run.stderr
 
@@ -635,16 +715,39 @@ def test_docker_engine_loads_and_runs_the_job_offline(
     runner = CliRunner(env=env)
     done = runner.invoke(
         cli,
-        ["image", str(cold_build.bundle), "-o", str(out), "--base", base_tag, "--base-rootfs", str(python_rootfs),
-         "--tag", "envcapture-tests/buildjob:e2e", "--run"],
+        [
+            "image",
+            str(cold_build.bundle),
+            "-o",
+            str(out),
+            "--base",
+            base_tag,
+            "--base-rootfs",
+            str(python_rootfs),
+            "--tag",
+            "envcapture-tests/buildjob:e2e",
+            "--run",
+        ],
     )
     assert done.exit_code == 0, done.output + done.stderr
     assert EXPECTED_OUTPUT in done.stdout
     assert "exited with status 0 (network: none)" in done.stderr
     done = runner.invoke(
         cli,
-        ["image", str(cold_build.bundle), "-o", str(out), "--base", base_tag, "--base-rootfs", str(python_rootfs),
-         "--tag", "envcapture-tests/buildjob:e2e", "--run", "--json"],
+        [
+            "image",
+            str(cold_build.bundle),
+            "-o",
+            str(out),
+            "--base",
+            base_tag,
+            "--base-rootfs",
+            str(python_rootfs),
+            "--tag",
+            "envcapture-tests/buildjob:e2e",
+            "--run",
+            "--json",
+        ],
     )
     ran = json.loads(done.stdout)
     _validate(ran)
@@ -691,9 +794,19 @@ def test_push_to_a_local_registry_and_pull_back_by_digest(
 
     pulled = tmp_path / "pulled"
     copy = subprocess.run(
-        ["skopeo", "copy", "--src-tls-verify=false", "--src-creds", f"{registry.username}:{registry.password}",
-         f"docker://{pushed['pull']}", f"oci:{pulled}:pulled"],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            "skopeo",
+            "copy",
+            "--src-tls-verify=false",
+            "--src-creds",
+            f"{registry.username}:{registry.password}",
+            f"docker://{pushed['pull']}",
+            f"oci:{pulled}:pulled",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert copy.returncode == 0, copy.stderr
     (entry,) = json.loads((pulled / "index.json").read_text())["manifests"]

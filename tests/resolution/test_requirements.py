@@ -26,7 +26,7 @@ def parse(text: str, files: dict[str, str] | None = None, environ: dict[str, str
     return parse_requirements_text(text, file="requirements.txt", read=read, environ=environ)
 
 
-def only(text: str, **kwargs: object):  # noqa: ANN201 - a RequirementLine
+def only(text: str, **kwargs: object):
     parsed = parse(text, **kwargs)  # type: ignore[arg-type]
     assert len(parsed.requirements) == 1, parsed.requirements
     return parsed.requirements[0]
@@ -210,21 +210,45 @@ def test_parse_requirements_file_reads_from_disk(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("attrs\nfoo ==\n", "requirements.txt:2: cannot parse 'foo ==': Expected semicolon (after name with no version specifier) or end"),
-        ("x\n--no-deps\n", "requirements.txt:2: unknown option '--no-deps' (pip does not accept --no-deps in requirements files; set env.python.pip.no-deps: true in config.yaml)"),
+        (
+            "attrs\nfoo ==\n",
+            "requirements.txt:2: cannot parse 'foo ==': Expected semicolon (after name with no version specifier) or end",
+        ),
+        (
+            "x\n--no-deps\n",
+            "requirements.txt:2: unknown option '--no-deps' (pip does not accept --no-deps in requirements files; set env.python.pip.no-deps: true in config.yaml)",
+        ),
         ("--frobnicate\n", "requirements.txt:1: unknown option '--frobnicate'"),
         ("-x\n", "requirements.txt:1: unknown option '-x'"),
         ("--index-url\n", "requirements.txt:1: option --index-url requires a value"),
         ("--pre=yes\n", "requirements.txt:1: option --pre takes no value"),
         ("-r missing.txt\n", "requirements.txt:1: -r missing.txt: no such file 'missing.txt'"),
-        ("-r https://example.com/r.txt\n", "requirements.txt:1: -r https://example.com/r.txt: remote requirements files are not read (the job must not depend on a URL at capture time); download it next to the job"),
-        ("pkg --hash=md5:abcd\n", "requirements.txt:1: --hash 'md5:abcd': unsupported algorithm 'md5' (pip accepts sha256, sha384, sha512)"),
+        (
+            "-r https://example.com/r.txt\n",
+            "requirements.txt:1: -r https://example.com/r.txt: remote requirements files are not read (the job must not depend on a URL at capture time); download it next to the job",
+        ),
+        (
+            "pkg --hash=md5:abcd\n",
+            "requirements.txt:1: --hash 'md5:abcd': unsupported algorithm 'md5' (pip accepts sha256, sha384, sha512)",
+        ),
         ("pkg --hash=sha256\n", "requirements.txt:1: --hash 'sha256': expected ALGORITHM:DIGEST (sha256:...)"),
         ("pkg --hash=sha256:xyz\n", "requirements.txt:1: --hash 'sha256:xyz': the digest is not hexadecimal"),
-        ("foo; python_version <\n", "requirements.txt:1: cannot parse 'foo; python_version <': invalid marker: Expected a marker variable or quoted string"),
-        ("-e https://example.com/pkg.tar.gz\n", "requirements.txt:1: cannot parse '-e https://example.com/pkg.tar.gz': an editable must be a local path or a VCS URL (git+https://..., git+file://...)"),
-        ('--extra-index-url "unclosed\n', "requirements.txt:1: cannot split options '--extra-index-url \"unclosed': No closing quotation"),
-        ("./bad-name.whl\n", "requirements.txt:1: cannot parse './bad-name.whl': Invalid wheel filename (wrong number of parts): 'bad-name'"),
+        (
+            "foo; python_version <\n",
+            "requirements.txt:1: cannot parse 'foo; python_version <': invalid marker: Expected a marker variable or quoted string",
+        ),
+        (
+            "-e https://example.com/pkg.tar.gz\n",
+            "requirements.txt:1: cannot parse '-e https://example.com/pkg.tar.gz': an editable must be a local path or a VCS URL (git+https://..., git+file://...)",
+        ),
+        (
+            '--extra-index-url "unclosed\n',
+            "requirements.txt:1: cannot split options '--extra-index-url \"unclosed': No closing quotation",
+        ),
+        (
+            "./bad-name.whl\n",
+            "requirements.txt:1: cannot parse './bad-name.whl': Invalid wheel filename (wrong number of parts): 'bad-name'",
+        ),
         ("-e ./a -e ./b\n", "requirements.txt:1: only one -e/--editable per line"),
     ],
 )

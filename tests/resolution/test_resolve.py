@@ -14,15 +14,9 @@ import pytest
 from helpers import FIXTURE_DISTS, FixtureEnv, make_venv, pip_install, run
 from index_server import index_dirs, index_server  # noqa: F401 - pytest fixtures
 
-from envcapture.errors import ConfigError, RequirementsError, ResolutionError
-from envcapture.resolution.manual import (
-    complete_manual,
-    merge_file_options,
-    requirements_to_direct,
-)
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
+from envcapture.errors import ConfigError, RequirementsError, ResolutionError
 from envcapture.model import Target, dist_name
-from envcapture.resolution.requirements import parse_requirements_text
 from envcapture.resolution.closure import (
     Closure,
     Decision,
@@ -38,6 +32,12 @@ from envcapture.resolution.closure import (
     origin_from_direct_url,
     resolve,
 )
+from envcapture.resolution.manual import (
+    complete_manual,
+    merge_file_options,
+    requirements_to_direct,
+)
+from envcapture.resolution.requirements import parse_requirements_text
 from envcapture.resolution.target import complete_for_target
 
 LINUX_311 = Target(python_version="3.11")
@@ -47,7 +47,11 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 def dist(name: str, version: str, *requires: str, **kwargs: object) -> DistributionInfo:
     return DistributionInfo(
-        name=dist_name(name), display_name=name, version=version, requires=requires, **kwargs  # type: ignore[arg-type]
+        name=dist_name(name),
+        display_name=name,
+        version=version,
+        requires=requires,
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -79,8 +83,21 @@ def decision(closure: Closure, subject: str, action: str) -> Decision:
     [
         (None, Origin(kind=OriginKind.INDEX)),
         (
-            json.dumps({"url": "https://github.com/o/r.git", "vcs_info": {"vcs": "git", "commit_id": COMMIT, "requested_revision": "main"}, "subdirectory": "pkg"}),
-            Origin(kind=OriginKind.VCS, url="https://github.com/o/r.git", vcs="git", commit_id=COMMIT, requested_revision="main", subdirectory="pkg"),
+            json.dumps(
+                {
+                    "url": "https://github.com/o/r.git",
+                    "vcs_info": {"vcs": "git", "commit_id": COMMIT, "requested_revision": "main"},
+                    "subdirectory": "pkg",
+                }
+            ),
+            Origin(
+                kind=OriginKind.VCS,
+                url="https://github.com/o/r.git",
+                vcs="git",
+                commit_id=COMMIT,
+                requested_revision="main",
+                subdirectory="pkg",
+            ),
         ),
         (
             json.dumps({"url": "https://h.example/x-1.0.whl", "archive_info": {"hashes": {"sha256": "ab" * 32}}}),
@@ -91,7 +108,10 @@ def decision(closure: Closure, subject: str, action: str) -> Decision:
             Origin(kind=OriginKind.URL, url="https://h.example/x-1.0.tar.gz", archive_hash="sha256=cd"),
         ),
         (json.dumps({"url": "file:///src/x", "dir_info": {}}), Origin(kind=OriginKind.LOCAL_DIR, url="file:///src/x")),
-        (json.dumps({"url": "file:///src/x", "dir_info": {"editable": True}}), Origin(kind=OriginKind.EDITABLE, url="file:///src/x")),
+        (
+            json.dumps({"url": "file:///src/x", "dir_info": {"editable": True}}),
+            Origin(kind=OriginKind.EDITABLE, url="file:///src/x"),
+        ),
     ],
 )
 def test_origin_from_direct_url(text: str | None, expected: Origin) -> None:
@@ -109,7 +129,9 @@ def test_bad_direct_url_is_a_resolution_error_naming_the_distribution() -> None:
 
 
 def test_vcs_install_is_pinned_to_its_commit_not_an_index_release() -> None:
-    url = json.dumps({"url": "https://github.com/o/gitpkg.git", "vcs_info": {"vcs": "git", "commit_id": COMMIT, "requested_revision": "v1"}})
+    url = json.dumps(
+        {"url": "https://github.com/o/gitpkg.git", "vcs_info": {"vcs": "git", "commit_id": COMMIT, "requested_revision": "v1"}}
+    )
     closure = resolve([direct("gitpkg")], snapshot(dist("gitpkg", "1.0", direct_url=url)), LINUX_311, ResolveOptions())
     pin = closure.pins[0]
     assert pin.delivery is Delivery.DIRECT
@@ -119,10 +141,25 @@ def test_vcs_install_is_pinned_to_its_commit_not_an_index_release() -> None:
 
 def test_local_origins_are_built_into_wheels_and_say_so() -> None:
     snap = snapshot(
-        dist("edit", "0.1", direct_url=json.dumps({"url": "file:///home/u/edit", "dir_info": {"editable": True}}), editable_roots=("/home/u/edit",)),
+        dist(
+            "edit",
+            "0.1",
+            direct_url=json.dumps({"url": "file:///home/u/edit", "dir_info": {"editable": True}}),
+            editable_roots=("/home/u/edit",),
+        ),
         dist("localdir", "0.2", direct_url=json.dumps({"url": "file:///home/u/localdir", "dir_info": {}})),
-        dist("localgit", "0.3", direct_url=json.dumps({"url": "file:///home/u/repo", "vcs_info": {"vcs": "git", "commit_id": COMMIT}})),
-        dist("localwhl", "0.4", direct_url=json.dumps({"url": "file:///home/u/localwhl-0.4-py3-none-any.whl", "archive_info": {"hashes": {"sha256": "ee" * 32}}})),
+        dist(
+            "localgit",
+            "0.3",
+            direct_url=json.dumps({"url": "file:///home/u/repo", "vcs_info": {"vcs": "git", "commit_id": COMMIT}}),
+        ),
+        dist(
+            "localwhl",
+            "0.4",
+            direct_url=json.dumps(
+                {"url": "file:///home/u/localwhl-0.4-py3-none-any.whl", "archive_info": {"hashes": {"sha256": "ee" * 32}}}
+            ),
+        ),
     )
     closure = resolve([direct(n) for n in ("edit", "localdir", "localgit", "localwhl")], snap, LINUX_311, ResolveOptions())
     assert {p.name: (p.origin.kind, p.delivery) for p in closure.pins} == {
@@ -194,7 +231,9 @@ def test_closure_walks_requires_dist_with_target_markers_and_extras() -> None:
 
 
 def test_local_only_dependency_is_dropped_with_its_reason() -> None:
-    snap = snapshot(dist("app", "1.0", 'colorama; sys_platform == "win32"'), dist("colorama", "0.4.6"), platform="win32", machine="AMD64")
+    snap = snapshot(
+        dist("app", "1.0", 'colorama; sys_platform == "win32"'), dist("colorama", "0.4.6"), platform="win32", machine="AMD64"
+    )
     closure = resolve([direct("app"), direct("pywin32", markers=None)], snap, LINUX_311, ResolveOptions())
     assert [d.name for d in closure.dropped] == ["colorama", "pywin32"]
     assert closure.dropped[0].reason.startswith('app requires it only when sys_platform == "win32": false for the target')
@@ -208,7 +247,12 @@ def test_direct_requirement_marker_false_for_target_is_dropped() -> None:
 
 
 def test_a_package_needed_by_another_parent_is_not_dropped() -> None:
-    snap = snapshot(dist("a", "1", 'colorama; sys_platform == "win32"'), dist("b", "1", "colorama"), dist("colorama", "0.4.6"), platform="win32")
+    snap = snapshot(
+        dist("a", "1", 'colorama; sys_platform == "win32"'),
+        dist("b", "1", "colorama"),
+        dist("colorama", "0.4.6"),
+        platform="win32",
+    )
     closure = resolve([direct("a"), direct("b")], snap, LINUX_311, ResolveOptions())
     assert closure.pin("colorama") is not None and closure.dropped == ()
 
@@ -230,11 +274,19 @@ def test_installed_version_is_pinned_and_reported() -> None:
     ]
     closure = resolve(reqs, snap, LINUX_311, ResolveOptions())
     assert [(p.name, p.version) for p in closure.pins] == [("attrs", "23.1.0"), ("idna", "3.6"), ("numpy", "1.26.4")]
-    assert decision(closure, "numpy", "pinned-to-installed").reason == "requirements.txt:1 asks '>=1.20'; pinned to the installed numpy==1.26.4"
+    assert (
+        decision(closure, "numpy", "pinned-to-installed").reason
+        == "requirements.txt:1 asks '>=1.20'; pinned to the installed numpy==1.26.4"
+    )
     assert "asks no version" in decision(closure, "attrs", "pinned-to-installed").reason
     assert "the installed version is the source of truth" in decision(closure, "idna", "installed-violates-requirement").reason
     assert closure.unresolved_for_target == (
-        Unresolved(name=dist_name("missing"), specifier="==1.0", required_by=(Via(source="requirements.txt:4", kind=ViaKind.REQUIREMENT),), reason="not installed in the analysed environment"),
+        Unresolved(
+            name=dist_name("missing"),
+            specifier="==1.0",
+            required_by=(Via(source="requirements.txt:4", kind=ViaKind.REQUIREMENT),),
+            reason="not installed in the analysed environment",
+        ),
     )
 
 
@@ -257,8 +309,14 @@ def test_resolve_is_deterministic_whatever_the_input_order() -> None:
 
 def test_requirements_to_direct_names_unnamed_lines_by_their_install(tmp_path: Path) -> None:
     snap = snapshot(
-        dist("mylib", "0.1", direct_url=json.dumps({"url": (tmp_path / "libs" / "mylib").as_uri(), "dir_info": {"editable": True}})),
-        dist("gitpkg", "2.0", direct_url=json.dumps({"url": "https://github.com/o/gitpkg.git", "vcs_info": {"vcs": "git", "commit_id": COMMIT}})),
+        dist(
+            "mylib", "0.1", direct_url=json.dumps({"url": (tmp_path / "libs" / "mylib").as_uri(), "dir_info": {"editable": True}})
+        ),
+        dist(
+            "gitpkg",
+            "2.0",
+            direct_url=json.dumps({"url": "https://github.com/o/gitpkg.git", "vcs_info": {"vcs": "git", "commit_id": COMMIT}}),
+        ),
         dist("attrs", "23.1.0"),
     )
     parsed = parse_requirements_text(
@@ -281,7 +339,9 @@ def test_file_options_merge_config_first() -> None:
     parsed = parse_requirements_text(
         "--index-url https://file.example/simple\n--extra-index-url https://x.example/simple\n--trusted-host x.example\n--pre\n"
     )
-    config = ResolveOptions(index_url="https://config.example/simple", extra_index_urls=("https://c.example/simple",), no_deps=True)
+    config = ResolveOptions(
+        index_url="https://config.example/simple", extra_index_urls=("https://c.example/simple",), no_deps=True
+    )
     merged, decisions = merge_file_options(config, parsed)
     assert merged.index_url == "https://config.example/simple"
     assert merged.extra_index_urls == ("https://c.example/simple", "https://x.example/simple")
@@ -301,7 +361,9 @@ FILE_REQS = (direct("numpy", "requirements.txt:1", declared=True),)
 DETECTED_REQS = (direct("torch", "train.py:1"),)
 
 
-@pytest.mark.parametrize(("version", "req_file", "local_paths"), list(itertools.product([None, "3.10"], [None, "requirements.txt"], [None, ("lib/",)])))
+@pytest.mark.parametrize(
+    ("version", "req_file", "local_paths"), list(itertools.product([None, "3.10"], [None, "requirements.txt"], [None, ("lib/",)]))
+)
 def test_complete_manual_matrix(version: str | None, req_file: str | None, local_paths: tuple[str, ...] | None) -> None:
     kwargs = {
         "version": version,
@@ -313,11 +375,17 @@ def test_complete_manual_matrix(version: str | None, req_file: str | None, local
         "detected_local_paths": ("utils.py", "models/"),
     }
     if version is None and req_file is None and local_paths is None:
-        with pytest.raises(ConfigError, match=r"^env.python: type: manual needs at least one of version, requirements-file, local-paths"):
+        with pytest.raises(
+            ConfigError, match=r"^env.python: type: manual needs at least one of version, requirements-file, local-paths"
+        ):
             complete_manual(**kwargs)  # type: ignore[arg-type]
         return
     result = complete_manual(**kwargs)  # type: ignore[arg-type]
-    expected_derived = {name for name, given in (("version", version), ("requirements-file", req_file), ("local-paths", local_paths)) if given is None}
+    expected_derived = {
+        name
+        for name, given in (("version", version), ("requirements-file", req_file), ("local-paths", local_paths))
+        if given is None
+    }
     assert result.derived == expected_derived
     assert result.version == (version or "3.11.7")
     assert result.requirements == (FILE_REQS if req_file else DETECTED_REQS)
@@ -346,7 +414,9 @@ def test_real_editable_and_local_dir_installs(fixture_env: FixtureEnv) -> None:
     from envcapture.environment.snapshot import snapshot_environment
 
     snap = snapshot_environment(str(fixture_env.python))
-    closure = resolve([direct(n) for n in ("edit-me", "edit-src", "yaml-like", "dist-alpha", "dep-rich")], snap, LINUX_311, ResolveOptions())
+    closure = resolve(
+        [direct(n) for n in ("edit-me", "edit-src", "yaml-like", "dist-alpha", "dep-rich")], snap, LINUX_311, ResolveOptions()
+    )
     kinds = {p.name: (p.origin.kind, p.delivery) for p in closure.pins}
     assert kinds == {
         "dep-rich": (OriginKind.INDEX, Delivery.INDEX),
@@ -429,7 +499,7 @@ def _mac_closure(index_url: str) -> Closure:
 
 @pytest.mark.slow
 @pytest.mark.skipif(UV is None, reason="uv is not installed")
-def test_complete_for_target_resolves_what_the_local_env_lacks(index_dirs: tuple[Path, Path], index_server) -> None:  # noqa: ANN001, F811
+def test_complete_for_target_resolves_what_the_local_env_lacks(index_dirs: tuple[Path, Path], index_server) -> None:  # noqa: F811
     private = index_server(index_dirs[0])
     closure = _mac_closure(private.url)
     assert [u.name for u in closure.unresolved_for_target] == ["lock-linuxdep"]
@@ -444,7 +514,7 @@ def test_complete_for_target_resolves_what_the_local_env_lacks(index_dirs: tuple
 
 
 @pytest.mark.skipif(UV is None, reason="uv is not installed")
-def test_complete_for_target_skips_gracefully_when_the_index_is_unreachable(index_dirs: tuple[Path, Path], index_server) -> None:  # noqa: ANN001, F811
+def test_complete_for_target_skips_gracefully_when_the_index_is_unreachable(index_dirs: tuple[Path, Path], index_server) -> None:  # noqa: F811
     server = index_server(index_dirs[0], credentials=("user", "s3cret"))
     url = server.url.replace("http://", "http://user:wrong@")
     done = complete_for_target(_mac_closure(url), LINUX_311, uv=UV, environ={}, timeout=60)
@@ -457,4 +527,6 @@ def test_complete_for_target_without_uv() -> None:
     closure = _mac_closure("http://127.0.0.1:9/simple")
     done = complete_for_target(closure, LINUX_311, uv="/nonexistent/uv")
     assert decision(done, "resolution", "resolve-skipped").reason.startswith("uv is not available: lock-linuxdep stay unresolved")
-    assert complete_for_target(replace(closure, unresolved_for_target=()), LINUX_311) == replace(closure, unresolved_for_target=())
+    assert complete_for_target(replace(closure, unresolved_for_target=()), LINUX_311) == replace(
+        closure, unresolved_for_target=()
+    )

@@ -37,11 +37,11 @@ from helpers import WheelFactory, copy_fixture, make_venv, pip_install
 from index_server import IndexServer
 
 from envcapture.build.bundle import build_bundle
-from envcapture.runtime.verify import offline_prefix, verify_bundle
+from envcapture.build.store import Store
 from envcapture.config.loader import load_config
 from envcapture.errors import InputError
 from envcapture.runtime.run import RunState, command_argv, run_bundle
-from envcapture.build.store import Store
+from envcapture.runtime.verify import offline_prefix, verify_bundle
 
 JOBS = Path(__file__).resolve().parents[1] / "fixtures" / "runtime_jobs"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -421,7 +421,10 @@ def test_missing_input_stops_the_build(tmp_path: Path) -> None:
 
 def test_unsafe_archive_entries_are_refused(tmp_path: Path) -> None:
     bundle = _build_plain("plain", tmp_path / "build")
-    for name, needle in (("../escaped.txt", "leaves the working directory"), ("/etc/escaped.txt", "leaves the working directory")):
+    for name, needle in (
+        ("../escaped.txt", "leaves the working directory"),
+        ("/etc/escaped.txt", "leaves the working directory"),
+    ):
         _rewrite_artifact(bundle, "inputs.tar.gz", _tar_gz({"run.sh": b"#!/bin/sh\ntouch ran\n", name: b"x"}))
         run_dir = tmp_path / f"run-{len(name)}"
         done = _envcapture_run(bundle, run_dir, cache=tmp_path / "cache")
@@ -486,7 +489,9 @@ def test_shell_syntax_runs_through_sh(tmp_path: Path) -> None:
 def test_failing_job_is_failed_with_its_exit_code(tmp_path: Path) -> None:
     project = shutil.copytree(JOBS / "plain", tmp_path / "project")
     (project / "run.sh").write_text("#!/bin/sh\necho broken >&2\nexit 7\n")
-    build_bundle(config=project / "config.yaml", python=sys.executable, output=tmp_path / "bundle", store=Store(tmp_path / "store"))
+    build_bundle(
+        config=project / "config.yaml", python=sys.executable, output=tmp_path / "bundle", store=Store(tmp_path / "store")
+    )
     done = _envcapture_run(tmp_path / "bundle", tmp_path / "run", cache=tmp_path / "cache")
     assert done.returncode == 1
     status = _status(tmp_path / "run")
@@ -509,8 +514,16 @@ def test_failing_job_is_failed_with_its_exit_code(tmp_path: Path) -> None:
         ("python a.py ${conn-1}/x && true", ["/bin/sh", "-c", "python a.py '/m/c 1'/x && true"], True),
         ("python main.py\n", ["python", "main.py"], False),
         # A folded YAML string keeps the newline before a more-indented line: still one command.
-        ("python3 src/main.py\n  --params ${P}\n  --epochs 5", ["python3", "src/main.py", "--params", "/r/in put.json", "--epochs", "5"], False),
-        ("PYTHONPATH=. python -u train.py\n  --epochs 5", ["/bin/sh", "-c", "PYTHONPATH=. python -u train.py   --epochs 5"], True),
+        (
+            "python3 src/main.py\n  --params ${P}\n  --epochs 5",
+            ["python3", "src/main.py", "--params", "/r/in put.json", "--epochs", "5"],
+            False,
+        ),
+        (
+            "PYTHONPATH=. python -u train.py\n  --epochs 5",
+            ["/bin/sh", "-c", "PYTHONPATH=. python -u train.py   --epochs 5"],
+            True,
+        ),
         ("python a.py \\\n  --x 1  # the rest is a comment\n --y 2", ["python", "a.py", "--x", "1", "--y", "2"], False),
         ("python -c 'print(1)\nprint(2)'", ["/bin/sh", "-c", "python -c 'print(1)\nprint(2)'"], True),
         ('python a.py --tag "a#b" #c', ["python", "a.py", "--tag", "a#b"], False),
@@ -523,7 +536,9 @@ def test_command_argv(cmd: str, argv: list[str], shell: bool) -> None:
 # --- cancel: graceful shutdown ------------------------------------------------------------------------
 
 
-def _start_and_cancel(bundle: Path, run_dir: Path, cache: Path, sig: signal.Signals) -> tuple[float, subprocess.CompletedProcess[str]]:
+def _start_and_cancel(
+    bundle: Path, run_dir: Path, cache: Path, sig: signal.Signals
+) -> tuple[float, subprocess.CompletedProcess[str]]:
     """Start ``envcapture run``, wait for the job to be running, send ``sig`` to the runtime;
     return the seconds from the signal to the runtime's exit, and its output."""
     proc = subprocess.Popen(

@@ -10,6 +10,8 @@ import pytest
 from build_support import INDEX_WHEELS, BuildJob, Built
 from click.testing import CliRunner
 
+from envcapture.cli import cli
+from envcapture.errors import InputError
 from envcapture.runtime import verify as verify_mod
 from envcapture.runtime.verify import (
     Check,
@@ -17,8 +19,6 @@ from envcapture.runtime.verify import (
     read_manifest,
     verify_bundle,
 )
-from envcapture.cli import cli
-from envcapture.errors import InputError
 
 
 def _copy(built: Built, dest: Path) -> Path:

@@ -210,9 +210,7 @@ def network_isolation(python: str) -> tuple[tuple[str, ...], str | None]:
     last = ""
     for prefix in candidates:
         try:
-            done = subprocess.run(
-                [*prefix, python, "-c", "pass"], capture_output=True, timeout=15, check=False
-            )
+            done = subprocess.run([*prefix, python, "-c", "pass"], capture_output=True, timeout=15, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             last = str(exc)
             continue

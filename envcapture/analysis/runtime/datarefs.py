@@ -80,9 +80,7 @@ def resolve_data_refs(
     kept: list[DataRef] = []
     for ref in refs:
         resolved = _resolve(ref, is_local=is_local, owners=owners, is_stdlib=is_stdlib)
-        if resolved.kind in ("local", "distribution") or (
-            resolved.kind == "unknown" and ref.key.lower() in STRONG_KEYS
-        ):
+        if resolved.kind in ("local", "distribution") or (resolved.kind == "unknown" and ref.key.lower() in STRONG_KEYS):
             kept.append(resolved)
     return tuple(sorted(set(kept), key=lambda r: (r.file, r.line, r.key, r.value)))
 

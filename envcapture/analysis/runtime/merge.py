@@ -30,12 +30,7 @@ from envcapture.analysis.classify import (
     Status,
     UnresolvedModule,
 )
-from envcapture.environment.distributions import owners_of
 from envcapture.analysis.mapping import guess_distribution
-from envcapture.analysis.walk import LocalFile
-from envcapture.analysis.stdlib import is_stdlib
-from envcapture.model import Diagnostic, DistName, Severity
-from envcapture.environment.model import EnvSnapshot
 from envcapture.analysis.runtime.model import (
     RuntimeFinding,
     RuntimeReport,
@@ -43,6 +38,11 @@ from envcapture.analysis.runtime.model import (
     TracedImport,
     TraceOutcome,
 )
+from envcapture.analysis.stdlib import is_stdlib
+from envcapture.analysis.walk import LocalFile
+from envcapture.environment.distributions import owners_of
+from envcapture.environment.model import EnvSnapshot
+from envcapture.model import Diagnostic, DistName, Severity
 
 __all__ = ["RUNTIME_REASON", "merge_runtime"]
 
@@ -203,7 +203,13 @@ def _diagnostics(report: RuntimeReport) -> list[Diagnostic]:
         )
     if not report.network_isolated:
         out.append(
-            Diagnostic(file=None, line=None, code="runtime-network", message=f"runtime trace: network {report.network}", severity=Severity.INFO)
+            Diagnostic(
+                file=None,
+                line=None,
+                code="runtime-network",
+                message=f"runtime trace: network {report.network}",
+                severity=Severity.INFO,
+            )
         )
     return out
 

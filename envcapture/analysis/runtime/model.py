@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from envcapture.model import DistName
 
-
 # --- the runtime trace (analyzers/trace.py, merge.py, datarefs.py) -------------------------
 
 

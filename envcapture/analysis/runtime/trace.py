@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from envcapture.analysis.model import EntryKind, EntryPoint
 from envcapture.analysis.runtime._sandbox import (
     IGNORED_DIRS,
     MAX_COPY_BYTES,
@@ -65,10 +66,9 @@ from envcapture.analysis.runtime.datarefs import (
     find_data_refs,
     resolve_data_refs,
 )
-from envcapture.environment.distributions import owners_of
-from envcapture.analysis.stdlib import is_stdlib
 from envcapture.analysis.runtime.model import DataRef, RuntimeReport, RuntimeTrace, TracedImport, TraceOutcome
-from envcapture.analysis.model import EntryKind, EntryPoint
+from envcapture.analysis.stdlib import is_stdlib
+from envcapture.environment.distributions import owners_of
 from envcapture.environment.model import EnvSnapshot
 
 __all__ = [
@@ -262,7 +262,7 @@ def _trace_of(
             imports=parsed.imports,
             written_files=written,
         )
-    if command and run.returncode == 0 or (not command and parsed.done):
+    if (command and run.returncode == 0) or (not command and parsed.done):
         return RuntimeTrace(entry=label, outcome=TraceOutcome.OK, imports=parsed.imports, written_files=written)
     detail = last_line(run.stderr_tail)
     what = "exited" if run.returncode >= 0 else "was killed by a signal"
@@ -271,9 +271,7 @@ def _trace_of(
         message += " before the import finished"
     if detail:
         message += f": {detail}"
-    return RuntimeTrace(
-        entry=label, outcome=TraceOutcome.ERROR, message=message, imports=parsed.imports, written_files=written
-    )
+    return RuntimeTrace(entry=label, outcome=TraceOutcome.ERROR, message=message, imports=parsed.imports, written_files=written)
 
 
 def _entry_pythonpath(entry: EntryPoint, copy: Path) -> list[str]:
