@@ -8,7 +8,6 @@ import importlib.util
 import logging
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,8 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from envcapture.resolution.requirements import expand_env_vars
 from envcapture.resolution.closure import ResolveOptions
+from envcapture.resolution.requirements import expand_env_vars
 
 __all__ = [
     "PipRun",
@@ -42,11 +41,7 @@ def pip_environ(environ: Mapping[str, str] | None = None, **extra: str) -> dict[
     (the lock promises them), never a global ``pip.conf`` or ``PIP_FIND_LINKS``. Transport
     settings stay: proxies, ``~/.netrc``, ``PIP_CERT``, ``PIP_CLIENT_CERT``, ``PIP_PROXY``."""
     base = dict(os.environ if environ is None else environ)
-    env = {
-        k: v
-        for k, v in base.items()
-        if not k.startswith(("PIP_", "PYTHON", "VIRTUAL_ENV")) or k in _PIP_TRANSPORT
-    }
+    env = {k: v for k, v in base.items() if not k.startswith(("PIP_", "PYTHON", "VIRTUAL_ENV")) or k in _PIP_TRANSPORT}
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["PIP_NO_INPUT"] = "1"

@@ -36,7 +36,9 @@ DEFAULT_SOURCE_DATE_EPOCH = 315532800
 
 _COMPILED_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
 # Not part of a source tree to build: VCS data, caches, earlier build output, virtualenvs.
-_SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".eggs"})
+_SKIP_DIRS = frozenset(
+    {".git", ".hg", ".svn", "__pycache__", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".eggs"}
+)
 _SKIP_TOP_DIRS = frozenset({"build", "dist"})
 
 
@@ -115,6 +117,7 @@ def is_pure_wheel(path: Path) -> bool:
 def _zip_order(names: Sequence[str]) -> list[str]:
     """Sorted, with ``*.dist-info/`` last and its ``RECORD`` the very last (the wheel spec's
     recommendation, which lets installers stream)."""
+
     def key(name: str) -> tuple[int, str]:
         top = name.split("/", 1)[0]
         if top.endswith(".dist-info") and name.count("/") == 1:

@@ -35,16 +35,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envcapture._version import __version__
 from envcapture._fs import atomic_write_text, pid_alive, replace_directory, sha256_file
-from envcapture.resolution.capture import Capture, capture
-from envcapture.config.loader import JobConfig, load_config
-from envcapture.errors import InputError, ResolutionError
+from envcapture._version import __version__
 from envcapture.analysis.model import EntryKind
-from envcapture.resolution.closure import Closure, ResolveOptions
-from envcapture.build.store import Store, StoreKind
-from envcapture.build.localcode import LocalBundle, write_local_bundle
 from envcapture.build.job import collect_inputs, job_json, write_inputs
+from envcapture.build.localcode import LocalBundle, write_local_bundle
+from envcapture.build.lock import (
+    ENVIRONMENT_JSON,
+    PYLOCK,
+    LocalFileHash,
+    RenderOptions,
+    target_json,
+    write_lock,
+)
 from envcapture.build.manifest import (
     INPUTS,
     LOCAL_CODE,
@@ -55,14 +58,7 @@ from envcapture.build.manifest import (
     WHEELHOUSE,
     dump_manifest,
 )
-from envcapture.build.lock import (
-    ENVIRONMENT_JSON,
-    PYLOCK,
-    LocalFileHash,
-    RenderOptions,
-    target_json,
-    write_lock,
-)
+from envcapture.build.store import Store, StoreKind
 from envcapture.build.wheelhouse import (
     WheelEvent,
     Wheelhouse,
@@ -71,6 +67,10 @@ from envcapture.build.wheelhouse import (
     build_wheelhouse,
     write_wheelhouse,
 )
+from envcapture.config.loader import JobConfig, load_config
+from envcapture.errors import InputError, ResolutionError
+from envcapture.resolution.capture import Capture, capture
+from envcapture.resolution.closure import Closure, ResolveOptions
 
 __all__ = [
     "LOCAL_CODE",
@@ -175,16 +175,12 @@ def render_manifest(
         },
         "verify_modules": verify_modules(cap, closure),
         "job": dict(job) if job is not None else None,
-        "artifacts": [
-            {"path": path, "kind": kind, "sha256": sha, "size": size} for path, kind, sha, size in sorted(artifacts)
-        ],
+        "artifacts": [{"path": path, "kind": kind, "sha256": sha, "size": size} for path, kind, sha, size in sorted(artifacts)],
     }
     return dump_manifest(doc)
 
 
 # --- EDGE: directories ------------------------------------------------------------------------
-
-
 
 
 def _clean_stale(output: Path) -> None:
@@ -313,8 +309,12 @@ def assemble_bundle(
             local = write_local_bundle(cap.project, tmp / LOCAL_CODE, files=files, paths=paths)
             shipped = [LocalFileHash(path=f.path, sha256=f.sha256, size=f.size) for f in local.files]
             written = write_lock(
-                tmp, locked, cap.target, options=RenderOptions(command=command, target=cap.target),
-                snapshot=cap.snapshot, local_files=shipped,
+                tmp,
+                locked,
+                cap.target,
+                options=RenderOptions(command=command, target=cap.target),
+                snapshot=cap.snapshot,
+                local_files=shipped,
             )
             skipped = written.skipped
             write_wheelhouse(wheelhouse, tmp / WHEELHOUSE, store=store)
@@ -347,7 +347,11 @@ def assemble_bundle(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return BuildResult(
-        path=output, manifest=json.loads(text), capture=cap, wheelhouse=wheelhouse, local_code=local,
+        path=output,
+        manifest=json.loads(text),
+        capture=cap,
+        wheelhouse=wheelhouse,
+        local_code=local,
         skipped=skipped,
     )
 

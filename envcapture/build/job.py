@@ -31,18 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from envcapture.build.localcode import LocalBundle, Selection, write_local_bundle
+from envcapture.build.manifest import INPUTS
 from envcapture.config.loader import JobConfig
 from envcapture.errors import InputError, Location
-from envcapture.build.manifest import INPUTS
-from envcapture.build.localcode import LocalBundle, Selection, write_local_bundle
 
 __all__ = ["INPUTS", "JobInputs", "collect_inputs", "job_json", "output_path", "write_inputs"]
 
 
 def __dir__() -> list[str]:
     return __all__
-
-
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

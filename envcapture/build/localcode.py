@@ -68,7 +68,10 @@ _FILE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bytecode", ("*.pyc", "*.pyo")),
     ("dotenv", (".env", ".env.*", ".envrc")),
     ("private-key", ("id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.pem", "*.key", "*.ppk")),
-    ("credentials", (".netrc", "_netrc", ".pypirc", "credentials.json", ".git-credentials", "*.p12", "*.pfx", "*.jks", "*.keystore")),
+    (
+        "credentials",
+        (".netrc", "_netrc", ".pypirc", "credentials.json", ".git-credentials", "*.p12", "*.pfx", "*.jks", "*.keystore"),
+    ),
 )
 
 

@@ -27,25 +27,25 @@ else:  # pragma: no cover - Python 3.10: validate the dict instead when tomli is
     except ImportError:
         _toml = None
 
-from envcapture._version import __version__
 from envcapture._fs import atomic_write_text, sha256_file
+from envcapture._version import __version__
 from envcapture.build.manifest import REQUIREMENTS_LOCK
-from envcapture.errors import BuildError
 from envcapture.environment.model import EnvSnapshot
+from envcapture.errors import BuildError
 from envcapture.model import Target
 from envcapture.resolution.capture import Capture
 from envcapture.resolution.closure import Closure, Delivery, OriginKind, Pin, mask_url
 
 __all__ = [
-    "lock_job",
     "ENVIRONMENT_SCHEMA",
     "ENVIRONMENT_SCHEMA_VERSION",
+    "LocalFileHash",
     "RenderOptions",
     "WrittenLock",
     "credential_env_vars",
-    "lock_url",
-    "LocalFileHash",
     "hash_local_files",
+    "lock_job",
+    "lock_url",
     "render_environment_json",
     "render_pylock",
     "render_requirements",
@@ -464,9 +464,14 @@ def render_environment_json(
         "generator": GENERATOR,
         "target": target_json(target),
         "analysed_python": (
-            {"version": snapshot.python_version, "implementation": snapshot.implementation,
-             "sys_platform": snapshot.sys_platform, "platform_machine": snapshot.platform_machine}
-            if snapshot is not None else None
+            {
+                "version": snapshot.python_version,
+                "implementation": snapshot.implementation,
+                "sys_platform": snapshot.sys_platform,
+                "platform_machine": snapshot.platform_machine,
+            }
+            if snapshot is not None
+            else None
         ),
         "pip_options": {
             "index_url": _public_url(opts.index_url),
@@ -482,8 +487,13 @@ def render_environment_json(
         "credential_env": dict(sorted(credential_env_vars(closure).items())),
         "distributions": [_pin_json(p) for p in closure.pins],
         "unresolved_for_target": [
-            {"name": u.name, "specifier": u.specifier, "extras": sorted(u.extras),
-             "required_by": [str(v) for v in u.required_by], "reason": u.reason}
+            {
+                "name": u.name,
+                "specifier": u.specifier,
+                "extras": sorted(u.extras),
+                "required_by": [str(v) for v in u.required_by],
+                "reason": u.reason,
+            }
             for u in closure.unresolved_for_target
         ],
         "dropped": [{"name": d.name, "reason": d.reason} for d in closure.dropped],

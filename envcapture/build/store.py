@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envcapture._fs import key_id, atomic_write_bytes, sha256_file
+from envcapture._fs import atomic_write_bytes, key_id, sha256_file
 from envcapture.analysis.cache import default_cache_dir
 
 __all__ = ["PruneResult", "Store", "StoreEntry", "StoreInfo", "StoreKind", "key_id"]

@@ -46,12 +46,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from envcapture._fs import sha256_file
-from envcapture.errors import BuildError
-from envcapture.model import DistName, Target
-from envcapture.resolution.closure import Artifact, Closure, Delivery, OriginKind, Pin, mask_url
-from envcapture.build.store import Store, StoreEntry, StoreKind
 from envcapture.build._pip import index_args, pip_environ, run_pip
-from envcapture.environment.interpreters import find_interpreter, host_matches
 from envcapture.build._wheels import (
     DEFAULT_SOURCE_DATE_EPOCH,
     copy_tree,
@@ -64,6 +59,11 @@ from envcapture.build._wheels import (
     target_wheel_tags,
     tree_digest,
 )
+from envcapture.build.store import Store, StoreEntry, StoreKind
+from envcapture.environment.interpreters import find_interpreter, host_matches
+from envcapture.errors import BuildError
+from envcapture.model import DistName, Target
+from envcapture.resolution.closure import Artifact, Closure, Delivery, OriginKind, Pin, mask_url
 
 __all__ = [
     "DEFAULT_SOURCE_DATE_EPOCH",
@@ -253,9 +253,22 @@ class _Run:
         major, minor = self.target.python_minor
         with tempfile.TemporaryDirectory(prefix="envcapture-dl-", dir=self._tmp_root()) as tmp:
             args = [
-                "download", "--no-deps", "--only-binary=:all:", "--no-cache-dir", "--progress-bar", "off",
-                "--retries", "0", "--timeout", "30",
-                "--implementation", "cp", "--python-version", f"{major}.{minor}", "--abi", f"cp{major}{minor}",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--no-cache-dir",
+                "--progress-bar",
+                "off",
+                "--retries",
+                "0",
+                "--timeout",
+                "30",
+                "--implementation",
+                "cp",
+                "--python-version",
+                f"{major}.{minor}",
+                "--abi",
+                f"cp{major}{minor}",
             ]
             for plat in target_platforms(self.target):
                 args += ["--platform", plat]
@@ -265,8 +278,11 @@ class _Run:
             args += index_args(opts, self.environ)
             args += ["-d", tmp, f"{pin.name}=={pin.version}"]
             run = run_pip(
-                args, env=pip_environ(self.environ), retries=self.options.retries,
-                backoff=self.options.backoff, timeout=self.options.timeout,
+                args,
+                env=pip_environ(self.environ),
+                retries=self.options.retries,
+                backoff=self.options.backoff,
+                timeout=self.options.timeout,
             )
             wheels = sorted(Path(tmp).glob("*.whl"))
             if run.returncode != 0 or len(wheels) != 1:
@@ -303,10 +319,7 @@ class _Run:
         except InvalidWheelFilename as exc:
             raise BuildError(f"{pin.name}=={pin.version}: step wheel-check for {self.where}: {exc}") from exc
         if str(canonicalize_name(name)) != str(pin.name):
-            raise BuildError(
-                f"{pin.name}=={pin.version}: step wheel-check for {self.where}: got {wheel.name}, "
-                f"a wheel of {name}"
-            )
+            raise BuildError(f"{pin.name}=={pin.version}: step wheel-check for {self.where}: got {wheel.name}, a wheel of {name}")
         try:
             same = version == Version(pin.version)
         except InvalidVersion:
@@ -360,8 +373,13 @@ class _Run:
         sub = pin.origin.subdirectory
         project = source / sub if sub else source
         base = {
-            "op": "build", "format": _BUILD_FORMAT, "name": pin.name, "version": pin.version,
-            "origin": pin.origin.kind.value, "tree": tree_digest(project), **self._index_key(),
+            "op": "build",
+            "format": _BUILD_FORMAT,
+            "name": pin.name,
+            "version": pin.version,
+            "origin": pin.origin.kind.value,
+            "tree": tree_digest(project),
+            **self._index_key(),
         }
         entry = self._build_lookup(base)
         if entry is not None:
@@ -383,10 +401,18 @@ class _Run:
                 f"on this machine can be built, not {origin.vcs}"
             )
         if not origin.commit_id:
-            raise BuildError(f"{pin.name}=={pin.version}: step build-wheel for {self.where}: no commit recorded for the VCS install")
+            raise BuildError(
+                f"{pin.name}=={pin.version}: step build-wheel for {self.where}: no commit recorded for the VCS install"
+            )
         base = {
-            "op": "build", "format": _BUILD_FORMAT, "name": pin.name, "version": pin.version, "origin": "vcs",
-            "url": mask_url(origin.url or ""), "commit": origin.commit_id, "subdirectory": origin.subdirectory or "",
+            "op": "build",
+            "format": _BUILD_FORMAT,
+            "name": pin.name,
+            "version": pin.version,
+            "origin": "vcs",
+            "url": mask_url(origin.url or ""),
+            "commit": origin.commit_id,
+            "subdirectory": origin.subdirectory or "",
             **self._index_key(),
         }
         entry = self._build_lookup(base)
@@ -407,7 +433,11 @@ class _Run:
                     subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, timeout=600)
                 when = subprocess.run(
                     [git, "-C", str(checkout), "show", "-s", "--format=%ct", origin.commit_id],
-                    capture_output=True, text=True, check=True, env=env, timeout=60,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env=env,
+                    timeout=60,
                 ).stdout.strip()
             except subprocess.CalledProcessError as exc:
                 detail = (exc.stderr or "").strip().splitlines()
@@ -440,8 +470,13 @@ class _Run:
             self._event(pin.name, "cached")
             return self._wheel(pin, entry, WheelSource.COPIED, from_store=True)
         base = {
-            "op": "build", "format": _BUILD_FORMAT, "name": pin.name, "version": pin.version, "origin": "url",
-            "file_sha256": sha256_file(path), **self._index_key(),
+            "op": "build",
+            "format": _BUILD_FORMAT,
+            "name": pin.name,
+            "version": pin.version,
+            "origin": "url",
+            "file_sha256": sha256_file(path),
+            **self._index_key(),
         }
         entry = self._build_lookup(base)
         if entry is not None:
@@ -469,7 +504,9 @@ class _Run:
         # distribution only), so the wheel matches the pin.
         scm_name = re.sub(r"[^A-Z0-9]+", "_", pin.name.upper())
         env[f"SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{scm_name}"] = pin.installed_version or pin.version
-        run = run_pip(args, env=env, retries=self.options.retries, backoff=self.options.backoff, timeout=self.options.timeout, cwd=tmp)
+        run = run_pip(
+            args, env=env, retries=self.options.retries, backoff=self.options.backoff, timeout=self.options.timeout, cwd=tmp
+        )
         wheels = sorted(out.glob("*.whl"))
         if run.returncode != 0 or len(wheels) != 1:
             raise BuildError(
@@ -536,7 +573,9 @@ def build_wheelhouse(
         if not isinstance(first, BuildError):
             raise first
         if len(errors) > 1:
-            raise BuildError(f"{first.message} [and {len(errors) - 1} more failing package{'s' if len(errors) > 2 else ''}]", hint=first.hint) from first
+            raise BuildError(
+                f"{first.message} [and {len(errors) - 1} more failing package{'s' if len(errors) > 2 else ''}]", hint=first.hint
+            ) from first
         raise first
     pins = []
     for pin in closure.pins:

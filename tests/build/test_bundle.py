@@ -28,11 +28,11 @@ from build_support import (
 from click.testing import CliRunner
 
 from envcapture.build.bundle import build_bundle
-from envcapture.runtime.verify import offline_prefix, verify_bundle
+from envcapture.build.store import Store
 from envcapture.build.wheelhouse import WheelhouseStats
 from envcapture.cli import cli
 from envcapture.errors import InputError
-from envcapture.build.store import Store
+from envcapture.runtime.verify import offline_prefix, verify_bundle
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 EXPECTED_OUTPUT = "buildjob ok hello-vm 42 vcs-1.2.0 editable-0.3.0 cores=True"
@@ -50,7 +50,11 @@ def _run_entry_point(bundle: Path, venv: Path, workdir: Path) -> str:
         tar.extractall(workdir, filter="data") if sys.version_info >= (3, 12) else tar.extractall(workdir)
     done = subprocess.run(
         [*offline_prefix(), str(venv / "bin" / "python"), "main.py"],
-        cwd=workdir, capture_output=True, text=True, timeout=120, check=False,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={"PATH": os.environ.get("PATH", "/usr/bin")},
     )
     assert done.returncode == 0, done.stderr
@@ -76,7 +80,9 @@ def test_bundle_layout_and_manifest(cold_build: Built, buildjob: BuildJob) -> No
     assert [e["target"] for e in manifest["entry_points"]] == ["main.py"]
     assert manifest["verify_modules"] == ["editdep", "psutil", "vcsdep"]
     assert [(d["name"], d["origin"], d["source"]) for d in manifest["distributions"]] == [
-        ("build-editdep", "editable", "built"), ("build-vcsdep", "vcs", "built"), ("psutil", "index", "downloaded"),
+        ("build-editdep", "editable", "built"),
+        ("build-vcsdep", "vcs", "built"),
+        ("psutil", "index", "downloaded"),
     ]
     assert [f["path"] for f in manifest["local_code"]["files"]] == ["localpkg/__init__.py", "localpkg/helpers.py", "main.py"]
     for item in manifest["artifacts"]:
@@ -105,21 +111,30 @@ def test_cold_and_warm_builds_are_byte_identical(cold_build: Built, buildjob: Bu
     gives the same bytes: manifest, locks, built wheels, local-code archive."""
     reference = bundle_files(cold_build.bundle)
     warm = build_bundle(
-        config=buildjob.config, python=str(buildjob.python), output=tmp_path / "warm" / "bundle",
-        store=Store(cold_build.store_root), command=BUILD_COMMAND,
+        config=buildjob.config,
+        python=str(buildjob.python),
+        output=tmp_path / "warm" / "bundle",
+        store=Store(cold_build.store_root),
+        command=BUILD_COMMAND,
     )
     assert warm.stats == WheelhouseStats(store_hits=3)
     assert bundle_files(warm.path) == reference
     cold = build_bundle(
-        config=buildjob.config, python=str(buildjob.python), output=tmp_path / "cold" / "bundle",
-        store=Store(tmp_path / "store2"), command=BUILD_COMMAND,
+        config=buildjob.config,
+        python=str(buildjob.python),
+        output=tmp_path / "cold" / "bundle",
+        store=Store(tmp_path / "store2"),
+        command=BUILD_COMMAND,
     )
     assert (cold.stats.downloads, cold.stats.builds, cold.stats.store_hits) == (1, 2, 0)
     assert cold.stats.bytes_downloaded == (cold.path / "wheelhouse" / INDEX_WHEELS["psutil"]).stat().st_size
     assert bundle_files(cold.path) == reference
     # Building again over an existing bundle replaces it (only once the new one is complete).
     again = build_bundle(
-        config=buildjob.config, python=str(buildjob.python), output=cold.path, store=Store(tmp_path / "store2"),
+        config=buildjob.config,
+        python=str(buildjob.python),
+        output=cold.path,
+        store=Store(tmp_path / "store2"),
         command=BUILD_COMMAND,
     )
     assert again.stats.store_hits == 3 and bundle_files(again.path) == reference
@@ -140,8 +155,12 @@ def test_target_python_310_from_a_311_environment(cold_build: Built, buildjob: B
         pytest.skip("no CPython 3.10 under /root/.pyenv/versions (needed to build and verify for 3.10)")
     store = _copy_store(cold_build, tmp_path / "store")
     result = build_bundle(
-        config=buildjob.config, python=str(buildjob.python), target_python="3.10", output=tmp_path / "bundle",
-        store=store, command=BUILD_COMMAND,
+        config=buildjob.config,
+        python=str(buildjob.python),
+        target_python="3.10",
+        output=tmp_path / "bundle",
+        store=store,
+        command=BUILD_COMMAND,
     )
     # The pure-Python wheels built for 3.11 are reused (the store keys them by "any");
     # psutil is fetched again for cp310 (the same abi3 wheel, under another key).
@@ -165,8 +184,17 @@ def test_interrupted_build_completes_identically(cold_build: Built, buildjob: Bu
     out.mkdir()
     env = {**os.environ, "ENVCAPTURE_CACHE_DIR": str(cache)}
     cmd = [
-        sys.executable, "-m", "envcapture.cli", "build", "--config", str(buildjob.config),
-        "--python", str(buildjob.python), "-o", str(out / "bundle"), "--json",
+        sys.executable,
+        "-m",
+        "envcapture.cli",
+        "build",
+        "--config",
+        str(buildjob.config),
+        "--python",
+        str(buildjob.python),
+        "-o",
+        str(out / "bundle"),
+        "--json",
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     objects = cache / "store" / "objects"
@@ -198,12 +226,21 @@ def test_manual_local_paths_leave_out_secrets(cold_build: Built, buildjob: Build
     project = buildjob.copy_project(tmp_path / "project")
     config = project / "config.yaml"
     config.write_text(config.read_text().replace("type: auto", "type: manual\n    local-paths: [main.py, localpkg/]"))
-    for rel in ("localpkg/.env", "localpkg/id_rsa", "localpkg/__pycache__/helpers.cpython-311.pyc", "localpkg/.git/HEAD", "notes.txt"):
+    for rel in (
+        "localpkg/.env",
+        "localpkg/id_rsa",
+        "localpkg/__pycache__/helpers.cpython-311.pyc",
+        "localpkg/.git/HEAD",
+        "notes.txt",
+    ):
         (project / rel).parent.mkdir(parents=True, exist_ok=True)
         (project / rel).write_text("secret\n")
     result = build_bundle(
-        config=config, python=str(buildjob.python), output=tmp_path / "bundle",
-        store=_copy_store(cold_build, tmp_path / "store"), command=BUILD_COMMAND,
+        config=config,
+        python=str(buildjob.python),
+        output=tmp_path / "bundle",
+        store=_copy_store(cold_build, tmp_path / "store"),
+        command=BUILD_COMMAND,
     )
     local = result.manifest["local_code"]
     assert local["mode"] == "local-paths"
@@ -220,7 +257,9 @@ def test_manual_local_paths_leave_out_secrets(cold_build: Built, buildjob: Build
     assert (result.path / "local-code.tar.gz").read_bytes() == (cold_build.bundle / "local-code.tar.gz").read_bytes()
 
 
-def test_cli_build_json_and_refusals(cold_build: Built, buildjob: BuildJob, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_build_json_and_refusals(
+    cold_build: Built, buildjob: BuildJob, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = tmp_path / "cache"
     shutil.copytree(cold_build.store_root, cache / "store")
     monkeypatch.setenv("ENVCAPTURE_CACHE_DIR", str(cache))
@@ -265,8 +304,15 @@ def test_unresolvable_target_is_a_resolution_error(cold_build: Built, buildjob: 
     from envcapture.resolution.closure import Unresolved
 
     cap = cold_build.result.capture  # type: ignore[attr-defined]
-    broken = replace(cap, closure=replace(cap.closure, unresolved_for_target=(Unresolved(name="tomli", specifier=">=1.1", reason="needed only on the target"),)))  # type: ignore[arg-type]
-    with pytest.raises(ResolutionError, match=r"^tomli>=1\.1: step resolve for CPython 3\.11 on linux x86_64: needed on the target"):
+    broken = replace(
+        cap,
+        closure=replace(
+            cap.closure, unresolved_for_target=(Unresolved(name="tomli", specifier=">=1.1", reason="needed only on the target"),)
+        ),
+    )  # type: ignore[arg-type]
+    with pytest.raises(
+        ResolutionError, match=r"^tomli>=1\.1: step resolve for CPython 3\.11 on linux x86_64: needed on the target"
+    ):
         assemble_bundle(broken, tmp_path / "bundle", store=Store(cold_build.store_root))
     assert not (tmp_path / "bundle").exists()
     assert InputError.exit_code == 2

@@ -26,6 +26,7 @@ from envcapture.errors import InputError
 @pytest.fixture(autouse=True)
 def _no_hang() -> Iterator[None]:
     """Symlink loops must not hang: fail any test here that runs over 20 s."""
+
     def expire(signum: int, frame: object) -> None:
         raise TimeoutError("the bundle test hung")
 
@@ -113,7 +114,10 @@ def test_archive_is_deterministic_and_normalized(tmp_path: Path) -> None:
         assert m.isreg()
         assert (m.mtime, m.uid, m.gid, m.uname, m.gname) == (ARCHIVE_MTIME, 0, 0, "", "")
     assert {m.name: m.mode for m in members} == {
-        "lib/__init__.py": 0o644, "lib/util.py": 0o644, "main.py": 0o644, "run.sh": 0o755,
+        "lib/__init__.py": 0o644,
+        "lib/util.py": 0o644,
+        "main.py": 0o644,
+        "run.sh": 0o755,
     }
     assert [(f.path, f.mode) for f in first.files][-1] == ("run.sh", 0o755)
     with gzip.open(tmp_path / "a.tar.gz") as gz, tarfile.open(fileobj=io.BytesIO(gz.read())) as tar:
@@ -127,9 +131,22 @@ def test_archive_is_deterministic_and_normalized(tmp_path: Path) -> None:
 def test_local_paths_directory_leaves_out_secrets_and_junk(tmp_path: Path) -> None:
     project = _project(tmp_path)
     junk = [
-        "lib/.git/HEAD", "lib/__pycache__/util.cpython-311.pyc", "lib/old.pyc", "lib/.env", "lib/.env.local",
-        "lib/id_rsa", "lib/id_rsa.pub", "lib/certs/server.pem", "lib/certs/tls.key", "lib/.netrc", "lib/.pypirc",
-        "lib/credentials.json", "lib/.aws/credentials", "lib/store.p12", "lib/venv/pyvenv.cfg", "lib/venv/lib/site.py",
+        "lib/.git/HEAD",
+        "lib/__pycache__/util.cpython-311.pyc",
+        "lib/old.pyc",
+        "lib/.env",
+        "lib/.env.local",
+        "lib/id_rsa",
+        "lib/id_rsa.pub",
+        "lib/certs/server.pem",
+        "lib/certs/tls.key",
+        "lib/.netrc",
+        "lib/.pypirc",
+        "lib/credentials.json",
+        "lib/.aws/credentials",
+        "lib/store.p12",
+        "lib/venv/pyvenv.cfg",
+        "lib/venv/lib/site.py",
     ]
     for rel in junk:
         _write(project, rel, "secret\n")

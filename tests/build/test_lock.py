@@ -28,9 +28,8 @@ from envcapture.build.lock import (
     render_requirements,
     write_lock,
 )
-from envcapture.errors import BuildError
-from envcapture.resolution.indexes import IndexClient, attach_artifacts, check_dependency_confusion, check_target_wheels
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
+from envcapture.errors import BuildError
 from envcapture.model import Target, dist_name
 from envcapture.resolution.closure import (
     Artifact,
@@ -40,6 +39,7 @@ from envcapture.resolution.closure import (
     ResolveOptions,
     resolve,
 )
+from envcapture.resolution.indexes import IndexClient, attach_artifacts, check_dependency_confusion, check_target_wheels
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "golden"
 TARGET = Target(python_version="3.11", cuda="12.1")
@@ -111,7 +111,9 @@ def _with_artifacts(closure: Closure) -> Closure:
             continue
         digest = f"{i:02x}" * 32
         url = None if pin.delivery is Delivery.WHEELHOUSE else f"https://files.example/{pin.name}-{pin.version}-py3-none-any.whl"
-        artifact = Artifact(filename=f"{pin.name.replace('-', '_')}-{pin.version}-py3-none-any.whl", url=url, hashes=(f"sha256:{digest}",))
+        artifact = Artifact(
+            filename=f"{pin.name.replace('-', '_')}-{pin.version}-py3-none-any.whl", url=url, hashes=(f"sha256:{digest}",)
+        )
         pins.append(replace(pin, artifacts=(artifact,)))
     return replace(closure, pins=tuple(pins), options=replace(closure.options, extra_index_urls=closure.options.extra_index_urls))
 
@@ -128,7 +130,9 @@ def test_requirements_lock_golden() -> None:
 
 def test_requirements_lock_with_hashes_golden() -> None:
     closure = _with_artifacts(_closure())
-    closure = replace(closure, pins=tuple(p for p in closure.pins if p.delivery is not Delivery.DIRECT))  # pip refuses VCS in hash mode
+    closure = replace(
+        closure, pins=tuple(p for p in closure.pins if p.delivery is not Delivery.DIRECT)
+    )  # pip refuses VCS in hash mode
     text = render_requirements(closure, RENDER)
     assert "--hash=sha256:" in text
     _golden("requirements-hashed.lock.txt", text)
@@ -183,7 +187,10 @@ def test_no_credentials_paths_or_usernames_in_any_output() -> None:
         assert SECRET not in text and "alice" not in text and "/home/" not in text, name
         assert text.endswith("\n") and "\r" not in text
     assert "--index-url https://${ENVCAPTURE_INDEX_TOKEN}@pypi.corp.example/simple" in texts["requirements"]
-    assert "# Set ENVCAPTURE_INDEX_TOKEN to the credentials for pypi.corp.example (user:token); pip expands it." in texts["requirements"]
+    assert (
+        "# Set ENVCAPTURE_INDEX_TOKEN to the credentials for pypi.corp.example (user:token); pip expands it."
+        in texts["requirements"]
+    )
     assert '"index_url": "https://***@pypi.corp.example/simple"' in texts["environment"]
     assert all(SECRET not in d.reason for d in closure.decisions)
 
@@ -197,7 +204,10 @@ def test_several_credentialed_hosts_get_one_variable_each() -> None:
 
 
 def test_pylock_needs_artifacts_and_write_lock_says_why_it_skipped(tmp_path: Path) -> None:
-    with pytest.raises(BuildError, match=r"^pylock.toml for CPython 3.11 on linux x86_64 \(manylinux_2_28, CUDA 12.1\): no artifact hashes known for"):
+    with pytest.raises(
+        BuildError,
+        match=r"^pylock.toml for CPython 3.11 on linux x86_64 \(manylinux_2_28, CUDA 12.1\): no artifact hashes known for",
+    ):
         render_pylock(_closure(), TARGET)
     written = write_lock(tmp_path, _closure(), TARGET)
     assert [p.name for p in written.paths] == ["requirements.lock.txt", "environment.json"]
@@ -222,7 +232,9 @@ UV = shutil.which("uv") or (str(Path(sys.executable).parent / "uv") if (Path(sys
 ALIAS = loopback_alias()
 
 
-def _pip(python: Path, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _pip(
+    python: Path, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(python), "-m", "pip", *args], capture_output=True, text=True, cwd=cwd,
                           env={**pip_env(), **(env or {})}, timeout=300, check=False)  # fmt: skip
 
@@ -250,7 +262,7 @@ def source_env(tmp_path_factory: pytest.TempPathFactory, index_dirs: tuple[Path,
 
 
 @pytest.fixture
-def indexes(index_dirs: tuple[Path, Path], index_server) -> tuple[IndexServer, IndexServer]:  # noqa: ANN001, F811
+def indexes(index_dirs: tuple[Path, Path], index_server) -> tuple[IndexServer, IndexServer]:  # noqa: F811
     """(private on 127.0.0.1, public on a loopback alias that pip deems insecure)."""
     if ALIAS is None:
         pytest.skip("no host name other than localhost resolves to 127.0.0.0/8 here")
@@ -261,7 +273,9 @@ LOCAL_TARGET = Target(python_version=f"{sys.version_info[0]}.{sys.version_info[1
 
 
 @pytest.mark.slow
-def test_lock_options_drive_real_pip(source_env: EnvSnapshot, indexes: tuple[IndexServer, IndexServer], builder_python: Path, tmp_path: Path) -> None:
+def test_lock_options_drive_real_pip(
+    source_env: EnvSnapshot, indexes: tuple[IndexServer, IndexServer], builder_python: Path, tmp_path: Path
+) -> None:
     private, public = indexes
     options = ResolveOptions(index_url=private.url, extra_index_urls=(public.url,), trusted_hosts=(ALIAS,))  # type: ignore[arg-type]
     closure = resolve(
@@ -291,7 +305,9 @@ def test_lock_options_drive_real_pip(source_env: EnvSnapshot, indexes: tuple[Ind
     assert any(r.startswith("/simple/lock-app/") for r in private.requests)
 
     # 2. the dependency-confusion risk is real: without the lock pip takes 9.0 from the public index
-    loose = _dry_run(builder_python, "--index-url", private.url, "--extra-index-url", public.url, "--trusted-host", ALIAS, "lock-app")
+    loose = _dry_run(
+        builder_python, "--index-url", private.url, "--extra-index-url", public.url, "--trusted-host", ALIAS, "lock-app"
+    )
     assert loose["lock-private"] == "9.0"
     warnings = check_dependency_confusion(closure, client)
     # both names the public index also serves: lock-private (9.0) and lock-localver (1.0)
@@ -317,7 +333,12 @@ def test_lock_options_drive_real_pip(source_env: EnvSnapshot, indexes: tuple[Ind
     ]  # fmt: skip
 
     # 4. no-deps: only the direct requirements are locked, and pip installs just them with --no-deps
-    no_deps = resolve([DirectRequirement(name=dist_name("lock-app"), via=("train.py:1",))], source_env, LOCAL_TARGET, replace(options, no_deps=True))
+    no_deps = resolve(
+        [DirectRequirement(name=dist_name("lock-app"), via=("train.py:1",))],
+        source_env,
+        LOCAL_TARGET,
+        replace(options, no_deps=True),
+    )
     (out / "no-deps.txt").write_text(render_requirements(no_deps))
     assert [p.name for p in no_deps.pins] == ["lock-app"]
     assert _dry_run(builder_python, "--no-deps", "-r", "no-deps.txt", cwd=out) == {"lock-app": "1.0"}
@@ -325,21 +346,32 @@ def test_lock_options_drive_real_pip(source_env: EnvSnapshot, indexes: tuple[Ind
 
 
 @pytest.mark.slow
-def test_credentials_become_a_variable_that_pip_expands(index_dirs: tuple[Path, Path], index_server, builder_python: Path, tmp_path: Path) -> None:  # noqa: ANN001, F811
+def test_credentials_become_a_variable_that_pip_expands(
+    index_dirs: tuple[Path, Path], index_server, builder_python: Path, tmp_path: Path
+) -> None:  # noqa: F811
     server = index_server(index_dirs[0], credentials=("ci", SECRET))
     url = server.url.replace("http://", f"http://ci:{SECRET}@")
     snap = EnvSnapshot(executable="/venv/bin/python", python_version="3.11.7", distributions=(_dist("lock-speedup", "0.5"),))
-    closure = resolve([DirectRequirement(name=dist_name("lock-speedup"), via=("train.py:1",))], snap, LOCAL_TARGET, ResolveOptions(index_url=url))
+    closure = resolve(
+        [DirectRequirement(name=dist_name("lock-speedup"), via=("train.py:1",))],
+        snap,
+        LOCAL_TARGET,
+        ResolveOptions(index_url=url),
+    )
     text = render_requirements(closure)
     assert SECRET not in text and "${ENVCAPTURE_INDEX_TOKEN}@127.0.0.1" in text
     (tmp_path / "lock.txt").write_text(text)
-    assert _dry_run(builder_python, "-r", "lock.txt", cwd=tmp_path, env={"ENVCAPTURE_INDEX_TOKEN": f"ci:{SECRET}"}) == {"lock-speedup": "0.5"}
+    assert _dry_run(builder_python, "-r", "lock.txt", cwd=tmp_path, env={"ENVCAPTURE_INDEX_TOKEN": f"ci:{SECRET}"}) == {
+        "lock-speedup": "0.5"
+    }
     client = IndexClient(closure.options)
     assert attach_artifacts(closure, LOCAL_TARGET, client).pins[0].hashes  # the checker authenticates too
-    assert check_target_wheels(closure, LOCAL_TARGET, IndexClient(ResolveOptions(index_url=server.url)))[0].message.startswith("HTTP 401 from")
+    assert check_target_wheels(closure, LOCAL_TARGET, IndexClient(ResolveOptions(index_url=server.url)))[0].message.startswith(
+        "HTTP 401 from"
+    )
 
 
-def test_target_wheel_check(index_dirs: tuple[Path, Path], index_server) -> None:  # noqa: ANN001, F811
+def test_target_wheel_check(index_dirs: tuple[Path, Path], index_server) -> None:  # noqa: F811
     private = index_server(index_dirs[0])
     snap = EnvSnapshot(executable="/venv/bin/python", python_version="3.11.7",
                        distributions=(_dist("lock-linuxdep", "1.0"), _dist("lock-speedup", "0.4"), _dist("lock-extras", "1.2")))  # fmt: skip
@@ -359,7 +391,7 @@ def test_target_wheel_check(index_dirs: tuple[Path, Path], index_server) -> None
 
 @pytest.mark.slow
 @pytest.mark.skipif(UV is None, reason="uv is not installed")
-def test_pylock_is_installed_by_uv(source_env: EnvSnapshot, index_dirs: tuple[Path, Path], index_server, tmp_path: Path) -> None:  # noqa: ANN001, F811
+def test_pylock_is_installed_by_uv(source_env: EnvSnapshot, index_dirs: tuple[Path, Path], index_server, tmp_path: Path) -> None:  # noqa: F811
     private = index_server(index_dirs[0])
     closure = resolve([DirectRequirement(name=dist_name("lock-app"), via=("train.py:1",))], source_env, LOCAL_TARGET,
                       ResolveOptions(index_url=private.url))  # fmt: skip

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from envcapture.cli import cli
 from envcapture.build.store import Store, StoreKind, key_id
+from envcapture.cli import cli
 
 
 def _file(path: Path, data: bytes) -> Path:

@@ -13,6 +13,7 @@ from helpers import copy_fixture
 from index_server import IndexServer
 
 from envcapture.build import wheelhouse as wh
+from envcapture.build.store import Store
 from envcapture.build.wheelhouse import (
     WheelhouseOptions,
     WheelSource,
@@ -34,7 +35,6 @@ from envcapture.resolution.closure import (
     Pin,
     ResolveOptions,
 )
-from envcapture.build.store import Store
 
 FAST = WheelhouseOptions(backoff=0.01)
 HOST = f"cp{sys.version_info[0]}{sys.version_info[1]}"
@@ -46,8 +46,12 @@ def _index_pin(name: str, version: str) -> Pin:
 
 def _dir_pin(name: str, version: str, source: Path, kind: OriginKind = OriginKind.LOCAL_DIR) -> Pin:
     return Pin(
-        name=DistName(name), display_name=name, version=version, delivery=Delivery.WHEELHOUSE,
-        origin=Origin(kind=kind, url=source.as_uri()), source=str(source),
+        name=DistName(name),
+        display_name=name,
+        version=version,
+        delivery=Delivery.WHEELHOUSE,
+        origin=Origin(kind=kind, url=source.as_uri()),
+        source=str(source),
     )
 
 
@@ -99,40 +103,54 @@ def _zip(path: Path, entries: list[tuple[str, bytes, tuple[int, ...], int]]) -> 
 
 def test_normalize_wheel_gives_the_same_bytes_for_the_same_content(tmp_path: Path) -> None:
     record = b"pkg/__init__.py,sha256=x,1\npkg-1.dist-info/RECORD,,\npkg-1.dist-info/METADATA,sha256=y,2\n"
-    a = _zip(tmp_path / "a.whl", [
-        ("pkg-1.dist-info/RECORD", record, (2024, 5, 6, 7, 8, 10), 0o600),
-        ("pkg/__init__.py", b"x", (2024, 5, 6, 7, 8, 10), 0o664),
-        ("pkg/tool.sh", b"#!/bin/sh\n", (2024, 5, 6, 7, 8, 10), 0o775),
-        ("pkg-1.dist-info/METADATA", b"Name: pkg\n", (2024, 5, 6, 7, 8, 10), 0o644),
-    ])
-    b = _zip(tmp_path / "b.whl", [
-        ("pkg-1.dist-info/METADATA", b"Name: pkg\n", (2031, 1, 1, 0, 0, 0), 0o640),
-        ("pkg/tool.sh", b"#!/bin/sh\n", (2031, 1, 1, 0, 0, 0), 0o700),
-        ("pkg/__init__.py", b"x", (2031, 1, 1, 0, 0, 0), 0o600),
-        ("pkg-1.dist-info/RECORD", record, (2031, 1, 1, 0, 0, 0), 0o644),
-    ])
+    a = _zip(
+        tmp_path / "a.whl",
+        [
+            ("pkg-1.dist-info/RECORD", record, (2024, 5, 6, 7, 8, 10), 0o600),
+            ("pkg/__init__.py", b"x", (2024, 5, 6, 7, 8, 10), 0o664),
+            ("pkg/tool.sh", b"#!/bin/sh\n", (2024, 5, 6, 7, 8, 10), 0o775),
+            ("pkg-1.dist-info/METADATA", b"Name: pkg\n", (2024, 5, 6, 7, 8, 10), 0o644),
+        ],
+    )
+    b = _zip(
+        tmp_path / "b.whl",
+        [
+            ("pkg-1.dist-info/METADATA", b"Name: pkg\n", (2031, 1, 1, 0, 0, 0), 0o640),
+            ("pkg/tool.sh", b"#!/bin/sh\n", (2031, 1, 1, 0, 0, 0), 0o700),
+            ("pkg/__init__.py", b"x", (2031, 1, 1, 0, 0, 0), 0o600),
+            ("pkg-1.dist-info/RECORD", record, (2031, 1, 1, 0, 0, 0), 0o644),
+        ],
+    )
     normalize_wheel(a, tmp_path / "na.whl", epoch=COMMIT_TIME)
     normalize_wheel(b, tmp_path / "nb.whl", epoch=COMMIT_TIME)
     assert (tmp_path / "na.whl").read_bytes() == (tmp_path / "nb.whl").read_bytes()
     with zipfile.ZipFile(tmp_path / "na.whl") as archive:
         infos = archive.infolist()
         assert [i.filename for i in infos] == [
-            "pkg/__init__.py", "pkg/tool.sh", "pkg-1.dist-info/METADATA", "pkg-1.dist-info/RECORD",
+            "pkg/__init__.py",
+            "pkg/tool.sh",
+            "pkg-1.dist-info/METADATA",
+            "pkg-1.dist-info/RECORD",
         ]
         assert {i.date_time for i in infos} == {(2024, 1, 2, 3, 4, 4)}  # zip keeps even seconds
         assert [(i.external_attr >> 16) & 0o777 for i in infos] == [0o644, 0o755, 0o644, 0o644]
         assert archive.read("pkg-1.dist-info/RECORD").decode().splitlines() == [
-            "pkg-1.dist-info/METADATA,sha256=y,2", "pkg/__init__.py,sha256=x,1", "pkg-1.dist-info/RECORD,,",
+            "pkg-1.dist-info/METADATA,sha256=y,2",
+            "pkg/__init__.py,sha256=x,1",
+            "pkg-1.dist-info/RECORD,,",
         ]
 
 
 def test_is_pure_wheel(tmp_path: Path, index_dir: Path) -> None:
     assert not is_pure_wheel(index_dir / INDEX_WHEELS["psutil"])
     assert is_pure_wheel(index_dir / INDEX_WHEELS["setuptools"])
-    fake = _zip(tmp_path / "x-1-py3-none-any.whl", [
-        ("x/_c.cpython-311-x86_64-linux-gnu.so", b"\x7fELF", (2020, 1, 1, 0, 0, 0), 0o755),
-        ("x-1.dist-info/WHEEL", b"Root-Is-Purelib: true\n", (2020, 1, 1, 0, 0, 0), 0o644),
-    ])
+    fake = _zip(
+        tmp_path / "x-1-py3-none-any.whl",
+        [
+            ("x/_c.cpython-311-x86_64-linux-gnu.so", b"\x7fELF", (2020, 1, 1, 0, 0, 0), 0o755),
+            ("x-1.dist-info/WHEEL", b"Root-Is-Purelib: true\n", (2020, 1, 1, 0, 0, 0), 0o644),
+        ],
+    )
     assert not is_pure_wheel(fake)
 
 
@@ -215,10 +233,17 @@ def test_a_damaged_store_entry_is_fetched_again(index: IndexServer, tmp_path: Pa
 
 def test_published_hash_mismatch_is_refused(index: IndexServer, tmp_path: Path) -> None:
     pin = _index_pin("psutil", "7.2.2")
-    pin = Pin(**{**{f: getattr(pin, f) for f in pin.__slots__}, "artifacts": (  # type: ignore[arg-type]
-        Artifact(filename=INDEX_WHEELS["psutil"], hashes=("sha256:" + "0" * 64,)),
-    )})
-    with pytest.raises(BuildError, match=r"^psutil==7\.2\.2: step download .* has sha256 [0-9a-f]{64}, the index published 0{64}$"):
+    pin = Pin(
+        **{
+            **{f: getattr(pin, f) for f in pin.__slots__},
+            "artifacts": (  # type: ignore[arg-type]
+                Artifact(filename=INDEX_WHEELS["psutil"], hashes=("sha256:" + "0" * 64,)),
+            ),
+        }
+    )
+    with pytest.raises(
+        BuildError, match=r"^psutil==7\.2\.2: step download .* has sha256 [0-9a-f]{64}, the index published 0{64}$"
+    ):
         build_wheelhouse(_closure(index, pin), Target(python_version="3.11"), store=Store(tmp_path / "s"), options=FAST)
 
 
@@ -255,7 +280,10 @@ def test_changed_source_is_built_again_and_version_drift_is_reported(
     assert (house.stats.builds, house.stats.store_hits) == (0, 1)
     pyproject = local / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('version = "0.3.0"', 'version = "0.4.0"'))
-    with pytest.raises(BuildError, match=r"^build-editdep==0\.3\.0: step wheel-check .*: the source now gives version 0\.4\.0 but 0\.3\.0 is installed"):
+    with pytest.raises(
+        BuildError,
+        match=r"^build-editdep==0\.3\.0: step wheel-check .*: the source now gives version 0\.4\.0 but 0\.3\.0 is installed",
+    ):
         build_wheelhouse(closure, Target(python_version="3.11"), store=store, options=FAST)
 
 
@@ -270,7 +298,10 @@ def test_build_backend_missing_from_the_index(index_dir: Path, tmp_path: Path, b
         pin = _dir_pin("build-editdep", "0.3.0", buildjob.editable, OriginKind.EDITABLE)
         with pytest.raises(BuildError) as err:
             build_wheelhouse(
-                _closure(server, pin), Target(python_version="3.11"), store=Store(tmp_path / "s"), options=FAST,
+                _closure(server, pin),
+                Target(python_version="3.11"),
+                store=Store(tmp_path / "s"),
+                options=FAST,
                 progress=events.append,
             )
     finally:
@@ -285,7 +316,10 @@ def test_build_backend_missing_from_the_index(index_dir: Path, tmp_path: Path, b
 
 def test_missing_source_directory(index: IndexServer, tmp_path: Path) -> None:
     pin = _dir_pin("gone", "1.0", tmp_path / "gone")
-    with pytest.raises(BuildError, match=r"^gone==1\.0: step build-wheel for CPython 3\.11 manylinux_2_28 x86_64: the source directory gone of the local-dir install is gone"):
+    with pytest.raises(
+        BuildError,
+        match=r"^gone==1\.0: step build-wheel for CPython 3\.11 manylinux_2_28 x86_64: the source directory gone of the local-dir install is gone",
+    ):
         build_wheelhouse(_closure(index, pin), Target(python_version="3.11"), store=Store(tmp_path / "s"), options=FAST)
 
 
