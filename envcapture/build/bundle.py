@@ -38,7 +38,8 @@ from typing import Any
 from envcapture._version import __version__
 from envcapture._fs import atomic_write_text, pid_alive, replace_directory, sha256_file
 from envcapture.resolution.capture import Capture, capture
-from envcapture.config.loader import JobConfig, load_config
+from envcapture.config.loader import load_config
+from envcapture.config.model import JobConfig
 from envcapture.errors import InputError, ResolutionError
 from envcapture.analysis.model import EntryKind
 from envcapture.resolution.closure import Closure, ResolveOptions

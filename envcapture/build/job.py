@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from envcapture.config.loader import JobConfig
+from envcapture.config.model import JobConfig
 from envcapture.errors import InputError, Location
 from envcapture.build.manifest import INPUTS
 from envcapture.build.localcode import LocalBundle, Selection, write_local_bundle
