@@ -153,7 +153,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def _mask(url: str | None) -> str | None:
-    from envcapture.config.loader import mask_url
+    from envcapture.config.scalars import mask_url
 
     return mask_url(url) if url else url
 
@@ -775,7 +775,7 @@ def cache_info(as_json: bool) -> None:
 def cache_prune(older_than: str | None, everything: bool) -> None:
     """Remove unused objects from the store (default: --older-than 30d)."""
     from envcapture.build.store import Store
-    from envcapture.config.loader import parse_duration
+    from envcapture.config.scalars import parse_duration
     from envcapture.errors import InputError
 
     if everything and older_than:

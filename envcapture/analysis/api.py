@@ -20,7 +20,8 @@ from envcapture.analysis.conditions import import_is_active
 from envcapture.analysis.entries import entry_points_for
 from envcapture.analysis.model import EntryPoint, SourceFacts
 from envcapture.analysis.walk import build_import_graph
-from envcapture.config.loader import JobConfig, load_config
+from envcapture.config.loader import load_config
+from envcapture.config.model import JobConfig
 from envcapture.environment.model import EnvSnapshot
 from envcapture.environment.snapshot import default_interpreter, snapshot_environment
 from envcapture.errors import InputError

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from envcapture.analysis.entrypoints import entry_points_from_root_paths, find_entry_points
 from envcapture.analysis.model import EntryKind, EntryPoint
-from envcapture.config.loader import JobConfig
+from envcapture.config.model import JobConfig
 from envcapture.errors import InputError
 from envcapture.model import Diagnostic
 

@@ -67,7 +67,8 @@ from envcapture.build.wheelhouse import (
     build_wheelhouse,
     write_wheelhouse,
 )
-from envcapture.config.loader import JobConfig, load_config
+from envcapture.config.loader import load_config
+from envcapture.config.model import JobConfig
 from envcapture.errors import InputError, ResolutionError
 from envcapture.resolution.capture import Capture, capture
 from envcapture.resolution.closure import Closure, ResolveOptions

@@ -33,7 +33,7 @@ from typing import Any
 
 from envcapture.build.localcode import LocalBundle, Selection, write_local_bundle
 from envcapture.build.manifest import INPUTS
-from envcapture.config.loader import JobConfig
+from envcapture.config.model import JobConfig
 from envcapture.errors import InputError, Location
 
 __all__ = ["INPUTS", "JobInputs", "collect_inputs", "job_json", "output_path", "write_inputs"]

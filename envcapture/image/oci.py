@@ -39,7 +39,7 @@ from typing import Any
 from envcapture._fs import atomic_write_bytes, atomic_write_text, replace_directory, sha256_file
 from envcapture._version import __version__
 from envcapture.build.manifest import read_manifest
-from envcapture.config.loader import JobConfig
+from envcapture.config.model import JobConfig
 from envcapture.errors import InputError
 from envcapture.image.layers import (
     LAYER_MEDIA_TYPE,

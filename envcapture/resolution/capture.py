@@ -15,7 +15,8 @@ from pathlib import Path
 
 from envcapture.analysis.api import AnalysisOptions, analyze
 from envcapture.analysis.classify import Analysis, Status
-from envcapture.config.loader import JobConfig, load_config
+from envcapture.config.loader import load_config
+from envcapture.config.model import JobConfig
 from envcapture.environment.model import EnvSnapshot
 from envcapture.environment.snapshot import default_interpreter, snapshot_environment
 from envcapture.model import Target

@@ -1,4 +1,4 @@
-"""Tests for config.yaml loading: envcapture/config.py and envcapture/_yaml.py."""
+"""Tests for config.yaml loading: envcapture/config/ (loader, model, sections) and config/_yaml.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from envcapture.config import _yaml
-from envcapture.config.loader import (
+from envcapture.config.loader import load_config, parse_config
+from envcapture.config.model import (
     DockerImage,
     EnvVar,
     FileSpec,
@@ -22,12 +23,8 @@ from envcapture.config.loader import (
     ResourceRef,
     Setting,
     WorkingStorage,
-    load_config,
-    mask_url,
-    parse_config,
-    parse_duration,
-    parse_size,
 )
+from envcapture.config.scalars import mask_url, parse_duration, parse_size
 from envcapture.errors import ConfigError, EnvcaptureError
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "configs"

@@ -1,0 +1,67 @@
+"""``cmd`` and ``args``: the command, its parameters, and the ``${NAME}`` references it makes."""
+
+from __future__ import annotations
+
+import re
+
+from envcapture.config import _yaml as y
+from envcapture.config.model import PROJECT_HOME
+from envcapture.config.nodes import NAME_RE, did_you_mean, join, quote
+from envcapture.config.sections.context import Context
+
+__all__ = ["check_references", "read_args", "read_cmd"]
+
+_REF_RE = re.compile(r"\$\{([^}]*)\}")
+
+
+def read_cmd(ctx: Context, root: y.Mapping, found: dict[str, y.Entry]) -> str | None:
+    """``cmd`` (required): a non-empty string, trailing newlines stripped."""
+    if "cmd" not in found:
+        ctx.reader.error(root, "cmd", "required key is missing", "cmd is the command that runs the job")
+        return None
+    cmd = ctx.reader.string(found["cmd"].value, "cmd")
+    return cmd.rstrip("\n") if cmd is not None else None
+
+
+def read_args(ctx: Context, node: y.Node) -> tuple[tuple[str, str], ...]:
+    """``args``: ``NAME: scalar`` pairs, each value kept as written; each name is declared."""
+    reader = ctx.reader
+    mapping = reader.mapping(node, "args")
+    if mapping is None:
+        return ()
+    out: list[tuple[str, str]] = []
+    for entry in mapping.entries:
+        path = join("args", y.key_label(entry.key.text))
+        if not NAME_RE.match(entry.key.text):
+            reader.error(entry.key, path, f"{quote(entry.key.text)} is not a valid parameter name")
+            continue
+        value = reader.text_value(entry.value, path)
+        if value is not None:
+            ctx.variables.declare(entry.key.text, entry.key, path)
+            out.append((entry.key.text, value))
+    return tuple(out)
+
+
+def check_references(ctx: Context, cmd_node: y.Scalar, cmd: str, declared: frozenset[str], flags: tuple[str, ...]) -> None:
+    """Each ``${NAME}`` in ``cmd`` must be declared; ``$NAME`` is left to the shell."""
+    reader = ctx.reader
+    seen: set[str] = set()
+    for match in _REF_RE.finditer(cmd):
+        name = match.group(1)
+        if name in seen:
+            continue
+        seen.add(name)
+        node = reader.at_text(cmd_node, match.group(0))
+        if name == PROJECT_HOME and "attach-project-disk" not in flags:
+            reader.warn(node, "cmd", f"${{{name}}} is set only with flags: [attach-project-disk]")
+        if name in declared:
+            continue
+        if not name.strip():
+            reader.error(node, "cmd", "empty variable reference ${}")
+            continue
+        reader.error(
+            node,
+            "cmd",
+            f"undeclared variable ${{{name}}}",
+            did_you_mean(name, sorted(declared)) or "declare it in inputs, outputs, datasets, s3-mounts, args or env.vars",
+        )
