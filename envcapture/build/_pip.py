@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envcapture.resolution.requirements import expand_env_vars
-from envcapture.resolution.closure import ResolveOptions
+from envcapture.resolution.model import ResolveOptions
 
 __all__ = [
     "PipRun",

@@ -41,7 +41,7 @@ from envcapture.resolution.capture import Capture, capture
 from envcapture.config.loader import JobConfig, load_config
 from envcapture.errors import InputError, ResolutionError
 from envcapture.analysis.model import EntryKind
-from envcapture.resolution.closure import Closure, ResolveOptions
+from envcapture.resolution.model import Closure, ResolveOptions
 from envcapture.build.store import Store, StoreKind
 from envcapture.build.localcode import LocalBundle, write_local_bundle
 from envcapture.build.job import collect_inputs, job_json, write_inputs

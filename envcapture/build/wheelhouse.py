@@ -48,7 +48,8 @@ from packaging.version import InvalidVersion, Version
 from envcapture._fs import sha256_file
 from envcapture.errors import BuildError
 from envcapture.model import DistName, Target
-from envcapture.resolution.closure import Artifact, Closure, Delivery, OriginKind, Pin, mask_url
+from envcapture.resolution.model import Artifact, Closure, Delivery, OriginKind, Pin
+from envcapture.resolution.urls import mask_url
 from envcapture.build.store import Store, StoreEntry, StoreKind
 from envcapture.build._pip import index_args, pip_environ, run_pip
 from envcapture.environment.interpreters import find_interpreter, host_matches

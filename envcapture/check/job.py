@@ -31,8 +31,9 @@ from envcapture.environment.model import EnvSnapshot
 from envcapture.environment.snapshot import default_interpreter, snapshot_environment
 from envcapture.errors import InputError, Location, RequirementsError
 from envcapture.model import Severity, Target
-from envcapture.resolution.closure import Closure, DirectRequirement, ResolveOptions, resolve
+from envcapture.resolution.closure import resolve
 from envcapture.resolution.manual import merge_file_options
+from envcapture.resolution.model import Closure, DirectRequirement, ResolveOptions
 from envcapture.resolution.requirements import parse_requirements_file
 
 __all__ = ["CheckOptions", "CheckResult", "apply_fixes", "run_check"]

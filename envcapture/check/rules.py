@@ -31,7 +31,7 @@ from envcapture.analysis.mapping import guess_distribution
 from envcapture.environment.distributions import owners_of
 from envcapture.environment.model import EnvSnapshot
 from envcapture.model import DistName, dist_name
-from envcapture.resolution.closure import Closure, OriginKind, ViaKind
+from envcapture.resolution.model import Closure, OriginKind, ViaKind
 
 __all__ = [
     "RULES",

@@ -32,14 +32,8 @@ from envcapture.errors import BuildError
 from envcapture.resolution.indexes import IndexClient, attach_artifacts, check_dependency_confusion, check_target_wheels
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
 from envcapture.model import Target, dist_name
-from envcapture.resolution.closure import (
-    Artifact,
-    Closure,
-    Delivery,
-    DirectRequirement,
-    ResolveOptions,
-    resolve,
-)
+from envcapture.resolution.closure import resolve
+from envcapture.resolution.model import Artifact, Closure, Delivery, DirectRequirement, ResolveOptions
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "golden"
 TARGET = Target(python_version="3.11", cuda="12.1")
@@ -389,7 +383,7 @@ def test_pylock_of_a_job_without_distributions_is_valid() -> None:
 
     from envcapture.build.lock import render_pylock
     from envcapture.model import Target
-    from envcapture.resolution.closure import Closure
+    from envcapture.resolution.model import Closure
 
     text = render_pylock(Closure(), Target(python_version="3.11"))
     import tomllib

@@ -25,15 +25,7 @@ from envcapture.build.wheelhouse import (
 )
 from envcapture.errors import BuildError
 from envcapture.model import DistName, Target
-from envcapture.resolution.closure import (
-    Artifact,
-    Closure,
-    Delivery,
-    Origin,
-    OriginKind,
-    Pin,
-    ResolveOptions,
-)
+from envcapture.resolution.model import Artifact, Closure, Delivery, Origin, OriginKind, Pin, ResolveOptions
 from envcapture.build.store import Store
 
 FAST = WheelhouseOptions(backoff=0.01)
