@@ -19,7 +19,7 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from envcapture.check.rules import CheckSettings, Declared, DeclaredRequirement, rule_code
+from envcapture.check.model import CheckSettings, Declared, DeclaredRequirement, rule_code
 from envcapture.errors import InputError, Location, RequirementsError
 from envcapture.model import DistName, dist_name
 from envcapture.resolution.requirements import parse_requirements_file

@@ -25,7 +25,8 @@ from envcapture.analysis.api import AnalysisOptions, analyze
 from envcapture.analysis.classify import Analysis, Status
 from envcapture.check.declared import read_declared, read_inline_ignores, read_settings
 from envcapture.check.fix import rewrite_requirements
-from envcapture.check.rules import CheckSettings, Declared, Finding, IndexProblem, check
+from envcapture.check.model import CheckSettings, Declared, Finding, IndexProblem
+from envcapture.check.rules import check
 from envcapture.config.loader import JobConfig, load_config
 from envcapture.environment.model import EnvSnapshot
 from envcapture.environment.snapshot import default_interpreter, snapshot_environment

@@ -25,14 +25,14 @@ from index_server import build_fixture_wheel, index_server  # noqa: F401 - pytes
 
 from envcapture.check.fix import rewrite_requirements, split_lines
 from envcapture.check.job import CheckOptions, run_check
-from envcapture.check.rules import (
+from envcapture.check.model import (
     CheckSettings,
     Declared,
     DeclaredRequirement,
     Finding,
-    check,
     rule_code,
 )
+from envcapture.check.rules import check
 from envcapture.cli import cli
 from envcapture.errors import InputError
 
