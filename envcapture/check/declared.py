@@ -26,7 +26,7 @@ from envcapture.resolution.requirements import parse_requirements_file
 
 if sys.version_info >= (3, 11):
     import tomllib as _toml
-else:  # pragma: no cover - Python 3.10
+else:  # pragma: no cover - Python 3.10: tomli, a dependency there (pyproject.toml)
     import tomli as _toml
 
 __all__ = [
