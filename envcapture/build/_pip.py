@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from envcapture.resolution.closure import ResolveOptions
+from envcapture.resolution.model import ResolveOptions
 from envcapture.resolution.requirements import expand_env_vars
 
 __all__ = [

@@ -71,7 +71,7 @@ from envcapture.config.loader import load_config
 from envcapture.config.model import JobConfig
 from envcapture.errors import InputError, ResolutionError
 from envcapture.resolution.capture import Capture, capture
-from envcapture.resolution.closure import Closure, ResolveOptions
+from envcapture.resolution.model import Closure, ResolveOptions
 
 __all__ = [
     "LOCAL_CODE",

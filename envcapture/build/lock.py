@@ -34,7 +34,8 @@ from envcapture.environment.model import EnvSnapshot
 from envcapture.errors import BuildError
 from envcapture.model import Target
 from envcapture.resolution.capture import Capture
-from envcapture.resolution.closure import Closure, Delivery, OriginKind, Pin, mask_url
+from envcapture.resolution.model import Closure, Delivery, OriginKind, Pin
+from envcapture.resolution.urls import mask_url
 
 __all__ = [
     "ENVIRONMENT_SCHEMA",

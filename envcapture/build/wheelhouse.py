@@ -63,7 +63,8 @@ from envcapture.build.store import Store, StoreEntry, StoreKind
 from envcapture.environment.interpreters import find_interpreter, host_matches
 from envcapture.errors import BuildError
 from envcapture.model import DistName, Target
-from envcapture.resolution.closure import Artifact, Closure, Delivery, OriginKind, Pin, mask_url
+from envcapture.resolution.model import Artifact, Closure, Delivery, OriginKind, Pin
+from envcapture.resolution.urls import mask_url
 
 __all__ = [
     "DEFAULT_SOURCE_DATE_EPOCH",

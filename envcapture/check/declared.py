@@ -19,14 +19,14 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from envcapture.check.rules import CheckSettings, Declared, DeclaredRequirement, rule_code
+from envcapture.check.model import CheckSettings, Declared, DeclaredRequirement, rule_code
 from envcapture.errors import InputError, Location, RequirementsError
 from envcapture.model import DistName, dist_name
 from envcapture.resolution.requirements import parse_requirements_file
 
 if sys.version_info >= (3, 11):
     import tomllib as _toml
-else:  # pragma: no cover - Python 3.10
+else:  # pragma: no cover - Python 3.10: tomli, a dependency there (pyproject.toml)
     import tomli as _toml
 
 __all__ = [

@@ -25,15 +25,16 @@ from envcapture.analysis.api import AnalysisOptions, analyze
 from envcapture.analysis.classify import Analysis, Status
 from envcapture.check.declared import read_declared, read_inline_ignores, read_settings
 from envcapture.check.fix import rewrite_requirements
-from envcapture.check.rules import CheckSettings, Declared, Finding, IndexProblem, check
-from envcapture.config.loader import load_config
-from envcapture.config.model import JobConfig
+from envcapture.check.model import CheckSettings, Declared, Finding, IndexProblem
+from envcapture.check.rules import check
+from envcapture.config.loader import JobConfig, load_config
 from envcapture.environment.model import EnvSnapshot
 from envcapture.environment.snapshot import default_interpreter, snapshot_environment
 from envcapture.errors import InputError, Location, RequirementsError
 from envcapture.model import Severity, Target
-from envcapture.resolution.closure import Closure, DirectRequirement, ResolveOptions, resolve
+from envcapture.resolution.closure import resolve
 from envcapture.resolution.manual import merge_file_options
+from envcapture.resolution.model import Closure, DirectRequirement, ResolveOptions
 from envcapture.resolution.requirements import parse_requirements_file
 
 __all__ = ["CheckOptions", "CheckResult", "apply_fixes", "run_check"]

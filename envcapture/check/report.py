@@ -14,7 +14,7 @@ from typing import Any
 from rich.text import Text
 
 from envcapture._version import __version__
-from envcapture.check.rules import RULES, Finding
+from envcapture.check.model import RULES, Finding
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "check_to_json", "render_github", "render_human", "render_json"]
 

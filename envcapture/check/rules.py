@@ -1,6 +1,6 @@
 """Analysis + declared requirements (+ Closure) -> tuple[Finding]: the rules of ``envcapture check``. Pure.
 
-Rules, each with a stable code and name:
+Rules, each with a stable code and name, and one function each:
 
 =======  ===============  =====================================================================
 EC001    missing          imported by code an entry point reaches, not declared
@@ -15,50 +15,41 @@ Which imports count: a *required* or *conditional* import site makes a distribut
 needed (EC001, EC004); an optional one (``try/except ImportError``), a type-only one or
 one the target never runs only makes a declaration used (no EC002). ``check`` reads no
 file: the inline ``# envcapture: ignore[...]`` comments come in as ``inline_ignores``, the
-index's verdicts as ``index_problems`` (both gathered by `envcapture.check.job`).
+index's verdicts as ``index_problems`` (both gathered by `envcapture.check.job`). The data
+types live in `envcapture.check.model`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from envcapture.analysis.classify import Analysis, SiteRef, Status
 from envcapture.analysis.mapping import guess_distribution
+from envcapture.check.model import (
+    RULES,
+    CheckSettings,
+    Declared,
+    DeclaredRequirement,
+    Finding,
+    Fix,
+    IndexProblem,
+    InlineIgnores,
+)
 from envcapture.environment.distributions import owners_of
 from envcapture.environment.model import EnvSnapshot
 from envcapture.model import DistName, dist_name
-from envcapture.resolution.closure import Closure, OriginKind, ViaKind
+from envcapture.resolution.model import Closure, OriginKind, ViaKind
 
-__all__ = [
-    "RULES",
-    "CheckSettings",
-    "Declared",
-    "DeclaredRequirement",
-    "Finding",
-    "Fix",
-    "IndexProblem",
-    "check",
-    "rule_code",
-]
+__all__ = ["check"]
 
 
 def __dir__() -> list[str]:
     return list(__all__)
 
-
-RULES: Mapping[str, str] = {
-    "EC001": "missing",
-    "EC002": "unused",
-    "EC003": "wrong-name",
-    "EC004": "transitive",
-    "EC005": "unpinned",
-    "EC006": "not-installable",
-}
-_BY_NAME = {name: code for code, name in RULES.items()}
 
 # Sites that make a distribution *needed* by the job on the target.
 _NEEDED = frozenset({Status.REQUIRED, Status.CONDITIONAL})
@@ -69,138 +60,6 @@ _LOCAL_INSTALLS = {
     OriginKind.VCS: "installed from a VCS checkout",
     OriginKind.URL: "installed from a URL",
 }
-
-
-def rule_code(text: str) -> str | None:
-    """``"EC001"``, ``"ec001"`` or ``"missing"`` -> ``"EC001"``; anything else -> None."""
-    upper = text.strip().upper()
-    if upper in RULES:
-        return upper
-    return _BY_NAME.get(text.strip().lower())
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeclaredRequirement:
-    """One declared requirement: a requirements-file line or a ``pyproject.toml`` string.
-
-    ``source`` is ``"requirements"`` or ``"pyproject"``; ``group`` the optional-dependencies
-    extra it belongs to (``None`` for the main list). ``name`` is ``None`` for an unnamed
-    path or URL. ``written_name`` is the name as written (``PyYAML``, ``sklearn``).
-    """
-
-    name: DistName | None
-    written_name: str | None
-    text: str
-    file: str
-    line: int
-    source: str = "requirements"
-    specifier: str = ""
-    url: str | None = None
-    path: str | None = None
-    editable: bool = False
-    extras: frozenset[str] = frozenset()
-    markers: str | None = None
-    group: str | None = None
-
-    @property
-    def where(self) -> str:
-        return f"{self.file}:{self.line}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Declared:
-    """Everything the project declares, in file order.
-
-    ``files`` are the sources read (includes too); ``fix_file`` is the requirements file
-    where ``--fix`` adds lines (``None`` when only ``pyproject.toml`` declares);
-    ``project_name`` is ``[project] name`` (never reported missing: it is the project).
-    """
-
-    requirements: tuple[DeclaredRequirement, ...] = ()
-    files: tuple[str, ...] = ()
-    fix_file: str | None = None
-    project_name: DistName | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CheckSettings:
-    """``[tool.envcapture]`` of ``pyproject.toml`` (and the flags that override it).
-
-    ``ignore`` holds ``(code, name)`` pairs: rule ``code`` is not reported for ``name``
-    (a canonical distribution name or an import name). ``mapping`` adds import name ->
-    distribution pairs, tried before envcapture's own table.
-    """
-
-    entry_points: tuple[str, ...] = ()
-    ignore: frozenset[tuple[str, str]] = frozenset()
-    mapping: tuple[tuple[str, str], ...] = ()
-    require_pins: bool = False
-
-    def ignores(self, code: str, names: Iterable[str]) -> bool:
-        return any((code, n) in self.ignore for n in names)
-
-    def mapped(self, module: str) -> str | None:
-        """The distribution ``mapping`` gives for the longest dotted prefix of ``module``."""
-        table = dict(self.mapping)
-        parts = module.split(".")
-        for depth in range(len(parts), 0, -1):
-            found = table.get(".".join(parts[:depth]))
-            if found:
-                return found
-        return None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IndexProblem:
-    """The index's verdict on one pin: ``name==version`` cannot be installed on the target."""
-
-    name: DistName
-    version: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Fix:
-    """What ``--fix`` does about a finding: ``add`` ``text`` at the end of ``file``,
-    ``remove`` the requirement at ``file:line``, or ``rename`` it to ``text``."""
-
-    action: str
-    file: str
-    line: int | None
-    text: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Finding:
-    """One problem: rule ``code`` (``EC001``) and name (``missing``), where, and what to do.
-
-    ``file``/``line`` name the import site for EC001/EC004, the requirement otherwise.
-    ``distribution`` is the canonical name concerned (``None`` when no distribution is known).
-    """
-
-    code: str
-    rule: str
-    file: str | None
-    line: int | None
-    message: str
-    distribution: DistName | None = None
-    fix: Fix | None = None
-    column: int | None = None
-    subjects: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
-
-    def sort_key(self) -> tuple[str, str, int, str]:
-        return (self.code, self.file or "", self.line or 0, self.distribution or "")
-
-    def __str__(self) -> str:
-        where = self.file or ""
-        if where and self.line is not None:
-            where += f":{self.line}"
-        head = f"{where}: " if where else ""
-        return f"{head}{self.code} {self.rule}: {self.message}"
-
-
-InlineIgnores = Mapping[tuple[str, int], frozenset[str]]
-"""``(file, line)`` -> rule codes ignored there; an empty set ignores every rule."""
 
 
 def _inline_hit(inline: InlineIgnores, code: str, file: str | None, line: int | None) -> bool:
@@ -336,13 +195,271 @@ def _uses(
     return uses, unknown
 
 
+# --- what every rule reads ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Facts:
+    """The inputs of `check` and what the rules share, computed once.
+
+    ``renames`` are the EC003 declarations: (requirement, the distribution it means, how we
+    know). ``effective`` maps the name each declaration effectively declares (after those
+    renames) to its declarations; ``uses`` the distributions imported; ``unknown`` the imports
+    no distribution is known for; ``declared_desc`` every dependency of each declared name.
+    """
+
+    declared: Declared
+    closure: Closure | None
+    snapshot: EnvSnapshot | None
+    settings: CheckSettings
+    inline: InlineIgnores
+    index_problems: Sequence[IndexProblem]
+    renames: tuple[tuple[DeclaredRequirement, str, str], ...]
+    effective: Mapping[DistName, list[DeclaredRequirement]]
+    uses: Mapping[DistName, _Use]
+    unknown: Sequence[tuple[str, list[SiteRef]]]
+    children: Mapping[DistName, set[DistName]]
+    declared_desc: Mapping[DistName, set[DistName]]
+
+    def undeclared_uses(self) -> Iterator[tuple[_Use, list[DistName]]]:
+        """Imported distributions nothing declares, by name, with the declared ones they are a dependency of."""
+        for use in sorted(self.uses.values(), key=lambda u: u.name):
+            if use.name in self.effective or use.name == self.declared.project_name:
+                continue
+            yield use, sorted(n for n, desc in self.declared_desc.items() if use.name in desc)
+
+
+def _facts(
+    analysis: Analysis,
+    declared: Declared,
+    *,
+    closure: Closure | None,
+    snapshot: EnvSnapshot | None,
+    settings: CheckSettings,
+    inline: InlineIgnores,
+    index_problems: Sequence[IndexProblem],
+) -> _Facts:
+    renames: list[tuple[DeclaredRequirement, str, str]] = []
+    effective: dict[DistName, list[DeclaredRequirement]] = {}
+    for req in declared.requirements:
+        if req.name is None:
+            continue
+        right = _right_name(req, settings, snapshot)
+        name = req.name
+        if right is not None:
+            dist, how = right
+            renames.append((req, dist, how))
+            name = dist_name(dist)
+        effective.setdefault(name, []).append(req)
+    uses, unknown = _uses(analysis, settings, effective)
+    children = _dependency_map(closure)
+    return _Facts(
+        declared=declared,
+        closure=closure,
+        snapshot=snapshot,
+        settings=settings,
+        inline=inline,
+        index_problems=index_problems,
+        renames=tuple(renames),
+        effective=effective,
+        uses=uses,
+        unknown=unknown,
+        children=children,
+        declared_desc={n: _descendants(children, n) for n in effective},
+    )
+
+
+# --- the rules, one function each -----------------------------------------------------------------
+
+
+def _missing(facts: _Facts) -> Iterator[Finding]:
+    """EC001: imported by code the entry points reach (required or conditional), declared nowhere."""
+    for use, through in facts.undeclared_uses():
+        if not through:
+            finding = _undeclared_use(facts, use, "EC001", through)
+            if finding is not None:
+                yield finding
+    for module, all_sites in facts.unknown:
+        sites = [s for s in all_sites if s.status in _NEEDED and not _inline_hit(facts.inline, "EC001", s.file, s.line)]
+        if not sites:
+            continue
+        first = sites[0]
+        yield Finding(
+            code="EC001",
+            rule=RULES["EC001"],
+            file=first.file,
+            line=first.line,
+            column=first.column,
+            message=f"{module} is imported but not declared, and no known distribution provides it "
+            f"(imported at {_sites_text(sites)}); add it to [tool.envcapture] mapping",
+            subjects=frozenset({module, module.split(".")[0]}),
+        )
+
+
+def _unused(facts: _Facts) -> Iterator[Finding]:
+    """EC002: declared, not imported, not a dependency of anything imported or declared."""
+    used = set(facts.uses)
+    reached: set[DistName] = set()  # every dependency of what is declared or imported
+    for other in set(facts.effective) | used:
+        reached |= facts.declared_desc.get(other) or _descendants(facts.children, other)
+    for name, reqs in facts.effective.items():
+        if name in used or name in reached or name == facts.declared.project_name:
+            continue
+        for req in reqs:
+            fix = Fix(action="remove", file=req.file, line=req.line, text=req.text) if req.source == "requirements" else None
+            where = f" (in [project.optional-dependencies] {req.group})" if req.group else ""
+            yield Finding(
+                code="EC002",
+                rule=RULES["EC002"],
+                file=req.file,
+                line=req.line,
+                message=f"{req.written_name or name} is declared{where} but no code the entry points reach imports it",
+                distribution=name,
+                fix=fix,
+                subjects=frozenset({name}),
+            )
+
+
+def _wrong_name(facts: _Facts) -> Iterator[Finding]:
+    """EC003: an import name declared as if it were a distribution."""
+    for req, dist, how in facts.renames:
+        assert req.name is not None  # only named requirements are renamed
+        fix = Fix(action="rename", file=req.file, line=req.line, text=dist) if req.source == "requirements" else None
+        yield Finding(
+            code="EC003",
+            rule=RULES["EC003"],
+            file=req.file,
+            line=req.line,
+            message=f"{req.written_name} is an import name, not a distribution: declare {dist} (from {how})",
+            distribution=req.name,
+            fix=fix,
+            subjects=frozenset({req.name, dist_name(dist)}),
+        )
+
+
+def _transitive(facts: _Facts) -> Iterator[Finding]:
+    """EC004: imported, undeclared, installed only as a dependency of a declared distribution."""
+    for use, through in facts.undeclared_uses():
+        if through:
+            finding = _undeclared_use(facts, use, "EC004", through)
+            if finding is not None:
+                yield finding
+
+
+def _unpinned(facts: _Facts) -> Iterator[Finding]:
+    """EC005: a named requirement without an exact ``==`` pin, when ``require-pins`` asks for them."""
+    if not facts.settings.require_pins:
+        return
+    snapshot = facts.snapshot
+    for req in facts.declared.requirements:
+        if req.name is None or req.url or req.path or req.editable or _is_pinned(req.specifier):
+            continue
+        installed = snapshot.distribution(req.name) if snapshot is not None else None
+        how = "not pinned" if not req.specifier else f"loosely pinned ({req.specifier})"
+        advice = f": pin it, {installed.display_name}=={installed.version} is installed" if installed else ": pin it with =="
+        yield Finding(
+            code="EC005",
+            rule=RULES["EC005"],
+            file=req.file,
+            line=req.line,
+            message=f"{req.written_name} is {how}{advice}",
+            distribution=req.name,
+            subjects=frozenset({req.name}),
+        )
+
+
+def _not_installable(facts: _Facts) -> Iterator[Finding]:
+    """EC006: the index's verdicts, placed on the declaration, else the import site, else a declared parent."""
+    effective, uses = facts.effective, facts.uses
+    for problem in facts.index_problems:
+        reqs = effective.get(problem.name, [])
+        file: str | None = None
+        line: int | None = None
+        if reqs:
+            file, line = reqs[0].file, reqs[0].line
+        elif problem.name in uses and uses[problem.name].sites:
+            file, line = uses[problem.name].sites[0].file, uses[problem.name].sites[0].line
+        else:
+            parents = sorted(n for n, desc in facts.declared_desc.items() if problem.name in desc)
+            if parents:
+                file, line = effective[parents[0]][0].file, effective[parents[0]][0].line
+        yield Finding(
+            code="EC006",
+            rule=RULES["EC006"],
+            file=file,
+            line=line,
+            message=f"{problem.name}=={problem.version} is not installable on the target: {problem.message}",
+            distribution=problem.name,
+            subjects=frozenset({problem.name}),
+        )
+
+
+def _undeclared_use(facts: _Facts, use: _Use, code: str, through: Sequence[DistName]) -> Finding | None:
+    """The EC001 or EC004 finding of ``use`` at its first needed site (``None``: no needed site is left)."""
+    sites = [s for s in use.sites if s.status in _NEEDED and not _inline_hit(facts.inline, code, s.file, s.line)]
+    if not sites:
+        return None
+    closure = facts.closure
+    fix_file = facts.declared.fix_file
+    pin = f"{use.display}=={use.version}" if use.version else use.display
+    pinned = closure.pin(use.name) if closure is not None else None
+    origin = pinned.origin.kind if pinned is not None else OriginKind.INDEX
+    local_install = use.installed and origin is not OriginKind.INDEX
+    fix = None
+    if fix_file is not None and use.installed and use.version and not local_install:
+        fix = Fix(action="add", file=fix_file, line=None, text=pin)
+    modules = ", ".join(use.modules)
+    if code == "EC004":
+        message = (
+            f"{modules} is imported but {use.display} is only installed as a dependency of "
+            f"{', '.join(through)}: declare {pin} (imported at {_sites_text(sites)})"
+        )
+    elif not use.installed:
+        message = (
+            f"{modules} is imported but not declared, and not installed in the analysed environment: "
+            f"declare {use.display} (imported at {_sites_text(sites)})"
+        )
+    elif local_install:
+        how = _LOCAL_INSTALLS.get(origin, "installed locally")
+        message = (
+            f"{modules} is imported but {use.display} is not declared: it is {how} here, "
+            f"declare it by path or URL (imported at {_sites_text(sites)})"
+        )
+    else:
+        message = f"{modules} is imported but {use.display} is not declared: add {pin} (imported at {_sites_text(sites)})"
+    first = sites[0]
+    return Finding(
+        code=code,
+        rule=RULES[code],
+        file=first.file,
+        line=first.line,
+        column=first.column,
+        message=message,
+        distribution=use.name,
+        fix=fix,
+        subjects=frozenset({use.name, *use.modules, *(m.split(".")[0] for m in use.modules)}),
+    )
+
+
+_NO_SETTINGS = CheckSettings()
+
+_RULES: Mapping[str, Callable[[_Facts], Iterator[Finding]]] = {
+    "EC001": _missing,
+    "EC002": _unused,
+    "EC003": _wrong_name,
+    "EC004": _transitive,
+    "EC005": _unpinned,
+    "EC006": _not_installable,
+}
+
+
 def check(
     analysis: Analysis,
     declared: Declared,
     *,
     closure: Closure | None = None,
     snapshot: EnvSnapshot | None = None,
-    settings: CheckSettings = CheckSettings(),
+    settings: CheckSettings = _NO_SETTINGS,
     inline_ignores: InlineIgnores | None = None,
     index_problems: Sequence[IndexProblem] = (),
 ) -> tuple[Finding, ...]:
@@ -355,174 +472,16 @@ def check(
         from installed metadata (EC003) and tells local installs (no ``==`` fix for them).
     """
     inline = inline_ignores or {}
-    found: list[Finding] = []
-    fix_file = declared.fix_file
-
-    # Declarations by the name they effectively declare (EC003 renames first).
-    effective: dict[DistName, list[DeclaredRequirement]] = {}
-    for req in declared.requirements:
-        if req.name is None:
-            continue
-        right = _right_name(req, settings, snapshot)
-        name = req.name
-        if right is not None:
-            dist, how = right
-            name = dist_name(dist)
-            fix = Fix(action="rename", file=req.file, line=req.line, text=dist) if req.source == "requirements" else None
-            found.append(
-                Finding(
-                    code="EC003",
-                    rule=RULES["EC003"],
-                    file=req.file,
-                    line=req.line,
-                    message=f"{req.written_name} is an import name, not a distribution: declare {dist} (from {how})",
-                    distribution=req.name,
-                    fix=fix,
-                    subjects=frozenset({req.name, name}),
-                )
-            )
-        effective.setdefault(name, []).append(req)
-
-    uses, unknown = _uses(analysis, settings, effective)
-    children = _dependency_map(closure)
-    declared_desc: dict[DistName, set[DistName]] = {n: _descendants(children, n) for n in effective}
-
-    # EC001 / EC004: what the job needs and nothing declares.
-    for use in sorted(uses.values(), key=lambda u: u.name):
-        if use.name in effective or use.name == declared.project_name:
-            continue
-        through = sorted(n for n, desc in declared_desc.items() if use.name in desc)
-        code = "EC004" if through else "EC001"
-        sites = [s for s in use.sites if s.status in _NEEDED and not _inline_hit(inline, code, s.file, s.line)]
-        if not sites:
-            continue
-        pin = f"{use.display}=={use.version}" if use.version else use.display
-        pinned = closure.pin(use.name) if closure is not None else None
-        origin = pinned.origin.kind if pinned is not None else OriginKind.INDEX
-        local_install = use.installed and origin is not OriginKind.INDEX
-        fix = None
-        if fix_file is not None and use.installed and use.version and not local_install:
-            fix = Fix(action="add", file=fix_file, line=None, text=pin)
-        modules = ", ".join(use.modules)
-        if code == "EC004":
-            message = (
-                f"{modules} is imported but {use.display} is only installed as a dependency of "
-                f"{', '.join(through)}: declare {pin} (imported at {_sites_text(sites)})"
-            )
-        elif not use.installed:
-            message = (
-                f"{modules} is imported but not declared, and not installed in the analysed environment: "
-                f"declare {use.display} (imported at {_sites_text(sites)})"
-            )
-        elif local_install:
-            how = _LOCAL_INSTALLS.get(origin, "installed locally")
-            message = (
-                f"{modules} is imported but {use.display} is not declared: it is {how} here, "
-                f"declare it by path or URL (imported at {_sites_text(sites)})"
-            )
-        else:
-            message = f"{modules} is imported but {use.display} is not declared: add {pin} (imported at {_sites_text(sites)})"
-        first = sites[0]
-        found.append(
-            Finding(
-                code=code,
-                rule=RULES[code],
-                file=first.file,
-                line=first.line,
-                column=first.column,
-                message=message,
-                distribution=use.name,
-                fix=fix,
-                subjects=frozenset({use.name, *use.modules, *(m.split(".")[0] for m in use.modules)}),
-            )
-        )
-    for module, all_sites in unknown:
-        sites = [s for s in all_sites if s.status in _NEEDED and not _inline_hit(inline, "EC001", s.file, s.line)]
-        if not sites:
-            continue
-        first = sites[0]
-        found.append(
-            Finding(
-                code="EC001",
-                rule=RULES["EC001"],
-                file=first.file,
-                line=first.line,
-                column=first.column,
-                message=f"{module} is imported but not declared, and no known distribution provides it "
-                f"(imported at {_sites_text(sites)}); add it to [tool.envcapture] mapping",
-                subjects=frozenset({module, module.split(".")[0]}),
-            )
-        )
-
-    # EC002: declared, not used, not needed by anything used or declared.
-    used = set(uses)
-    reached: set[DistName] = set()  # every dependency of what is declared or imported
-    for other in set(effective) | used:
-        reached |= declared_desc.get(other) or _descendants(children, other)
-    for name, reqs in effective.items():
-        if name in used or name in reached or name == declared.project_name:
-            continue
-        for req in reqs:
-            fix = Fix(action="remove", file=req.file, line=req.line, text=req.text) if req.source == "requirements" else None
-            where = f" (in [project.optional-dependencies] {req.group})" if req.group else ""
-            found.append(
-                Finding(
-                    code="EC002",
-                    rule=RULES["EC002"],
-                    file=req.file,
-                    line=req.line,
-                    message=f"{req.written_name or name} is declared{where} but no code the entry points reach imports it",
-                    distribution=name,
-                    fix=fix,
-                    subjects=frozenset({name}),
-                )
-            )
-
-    # EC005: pins, when asked for.
-    if settings.require_pins:
-        for req in declared.requirements:
-            if req.name is None or req.url or req.path or req.editable or _is_pinned(req.specifier):
-                continue
-            installed = snapshot.distribution(req.name) if snapshot is not None else None
-            how = "not pinned" if not req.specifier else f"loosely pinned ({req.specifier})"
-            advice = f": pin it, {installed.display_name}=={installed.version} is installed" if installed else ": pin it with =="
-            found.append(
-                Finding(
-                    code="EC005",
-                    rule=RULES["EC005"],
-                    file=req.file,
-                    line=req.line,
-                    message=f"{req.written_name} is {how}{advice}",
-                    distribution=req.name,
-                    subjects=frozenset({req.name}),
-                )
-            )
-
-    # EC006: the index's verdicts, placed on the declaration, else the import site.
-    for problem in index_problems:
-        reqs = effective.get(problem.name, [])
-        file: str | None = None
-        line: int | None = None
-        if reqs:
-            file, line = reqs[0].file, reqs[0].line
-        elif problem.name in uses and uses[problem.name].sites:
-            file, line = uses[problem.name].sites[0].file, uses[problem.name].sites[0].line
-        else:
-            parents = sorted(n for n, desc in declared_desc.items() if problem.name in desc)
-            if parents:
-                file, line = effective[parents[0]][0].file, effective[parents[0]][0].line
-        found.append(
-            Finding(
-                code="EC006",
-                rule=RULES["EC006"],
-                file=file,
-                line=line,
-                message=f"{problem.name}=={problem.version} is not installable on the target: {problem.message}",
-                distribution=problem.name,
-                subjects=frozenset({problem.name}),
-            )
-        )
-
+    facts = _facts(
+        analysis,
+        declared,
+        closure=closure,
+        snapshot=snapshot,
+        settings=settings,
+        inline=inline,
+        index_problems=index_problems,
+    )
+    found = [finding for rule in _RULES.values() for finding in rule(facts)]
     kept = [
         f
         for f in found

@@ -20,18 +20,13 @@ from envcapture.config.model import JobConfig
 from envcapture.environment.model import EnvSnapshot
 from envcapture.environment.snapshot import default_interpreter, snapshot_environment
 from envcapture.model import Target
-from envcapture.resolution.closure import (
-    Closure,
-    Decision,
-    DirectRequirement,
-    ResolveOptions,
-    resolve,
-)
+from envcapture.resolution.closure import resolve
 from envcapture.resolution.manual import (
     complete_manual,
     merge_file_options,
     requirements_to_direct,
 )
+from envcapture.resolution.model import Closure, Decision, DirectRequirement, ResolveOptions
 from envcapture.resolution.requirements import parse_requirements_file
 from envcapture.resolution.target import complete_for_target
 

@@ -4,7 +4,8 @@ The stage answers, for every distribution the job needs on the target: which ver
 from where (PEP 610 identity: index, VCS commit, URL, local directory, editable), why
 (the import sites or parent distributions), and how it reaches the VM (`Delivery`).
 Requires-Dist markers are evaluated for the *target* environment, never the local one.
-Every choice that is not obvious is recorded as a `Decision` with its reason.
+Every choice that is not obvious is recorded as a `Decision` with its reason. The data
+types live in `envcapture.resolution.model`.
 
 What the target needs but the local environment lacks is resolved by
 `envcapture.resolution.target.complete_for_target` (EDGE, ``uv pip compile``); manual mode
@@ -13,14 +14,12 @@ and requirements files are turned into direct requirements by `envcapture.resolu
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
@@ -30,270 +29,32 @@ from packaging.version import InvalidVersion, Version
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
 from envcapture.errors import ResolutionError
 from envcapture.model import DistName, Target, dist_name
+from envcapture.resolution.model import (
+    Artifact,
+    Closure,
+    Decision,
+    Delivery,
+    DirectRequirement,
+    Dropped,
+    Origin,
+    OriginKind,
+    Pin,
+    ResolveOptions,
+    Unresolved,
+    Via,
+    ViaKind,
+)
+from envcapture.resolution.platforms import LOCAL_PLATFORM_ONLY, TORCH_INDEX, TORCH_VARIANTS, describe_target
+from envcapture.resolution.urls import file_url_path, mask_url
 
-__all__ = [
-    "Artifact",
-    "Closure",
-    "Decision",
-    "Delivery",
-    "DirectRequirement",
-    "Dropped",
-    "Origin",
-    "OriginKind",
-    "Pin",
-    "ResolveOptions",
-    "Unresolved",
-    "Via",
-    "ViaKind",
-    "mask_url",
-    "origin_from_direct_url",
-    "resolve",
-]
+__all__ = ["origin_from_direct_url", "resolve"]
 
 
 def __dir__() -> list[str]:
-    return __all__
+    return list(__all__)
 
 
 log = logging.getLogger(__name__)
-
-TORCH_INDEX = "https://download.pytorch.org/whl"
-# Packages whose builds differ per accelerator; the nvidia-* CUDA libraries ride along.
-_TORCH_FAMILY = frozenset({"torch", "torchvision", "torchaudio", "triton", "pytorch-triton"})
-# The three that the PyTorch index publishes per variant (+cpu, +cu121, ...).
-_TORCH_VARIANTS = frozenset({"torch", "torchvision", "torchaudio"})
-# Distributions that only exist for (or only make sense on) a desktop platform; a Linux
-# target never needs them even when nothing in their metadata says so.
-_LOCAL_PLATFORM_ONLY = {
-    "pywin32": "Windows only (win32 APIs)",
-    "pywin32-ctypes": "Windows only (win32 APIs)",
-    "pypiwin32": "Windows only (win32 APIs)",
-    "wmi": "Windows only (WMI)",
-    "winshell": "Windows only",
-    "pywinpty": "Windows only (ConPTY)",
-    "appnope": "macOS only (App Nap)",
-    "pyobjc": "macOS only (Objective-C bridge)",
-    "pyobjc-core": "macOS only (Objective-C bridge)",
-}
-
-
-def is_torch_family(name: str) -> bool:
-    """torch, torchvision, torchaudio, triton and the nvidia-* CUDA companions."""
-    return name in _TORCH_FAMILY or name.startswith("nvidia-")
-
-
-# --- data ---------------------------------------------------------------------------------
-
-
-class OriginKind(str, enum.Enum):
-    INDEX = "index"
-    VCS = "vcs"
-    URL = "url"
-    LOCAL_DIR = "local-dir"
-    EDITABLE = "editable"
-
-
-class Delivery(str, enum.Enum):
-    """How a pinned distribution reaches the target."""
-
-    INDEX = "index"  # name==version from the configured (or a mapped) index
-    DIRECT = "direct"  # a PEP 508 direct reference the target fetches: VCS commit or URL
-    WHEELHOUSE = "wheelhouse"  # a wheel built or copied here and shipped with the job
-
-
-class ViaKind(str, enum.Enum):
-    IMPORT = "import"  # an import site, "train.py:3"
-    REQUIREMENT = "requirement"  # a requirements-file line, "requirements.txt:4"
-    PARENT = "parent"  # a distribution whose Requires-Dist names this one
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, order=True)
-class Via:
-    """Why a distribution is in the closure: ``source`` is a site, a file:line or a name."""
-
-    source: str
-    kind: ViaKind = ViaKind.PARENT
-
-    def __str__(self) -> str:
-        return self.source
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, order=True)
-class Origin:
-    """Where an installed distribution came from (PEP 610 ``direct_url.json``).
-
-    ``archive_hash`` is ``"sha256=<hex>"`` as in PEP 610; ``index_url`` is set only when a
-    pin must come from a specific index (a PyTorch variant index).
-    """
-
-    kind: OriginKind
-    url: str | None = None
-    vcs: str | None = None
-    commit_id: str | None = None
-    requested_revision: str | None = None
-    subdirectory: str | None = None
-    archive_hash: str | None = None
-    index_url: str | None = None
-
-    @property
-    def is_local(self) -> bool:
-        """The URL points at this machine (``file://``): the target cannot fetch it."""
-        return self.url is not None and urlsplit(self.url).scheme == "file"
-
-    def direct_reference(self) -> str | None:
-        """The PEP 508 URL to install this origin exactly: ``git+https://h/r.git@<commit>``."""
-        if self.url is None or self.kind in (OriginKind.INDEX, OriginKind.EDITABLE, OriginKind.LOCAL_DIR):
-            return None
-        url = self.url
-        if self.kind is OriginKind.VCS:
-            url = f"{self.vcs}+{url}" if self.vcs and not url.startswith(f"{self.vcs}+") else url
-            if self.commit_id:
-                url = f"{url}@{self.commit_id}"
-        if self.subdirectory:
-            url = f"{url}#subdirectory={self.subdirectory}"
-        return url
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, order=True)
-class Artifact:
-    """One file a pin can be installed from, with its hashes (``"sha256:<hex>"``)."""
-
-    filename: str
-    hashes: tuple[str, ...]
-    url: str | None = None
-    size: int | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, order=True)
-class Pin:
-    """One distribution of the closure, at the exact version the target installs.
-
-    ``version`` is what the target asks for (a mapped PyTorch variant may differ from
-    ``installed_version``). ``local_label`` is the local version label found installed
-    (``"cpu"`` for ``2.13.0+cpu``). ``source`` is the absolute local path a wheelhouse
-    build reads (never rendered into any output).
-    """
-
-    name: DistName
-    display_name: str
-    version: str
-    origin: Origin
-    delivery: Delivery = Delivery.INDEX
-    installed_version: str = ""
-    extras: frozenset[str] = frozenset()
-    via: tuple[Via, ...] = ()
-    marker_reason: str | None = None
-    local_label: str | None = None
-    requires_python: str | None = None
-    artifacts: tuple[Artifact, ...] = ()
-    source: str | None = None
-
-    @property
-    def hashes(self) -> tuple[str, ...]:
-        return tuple(sorted({h for a in self.artifacts for h in a.hashes}))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, order=True)
-class Dropped:
-    """A distribution left out for the target, and why."""
-
-    name: DistName
-    reason: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, order=True)
-class Decision:
-    """A choice made while resolving: ``subject`` (a name or an option), ``action``
-    (kebab-case, stable), ``reason`` (one sentence for people)."""
-
-    subject: str
-    action: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, order=True)
-class Unresolved:
-    """A distribution the target needs that the local environment does not have."""
-
-    name: DistName
-    specifier: str = ""
-    extras: frozenset[str] = frozenset()
-    required_by: tuple[Via, ...] = ()
-    reason: str = ""
-
-    def requirement(self) -> str:
-        extras = f"[{','.join(sorted(self.extras))}]" if self.extras else ""
-        return f"{self.name}{extras}{self.specifier}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ResolveOptions:
-    """pip options for the target (``env.python.pip`` merged with a requirements file).
-
-    ``torch_cuda``: ``None`` maps PyTorch local builds to the plain index release (PyPI's
-    Linux wheels are CUDA builds); ``"12.1"`` pins ``+cu121`` from the PyTorch index;
-    ``"cpu"`` pins ``+cpu`` from it.
-    """
-
-    index_url: str | None = None
-    extra_index_urls: tuple[str, ...] = ()
-    trusted_hosts: tuple[str, ...] = ()
-    find_links: tuple[str, ...] = ()
-    no_deps: bool = False
-    torch_cuda: str | None = None
-    no_index: bool = False
-    pre: bool = False
-    prefer_binary: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DirectRequirement:
-    """A distribution the job needs directly. ``via``: import sites or file:line.
-
-    ``declared`` marks one that a person wrote (a requirements file): how its specifier
-    was pinned is then reported as a decision.
-    """
-
-    name: DistName
-    extras: frozenset[str] = frozenset()
-    via: tuple[str, ...] = ()
-    specifier: str = ""
-    url: str | None = None
-    editable: bool = False
-    markers: str | None = None
-    declared: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Closure:
-    """Everything the target installs, sorted by name, with what was left out and why."""
-
-    pins: tuple[Pin, ...] = ()
-    dropped: tuple[Dropped, ...] = ()
-    decisions: tuple[Decision, ...] = ()
-    unresolved_for_target: tuple[Unresolved, ...] = ()
-    options: ResolveOptions = field(default_factory=ResolveOptions)
-
-    def pin(self, name: str) -> Pin | None:
-        wanted = dist_name(name)
-        return next((p for p in self.pins if p.name == wanted), None)
-
-
-# --- credentials --------------------------------------------------------------------------
-
-_USERINFO_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@]*)@")
-
-
-def mask_url(url: str) -> str:
-    """``https://user:token@host/x`` -> ``https://***@host/x``; ``${VAR}`` references and
-    the ``git@`` user of SSH URLs are kept (PEP 610 keeps them too)."""
-    match = _USERINFO_RE.match(url)
-    if match is None:
-        return url
-    info = match.group("userinfo")
-    if info == "git" or re.fullmatch(r"(\$\{[A-Z0-9_]+\})(:\$\{[A-Z0-9_]+\})?", info):
-        return url
-    return f"{match.group('scheme')}***@{url[match.end() :]}"
 
 
 # --- PEP 610 -------------------------------------------------------------------------------
@@ -342,10 +103,6 @@ def origin_from_direct_url(text: str | None, *, editable_roots: Sequence[str] = 
     return Origin(kind=kind, url=url, subdirectory=sub)
 
 
-def _file_url_path(url: str) -> str:
-    return unquote(urlsplit(url).path)
-
-
 # --- marker environments ------------------------------------------------------------------
 
 
@@ -374,12 +131,6 @@ def _evaluate(marker: Marker, env: Mapping[str, str], extra: str = "") -> bool:
         return True
 
 
-def _describe(target: Target) -> str:
-    major, minor = target.python_minor
-    cuda = f", CUDA {target.cuda}" if target.cuda else ""
-    return f"{target.sys_platform} {target.platform_machine}, CPython {major}.{minor}{cuda}"
-
-
 # --- the closure --------------------------------------------------------------------------
 
 
@@ -393,20 +144,16 @@ class _State:
     markers: set[str] = field(default_factory=set)
 
 
-def _parse_requires(dist: DistributionInfo, decisions: list[Decision]) -> list[Requirement]:
-    result = []
-    for text in dist.requires:
-        try:
-            result.append(Requirement(text))
-        except InvalidRequirement as exc:
-            decisions.append(
-                Decision(
-                    subject=dist.name,
-                    action="skip-invalid-requirement",
-                    reason=f"its metadata lists {text!r}, which is not PEP 508 ({str(exc).splitlines()[0]})",
-                )
-            )
-    return result
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Placement:
+    """What an origin kind decides for a pin: the version asked for, where it comes from, how it travels."""
+
+    version: str
+    origin: Origin
+    delivery: Delivery = Delivery.INDEX
+    source: str | None = None
+    artifacts: tuple[Artifact, ...] = ()
+    extra_index: str | None = None
 
 
 def _via_kind(source: str) -> ViaKind:
@@ -414,6 +161,10 @@ def _via_kind(source: str) -> ViaKind:
     if file and line.isdigit() and not file.endswith((".py", ".pyw", ".ipynb")):
         return ViaKind.REQUIREMENT
     return ViaKind.IMPORT
+
+
+def _canonical(extra: str) -> str:
+    return dist_name(extra)
 
 
 def resolve(
@@ -426,361 +177,429 @@ def resolve(
 
     :raises ResolutionError: a distribution's ``direct_url.json`` cannot be read.
     """
-    env_t = target.marker_environment()
-    env_l = _local_environment(snapshot)
-    where = _describe(target)
-    decisions: list[Decision] = []
-    dropped: dict[DistName, str] = {}
-    unresolved: dict[DistName, Unresolved] = {}
-    states: dict[DistName, _State] = {}
-    queue: list[DistName] = []
-    requires_cache: dict[DistName, list[Requirement]] = {}
+    return _ClosureWalk(snapshot, target, options).run(direct)
 
-    def need(dist: DistributionInfo, extras: Iterable[str], via: Via, marker: str | None) -> None:
-        state = states.get(dist.name)
+
+class _ClosureWalk:
+    """One resolution: the direct requirements, then their Requires-Dist breadth first
+    (markers for the target), then one `Pin` per distribution reached."""
+
+    def __init__(self, snapshot: EnvSnapshot, target: Target, options: ResolveOptions) -> None:
+        self.snapshot = snapshot
+        self.target = target
+        self.options = options
+        self.env_t = target.marker_environment()
+        self.env_l = _local_environment(snapshot)
+        self.where = describe_target(target)
+        self.decisions: list[Decision] = []
+        self.dropped: dict[DistName, str] = {}
+        self.unresolved: dict[DistName, Unresolved] = {}
+        self.states: dict[DistName, _State] = {}
+        self.queue: list[DistName] = []
+        self.requires_cache: dict[DistName, list[Requirement]] = {}
+
+    def run(self, direct: Sequence[DirectRequirement]) -> Closure:
+        for req in sorted(direct, key=lambda r: r.name):
+            self._add_direct(req)
+        if self.options.no_deps:
+            self.decisions.append(
+                Decision(
+                    subject="no-deps",
+                    action="skip-dependencies",
+                    reason="env.python.pip.no-deps is true: only the direct requirements are pinned and "
+                    "the target installs them with --no-deps, as pip does",
+                )
+            )
+        while self.queue:
+            name = self.queue.pop(0)
+            if not self.options.no_deps:
+                self._walk(self.states[name])
+        pins: list[Pin] = []
+        extra_indexes: list[str] = []
+        for name in sorted(self.states):
+            pin, extra_index = self._make_pin(self.states[name])
+            pins.append(pin)
+            if extra_index and extra_index not in extra_indexes:
+                extra_indexes.append(extra_index)
+        return self._closure(pins, extra_indexes)
+
+    # --- the walk ---------------------------------------------------------------------------
+
+    def _need(self, dist: DistributionInfo, extras: Iterable[str], via: Via, marker: str | None) -> None:
+        state = self.states.get(dist.name)
         if state is None:
-            state = states[dist.name] = _State(dist=dist)
+            state = self.states[dist.name] = _State(dist=dist)
         state.extras.update(extras)
         state.via.add(via)
         if marker:
             state.markers.add(marker)
-        if dist.name not in queue:
-            queue.append(dist.name)
+        if dist.name not in self.queue:
+            self.queue.append(dist.name)
 
-    def add_unresolved(name: DistName, spec: str, extras: Iterable[str], via: Via, reason: str) -> None:
-        old = unresolved.get(name)
+    def _add_unresolved(self, name: DistName, spec: str, extras: Iterable[str], via: Via, reason: str) -> None:
+        old = self.unresolved.get(name)
         if old is None:
-            unresolved[name] = Unresolved(name=name, specifier=spec, extras=frozenset(extras), required_by=(via,), reason=reason)
+            self.unresolved[name] = Unresolved(
+                name=name, specifier=spec, extras=frozenset(extras), required_by=(via,), reason=reason
+            )
             return
         specs = ",".join(s for s in dict.fromkeys([*old.specifier.split(","), *spec.split(",")]) if s)
         try:
             merged = str(SpecifierSet(specs)) if specs else ""
         except InvalidSpecifier:
             merged = specs
-        unresolved[name] = replace(
+        self.unresolved[name] = replace(
             old,
             specifier=merged,
             extras=old.extras | frozenset(extras),
             required_by=tuple(sorted({*old.required_by, via})),
         )
 
-    for req in sorted(direct, key=lambda r: r.name):
+    def _add_direct(self, req: DirectRequirement) -> None:
         vias = [Via(source=s, kind=_via_kind(s)) for s in req.via] or [Via(source="(direct)", kind=ViaKind.IMPORT)]
         if req.markers:
             try:
                 marker = Marker(req.markers)
             except InvalidMarker as exc:
                 raise ResolutionError(f"{req.name}: invalid marker {req.markers!r} ({', '.join(req.via)})") from exc
-            if not _evaluate(marker, env_t):
-                dropped[req.name] = f"marker '{marker}' is false for the target ({where})"
-                continue
-        if req.name in _LOCAL_PLATFORM_ONLY:
-            dropped[req.name] = f"{_LOCAL_PLATFORM_ONLY[req.name]}; not installable on the target ({where})"
-            continue
-        dist = snapshot.distribution(req.name)
+            if not _evaluate(marker, self.env_t):
+                self.dropped[req.name] = f"marker '{marker}' is false for the target ({self.where})"
+                return
+        if req.name in LOCAL_PLATFORM_ONLY:
+            self.dropped[req.name] = f"{LOCAL_PLATFORM_ONLY[req.name]}; not installable on the target ({self.where})"
+            return
+        dist = self.snapshot.distribution(req.name)
         if dist is None:
-            add_unresolved(
+            self._add_unresolved(
                 req.name,
                 req.specifier,
                 req.extras,
                 vias[0],
                 "not installed in the analysed environment" + (f" (wanted at {req.url})" if req.url else ""),
             )
-            continue
+            return
         if req.declared or req.specifier:
-            _pin_decision(req, dist, decisions)
+            self._pin_decision(req, dist)
         for via in vias:
-            need(dist, req.extras, via, None)
+            self._need(dist, req.extras, via, None)
 
-    if options.no_deps:
-        decisions.append(
-            Decision(
-                subject="no-deps",
-                action="skip-dependencies",
-                reason="env.python.pip.no-deps is true: only the direct requirements are pinned and "
-                "the target installs them with --no-deps, as pip does",
-            )
-        )
-
-    while queue:
-        name = queue.pop(0)
-        state = states[name]
-        if options.no_deps:
-            continue
+    def _walk(self, state: _State) -> None:
+        """Follow the Requires-Dist of ``state`` for the extras not walked yet."""
         dist = state.dist
-        if name not in requires_cache:
-            requires_cache[name] = _parse_requires(dist, decisions)
+        name = dist.name
+        if name not in self.requires_cache:
+            self.requires_cache[name] = self._parse_requires(dist)
         new_extras = sorted(state.extras - state.walked_extras)
         contexts = ([""] if not state.walked_base else []) + new_extras
         state.walked_base = True
         state.walked_extras.update(new_extras)
         for extra in new_extras:
             if dist.provides_extras and extra not in {_canonical(e) for e in dist.provides_extras}:
-                decisions.append(
+                self.decisions.append(
                     Decision(
                         subject=name,
                         action="unknown-extra",
                         reason=f"extra {extra!r} is requested but {dist.display_name} {dist.version} does not provide it",
                     )
                 )
-        for dep_req in requires_cache[name]:
-            child = dist_name(dep_req.name)
-            applies = [c for c in contexts if dep_req.marker is None or _evaluate(dep_req.marker, env_t, c)]
-            parent_via = Via(source=name if "" in applies else f"{name}[{','.join(applies)}]")
-            if not applies:
-                if dep_req.marker is not None and any(_evaluate(dep_req.marker, env_l, c) for c in contexts):
-                    if snapshot.distribution(child) is not None and child not in dropped:
-                        dropped[child] = (
-                            f"{dist.display_name} requires it only when {dep_req.marker}: false for the target ({where})"
-                        )
-                continue
-            if child in _LOCAL_PLATFORM_ONLY:
-                dropped[child] = f"{_LOCAL_PLATFORM_ONLY[child]}; not installable on the target ({where})"
-                continue
-            marker_reason = (
-                f"{dist.display_name} requires '{dep_req}': true for the target" if dep_req.marker is not None else None
+        for dep_req in self.requires_cache[name]:
+            self._follow(dist, dep_req, contexts)
+
+    def _follow(self, dist: DistributionInfo, dep_req: Requirement, contexts: list[str]) -> None:
+        """One Requires-Dist entry of ``dist``, walked in the extras ``contexts`` (``""``: the base)."""
+        name = dist.name
+        env_t, env_l = self.env_t, self.env_l
+        child = dist_name(dep_req.name)
+        applies = [c for c in contexts if dep_req.marker is None or _evaluate(dep_req.marker, env_t, c)]
+        parent_via = Via(source=name if "" in applies else f"{name}[{','.join(applies)}]")
+        if not applies:
+            locally_true = dep_req.marker is not None and any(_evaluate(dep_req.marker, env_l, c) for c in contexts)
+            if locally_true and self.snapshot.distribution(child) is not None and child not in self.dropped:
+                self.dropped[child] = (
+                    f"{dist.display_name} requires it only when {dep_req.marker}: false for the target ({self.where})"
+                )
+            return
+        if child in LOCAL_PLATFORM_ONLY:
+            self.dropped[child] = f"{LOCAL_PLATFORM_ONLY[child]}; not installable on the target ({self.where})"
+            return
+        marker_reason = f"{dist.display_name} requires '{dep_req}': true for the target" if dep_req.marker is not None else None
+        dep = self.snapshot.distribution(child)
+        if dep is None:
+            local_true = dep_req.marker is None or any(_evaluate(dep_req.marker, env_l, c) for c in contexts)
+            why = "not installed in the analysed environment"
+            if dep_req.marker is not None and not local_true:
+                why = f"needed only on the target ({dep_req.marker}), so not installed locally"
+            self._add_unresolved(child, str(dep_req.specifier), (_canonical(e) for e in dep_req.extras), parent_via, why)
+            return
+        if dep_req.specifier and not dep_req.specifier.contains(dep.version, prereleases=True):
+            self.decisions.append(
+                Decision(
+                    subject=child,
+                    action="installed-violates-requirement",
+                    reason=f"{dist.display_name} requires '{dep_req.name}{dep_req.specifier}' but "
+                    f"{dep.version} is installed; pinned to the installed version",
+                )
             )
-            dep = snapshot.distribution(child)
-            if dep is None:
-                local_true = dep_req.marker is None or any(_evaluate(dep_req.marker, env_l, c) for c in contexts)
-                why = "not installed in the analysed environment"
-                if dep_req.marker is not None and not local_true:
-                    why = f"needed only on the target ({dep_req.marker}), so not installed locally"
-                add_unresolved(child, str(dep_req.specifier), (_canonical(e) for e in dep_req.extras), parent_via, why)
-                continue
-            if dep_req.specifier and not dep_req.specifier.contains(dep.version, prereleases=True):
-                decisions.append(
+        self._need(dep, (_canonical(e) for e in dep_req.extras), parent_via, marker_reason)
+
+    def _parse_requires(self, dist: DistributionInfo) -> list[Requirement]:
+        result = []
+        for text in dist.requires:
+            try:
+                result.append(Requirement(text))
+            except InvalidRequirement as exc:
+                self.decisions.append(
                     Decision(
-                        subject=child,
-                        action="installed-violates-requirement",
-                        reason=f"{dist.display_name} requires '{dep_req.name}{dep_req.specifier}' but "
-                        f"{dep.version} is installed; pinned to the installed version",
+                        subject=dist.name,
+                        action="skip-invalid-requirement",
+                        reason=f"its metadata lists {text!r}, which is not PEP 508 ({str(exc).splitlines()[0]})",
                     )
                 )
-            need(dep, (_canonical(e) for e in dep_req.extras), parent_via, marker_reason)
+        return result
 
-    pins: list[Pin] = []
-    extra_indexes: list[str] = []
-    for name in sorted(states):
-        state = states[name]
-        pin, pin_decisions, extra_index = _make_pin(state, target, options)
-        pins.append(pin)
-        decisions.extend(pin_decisions)
-        if extra_index and extra_index not in extra_indexes:
-            extra_indexes.append(extra_index)
-    for name in list(dropped):
-        if name in states:
-            del dropped[name]
-    for name in list(unresolved):
-        if name in states:  # pragma: no cover - an installed dist is never unresolved
-            del unresolved[name]
-    for item in unresolved.values():
-        decisions.append(
-            Decision(
-                subject=item.name,
-                action="unresolved-for-target",
-                reason=f"required by {', '.join(str(v) for v in item.required_by)}: {item.reason}; "
-                "complete_for_target resolves it from the configured indexes",
-            )
-        )
-    for link in options.find_links:
-        if urlsplit(link).scheme not in ("http", "https"):
-            decisions.append(
+    def _pin_decision(self, req: DirectRequirement, dist: DistributionInfo) -> None:
+        where = ", ".join(req.via) or "a requirement"
+        exact = f"=={dist.version}"
+        if req.specifier == exact or req.specifier == f"==={dist.version}":
+            return
+        try:
+            spec = SpecifierSet(req.specifier)
+        except InvalidSpecifier:  # pragma: no cover - specifiers come from packaging
+            spec = SpecifierSet()
+        if req.specifier and not spec.contains(dist.version, prereleases=True):
+            self.decisions.append(
                 Decision(
-                    subject=f"find-links {link}",
-                    action="local-find-links",
-                    reason="a local directory is not on the target: it is not written to the lock "
-                    "(its wheels travel in the wheelhouse)",
+                    subject=req.name,
+                    action="installed-violates-requirement",
+                    reason=f"{where} asks '{req.name}{req.specifier}' but {dist.version} is installed; "
+                    "the installed version is the source of truth and is pinned",
                 )
             )
-    effective = replace(
-        options,
-        extra_index_urls=tuple(dict.fromkeys([*options.extra_index_urls, *extra_indexes])),
-    )
-    return Closure(
-        pins=tuple(pins),
-        dropped=tuple(sorted(Dropped(name=n, reason=r) for n, r in dropped.items())),
-        decisions=tuple(sorted(set(decisions))),
-        unresolved_for_target=tuple(sorted(unresolved.values())),
-        options=effective,
-    )
-
-
-def _canonical(extra: str) -> str:
-    return dist_name(extra)
-
-
-def _pin_decision(req: DirectRequirement, dist: DistributionInfo, decisions: list[Decision]) -> None:
-    where = ", ".join(req.via) or "a requirement"
-    exact = f"=={dist.version}"
-    if req.specifier == exact or req.specifier == f"==={dist.version}":
-        return
-    try:
-        spec = SpecifierSet(req.specifier)
-    except InvalidSpecifier:  # pragma: no cover - specifiers come from packaging
-        spec = SpecifierSet()
-    if req.specifier and not spec.contains(dist.version, prereleases=True):
-        decisions.append(
+            return
+        asked = f"'{req.specifier}'" if req.specifier else "no version"
+        self.decisions.append(
             Decision(
                 subject=req.name,
-                action="installed-violates-requirement",
-                reason=f"{where} asks '{req.name}{req.specifier}' but {dist.version} is installed; "
-                "the installed version is the source of truth and is pinned",
+                action="pinned-to-installed",
+                reason=f"{where} asks {asked}; pinned to the installed {dist.display_name}=={dist.version}",
             )
         )
-        return
-    asked = f"'{req.specifier}'" if req.specifier else "no version"
-    decisions.append(
-        Decision(
-            subject=req.name,
-            action="pinned-to-installed",
-            reason=f"{where} asks {asked}; pinned to the installed {dist.display_name}=={dist.version}",
-        )
-    )
 
+    # --- the result -------------------------------------------------------------------------
 
-def _make_pin(state: _State, target: Target, options: ResolveOptions) -> tuple[Pin, list[Decision], str | None]:
-    dist = state.dist
-    decisions: list[Decision] = []
-    try:
-        origin = origin_from_direct_url(dist.direct_url, editable_roots=dist.editable_roots)
-    except ResolutionError as exc:
-        raise ResolutionError(f"{dist.display_name} {dist.version}: {exc.message}") from exc
-    try:
-        parsed = Version(dist.version)
-    except InvalidVersion:
-        parsed = None
-    label = parsed.local if parsed is not None else None
-    version = dist.version
-    delivery = Delivery.INDEX
-    source: str | None = None
-    artifacts: tuple[Artifact, ...] = ()
-    extra_index: str | None = None
-    subject = dist.name
-
-    if origin.kind is OriginKind.INDEX:
-        if dist.name in _TORCH_VARIANTS and parsed is not None and (label or options.torch_cuda):
-            version, extra_index, reason = _map_torch(dist, parsed, target, options)
-            origin = replace(origin, index_url=extra_index)
-            decisions.append(Decision(subject=subject, action="map-local-version", reason=reason))
-            if label is not None or extra_index is not None:
-                decisions.append(
+    def _closure(self, pins: list[Pin], extra_indexes: list[str]) -> Closure:
+        options = self.options
+        for name in list(self.dropped):
+            if name in self.states:
+                del self.dropped[name]
+        for name in list(self.unresolved):
+            if name in self.states:  # pragma: no cover - an installed dist is never unresolved
+                del self.unresolved[name]
+        for item in self.unresolved.values():
+            self.decisions.append(
+                Decision(
+                    subject=item.name,
+                    action="unresolved-for-target",
+                    reason=f"required by {', '.join(str(v) for v in item.required_by)}: {item.reason}; "
+                    "complete_for_target resolves it from the configured indexes",
+                )
+            )
+        for link in options.find_links:
+            if urlsplit(link).scheme not in ("http", "https"):
+                self.decisions.append(
                     Decision(
-                        subject=subject,
-                        action="variant-dependencies",
-                        reason=f"the target build {dist.name}=={version} may require libraries "
-                        f"(nvidia-*, triton) that the local build does not list; complete_for_target "
-                        "resolves them for the target",
+                        subject=f"find-links {link}",
+                        action="local-find-links",
+                        reason="a local directory is not on the target: it is not written to the lock "
+                        "(its wheels travel in the wheelhouse)",
                     )
                 )
-        elif label is not None:
-            delivery = Delivery.WHEELHOUSE
-            decisions.append(
+        effective = replace(
+            options,
+            extra_index_urls=tuple(dict.fromkeys([*options.extra_index_urls, *extra_indexes])),
+        )
+        return Closure(
+            pins=tuple(pins),
+            dropped=tuple(sorted(Dropped(name=n, reason=r) for n, r in self.dropped.items())),
+            decisions=tuple(sorted(set(self.decisions))),
+            unresolved_for_target=tuple(sorted(self.unresolved.values())),
+            options=effective,
+        )
+
+    # --- pins, one method per origin kind -----------------------------------------------------
+
+    def _make_pin(self, state: _State) -> tuple[Pin, str | None]:
+        """The pin of ``state`` and the extra index it needs (a PyTorch variant index), if any."""
+        dist = state.dist
+        try:
+            origin = origin_from_direct_url(dist.direct_url, editable_roots=dist.editable_roots)
+        except ResolutionError as exc:
+            raise ResolutionError(f"{dist.display_name} {dist.version}: {exc.message}") from exc
+        try:
+            parsed: Version | None = Version(dist.version)
+        except InvalidVersion:
+            parsed = None
+        label = parsed.local if parsed is not None else None
+        if (
+            origin.kind is OriginKind.INDEX
+            and dist.name in TORCH_VARIANTS
+            and parsed is not None
+            and (label or self.options.torch_cuda)
+        ):
+            placed = self._pin_torch_variant(dist, origin, parsed, label)
+        else:
+            by_kind = {
+                OriginKind.INDEX: self._pin_index,
+                OriginKind.VCS: self._pin_vcs,
+                OriginKind.URL: self._pin_url,
+                OriginKind.EDITABLE: self._pin_editable,
+                OriginKind.LOCAL_DIR: self._pin_local_dir,
+            }
+            placed = by_kind[origin.kind](dist, origin, label)
+        self._check_requires_python(dist)
+        pin = Pin(
+            name=dist.name,
+            display_name=dist.display_name,
+            version=placed.version,
+            origin=placed.origin,
+            delivery=placed.delivery,
+            installed_version=dist.version,
+            extras=frozenset(state.extras),
+            via=tuple(sorted(state.via)),
+            marker_reason="; ".join(sorted(state.markers)) or None,
+            local_label=label,
+            requires_python=dist.requires_python,
+            artifacts=placed.artifacts,
+            source=placed.source,
+        )
+        return pin, placed.extra_index
+
+    def _pin_torch_variant(self, dist: DistributionInfo, origin: Origin, parsed: Version, label: str | None) -> _Placement:
+        """torch/torchvision/torchaudio with a local label or ``torch_cuda``: mapped to the target's variant."""
+        version, extra_index, reason = _map_torch(dist, parsed, self.target, self.options)
+        self.decisions.append(Decision(subject=dist.name, action="map-local-version", reason=reason))
+        if label is not None or extra_index is not None:
+            self.decisions.append(
                 Decision(
-                    subject=subject,
-                    action="ship-wheel",
-                    reason=f"{dist.display_name} {dist.version} has the local version label '+{label}', "
-                    "which indexes do not serve as is: its wheel is shipped in the wheelhouse "
-                    "(fetched by exact version or repacked from the installed files)",
+                    subject=dist.name,
+                    action="variant-dependencies",
+                    reason=f"the target build {dist.name}=={version} may require libraries "
+                    f"(nvidia-*, triton) that the local build does not list; complete_for_target "
+                    "resolves them for the target",
                 )
             )
-    elif origin.kind is OriginKind.VCS:
+        return _Placement(version=version, origin=replace(origin, index_url=extra_index), extra_index=extra_index)
+
+    def _pin_index(self, dist: DistributionInfo, origin: Origin, label: str | None) -> _Placement:
+        """An index release; one with a local version label travels in the wheelhouse."""
+        if label is None:
+            return _Placement(version=dist.version, origin=origin)
+        self.decisions.append(
+            Decision(
+                subject=dist.name,
+                action="ship-wheel",
+                reason=f"{dist.display_name} {dist.version} has the local version label '+{label}', "
+                "which indexes do not serve as is: its wheel is shipped in the wheelhouse "
+                "(fetched by exact version or repacked from the installed files)",
+            )
+        )
+        return _Placement(version=dist.version, origin=origin, delivery=Delivery.WHEELHOUSE)
+
+    def _pin_vcs(self, dist: DistributionInfo, origin: Origin, label: str | None) -> _Placement:
+        """A VCS checkout: pinned to its commit, or built here when the repository is on this machine."""
         if origin.is_local:
-            delivery = Delivery.WHEELHOUSE
-            source = _file_url_path(origin.url or "")
-            decisions.append(
+            self.decisions.append(
                 Decision(
-                    subject=subject,
+                    subject=dist.name,
                     action="build-wheel",
                     reason=f"installed from a {origin.vcs} repository on this machine at commit "
                     f"{origin.commit_id}: the target cannot reach it, so a wheel is built from "
                     "that commit and shipped in the wheelhouse",
                 )
             )
-        else:
-            delivery = Delivery.DIRECT
-            rev = f" (asked for {origin.requested_revision!r})" if origin.requested_revision else ""
-            decisions.append(
-                Decision(
-                    subject=subject,
-                    action="pin-commit",
-                    reason=f"installed from {origin.vcs} {mask_url(origin.url or '')}{rev}: pinned to "
-                    f"commit {origin.commit_id}, not to an index release of the same name",
-                )
+            return _Placement(
+                version=dist.version, origin=origin, delivery=Delivery.WHEELHOUSE, source=file_url_path(origin.url or "")
             )
-    elif origin.kind is OriginKind.URL:
+        rev = f" (asked for {origin.requested_revision!r})" if origin.requested_revision else ""
+        self.decisions.append(
+            Decision(
+                subject=dist.name,
+                action="pin-commit",
+                reason=f"installed from {origin.vcs} {mask_url(origin.url or '')}{rev}: pinned to "
+                f"commit {origin.commit_id}, not to an index release of the same name",
+            )
+        )
+        return _Placement(version=dist.version, origin=origin, delivery=Delivery.DIRECT)
+
+    def _pin_url(self, dist: DistributionInfo, origin: Origin, label: str | None) -> _Placement:
+        """An archive URL: a direct reference, or the local file shipped in the wheelhouse."""
         filename = (origin.url or "").split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        artifacts: tuple[Artifact, ...] = ()
         if origin.archive_hash:
             algo, _, digest = origin.archive_hash.partition("=")
             artifacts = (Artifact(filename=filename, url=origin.url, hashes=(f"{algo}:{digest}",)),)
-        if origin.is_local:
-            delivery = Delivery.WHEELHOUSE
-            source = _file_url_path(origin.url or "")
-            decisions.append(
-                Decision(
-                    subject=subject,
-                    action="ship-wheel",
-                    reason=f"installed from the local file {filename}: the file is shipped in the "
-                    "wheelhouse (built into a wheel first if it is an sdist)",
-                )
-            )
-        else:
-            delivery = Delivery.DIRECT
-    elif origin.kind is OriginKind.EDITABLE:
-        delivery = Delivery.WHEELHOUSE
-        source = dist.editable_roots[0] if dist.editable_roots else _file_url_path(origin.url or "")
-        decisions.append(
+        if not origin.is_local:
+            return _Placement(version=dist.version, origin=origin, delivery=Delivery.DIRECT, artifacts=artifacts)
+        self.decisions.append(
             Decision(
-                subject=subject,
+                subject=dist.name,
+                action="ship-wheel",
+                reason=f"installed from the local file {filename}: the file is shipped in the "
+                "wheelhouse (built into a wheel first if it is an sdist)",
+            )
+        )
+        return _Placement(
+            version=dist.version,
+            origin=origin,
+            delivery=Delivery.WHEELHOUSE,
+            source=file_url_path(origin.url or ""),
+            artifacts=artifacts,
+        )
+
+    def _pin_editable(self, dist: DistributionInfo, origin: Origin, label: str | None) -> _Placement:
+        """An editable install: a wheel built from its source."""
+        source = dist.editable_roots[0] if dist.editable_roots else file_url_path(origin.url or "")
+        self.decisions.append(
+            Decision(
+                subject=dist.name,
                 action="build-wheel",
                 reason=f"editable install of {Path(source).name or dist.display_name}: a wheel is built from "
                 "its source and shipped in the wheelhouse, keeping its metadata, dependencies, entry "
                 "points and compiled extensions (its files are not shipped again as local code)",
             )
         )
-    else:  # LOCAL_DIR
-        delivery = Delivery.WHEELHOUSE
-        source = _file_url_path(origin.url or "")
-        decisions.append(
+        return _Placement(version=dist.version, origin=origin, delivery=Delivery.WHEELHOUSE, source=source)
+
+    def _pin_local_dir(self, dist: DistributionInfo, origin: Origin, label: str | None) -> _Placement:
+        """A local directory (not editable): a wheel built from it."""
+        source = file_url_path(origin.url or "")
+        self.decisions.append(
             Decision(
-                subject=subject,
+                subject=dist.name,
                 action="build-wheel",
                 reason=f"installed from the local directory {Path(source).name}: a wheel is built from "
                 "it and shipped in the wheelhouse, not replaced by an index release of the same name",
             )
         )
+        return _Placement(version=dist.version, origin=origin, delivery=Delivery.WHEELHOUSE, source=source)
 
-    if dist.requires_python:
+    def _check_requires_python(self, dist: DistributionInfo) -> None:
+        if not dist.requires_python:
+            return
+        target = self.target
         try:
             ok = SpecifierSet(dist.requires_python).contains(target.marker_environment()["python_full_version"], prereleases=True)
         except InvalidSpecifier:
             ok = True
         if not ok:
-            decisions.append(
+            self.decisions.append(
                 Decision(
-                    subject=subject,
+                    subject=dist.name,
                     action="requires-python-mismatch",
                     reason=f"{dist.display_name} {dist.version} requires Python {dist.requires_python}, "
                     f"the target runs {target.python_version}",
                 )
             )
-
-    pin = Pin(
-        name=dist.name,
-        display_name=dist.display_name,
-        version=version,
-        origin=origin,
-        delivery=delivery,
-        installed_version=dist.version,
-        extras=frozenset(state.extras),
-        via=tuple(sorted(state.via)),
-        marker_reason="; ".join(sorted(state.markers)) or None,
-        local_label=label,
-        requires_python=dist.requires_python,
-        artifacts=artifacts,
-        source=source,
-    )
-    return pin, decisions, extra_index
 
 
 def _map_torch(dist: DistributionInfo, parsed: Version, target: Target, options: ResolveOptions) -> tuple[str, str | None, str]:
@@ -788,7 +607,9 @@ def _map_torch(dist: DistributionInfo, parsed: Version, target: Target, options:
     shown = f"{dist.name} {dist.version}"
     cuda = options.torch_cuda
     if cuda is None:
-        what = f"a CUDA Linux target ({_describe(target)})" if target.cuda else f"the Linux target ({_describe(target)})"
+        what = (
+            f"a CUDA Linux target ({describe_target(target)})" if target.cuda else f"the Linux target ({describe_target(target)})"
+        )
         return (
             public,
             None,

@@ -14,14 +14,9 @@ from packaging.specifiers import SpecifierSet
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
 from envcapture.errors import ConfigError, Location, RequirementsError
 from envcapture.model import DistName
-from envcapture.resolution.closure import (
-    Decision,
-    DirectRequirement,
-    ResolveOptions,
-    _file_url_path,
-    mask_url,
-)
+from envcapture.resolution.model import Decision, DirectRequirement, ResolveOptions
 from envcapture.resolution.requirements import ParsedRequirements, expand_env_vars
+from envcapture.resolution.urls import file_url_path, mask_url
 
 __all__ = ["ManualSettings", "complete_manual", "merge_file_options", "requirements_to_direct"]
 
@@ -56,7 +51,7 @@ def _match_unnamed(
                 except ValueError:
                     url = ""
                 if isinstance(url, str) and url.startswith("file:"):
-                    roots.append(os.path.normpath(_file_url_path(url)))
+                    roots.append(os.path.normpath(file_url_path(url)))
             if wanted in roots:
                 return dist
         return None

@@ -13,19 +13,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from envcapture.model import Target, dist_name
-from envcapture.resolution.closure import (
-    Closure,
-    Decision,
-    Delivery,
-    Origin,
-    OriginKind,
-    Pin,
-    Via,
-    _describe,
-    is_torch_family,
-    mask_url,
-)
+from envcapture.resolution.model import Closure, Decision, Delivery, Origin, OriginKind, Pin, Via
+from envcapture.resolution.platforms import describe_target, is_torch_family
 from envcapture.resolution.requirements import expand_env_vars
+from envcapture.resolution.urls import mask_url
 
 __all__ = ["complete_for_target"]
 
@@ -190,7 +181,7 @@ def _merge_compiled(closure: Closure, output: str, target: Target) -> Closure:
             Decision(
                 subject=name,
                 action="resolved-for-target",
-                reason=f"{name}=={version} is not installed locally; resolved for {_describe(target)} "
+                reason=f"{name}=={version} is not installed locally; resolved for {describe_target(target)} "
                 "from the configured indexes with uv, the local pins as constraints",
             )
         )

@@ -301,7 +301,7 @@ def test_unresolvable_target_is_a_resolution_error(cold_build: Built, buildjob: 
 
     from envcapture.build.bundle import assemble_bundle
     from envcapture.errors import ResolutionError
-    from envcapture.resolution.closure import Unresolved
+    from envcapture.resolution.model import Unresolved
 
     cap = cold_build.result.capture  # type: ignore[attr-defined]
     broken = replace(

@@ -31,15 +31,9 @@ from envcapture.build.lock import (
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
 from envcapture.errors import BuildError
 from envcapture.model import Target, dist_name
-from envcapture.resolution.closure import (
-    Artifact,
-    Closure,
-    Delivery,
-    DirectRequirement,
-    ResolveOptions,
-    resolve,
-)
+from envcapture.resolution.closure import resolve
 from envcapture.resolution.indexes import IndexClient, attach_artifacts, check_dependency_confusion, check_target_wheels
+from envcapture.resolution.model import Artifact, Closure, Delivery, DirectRequirement, ResolveOptions
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "golden"
 TARGET = Target(python_version="3.11", cuda="12.1")
@@ -347,8 +341,11 @@ def test_lock_options_drive_real_pip(
 
 @pytest.mark.slow
 def test_credentials_become_a_variable_that_pip_expands(
-    index_dirs: tuple[Path, Path], index_server, builder_python: Path, tmp_path: Path
-) -> None:  # noqa: F811
+    index_dirs: tuple[Path, Path],  # noqa: F811 - pytest fixtures imported above
+    index_server,  # noqa: F811
+    builder_python: Path,
+    tmp_path: Path,
+) -> None:
     server = index_server(index_dirs[0], credentials=("ci", SECRET))
     url = server.url.replace("http://", f"http://ci:{SECRET}@")
     snap = EnvSnapshot(executable="/venv/bin/python", python_version="3.11.7", distributions=(_dist("lock-speedup", "0.5"),))
@@ -421,7 +418,7 @@ def test_pylock_of_a_job_without_distributions_is_valid() -> None:
 
     from envcapture.build.lock import render_pylock
     from envcapture.model import Target
-    from envcapture.resolution.closure import Closure
+    from envcapture.resolution.model import Closure
 
     text = render_pylock(Closure(), Target(python_version="3.11"))
     import tomllib

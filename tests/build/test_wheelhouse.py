@@ -26,15 +26,7 @@ from envcapture.build.wheelhouse import (
 )
 from envcapture.errors import BuildError
 from envcapture.model import DistName, Target
-from envcapture.resolution.closure import (
-    Artifact,
-    Closure,
-    Delivery,
-    Origin,
-    OriginKind,
-    Pin,
-    ResolveOptions,
-)
+from envcapture.resolution.model import Artifact, Closure, Delivery, Origin, OriginKind, Pin, ResolveOptions
 
 FAST = WheelhouseOptions(backoff=0.01)
 HOST = f"cp{sys.version_info[0]}{sys.version_info[1]}"

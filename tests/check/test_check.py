@@ -18,21 +18,21 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from helpers import FIXTURE_DISTS, pip_env
+from helpers import FIXTURE_DISTS, pip_env, venv_python
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from index_server import build_fixture_wheel, index_server  # noqa: F401 - pytest fixture
 
 from envcapture.check.fix import rewrite_requirements, split_lines
 from envcapture.check.job import CheckOptions, run_check
-from envcapture.check.rules import (
+from envcapture.check.model import (
     CheckSettings,
     Declared,
     DeclaredRequirement,
     Finding,
-    check,
     rule_code,
 )
+from envcapture.check.rules import check
 from envcapture.cli import cli
 from envcapture.errors import InputError
 
@@ -528,6 +528,56 @@ def test_pre_commit_hook(tmp_path: Path, fixture_env: Any) -> None:
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "envcapture check" in output and "Passed" in output, output
+
+
+# --- Python 3.10 ---------------------------------------------------------------------------------
+
+
+def _python310() -> Path | None:
+    found = sorted(Path.home().glob(".pyenv/versions/3.10.*/bin/python"))
+    return found[-1] if found else None
+
+
+@pytest.mark.slow
+def test_check_runs_on_python_3_10(tmp_path: Path) -> None:
+    """``envcapture check`` installed for real with pip into a Python 3.10 venv: 3.10 has no
+    tomllib, so reading pyproject.toml needs tomli, which pip must install as a dependency."""
+    python = _python310()
+    if python is None:
+        pytest.skip("no Python 3.10 under ~/.pyenv/versions (pyenv install 3.10)")
+    env = pip_env()
+    env["ENVCAPTURE_CACHE_DIR"] = str(tmp_path / "cache")
+    # A copy of this checkout: pip would otherwise write build/ and *.egg-info into it.
+    source = tmp_path / "envcapture-src"
+    source.mkdir()
+    for item in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / item, source / item)
+    shutil.copytree(REPO / "envcapture", source / "envcapture", ignore=shutil.ignore_patterns("__pycache__"))
+    venv = tmp_path / "venv"
+    done = subprocess.run(
+        [str(python), "-m", "venv", str(venv)], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    py = venv_python(venv)
+    done = subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", str(source)], env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    project = tmp_path / "job"
+    project.mkdir()
+    (project / "train.py").write_text("import yaml\nimport click\n")
+    pyproject = (
+        '[project]\nname = "job"\nversion = "0"\ndependencies = [{deps}]\n\n[tool.envcapture]\nentry-points = ["train.py"]\n'
+    )
+    (project / "pyproject.toml").write_text(pyproject.format(deps='"PyYAML"'))
+    command = [str(venv / "bin" / "envcapture"), "check", "--project", str(project), "--python", str(py)]
+    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "train.py:2: click is imported but click is not declared: add click==" in done.stdout, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    (project / "pyproject.toml").write_text(pyproject.format(deps='"PyYAML", "click"'))
+    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "envcapture check: ok"), done.stdout + done.stderr
 
 
 # --- robustness ---------------------------------------------------------------------------------

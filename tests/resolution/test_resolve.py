@@ -17,7 +17,13 @@ from index_server import index_dirs, index_server  # noqa: F401 - pytest fixture
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
 from envcapture.errors import ConfigError, RequirementsError, ResolutionError
 from envcapture.model import Target, dist_name
-from envcapture.resolution.closure import (
+from envcapture.resolution.closure import origin_from_direct_url, resolve
+from envcapture.resolution.manual import (
+    complete_manual,
+    merge_file_options,
+    requirements_to_direct,
+)
+from envcapture.resolution.model import (
     Closure,
     Decision,
     Delivery,
@@ -28,17 +34,10 @@ from envcapture.resolution.closure import (
     Unresolved,
     Via,
     ViaKind,
-    mask_url,
-    origin_from_direct_url,
-    resolve,
-)
-from envcapture.resolution.manual import (
-    complete_manual,
-    merge_file_options,
-    requirements_to_direct,
 )
 from envcapture.resolution.requirements import parse_requirements_text
 from envcapture.resolution.target import complete_for_target
+from envcapture.resolution.urls import mask_url
 
 LINUX_311 = Target(python_version="3.11")
 CUDA_LINUX_311 = Target(python_version="3.11", cuda="12.1")
