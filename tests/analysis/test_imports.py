@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from envcapture.analysis import imports as imports_module
+from envcapture.analysis._positions import starts
 from envcapture.analysis.imports import (
     decode_source,
     evaluate_condition,
@@ -924,7 +924,7 @@ class _Collect(cst.CSTVisitor):
 
 
 def test_fast_positions_match_position_provider() -> None:
-    # _starts leans on libcst's private CodegenState; PositionProvider is the reference.
+    # starts leans on libcst's private CodegenState; PositionProvider is the reference.
     root = pathlib.Path(cst.__file__).parent
     files = sorted(root.rglob("*.py"))[::10]
     checked = 0
@@ -935,7 +935,7 @@ def test_fast_positions_match_position_provider() -> None:
         nodes = collect.nodes
         if not nodes:
             continue
-        fast = imports_module._starts(tree, nodes)
+        fast = starts(tree, nodes)
         positions = MetadataWrapper(tree, unsafe_skip_copy=True).resolve(PositionProvider)
         assert fast == {id(n): (positions[n].start.line, positions[n].start.column) for n in nodes}, file
         checked += len(nodes)
@@ -943,6 +943,14 @@ def test_fast_positions_match_position_provider() -> None:
 
 
 # --- never raises ------------------------------------------------------------------------------------
+
+
+def assert_no_internal_error(result: SourceFacts) -> None:
+    # extraction turns any exception into an internal-error diagnostic: the fuzz tests would
+    # pass on an extraction bug unless they refuse that code.
+    found = [d for d in (result.error, *result.diagnostics) if d is not None and d.code == "internal-error"]
+    assert found == []
+
 
 PYTHONISH = st.lists(
     st.sampled_from(
@@ -1006,6 +1014,7 @@ PYTHONISH = st.lists(
 def test_never_raises_on_text(source: str, module: str) -> None:
     result = extract_source_facts(source, module=module, is_package=False, path="x.py")
     assert isinstance(result, SourceFacts)
+    assert_no_internal_error(result)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -1013,3 +1022,4 @@ def test_never_raises_on_text(source: str, module: str) -> None:
 def test_never_raises_on_bytes(source: bytes) -> None:
     result = extract_source_facts(source, module="pkg", is_package=True)
     assert isinstance(result, SourceFacts)
+    assert_no_internal_error(result)
