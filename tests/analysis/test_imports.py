@@ -939,6 +939,7 @@ class _Collect(cst.CSTVisitor):
         self.nodes.append(node)
 
 
+@pytest.mark.slow  # parses a tenth of libcst's sources twice
 def test_fast_positions_match_position_provider() -> None:
     # starts leans on libcst's private CodegenState; PositionProvider is the reference.
     root = pathlib.Path(cst.__file__).parent
