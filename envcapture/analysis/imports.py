@@ -35,7 +35,8 @@ syntax (PEP 695, nested f-string quotes) parses on 3.10 and 3.11; no
 The work is split by concern: `_source` (bytes -> text, the pre-parse nesting scan, parse
 error messages), `_visitor` (the walk that collects import sites and their context),
 `_guards` (optional / type-only / conditions), `_syspath` (``sys.path`` additions),
-`_positions` (lines and columns); this module resolves names and assembles `SourceFacts`.
+`_positions` (lines and columns), `_nodes` (literals and call arguments); this module
+resolves names, relative and dynamic imports, and assembles `SourceFacts`.
 """
 
 from __future__ import annotations
