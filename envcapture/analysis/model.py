@@ -101,8 +101,8 @@ class PathAddition:
     prepend: bool = True
 
 
-EXTRACTOR_VERSION = 1
-"""Bumped whenever extraction (analyzers/imports.py) changes what it returns for the same
+EXTRACTOR_VERSION = 2
+"""Bumped whenever extraction (analysis/imports.py and its _modules) changes what it returns for the same
 source: part of the cache key (cache.py), so no stale facts are reused."""
 
 

@@ -6,6 +6,7 @@ import json
 import sysconfig
 from pathlib import Path
 
+import pytest
 from helpers import make_venv, run
 
 from envcapture.analysis.api import AnalysisOptions, analyze
@@ -13,6 +14,7 @@ from envcapture.analysis.report import render_json
 from envcapture.environment.snapshot import snapshot_environment
 
 
+@pytest.mark.slow
 def test_module_in_site_packages_without_an_owner_is_not_a_distribution(tmp_path: Path) -> None:
     """A file dropped into site-packages by hand (no RECORD names it) is not mistaken for
     an installed distribution, nor for local code: it is reported, with no absolute path."""

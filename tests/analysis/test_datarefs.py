@@ -91,6 +91,7 @@ def test_resolve_local_first_then_stdlib_then_distributions() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_scan_fixture_project(fixture_snapshot: Any) -> None:
     refs = scan_data_refs(RUNTIME / "config_driven", fixture_snapshot, target_python="3.11")
     assert [(r.file, r.line, r.key, r.value, r.kind, r.module, r.distribution) for r in refs] == [
@@ -99,6 +100,7 @@ def test_scan_fixture_project(fixture_snapshot: Any) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_scan_skips_big_files_and_ignored_dirs(tmp_path: Path, fixture_snapshot: Any) -> None:
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "net.py").write_text("")

@@ -7,11 +7,11 @@ import textwrap
 
 import libcst as cst
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from envcapture.analysis import imports as imports_module
+from envcapture.analysis._positions import starts
 from envcapture.analysis.imports import (
     decode_source,
     evaluate_condition,
@@ -900,6 +900,22 @@ def test_recursion_error_is_a_diagnostic() -> None:
     assert result.error is not None and result.error.code == "too-deeply-nested"
 
 
+def test_huge_dunder_import_level_is_beyond_the_top() -> None:
+    # was OverflowError (an internal-error) or a string of that many dots
+    result = facts("m = __import__('x', None, None, [], 99999999999999999999)\n")
+    message = "relative import 'x' with a level above 2048 goes beyond the top-level package of 'pkg.mod'"
+    assert result == SourceFacts(
+        diagnostics=(Diagnostic(file="pkg/mod.py", line=1, code="relative-import-beyond-top", message=message),)
+    )
+
+
+@pytest.mark.parametrize("index", ["99999999999999999999", "9" * 5000])
+def test_huge_parents_index_adds_nothing(index: str) -> None:
+    # was a loop of that many iterations (or int()'s digit limit: an internal-error)
+    source = f"import sys\nfrom pathlib import Path\nsys.path.insert(0, str(Path(__file__).parents[{index}]))\n"
+    assert facts(source).path_additions == ()
+
+
 def test_long_flat_literal_is_fine() -> None:
     source = "import a\nDATA = [" + ", ".join(["-1.5"] * 3000) + "]\n"
     assert facts(source) == SourceFacts(imports=(site(1, 1, "a"),))
@@ -923,8 +939,9 @@ class _Collect(cst.CSTVisitor):
         self.nodes.append(node)
 
 
+@pytest.mark.slow  # parses a tenth of libcst's sources twice
 def test_fast_positions_match_position_provider() -> None:
-    # _starts leans on libcst's private CodegenState; PositionProvider is the reference.
+    # starts leans on libcst's private CodegenState; PositionProvider is the reference.
     root = pathlib.Path(cst.__file__).parent
     files = sorted(root.rglob("*.py"))[::10]
     checked = 0
@@ -935,7 +952,7 @@ def test_fast_positions_match_position_provider() -> None:
         nodes = collect.nodes
         if not nodes:
             continue
-        fast = imports_module._starts(tree, nodes)
+        fast = starts(tree, nodes)
         positions = MetadataWrapper(tree, unsafe_skip_copy=True).resolve(PositionProvider)
         assert fast == {id(n): (positions[n].start.line, positions[n].start.column) for n in nodes}, file
         checked += len(nodes)
@@ -943,6 +960,14 @@ def test_fast_positions_match_position_provider() -> None:
 
 
 # --- never raises ------------------------------------------------------------------------------------
+
+
+def assert_no_internal_error(result: SourceFacts) -> None:
+    # extraction turns any exception into an internal-error diagnostic: the fuzz tests would
+    # pass on an extraction bug unless they refuse that code.
+    found = [d for d in (result.error, *result.diagnostics) if d is not None and d.code == "internal-error"]
+    assert found == []
+
 
 PYTHONISH = st.lists(
     st.sampled_from(
@@ -995,6 +1020,10 @@ PYTHONISH = st.lists(
             " and ",
             " or ",
             "lazy ",
+            ".parents[",
+            "99999999999999999999",
+            "__import__('a', None, None, [], ",
+            "sys.path[:0] = [",
         ]
     ),
     max_size=60,
@@ -1003,9 +1032,13 @@ PYTHONISH = st.lists(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(source=st.one_of(st.text(max_size=300), PYTHONISH), module=st.sampled_from(["__main__", "a", "a.b.c"]))
+@example(source="__import__('a', None, None, [], 99999999999999999999)\n", module="a.b.c")
+@example(source="import sys\nsys.path.insert(0, Path(__file__).parents[99999999999999999999])\n", module="a")
+@example(source="import sys\nsys.path[:" + "9" * 5000 + "] = ['a']\n", module="a")
 def test_never_raises_on_text(source: str, module: str) -> None:
     result = extract_source_facts(source, module=module, is_package=False, path="x.py")
     assert isinstance(result, SourceFacts)
+    assert_no_internal_error(result)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -1013,3 +1046,4 @@ def test_never_raises_on_text(source: str, module: str) -> None:
 def test_never_raises_on_bytes(source: bytes) -> None:
     result = extract_source_facts(source, module="pkg", is_package=True)
     assert isinstance(result, SourceFacts)
+    assert_no_internal_error(result)

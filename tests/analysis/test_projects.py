@@ -30,6 +30,7 @@ def _cases() -> list[Any]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("project,case", _cases())
 def test_fixture_project(project: Path, case: dict[str, Any], fixture_snapshot: Any, tmp_path: Path) -> None:
     before = sorted(p.relative_to(project).as_posix() for p in project.rglob("*") if not p.is_symlink())
@@ -58,6 +59,7 @@ def test_fixture_project(project: Path, case: dict[str, Any], fixture_snapshot: 
 PY310 = Path("/root/.pyenv/versions/3.10.13/bin/python")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not PY310.exists(), reason="no Python 3.10 interpreter under pyenv on this machine")
 def test_312_syntax_analysed_from_a_310_interpreter(tmp_path: Path) -> None:
     """The analysed interpreter and the target are 3.10; the file uses PEP 695 syntax that

@@ -92,6 +92,7 @@ def _python38() -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_tracer_runs_on_python38(tmp_path: Path) -> None:
     from envcapture.environment.snapshot import snapshot_environment
 
@@ -110,6 +111,7 @@ def test_tracer_runs_on_python38(tmp_path: Path) -> None:
 # --- what only the run can see ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("untouched", ["plugins"], indirect=True)
 def test_plugin_registry_with_computed_names(untouched: Path, fixture_snapshot: Any, tmp_path: Path) -> None:
     analysis = _analyze(untouched, fixture_snapshot, tmp_path)
@@ -139,6 +141,7 @@ def test_plugin_registry_with_computed_names(untouched: Path, fixture_snapshot: 
     assert not (untouched / "MAIN_RAN").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("untouched", ["plugins"], indirect=True)
 def test_entry_is_imported_not_run_as_main(untouched: Path, fixture_snapshot: Any, tmp_path: Path) -> None:
     report = trace_runtime([_script()], project=untouched, snapshot=fixture_snapshot, workdir=tmp_path / "box")
@@ -156,6 +159,7 @@ def test_entry_is_imported_not_run_as_main(untouched: Path, fixture_snapshot: An
     assert (a.via, a.importer_kind, a.file, a.line) == ("import_module", "project", "plugins/a.py", 8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("untouched", ["plugins"], indirect=True)
 def test_module_entry_and_imports_inside_distributions(untouched: Path, fixture_snapshot: Any, tmp_path: Path) -> None:
     entry = EntryPoint(kind=EntryKind.MODULE, target="plugins.b", source="cli")
@@ -171,6 +175,7 @@ def test_module_entry_and_imports_inside_distributions(untouched: Path, fixture_
     assert inside.importer is not None and inside.importer.endswith("dep_rich/__init__.py")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("untouched", ["config_driven"], indirect=True)
 def test_config_driven_instantiate(untouched: Path, fixture_snapshot: Any, tmp_path: Path) -> None:
     analysis = _analyze(untouched, fixture_snapshot, tmp_path)
@@ -188,6 +193,7 @@ def test_config_driven_instantiate(untouched: Path, fixture_snapshot: Any, tmp_p
     assert "dist-alpha" not in _dists(analysis)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("untouched", ["lazy"], indirect=True)
 def test_lazy_module_package(untouched: Path, fixture_snapshot: Any, tmp_path: Path) -> None:
     analysis = _analyze(untouched, fixture_snapshot, tmp_path)
@@ -205,6 +211,7 @@ def test_lazy_module_package(untouched: Path, fixture_snapshot: Any, tmp_path: P
 # --- containment ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("untouched", ["side_effect"], indirect=True)
 def test_side_effects_land_in_the_copy(untouched: Path, fixture_snapshot: Any, tmp_path: Path) -> None:
     report = trace_runtime([_script()], project=untouched, snapshot=fixture_snapshot, workdir=tmp_path / "box")
@@ -230,6 +237,7 @@ def _processes_in(directory: Path) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize("untouched", ["hang"], indirect=True)
 def test_timeout_kills_the_process_group(untouched: Path, fixture_snapshot: Any, tmp_path: Path) -> None:
@@ -246,6 +254,7 @@ def test_timeout_kills_the_process_group(untouched: Path, fixture_snapshot: Any,
     assert {"subprocess", "time"} <= {i.module for i in trace.imports}  # the partial trace is kept
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("untouched", ["hang"], indirect=True)
 def test_timeout_is_reported_and_static_results_stand(untouched: Path, fixture_snapshot: Any, tmp_path: Path) -> None:
     analysis = _analyze(untouched, fixture_snapshot, tmp_path, runtime_timeout=2)
@@ -255,6 +264,7 @@ def test_timeout_is_reported_and_static_results_stand(untouched: Path, fixture_s
     assert analysis_to_json(analysis)["runtime"]["traces"][0]["outcome"] == "timeout"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("untouched", ["broken"], indirect=True)
 def test_import_that_raises_is_reported(untouched: Path, fixture_snapshot: Any, tmp_path: Path) -> None:
     report = trace_runtime([_script(), _script("missing.py")], project=untouched, snapshot=fixture_snapshot)
@@ -272,6 +282,7 @@ def test_import_that_raises_is_reported(untouched: Path, fixture_snapshot: Any, 
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("untouched", ["broken"], indirect=True)
 def test_failed_import_keeps_static_results(untouched: Path, fixture_snapshot: Any, tmp_path: Path) -> None:
     analysis = _analyze(untouched, fixture_snapshot, tmp_path, "main.py", "missing.py")
@@ -289,6 +300,7 @@ def test_failed_import_keeps_static_results(untouched: Path, fixture_snapshot: A
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("untouched", ["broken"], indirect=True)
 def test_module_that_raises_still_ships(untouched: Path, fixture_snapshot: Any, tmp_path: Path) -> None:
     analysis = _analyze(untouched, fixture_snapshot, tmp_path, "dyn.py")
@@ -299,6 +311,7 @@ def test_module_that_raises_still_ships(untouched: Path, fixture_snapshot: Any, 
     assert (trace.failed_import, trace.message, trace.failed_at) == ("late_fail", "ValueError: late failure", "late_fail.py:1")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("untouched", ["network"], indirect=True)
 def test_network_and_offline_variables(untouched: Path, fixture_snapshot: Any, tmp_path: Path) -> None:
     report = trace_runtime([_script()], project=untouched, snapshot=fixture_snapshot, workdir=tmp_path / "box")
@@ -316,6 +329,7 @@ def test_network_and_offline_variables(untouched: Path, fixture_snapshot: Any, t
         assert report.network.startswith("not cut off")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("untouched", ["plugins"], indirect=True)
 def test_runtime_cmd_runs_the_whole_command(untouched: Path, fixture_snapshot: Any, tmp_path: Path) -> None:
     analysis = _analyze(untouched, fixture_snapshot, tmp_path, runtime_cmd="python main.py --max-steps 1")
@@ -331,6 +345,7 @@ def test_runtime_cmd_runs_the_whole_command(untouched: Path, fixture_snapshot: A
 # --- merging, pure --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("untouched", ["plugins"], indirect=True)
 def test_merge_never_removes_and_skips_distribution_imports(untouched: Path, fixture_snapshot: Any, tmp_path: Path) -> None:
     static = analyze(("main.py",), project=untouched, options=AnalysisOptions(cache_dir=tmp_path), snapshot=fixture_snapshot)
@@ -376,6 +391,7 @@ def test_merge_never_removes_and_skips_distribution_imports(untouched: Path, fix
 # --- report and CLI ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("untouched", ["plugins"], indirect=True)
 def test_cli_runtime_section_and_json(untouched: Path, fixture_env: Any) -> None:
     runner = CliRunner()
@@ -399,6 +415,7 @@ def test_cli_runtime_section_and_json(untouched: Path, fixture_env: Any) -> None
     assert {d["name"]: d["found_by"] for d in doc["distributions"]}["dep-rich"] == "runtime"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("untouched", ["broken"], indirect=True)
 def test_render_reports_failure_in_one_line(untouched: Path, fixture_snapshot: Any, tmp_path: Path) -> None:
     from rich.console import Console
@@ -412,6 +429,7 @@ def test_render_reports_failure_in_one_line(untouched: Path, fixture_snapshot: A
     )
 
 
+@pytest.mark.slow
 def test_json_without_runtime_has_null(fixture_snapshot: Any, tmp_path: Path) -> None:
     analysis = analyze(
         ("main.py",), project=RUNTIME / "side_effect", options=AnalysisOptions(cache_dir=tmp_path), snapshot=fixture_snapshot

@@ -1,0 +1,202 @@
+"""The libcst walk of one module: import statements, candidate calls and assignments, and their context.
+
+`FactsVisitor` records each import statement (and each call or subscript assignment that
+may be a dynamic import or a ``sys.path`` change) with its `Frame`: the scope it runs in and
+the enclosing guards (``if``/``else``, ``try``, except handlers, ``with``), whose effect is
+decided after the walk, once the module's aliases are known.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Final, Literal, NamedTuple
+
+import libcst as cst
+
+from envcapture.analysis.model import Scope
+
+__all__ = ["FROM_IMPORTS", "IMPORTS", "FactsVisitor", "Frame", "Guard", "Pending", "walk_markers"]
+
+# Text a statement needs before its expressions are walked for calls and assignments.
+_CALL_MARKERS: Final = ("import_module", "__import__", "find_spec", "sys.path")
+
+# PEP 810 `lazy import` nodes exist from libcst 1.9 on.
+IMPORTS: Final[tuple[type[cst.CSTNode], ...]] = tuple(t for t in (cst.Import, getattr(cst, "LazyImport", None)) if t is not None)
+FROM_IMPORTS: Final[tuple[type[cst.CSTNode], ...]] = tuple(
+    t for t in (cst.ImportFrom, getattr(cst, "LazyImportFrom", None)) if t is not None
+)
+_ALL_IMPORTS: Final = IMPORTS + FROM_IMPORTS
+_STATEMENT_NODES: Final = (
+    cst.Module,
+    cst.BaseCompoundStatement,
+    cst.BaseSuite,
+    cst.SimpleStatementLine,
+    cst.Else,
+    cst.ExceptHandler,
+    cst.ExceptStarHandler,
+    cst.Finally,
+    cst.MatchCase,
+)
+
+# libcst's native parser recurses on the machine stack: around 1,500 nested brackets or
+# 10,000 chained operators it crashes the process (SIGSEGV), and it is quadratic well
+
+
+def walk_markers(text: str) -> set[str] | None:
+    """Text that makes a statement worth walking for calls, or None when no statement needs it."""
+    # names bound to importlib/sys things must also open a statement
+    aliased = set(_alias_markers(text))
+    if aliased or any(marker in text for marker in _CALL_MARKERS):
+        return aliased | set(_CALL_MARKERS)
+    return None
+
+
+def _alias_markers(text: str) -> Iterator[str]:
+    """Text that a call through an alias shows: ``il.`` after ``import importlib as il``,
+    ``im(`` after ``from importlib import import_module as im`` (the same for ``sys``)."""
+    for match in _MODULE_ALIAS_RE.finditer(text):
+        yield f"{match.group(1)}."
+    for match in _FROM_ALIAS_RE.finditer(text):
+        for item in match.group(1).split(","):
+            name, _, local = item.strip(" ()\t\\").partition(" as ")
+            if local.strip() and name.strip() in ("import_module", "find_spec", "__import__"):
+                yield f"{local.strip()}("
+            elif name.strip() == "path":  # from sys import path
+                yield f"{local.strip() or 'path'}."
+
+
+_MODULE_ALIAS_RE: Final = re.compile(r"\bimport\s+(?:importlib|sys)(?:\.\w+)*\s+as\s+(\w+)")
+_FROM_ALIAS_RE: Final = re.compile(r"\bfrom\s+(?:importlib(?:\.util)?|sys)\s+import\s+([^\n;#]+)")
+
+
+class Guard(NamedTuple):
+    """An enclosing construct whose effect on an import is decided after the walk."""
+
+    kind: Literal["if", "else", "try", "handler", "with"]
+    node: cst.CSTNode
+
+
+class Frame(NamedTuple):
+    scope: Scope
+    guards: tuple[Guard, ...]
+
+
+class Pending(NamedTuple):
+    node: cst.CSTNode  # an import statement, a call or a `sys.path` assignment
+    frame: Frame
+
+
+class FactsVisitor(cst.CSTVisitor):
+    """Collects import statements, candidate calls and their enclosing guards in one walk.
+
+    Expressions are walked only in statements whose text may hold a dynamic import or
+    a ``sys.path`` change (``markers``); compound-statement headers always are.
+    """
+
+    def __init__(self, tree: cst.Module, markers: set[str] | None) -> None:
+        super().__init__()
+        self._tree = tree
+        self._markers = markers  # None: no statement needs its expressions walked
+        self.frames: list[Frame] = [Frame(Scope.MODULE, ())]
+        self.imports: list[Pending] = []
+        self.calls: list[Pending] = []
+        self.assigns: list[Pending] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        # With no call to look for, only statements matter: headers, expressions and
+        # whitespace are not entered (most of the nodes of a module).
+        if self._markers is None and not isinstance(node, _STATEMENT_NODES):
+            return False
+        return super().on_visit(node)
+
+    # statements that hold imports
+    def _small_statements(self, node: cst.SimpleStatementLine | cst.SimpleStatementSuite) -> bool:
+        for stmt in node.body:
+            if isinstance(stmt, _ALL_IMPORTS):
+                self.imports.append(Pending(stmt, self.frames[-1]))
+        if self._markers is None:
+            return False
+        code = self._tree.code_for_node(node)
+        return any(marker in code for marker in self._markers)
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
+        return self._small_statements(node)
+
+    def visit_SimpleStatementSuite(self, node: cst.SimpleStatementSuite) -> bool:
+        return self._small_statements(node)
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False  # recorded by its statement line
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if node.args and isinstance(node.func, (cst.Name, cst.Attribute)):
+            self.calls.append(Pending(node, self.frames[-1]))
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Subscript):
+            self.assigns.append(Pending(node, self.frames[-1]))
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        if isinstance(node.operator, cst.AddAssign):
+            self.assigns.append(Pending(node, self.frames[-1]))
+
+    # the context stack
+    def _push(self, kind: Literal["if", "else", "try", "handler", "with"], node: cst.CSTNode) -> None:
+        top = self.frames[-1]
+        self.frames.append(Frame(top.scope, (*top.guards, Guard(kind, node))))
+
+    def _enter_scope(self, scope: Scope) -> None:
+        top = self.frames[-1]
+        if scope is Scope.CLASS:  # a class body runs at once: its guards still apply
+            guards = top.guards
+        else:  # a body that runs later: only the conditions of its definition remain
+            guards = tuple(g for g in top.guards if g.kind in ("if", "else"))
+        self.frames.append(Frame(scope, guards))
+
+    def _pop(self, node: cst.CSTNode) -> None:
+        self.frames.pop()
+
+    def visit_If_body(self, node: cst.If) -> None:
+        self._push("if", node)
+
+    def visit_If_orelse(self, node: cst.If) -> None:
+        self._push("else", node)
+
+    def visit_Try_body(self, node: cst.Try) -> None:
+        self._push("try", node)
+
+    def visit_Try_orelse(self, node: cst.Try) -> None:
+        self._push("try", node)
+
+    def visit_TryStar_body(self, node: cst.TryStar) -> None:
+        self._push("try", node)
+
+    def visit_TryStar_orelse(self, node: cst.TryStar) -> None:
+        self._push("try", node)
+
+    def visit_ExceptHandler_body(self, node: cst.ExceptHandler) -> None:
+        self._push("handler", node)
+
+    def visit_ExceptStarHandler_body(self, node: cst.ExceptStarHandler) -> None:
+        self._push("handler", node)
+
+    def visit_With_body(self, node: cst.With) -> None:
+        self._push("with", node)
+
+    def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
+        self._enter_scope(Scope.FUNCTION)
+
+    def visit_Lambda_body(self, node: cst.Lambda) -> None:
+        self._enter_scope(Scope.FUNCTION)
+
+    def visit_ClassDef_body(self, node: cst.ClassDef) -> None:
+        self._enter_scope(Scope.CLASS)
+
+    leave_If_body = leave_If_orelse = _pop
+    leave_Try_body = leave_Try_orelse = leave_TryStar_body = leave_TryStar_orelse = _pop
+    leave_ExceptHandler_body = leave_ExceptStarHandler_body = leave_With_body = _pop
+    leave_FunctionDef_body = leave_Lambda_body = leave_ClassDef_body = _pop
