@@ -1358,7 +1358,37 @@ class _Checker:
         cmd_node = found["cmd"].value
         assert isinstance(cmd_node, y.Scalar)  # string() accepted it
         self.references(cmd_node, cmd, declared, flags)
+        opened = _unclosed_quote(cmd)
+        if opened is not None:  # located in the file, not inside cmd
+            node = self.at_text(cmd_node, cmd[opened:].split("\n", 1)[0])
+            near = " ".join(cmd[opened : opened + 24].split())
+            self.error(node, "cmd", f"unbalanced quote: the {cmd[opened]} is never closed (near {near!r})")
         return config
+
+
+def _unclosed_quote(cmd: str) -> int | None:
+    """The offset of a quote in ``cmd`` that is never closed, read as sh reads it
+    (backslash escapes, ``'...'`` without escapes, ``#`` comments at a word's start)."""
+    quote, opened, i, word_start = "", 0, 0, True
+    while i < len(cmd):
+        ch = cmd[i]
+        if quote == "'":
+            quote = "" if ch == "'" else quote
+        elif ch == "\\":
+            i += 2
+            word_start = False
+            continue
+        elif quote == '"':
+            quote = "" if ch == '"' else quote
+        elif ch in "'\"":
+            quote, opened = ch, i
+        elif ch == "#" and word_start:
+            while i < len(cmd) and cmd[i] != "\n":
+                i += 1
+            continue
+        word_start = not quote and ch in " \t\r\n;&|()"
+        i += 1
+    return opened if quote else None
 
 
 def _text(node: y.Node) -> str:

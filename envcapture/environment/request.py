@@ -220,4 +220,3 @@ def resolve_python(request: str | os.PathLike[str], *, environ: Mapping[str, str
     if found is None:
         raise InterpreterError(f"{req.text}: interpreter not found on PATH")
     return os.path.abspath(found)
-
