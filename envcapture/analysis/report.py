@@ -300,7 +300,10 @@ def render_plain(analysis: Analysis) -> str:
         "Entry points: " + (", ".join(str(e) for e in analysis.entry_points) or "none"),
         f"Local files to ship ({len(analysis.local_files)}):",
     ]
-    lines += [f"{f.path}  " + ("entry point" if _reached(f) == "entry point" else f"reached from {_reached(f)}") for f in analysis.local_files]
+    lines += [
+        f"{f.path}  " + ("entry point" if _reached(f) == "entry point" else f"reached from {_reached(f)}")
+        for f in analysis.local_files
+    ]
     lines.append(f"Distributions ({len(analysis.distributions)}):")
     for d in analysis.distributions:
         lines.append(
