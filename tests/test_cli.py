@@ -133,7 +133,7 @@ def test_config_check_prints_entry_points_and_settings() -> None:
     assert doc["python"]["type"] == "auto"
     version = doc["python"]["version"]
     assert (version["value"], version["given"]) == (None, False)
-    assert version["derived"] == "%d.%d.%d" % sys.version_info[:3]
+    assert version["derived"] == ".".join(str(n) for n in sys.version_info[:3])
     assert version["derived_from"].startswith("the analysed interpreter ")
 
 

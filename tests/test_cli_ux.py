@@ -86,9 +86,9 @@ def test_piped_report_is_complete_at_40_columns(tmp_path: Path) -> None:
     for site in sites:
         assert sum(site in ln for ln in lines) == 1, (site, done.stdout)
     assert "…" not in done.stdout and "┃" not in done.stdout  # no table, nothing cut
-    grepped = subprocess.run(
+    grepped = subprocess.run(  # noqa: S602 - the pipe is the point
         f"{sys.executable} -m envcapture.cli analyze main.py --python {sys.executable} | grep charset",
-        shell=True,  # noqa: S602 - the pipe is the point
+        shell=True,
         cwd=tmp_path / "p",
         env={**os.environ, "COLUMNS": "40", "ENVCAPTURE_CACHE_DIR": str(tmp_path / "c")},
         capture_output=True,
@@ -274,7 +274,7 @@ def test_config_check_prints_derived_values(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("cmd: python main.py\nenv:\n  python:\n    type: auto\n")
     done = envcapture("config", "check", "--python", sys.executable, cwd=tmp_path, cache=tmp_path / "c")
     assert done.returncode == 0, done.stderr
-    version = "%d.%d.%d" % sys.version_info[:3]
+    version = ".".join(str(n) for n in sys.version_info[:3])
     assert f"  version: {version} (derived from the analysed interpreter " in done.stdout
     assert "  local-paths: helper.py, main.py (derived from the analysis" in done.stdout
     assert "  root-paths: main.py (derived from cmd)" in done.stdout
