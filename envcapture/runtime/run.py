@@ -368,7 +368,8 @@ def shown_command(argv: list[str], shell: bool, variables: Mapping[str, str]) ->
     """
     if not shell:
         return shlex.join(argv)
-    return _REF_RE.sub(lambda m: shlex.quote(variables[m.group(1)]) if m.group(1) in variables else m.group(0), argv[-1])
+    text = " ".join(argv[-1].split())  # the line as written, on one line
+    return _REF_RE.sub(lambda m: shlex.quote(variables[m.group(1)]) if m.group(1) in variables else m.group(0), text)
 
 
 def _job_environ(variables: Mapping[str, str], env_vars: Mapping[str, str], venv: Path | None) -> dict[str, str]:
