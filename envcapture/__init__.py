@@ -1,7 +1,9 @@
 """envcapture: capture the Python environment of an ML job for a Linux x86_64 GPU VM.
 
 The job CLI calls `analyze` (what the job needs, and why), `capture` (the environment
-resolved for the target) and `lock_job` (write the lock files). Names are imported lazily so
+resolved for the target), `lock_job` (write the lock files) and `build_bundle`; each takes
+the job's config as a path (str or PathLike), a `JobConfig` or a parsed mapping
+(docs/api.md). Names are imported lazily so
 that ``import envcapture`` stays cheap.
 """
 
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from envcapture._version import __version__
 
 __all__ = [
+    "AnalysisOptions",
     "EnvcaptureError",
     "__version__",
     "analyze",
@@ -24,7 +27,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from envcapture.analysis.api import analyze
+    from envcapture.analysis.api import AnalysisOptions, analyze
     from envcapture.build.bundle import build_bundle
     from envcapture.build.lock import lock_job
     from envcapture.config.loader import load_config
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "analyze": "envcapture.analysis.api",
+    "AnalysisOptions": "envcapture.analysis.api",
     "capture": "envcapture.resolution.capture",
     "lock_job": "envcapture.build.lock",
     "load_config": "envcapture.config.loader",

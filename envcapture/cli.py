@@ -3,16 +3,22 @@
 Exit codes: 0 ok; 1 ``check`` found problems (and ``analyze --strict`` found unresolved
 imports); 2 bad input or usage; 3 resolution or build failure; 4 internal error.
 Results go to stdout; diagnostics to stderr, one line each, never a traceback unless
-``--debug``.
+``--debug``. Human output adapts: tables on a terminal, one complete record per line when
+stdout is a pipe or a file, ``--json`` for programs; progress shows on stderr only when it
+is a terminal (never with ``--json`` or ``-q``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import sys
+import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -49,13 +55,157 @@ def _fail(exc: BaseException, debug: bool) -> int:
     return EXIT_INTERNAL
 
 
+@dataclass(slots=True)
+class _Ui:
+    """How much to say on stderr: ``-q`` only errors (and results), ``-v`` also details."""
+
+    quiet: bool = False
+    verbose: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    def note(self, line: str) -> None:
+        """A note or a warning: ``envcapture: note: ...``; silenced by ``-q``."""
+        if not self.quiet:
+            _err_console().print(f"envcapture: {line}", markup=False)
+
+    def detail(self, line: str) -> None:
+        """Only with ``-v``: which interpreter, how long, what the cache did."""
+        if self.verbose and not self.quiet:
+            _err_console().print(f"envcapture: {line} [{time.monotonic() - self.started:.2f} s]", markup=False)
+
+    @contextlib.contextmanager
+    def activity(self, enabled: bool = True) -> Iterator[_Activity]:
+        """Progress on stderr while the block runs: a rich display on a terminal, erased at
+        the end; nothing when stderr is not a terminal, with ``-q`` or when not ``enabled``."""
+        activity = _Activity(enabled and not self.quiet and _stderr_is_terminal())
+        try:
+            yield activity
+        finally:
+            activity.stop()
+
+
+def _stderr_is_terminal() -> bool:
+    return sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+
+
+class _Activity:
+    """One live progress line (rich, transient); every method is a no-op when disabled."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+        self._task: Any = None
+        if enabled:
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                console=_err_console(),
+                transient=True,
+            )
+            self._task = self._progress.add_task("working", total=None)
+            self._progress.start()
+
+    def phase(self, description: str, *, total: int | None = None, completed: int = 0) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=description, total=total, completed=completed)
+
+    def files(self, read: int, parsed: int) -> None:
+        """The analysis callback: files read so far (of which parsed, not from the cache)."""
+        if self._progress is not None:
+            self._progress.update(self._task, description=f"analysing imports: {read} files ({parsed} parsed)")
+
+    def wheel(self, event: Any) -> None:
+        """The wheelhouse callback: one event per wheel downloaded, built or copied."""
+        if self._progress is not None:
+            what = f"wheels {event.done}/{event.total}" + ("" if event.action == "start" else f": {event.action} {event.name}")
+            self._progress.update(self._task, description=what, completed=event.done, total=event.total)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def _ui() -> _Ui:
+    ctx = click.get_current_context()
+    ui = ctx.meta.get("envcapture.ui")
+    if not isinstance(ui, _Ui):
+        ui = ctx.meta["envcapture.ui"] = _Ui()
+    return ui
+
+
+def _ui_options(func: F) -> F:
+    """``-q/--quiet`` and ``-v/--verbose``: every command has them."""
+    func = click.option(
+        "-v", "--verbose", is_flag=True, help="Also say which interpreter, how long each step took, what the cache did."
+    )(func)
+    return click.option("-q", "--quiet", is_flag=True, help="No progress, notes or warnings on stderr: results and errors only.")(
+        func
+    )
+
+
+def _json_option(command: str, help_text: str) -> Callable[[F], F]:
+    """``--json``, also set by ``ENVCAPTURE_<COMMAND>_JSON=1`` (and the older ``..._AS_JSON``)."""
+    prefix = "ENVCAPTURE_" + command.upper().replace(" ", "_").replace("-", "_")
+    return click.option("--json", "as_json", is_flag=True, envvar=[f"{prefix}_JSON", f"{prefix}_AS_JSON"], help=help_text)
+
+
+def _python_request(python: str | None) -> str | None:
+    """``--python``: an interpreter path, a virtualenv directory or a version (3.10, python3.12)."""
+    if python is None:
+        return None
+    from envcapture.environment.request import resolve_python
+
+    found = resolve_python(python)
+    _ui().detail(f"--python {python}: {found}")
+    return found
+
+
+_NARROW = 64  # below this many columns, the report is printed as lines, wrapped
+
+
+def _print_human(renderable: Any, plain: Callable[[], str]) -> None:
+    """A report for people: rich tables on a terminal, else ``plain()``: complete lines, never cut."""
+    if sys.stdout.isatty():
+        console = Console(highlight=False, emoji=False, markup=False)
+        if console.width < _NARROW:  # a table of five columns in 40 cells folds every word
+            from rich.text import Text
+
+            console.print(Text(plain().rstrip("\n")), overflow="fold")
+        else:
+            console.print(renderable)
+    else:
+        click.echo(plain(), nl=False)
+
+
+def _shown_path(path: str | os.PathLike[str]) -> str:
+    """A path as messages show it: normalised (no ``a/../b``), relative to the current
+    directory when it is inside it."""
+    text = os.path.normpath(os.fspath(path))
+    if os.path.isabs(text):
+        try:
+            rel = os.path.relpath(text)
+        except ValueError:
+            return text
+        return text if rel.startswith("..") else rel
+    return text
+
+
 def _guarded(func: F) -> F:
-    """Turn envcapture errors into one line and an exit code; never a traceback."""
+    """Turn envcapture errors into one line and an exit code; never a traceback.
+
+    Also takes ``quiet`` and ``verbose`` (`_ui_options`) out of the arguments into `_ui`.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
         debug = bool(ctx.find_root().params.get("debug"))
+        ctx.meta["envcapture.ui"] = _Ui(quiet=bool(kwargs.pop("quiet", False)), verbose=bool(kwargs.pop("verbose", False)))
         try:
             return func(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
@@ -86,19 +236,28 @@ def config_group() -> None:
 
 @config_group.command("check")
 @click.argument("config_file", default="config.yaml", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_json_option("config check", "Print the result as JSON.")
+@click.option(
+    "--python",
+    "python",
+    help="Interpreter the derived settings come from: a path, a virtualenv or a version (default: the active virtualenv, else this Python).",
+)
+@_ui_options
 @_guarded
-def config_check(config_file: Path, as_json: bool) -> None:
-    """Validate CONFIG_FILE; print its entry points and python settings (given or derived)."""
+def config_check(config_file: Path, as_json: bool, python: str | None) -> None:
+    """Validate CONFIG_FILE; print its entry points and python settings, given or derived
+    (a derived version or local-paths is computed from the analysed interpreter and the code)."""
     from envcapture.analysis.entries import entry_points_for
     from envcapture.config.loader import load_config
 
+    ui = _ui()
     job = load_config(config_file)
     entries, diags = entry_points_for(job, (), Path(job.project_dir).resolve())
     py = job.env.python
     settings: dict[str, Any] = {}
     if py is not None:
         settings["type"] = py.mode
+        derived = _derived_settings(job, _python_request(python), as_json)
         for key, setting in (
             ("version", py.version),
             ("requirements-file", py.requirements_file),
@@ -107,6 +266,8 @@ def config_check(config_file: Path, as_json: bool) -> None:
         ):
             value = setting.value
             settings[key] = {"value": list(value) if isinstance(value, tuple) else value, "given": setting.given}
+            if not setting.given and key in derived:
+                settings[key]["derived"], settings[key]["derived_from"] = derived[key]
         pip = py.pip
         settings["pip"] = {
             "index-url": _mask(pip.index_url.value),
@@ -118,7 +279,7 @@ def config_check(config_file: Path, as_json: bool) -> None:
     if as_json:
         doc = {
             "schema": "envcapture/config-check",
-            "schema_version": "1.0",
+            "schema_version": "1.1",
             "generator": f"envcapture {__version__}",
             "config": str(config_file),
             "plain": py is None,
@@ -131,7 +292,7 @@ def config_check(config_file: Path, as_json: bool) -> None:
         return
     out.print(f"{config_file}: ok", markup=False)
     for w in job.warnings:
-        _err_console().print(f"envcapture: warning: {w}", markup=False)
+        ui.note(f"warning: {w}")
     if py is None:
         out.print("environment: plain (no env.python): only inputs travel", markup=False)
     else:
@@ -139,13 +300,43 @@ def config_check(config_file: Path, as_json: bool) -> None:
         for key, value in settings.items():
             if key in ("type", "pip"):
                 continue
-            shown = value["value"] if value["value"] not in (None, [], ()) else "-"
-            origin = "given" if value["given"] else "derived: from the analysis and the current environment"
-            out.print(f"  {key}: {shown} ({origin})", markup=False)
+            if value["given"]:
+                out.print(f"  {key}: {_setting_text(value['value'])} (given)", markup=False)
+            elif "derived" in value:
+                out.print(f"  {key}: {_setting_text(value['derived'])} (derived from {value['derived_from']})", markup=False)
+            else:
+                out.print(f"  {key}: - (derived at lock time)", markup=False)
         out.print(f"  pip: {json.dumps(settings['pip'])}", markup=False)
     out.print("entry points: " + (", ".join(str(e) for e in entries) or "none"), markup=False)
     for d in diags:
-        _err_console().print(f"envcapture: note: {d}", markup=False)
+        ui.note(f"note: {d}")
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) or "none"
+    return "none" if value in (None, "") else str(value)
+
+
+def _derived_settings(job: Any, python: str | None, quiet: bool) -> dict[str, tuple[Any, str]]:
+    """What lock and build derive for the settings the config leaves out: the version of the
+    analysed interpreter, the local files the analysis reaches, the entry points of cmd."""
+    from envcapture.analysis.api import AnalysisOptions, analyze
+    from envcapture.environment.snapshot import default_interpreter, snapshot_environment
+
+    ui = _ui()
+    derived: dict[str, tuple[Any, str]] = {}
+    with ui.activity(not quiet) as activity:
+        activity.phase("reading the environment")
+        snapshot = snapshot_environment(python or default_interpreter())
+        where = f"the analysed interpreter {_shown_path(snapshot.executable)}"
+        derived["version"] = (snapshot.python_version, where)
+        derived["requirements-file"] = (None, f"the imports the analysis finds, as installed in {where}")
+        options = AnalysisOptions(python=snapshot.executable, progress=activity.files if activity.enabled else None)
+        analysis = analyze(config=job, options=options, snapshot=snapshot)
+    derived["root-paths"] = ([str(e) for e in analysis.entry_points], "cmd")
+    derived["local-paths"] = ([f.path for f in analysis.local_files], "the analysis: the local files the entry points reach")
+    return derived
 
 
 def _count(n: int, noun: str) -> str:
@@ -228,8 +419,10 @@ def _job_options(func: F) -> F:
 
 @cli.command("analyze")
 @_job_options
-@click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON (schema envcapture/analysis 1.1).")
-@click.option("--explain", "explain_name", metavar="NAME", help="Print the chain of imports that pulled NAME in.")
+@_json_option("analyze", "Print the analysis as JSON (schema envcapture/analysis 1.1).")
+@click.option(
+    "--explain", "explain_name", metavar="NAME", help="Print the chain of imports that pulled NAME in (JSON with --json)."
+)
 @click.option("--no-cache", is_flag=True, help="Parse every file again; do not read or write the cache.")
 @click.option("--strict", is_flag=True, help="Exit 1 when a required import is not installed.")
 @click.option("--stats", is_flag=True, help="Print cache statistics to stderr.")
@@ -252,6 +445,7 @@ def _job_options(func: F) -> F:
     metavar="COMMAND",
     help='Trace a whole command instead (implies --runtime), e.g. "python train.py --max-steps 1".',
 )
+@_ui_options
 @_guarded
 def analyze_cmd(
     entries: tuple[str, ...],
@@ -269,35 +463,53 @@ def analyze_cmd(
     runtime_timeout: float,
     runtime_cmd: str | None,
 ) -> None:
-    """Explain what the job needs: ENTRIES are scripts (or "-m pkg.mod"), else the config's cmd."""
+    """Explain what the job needs: ENTRIES are scripts (or "-m pkg.mod"), else the config's cmd.
+
+    On a terminal the report is a set of tables; piped, one complete record per line
+    (``name==version  file:line, ...  [status; import names]``); --json for programs.
+    """
     from envcapture.analysis.api import AnalysisOptions, analyze
-    from envcapture.analysis.report import explain, render_analysis, render_json
+    from envcapture.analysis.report import explain, explain_json, render_analysis, render_json, render_plain
     from envcapture.errors import InputError
 
+    ui = _ui()
     paths, config_file, project = _job_inputs(entries, config_file, project, "analyze")
-    options = AnalysisOptions(
-        python=python,
-        target_python=target_python,
-        use_cache=not no_cache,
-        jobs=jobs,
-        runtime=runtime or runtime_cmd is not None,
-        runtime_timeout=runtime_timeout,
-        runtime_cmd=runtime_cmd,
-    )
-    analysis = analyze(paths, config=config_file, project=project, options=options)
+    python = _python_request(python)
+    with ui.activity(not as_json) as activity:
+        activity.phase("reading the environment")
+        options = AnalysisOptions(
+            python=python,
+            target_python=target_python,
+            use_cache=not no_cache,
+            jobs=jobs,
+            runtime=runtime or runtime_cmd is not None,
+            runtime_timeout=runtime_timeout,
+            runtime_cmd=runtime_cmd,
+            progress=activity.files if activity.enabled else None,
+        )
+        analysis = analyze(paths, config=config_file, project=project, options=options)
+    s = analysis.stats
     if stats:
-        s = analysis.stats
         _err_console().print(f"cache: {s.hits} hits, {s.misses} misses, {s.parsed} files parsed", markup=False)
+    ui.detail(
+        f"analysed {len(analysis.local_files)} local files with Python {analysis.interpreter_version} "
+        f"({s.hits} from the cache, {s.parsed} parsed)"
+    )
     if explain_name:
+        doc = explain_json(analysis, explain_name)
         lines = explain(analysis, explain_name)
-        if lines is None:
+        if doc is None or lines is None:
             raise InputError(f"--explain {explain_name}: not imported by the job")
-        click.echo("\n".join(lines))
+        if as_json:
+            doc = {"schema": "envcapture/explain", "schema_version": "1.0", "generator": f"envcapture {__version__}", **doc}
+            click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        else:
+            click.echo("\n".join(lines))
         return
     if as_json:
         click.echo(render_json(analysis), nl=False)
     else:
-        Console(highlight=False, soft_wrap=False, emoji=False, markup=False).print(render_analysis(analysis))
+        _print_human(render_analysis(analysis), lambda: render_plain(analysis))
     if strict and any(u.status.value == "required" for u in analysis.unresolved):
         click.get_current_context().exit(EXIT_FINDINGS)
 
@@ -314,10 +526,9 @@ def _warn_requirements_contradictions(result: Any, config_file: Path | None, pyt
     if spec is None or spec.mode != "manual" or not spec.requirements_file.given:
         return
     checked = run_check(CheckOptions(config=config_file, python=python), snapshot=result.snapshot)
-    err = _err_console()
     for finding in checked.findings:
         if finding.code in ("EC001", "EC002", "EC003"):
-            err.print(f"envcapture: warning: {finding}", markup=False)
+            _ui().note(f"warning: {finding}")
 
 
 @cli.command("lock")
@@ -331,6 +542,7 @@ def _warn_requirements_contradictions(result: Any, config_file: Path | None, pyt
     help="Directory for requirements.lock.txt, pylock.toml and environment.json.",
 )
 @click.option("--offline", is_flag=True, help="Do not ask the indexes for hashes and warnings.")
+@_ui_options
 @_guarded
 def lock_cmd(
     entries: tuple[str, ...],
@@ -346,17 +558,32 @@ def lock_cmd(
     from envcapture.resolution.capture import capture
     from envcapture.resolution.indexes import IndexClient, attach_artifacts, index_warnings
 
+    ui = _ui()
     paths, config_file, project = _job_inputs(entries, config_file, project, "lock")
-    result = capture(paths, config=config_file, project=project, python=python, target_python=target_python, complete=not offline)
-    err = _err_console()
-    if not offline:
-        from dataclasses import replace
+    python = _python_request(python)
+    with ui.activity() as activity:
+        activity.phase("reading the environment")
+        result = capture(
+            paths,
+            config=config_file,
+            project=project,
+            python=python,
+            target_python=target_python,
+            complete=not offline,
+            progress=activity.files if activity.enabled else None,
+        )
+        ui.detail(f"resolved {_count(len(result.closure.pins), 'distribution')} for Python {result.target.python_version}")
+        warnings: list[str] = []
+        if not offline:
+            from dataclasses import replace
 
-        client = IndexClient(result.closure.options)
-        closure = attach_artifacts(result.closure, result.target, client)
-        for warning in index_warnings(closure, result.target, client):
-            err.print(f"envcapture: warning: {warning}", markup=False)
-        result = replace(result, closure=closure)
+            activity.phase("asking the indexes for hashes")
+            client = IndexClient(result.closure.options)
+            closure = attach_artifacts(result.closure, result.target, client)
+            warnings = [str(w) for w in index_warnings(closure, result.target, client)]
+            result = replace(result, closure=closure)
+    for warning in warnings:
+        ui.note(f"warning: {warning}")
     parts = ["envcapture lock"]
     if config_file is not None:
         parts.append(f"--config {config_file}")
@@ -370,42 +597,16 @@ def lock_cmd(
     pins = result.closure.pins
     out.print(f"locked {len(pins)} distributions for Python {result.target.python_version} on linux x86_64", markup=False)
     for path in written.paths:
-        out.print(f"  wrote {path}", markup=False)
+        out.print(f"  wrote {_shown_path(path)}", markup=False)
     for name, why in written.skipped:
-        err.print(f"envcapture: note: {name} not written: {why}", markup=False)
+        ui.note(f"note: {name} not written: {why}")
     for dropped in result.closure.dropped:
-        err.print(f"envcapture: note: dropped {dropped.name}: {dropped.reason}", markup=False)
+        ui.note(f"note: dropped {dropped.name}: {dropped.reason}")
     for unresolved in result.closure.unresolved_for_target:
-        err.print(
-            f"envcapture: warning: {unresolved.requirement()} is needed on the target but not installed here: {unresolved.reason}",
-            markup=False,
-        )
+        ui.note(f"warning: {unresolved.requirement()} is needed on the target but not installed here: {unresolved.reason}")
 
 
 # --- build, verify, cache ------------------------------------------------------------------
-
-
-def _progress_reporter(enabled: bool) -> tuple[Any, Any]:
-    """(callback, progress) for the wheelhouse: a rich bar on stderr when it is a TTY."""
-    if not enabled or not sys.stderr.isatty():
-        return None, None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    progress = Progress(
-        TextColumn("wheels"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        console=_err_console(),
-        transient=True,
-    )
-    task = progress.add_task("", total=None)
-
-    def callback(event: Any) -> None:
-        what = "" if event.action == "start" else f"{event.action} {event.name}"
-        progress.update(task, completed=event.done, total=event.total, description=what)
-
-    return callback, progress
 
 
 @cli.command("build")
@@ -419,8 +620,9 @@ def _progress_reporter(enabled: bool) -> tuple[Any, Any]:
     help="The bundle directory to write (replaced only when the new one is complete).",
 )
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel downloads and builds (default: CPUs + 2, at most 8).")
-@click.option("--json", "as_json", is_flag=True, help="Print the manifest and the counters as JSON.")
-@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@_json_option("build", "Print the manifest and the counters as JSON.")
+@click.option("--no-progress", is_flag=True, help="No progress on stderr (as -q, but notes are still printed).")
+@_ui_options
 @_guarded
 def build_cmd(
     entries: tuple[str, ...],
@@ -438,21 +640,35 @@ def build_cmd(
     from envcapture.build.wheelhouse import WheelhouseOptions
     from envcapture.resolution.capture import capture
 
+    ui = _ui()
     paths, config_file, project = _job_inputs(entries, config_file, project, "build")
+    python = _python_request(python)
     parts = ["envcapture build"]
     if config_file is not None:
         parts.append(f"--config {config_file.name}")
     if target_python:
         parts.append(f"--target-python {target_python}")
     parts.extend([*entries, f"-o {out_dir.name}"])
-    callback, progress = _progress_reporter(not (no_progress or as_json))
-    cap = capture(paths, config=config_file, project=project, python=python, target_python=target_python)
-    options = WheelhouseOptions(jobs=jobs, analysed_python=cap.snapshot.executable)
-    if progress is not None:
-        with progress:
-            result = assemble_bundle(cap, out_dir, wheelhouse_options=options, progress=callback, command=" ".join(parts))
-    else:
-        result = assemble_bundle(cap, out_dir, wheelhouse_options=options, command=" ".join(parts))
+    with ui.activity(not (no_progress or as_json)) as activity:
+        activity.phase("reading the environment")
+        cap = capture(
+            paths,
+            config=config_file,
+            project=project,
+            python=python,
+            target_python=target_python,
+            progress=activity.files if activity.enabled else None,
+        )
+        ui.detail(f"resolved {_count(len(cap.closure.pins), 'distribution')} for Python {cap.target.python_version}")
+        activity.phase("wheels")
+        options = WheelhouseOptions(jobs=jobs, analysed_python=cap.snapshot.executable)
+        result = assemble_bundle(
+            cap,
+            out_dir,
+            wheelhouse_options=options,
+            progress=activity.wheel if activity.enabled else None,
+            command=" ".join(parts),
+        )
     stats = result.stats
     counters = {
         "downloads": stats.downloads,
@@ -469,29 +685,37 @@ def build_cmd(
     wheels = result.wheelhouse.wheels
     inputs = (result.manifest.get("job") or {}).get("inputs") or []
     out.print(
-        f"built {result.path}: {_count(len(wheels), 'wheel')} ({stats.downloads} downloaded, {stats.builds} built, "
+        f"built {_shown_path(result.path)}: {_count(len(wheels), 'wheel')} ({stats.downloads} downloaded, {stats.builds} built, "
         f"{stats.store_hits} from the store), {_count(len(result.local_code.files), 'local file')}, "
         f"{_count(len(inputs), 'input')}",
         markup=False,
     )
     for item in result.local_code.excluded:
-        _err_console().print(f"envcapture: note: left out {item.path} ({item.rule})", markup=False)
+        ui.note(f"note: left out {item.path} ({item.rule})")
     for name, why in result.skipped:
-        _err_console().print(f"envcapture: note: {name} not written: {why}", markup=False)
+        ui.note(f"note: {name} not written: {why}")
     for name in result.wheelhouse.direct:
-        _err_console().print(f"envcapture: note: {name} is fetched by the target (direct reference), not shipped", markup=False)
+        ui.note(f"note: {name} is fetched by the target (direct reference), not shipped")
 
 
 @cli.command("verify")
 @click.argument("bundle", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--python", "python", help="CPython of the target version to verify with (default: found on this machine).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--python",
+    "python",
+    help="CPython of the target version to verify with: a path, a virtualenv or a version (default: found on this machine).",
+)
+@_json_option("verify", "Print the result as JSON.")
+@_ui_options
 @_guarded
 def verify_cmd(bundle: Path, python: str | None, as_json: bool) -> None:
     """Install BUNDLE offline into a fresh virtualenv and import its modules (exit 1 on failure)."""
     from envcapture.runtime.verify import verify_bundle
 
-    result = verify_bundle(bundle, python=python)
+    python = _python_request(python)
+    with _ui().activity(not as_json) as activity:
+        activity.phase(f"verifying {bundle.name}: installing offline into a fresh virtualenv, importing")
+        result = verify_bundle(bundle, python=python)
     if as_json:
         doc = {
             "schema": "envcapture/verify",
@@ -509,10 +733,20 @@ def verify_cmd(bundle: Path, python: str | None, as_json: bool) -> None:
         for check in result.checks:
             if check.ok:
                 counts[check.step] = counts.get(check.step, 0) + 1
-        out.print(f"verified with Python {result.python_version}, offline: {result.offline_method}", markup=False)
-        out.print("  ok: " + ", ".join(f"{n} {step}" for step, n in sorted(counts.items())), markup=False)
-        for check in result.failures:
-            out.print(f"  FAILED {check.step} {check.subject}: {check.detail}", markup=False)
+        passed = "  ok: " + (", ".join(f"{n} {step}" for step, n in sorted(counts.items())) or "nothing")
+        if result.ok:
+            out.print(f"verified with Python {result.python_version}, offline: {result.offline_method}", markup=False)
+            out.print(passed, markup=False)
+        else:
+            failed = len(result.failures)
+            out.print(
+                f"verify FAILED: {failed} of {len(result.checks)} checks (Python {result.python_version}, "
+                f"offline: {result.offline_method})",
+                markup=False,
+            )
+            for check in result.failures:
+                out.print(f"  FAILED {check.step} {check.subject}: {check.detail}", markup=False)
+            out.print(passed, markup=False)
     if not result.ok:
         click.get_current_context().exit(EXIT_FINDINGS)
 
@@ -526,11 +760,13 @@ def verify_cmd(bundle: Path, python: str | None, as_json: bool) -> None:
     help="The run directory to create (must not exist or be empty): status.json, logs/, outputs/, and work/ where the job runs. Default: BUNDLE-run-TIME-PID in the current directory.",
 )
 @click.option(
-    "--python", "python", help="CPython of the target version for the job's environment (default: found on this machine)."
+    "--python",
+    "python",
+    help="CPython of the target version for the job's environment: a path, a virtualenv or a version (default: found on this machine).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No state lines on stderr (the job's own output is still streamed).")
+@_ui_options
 @_guarded
-def run_cmd(bundle: Path, workdir: Path | None, python: str | None, quiet: bool) -> None:
+def run_cmd(bundle: Path, workdir: Path | None, python: str | None) -> None:
     """Run the job of BUNDLE here: verify it, build or reuse its environment offline, run cmd.
 
     Exit status: 0 Complete, 1 Failed (the job's exit code is in status.json), 2 the bundle
@@ -539,12 +775,13 @@ def run_cmd(bundle: Path, workdir: Path | None, python: str | None, quiet: bool)
     from envcapture.runtime.run import run_bundle
 
     err = _err_console()
+    ui = _ui()
 
-    def say(line: str) -> None:
-        if not quiet or line.startswith("warning:"):
+    def say(line: str) -> None:  # -q: no state lines (the job's own output is still streamed)
+        if not ui.quiet or line.startswith("warning:"):
             err.print(f"envcapture: {line}", markup=False)
 
-    result = run_bundle(bundle, workdir, python=python, log=say)
+    result = run_bundle(bundle, workdir, python=_python_request(python), log=say)
     click.get_current_context().exit(result.exit_status)
 
 
@@ -615,6 +852,7 @@ def run_cmd(bundle: Path, workdir: Path | None, python: str | None, quiet: bool)
     is_flag=True,
     help="Print image.json (schema envcapture/image), with the load, run and push results, as JSON.",
 )
+@_ui_options
 @_guarded
 def image_cmd(
     bundle: Path,
@@ -655,7 +893,7 @@ def image_cmd(
     if config is not None and " ".join(config.cmd.split()) != " ".join(str(manifest.get("cmd") or "").split()):
         if explicit:
             raise InputError(f"{config_file}: its cmd differs from the bundle's; rebuild the bundle from this config")
-        err.print(f"envcapture: note: ignored {config_file}: its cmd is not the bundle's", markup=False)
+        _ui().note(f"note: ignored {config_file}: its cmd is not the bundle's")
         config = None
     env: tuple[tuple[str, str], ...] = ()
     stop_signal = docker_image = None
@@ -663,7 +901,7 @@ def image_cmd(
         if not isinstance(manifest.get("job"), dict):  # a 1.0 manifest: the variables come from the config
             env, missing = config_env(config, os.environ)
             for name in missing:
-                err.print(f"envcapture: note: env.vars {name} is not set here; left out of the image", markup=False)
+                _ui().note(f"note: env.vars {name} is not set here; left out of the image")
             stop_signal = config.graceful_shutdown.signal if config.graceful_shutdown else None
         if config.env.docker is not None:
             docker_image = config.env.docker.image or config.env.docker.id
@@ -683,7 +921,9 @@ def image_cmd(
             "--load, --run and --push need the base's layers in the image: give --base-oci or --base-rootfs "
             f"(a base known only by name is never pulled), or build {out_dir / 'Dockerfile'} with an engine"
         )
-    result = build_image(bundle, out_dir, options=options, docker_image=docker_image)
+    with _ui().activity(not as_json) as activity:
+        activity.phase(f"building the image of {bundle.name}")
+        result = build_image(bundle, out_dir, options=options, docker_image=docker_image)
     doc = result.to_json()
     out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     if not as_json:
@@ -691,7 +931,7 @@ def image_cmd(
         for layer in result.layers:
             out.print(f"  {layer.name:<24} {layer.digest[:19]}  {layer.size:>12,} bytes", markup=False)
         for note in result.notes:
-            err.print(f"envcapture: note: {note}", markup=False)
+            _ui().note(f"note: {note}")
     status = 0
     if load_it or run_it:
         from envcapture.image.engine import docker_client, load_image, run_image
@@ -738,7 +978,8 @@ def cache_group() -> None:
 
 
 @cache_group.command("info")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_json_option("cache info", "Print the result as JSON.")
+@_ui_options
 @_guarded
 def cache_info(as_json: bool) -> None:
     """Entries and bytes in the store, per kind."""
@@ -771,6 +1012,7 @@ def cache_info(as_json: bool) -> None:
 @cache_group.command("prune")
 @click.option("--older-than", metavar="DURATION", help="Remove what was not used for DURATION (30d, 12h, 90m).")
 @click.option("--all", "everything", is_flag=True, help="Remove everything.")
+@_ui_options
 @_guarded
 def cache_prune(older_than: str | None, everything: bool) -> None:
     """Remove unused objects from the store (default: --older-than 30d)."""
@@ -842,6 +1084,7 @@ def cache_prune(older_than: str | None, everything: bool) -> None:
     help="Output: grouped text, a JSON document (envcapture/check 1.0), or GitHub workflow annotations.",
 )
 @click.option("--no-cache", is_flag=True, help="Parse every file again; do not read or write the analysis cache.")
+@_ui_options
 @_guarded
 def check_cmd(
     entries: tuple[str, ...],
@@ -869,7 +1112,9 @@ def check_cmd(
 
     if requirements and pyproject:
         raise InputError("--requirements and --pyproject cannot be used together")
+    ui = _ui()
     paths = tuple(e if e.startswith("-m ") else str(Path(e).resolve()) for e in entries)
+    python = _python_request(python)
     options = CheckOptions(
         entry_points=paths,
         config=config_file,
@@ -883,13 +1128,14 @@ def check_cmd(
         fix=fix,
         use_cache=not no_cache,
     )
-    result = run_check(options)
-    err = _err_console()
+    with ui.activity(fmt == "human") as activity:
+        activity.phase("analysing imports")
+        result = run_check(options)
     if fmt != "json":
         for note in result.notes:
-            err.print(f"envcapture: note: {note}", markup=False)
+            ui.note(f"note: {note}")
     if result.written:
-        err.print(f"envcapture: fixed {len(result.fixed)} problem(s) in {', '.join(result.written)}", markup=False)
+        ui.note(f"fixed {len(result.fixed)} problem(s) in {', '.join(result.written)}")
     if fmt == "json":
         click.echo(
             render_json(

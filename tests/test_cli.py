@@ -131,7 +131,10 @@ def test_config_check_prints_entry_points_and_settings() -> None:
     jsonschema.validate(doc, json.loads((REPO / "docs" / "schema" / "config-check.schema.json").read_text()))
     assert doc["entry_points"] == ["-m mypkg", "scripts/run.py"]
     assert doc["python"]["type"] == "auto"
-    assert doc["python"]["version"] == {"value": None, "given": False}
+    version = doc["python"]["version"]
+    assert (version["value"], version["given"]) == (None, False)
+    assert version["derived"] == ".".join(str(n) for n in sys.version_info[:3])
+    assert version["derived_from"].startswith("the analysed interpreter ")
 
 
 def test_json_matches_the_published_schema(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ interpreter once, reading source files (through the cache, in parallel when many
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,14 +20,46 @@ from envcapture.analysis.conditions import import_is_active
 from envcapture.analysis.entries import entry_points_for
 from envcapture.analysis.model import EntryPoint, SourceFacts
 from envcapture.analysis.walk import build_import_graph
-from envcapture.config.loader import load_config
-from envcapture.config.model import JobConfig
+from envcapture.config.loader import JobConfig, load_config, parse_config
 from envcapture.environment.model import EnvSnapshot
 from envcapture.environment.snapshot import default_interpreter, snapshot_environment
 from envcapture.errors import InputError
 from envcapture.model import Diagnostic, Severity, Target
 
-__all__ = ["AnalysisOptions", "analyze"]
+__all__ = ["AnalysisOptions", "ConfigLike", "EntryPointsLike", "analyze", "entry_point_args", "job_config"]
+
+# What the Python API takes as a job's config: a loaded `JobConfig`, the path of a
+# config.yaml (str or PathLike), or the config already parsed into a mapping (as a job CLI
+# holds it).
+ConfigLike = JobConfig | str | os.PathLike[str] | Mapping[str, Any]
+# Entry points: one script path, or a sequence of paths and "-m pkg.mod" strings.
+EntryPointsLike = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+def job_config(config: ConfigLike | None, *, project: str | os.PathLike[str] | None = None) -> JobConfig | None:
+    """``config`` as a validated `JobConfig` (None stays None).
+
+    A path is read with `load_config`; a mapping is validated with `parse_config`, its
+    local paths checked against ``project`` (default: the current directory).
+
+    :raises ConfigError: the config breaks a rule (every problem is listed).
+    """
+    if config is None or isinstance(config, JobConfig):
+        return config
+    if isinstance(config, Mapping):
+        base = Path(os.fspath(project)) if project is not None else Path.cwd()
+        return parse_config(config, project_dir=base.resolve())
+    if isinstance(config, (str, os.PathLike)):
+        return load_config(config)
+    raise TypeError(f"config: expected a path, a JobConfig or a mapping, got {type(config).__name__}")
+
+
+def entry_point_args(entry_points: EntryPointsLike) -> tuple[str, ...]:
+    """Entry points as strings: one path or many, each a str or PathLike."""
+    if isinstance(entry_points, (str, os.PathLike)):
+        return (os.fspath(entry_points),)
+    return tuple(os.fspath(e) for e in entry_points)
+
 
 # Below this many files to parse, a process pool costs more (start-up, importing libcst in
 # each worker: ~0.3 s) than it saves.
@@ -48,6 +80,8 @@ class AnalysisOptions:
     runtime: bool = False
     runtime_timeout: float = 30.0  # seconds per traced run
     runtime_cmd: str | None = None  # a full command to trace instead of importing the entry points
+    # Called as files are read: (files read so far, of which parsed); for a progress display.
+    progress: Callable[[int, int], None] | None = field(default=None, compare=False)
 
 
 def _extract_job(args: tuple[bytes, str, bool, str]) -> dict[str, Any]:
@@ -60,12 +94,22 @@ def _extract_job(args: tuple[bytes, str, bool, str]) -> dict[str, Any]:
 class _FactsReader:
     """Reads sources through the cache; parses the misses of one level in parallel."""
 
-    def __init__(self, project: Path, cache: FactsCache, jobs: int | None) -> None:
+    def __init__(
+        self, project: Path, cache: FactsCache, jobs: int | None, progress: Callable[[int, int], None] | None = None
+    ) -> None:
         self.project = project
         self.cache = cache
         self.jobs = jobs if jobs is not None else (os.cpu_count() or 1)
         self.parsed = 0
+        self.read = 0
+        self._progress = progress
         self._pool: ProcessPoolExecutor | None = None
+
+    def _tick(self, read: int = 0, parsed: int = 0) -> None:
+        self.read += read
+        self.parsed += parsed
+        if self._progress is not None:
+            self._progress(self.read, self.parsed)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -96,21 +140,25 @@ class _FactsReader:
                 results[i] = cached
             else:
                 todo.append((i, key, (data, module, is_package, rel)))
+        self._tick(read=len(batch) - len(todo))
         if todo:
-            self.parsed += len(todo)
+            parsed: list[SourceFacts] = []
             if len(todo) >= _PARALLEL_THRESHOLD and self.jobs > 1:
                 if self._pool is None:
                     # One pool for the whole walk: each worker imports libcst once.
                     self._pool = ProcessPoolExecutor(max_workers=self.jobs)
-                chunks = max(1, len(todo) // (self.jobs * 4))
-                outputs = list(self._pool.map(_extract_job, [t[2] for t in todo], chunksize=chunks))
-                parsed = [facts_from_json(o) for o in outputs]
+                chunks = max(1, min(16, len(todo) // (self.jobs * 4)))
+                for output in self._pool.map(_extract_job, [t[2] for t in todo], chunksize=chunks):
+                    parsed.append(facts_from_json(output))
+                    self._tick(read=1, parsed=1)
             else:
                 # Imported here: libcst costs ~0.15 s to import, and a warm run parses nothing.
                 from envcapture.analysis.imports import extract_source_facts
 
-                parsed = [extract_source_facts(a[0], module=a[1], is_package=a[2], path=a[3]) for _, _, a in todo]
-            for (i, key, _), facts in zip(todo, parsed):
+                for _, _, a in todo:
+                    parsed.append(extract_source_facts(a[0], module=a[1], is_package=a[2], path=a[3]))
+                    self._tick(read=1, parsed=1)
+            for (i, key, _), facts in zip(todo, parsed, strict=True):
                 self.cache.put(key, facts)
                 results[i] = facts
         return [r if r is not None else SourceFacts() for r in results]
@@ -135,28 +183,27 @@ def _with_runtime(
 
 
 def analyze(
-    entry_points: Sequence[str] = (),
+    entry_points: EntryPointsLike = (),
     *,
-    config: JobConfig | str | Path | None = None,
-    project: str | Path | None = None,
+    config: ConfigLike | None = None,
+    project: str | os.PathLike[str] | None = None,
     options: AnalysisOptions = AnalysisOptions(),
     snapshot: EnvSnapshot | None = None,
 ) -> Analysis:
     """Analyse a job: what it imports, from where, and what must travel to the target.
 
-    :param entry_points: script paths relative to the project (or absolute), or
-        ``"-m pkg.mod"``; when empty, taken from the config's ``cmd`` and ``root-paths``.
-    :param config: a loaded `JobConfig` or the path of a ``config.yaml``.
+    :param entry_points: script paths (str or PathLike) relative to the project (or
+        absolute), or ``"-m pkg.mod"``; when empty, taken from the config's ``cmd`` and
+        ``root-paths``.
+    :param config: a loaded `JobConfig`, the path of a ``config.yaml`` (str or PathLike),
+        or the config as a parsed mapping.
     :param project: the job's working directory; default the config's directory, else cwd.
     :raises InputError: bad config, missing entry point, unusable interpreter.
     """
-    job: JobConfig | None
-    if isinstance(config, (str, Path)):
-        job = load_config(Path(config))
-    else:
-        job = config
+    entry_points = entry_point_args(entry_points)
+    job = job_config(config, project=project)
     if project is not None:
-        project_dir = Path(project).resolve()
+        project_dir = Path(os.fspath(project)).resolve()
     elif job is not None:
         project_dir = Path(job.project_dir).resolve()
     else:
@@ -174,7 +221,7 @@ def analyze(
         target_version = ".".join(snapshot.python_version.split(".")[:2])
     target = Target(python_version=target_version)
     cache = FactsCache(options.cache_dir, enabled=options.use_cache)
-    reader = _FactsReader(project_dir, cache, options.jobs)
+    reader = _FactsReader(project_dir, cache, options.jobs, options.progress)
     try:
         graph = build_import_graph(
             entries,

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from envcapture._version import __version__
-from envcapture.analysis.classify import Analysis, SiteRef, Status, strongest_site
+from envcapture.analysis.classify import Analysis, SiteRef, Status, UnresolvedModule, strongest_site
 from envcapture.analysis.runtime.model import RuntimeReport, TraceOutcome
 from envcapture.analysis.walk import LocalFile
 from envcapture.model import dist_name
@@ -19,8 +19,11 @@ __all__ = [
     "ANALYSIS_SCHEMA_VERSION",
     "analysis_to_json",
     "explain",
+    "explain_json",
     "render_analysis",
     "render_json",
+    "render_plain",
+    "split_unresolved",
 ]
 
 ANALYSIS_SCHEMA_VERSION = "1.1"  # 1.1: found_by, runtime
@@ -153,15 +156,81 @@ _STATUS_STYLE = {
 }
 
 
-def _sites_text(sites: tuple[SiteRef, ...], limit: int = 3) -> str:
-    shown = [f"{s.file}:{s.line}" + ("" if s.scope == "module" else f" ({s.scope})") for s in sites[:limit]]
-    if len(sites) > limit:
+def _site_text(site: SiteRef) -> str:
+    return f"{site.file}:{site.line}" + ("" if site.scope == "module" else f" ({site.scope})")
+
+
+def _sites_text(sites: tuple[SiteRef, ...], limit: int | None = 3) -> str:
+    """``file:line`` of each site; with ``limit``, the first ones and ``+N more``."""
+    shown = [_site_text(s) for s in (sites if limit is None else sites[:limit])]
+    if limit is not None and len(sites) > limit:
         shown.append(f"+{len(sites) - limit} more")
     return ", ".join(shown)
 
 
+_NEEDED = frozenset({Status.REQUIRED, Status.CONDITIONAL})
+
+
+def split_unresolved(
+    analysis: Analysis,
+) -> tuple[tuple[UnresolvedModule, ...], tuple[UnresolvedModule, ...], tuple[UnresolvedModule, ...]]:
+    """Modules not installed, as (needed to start, optional code paths, never run on the target).
+
+    Needed to start: imported at module or class level, unguarded or behind a condition the
+    target may pass. Optional code paths: imported only inside functions, or under
+    ``try/except ImportError`` (a yolov5 job's tensorrt, coremltools...). Never run:
+    type-only or inactive on the target.
+    """
+    needed, optional, never = [], [], []
+    for u in analysis.unresolved:
+        if any(s.status in _NEEDED and s.scope != "function" for s in u.import_sites):
+            needed.append(u)
+        elif any(s.status in _NEEDED or s.status is Status.OPTIONAL for s in u.import_sites):
+            optional.append(u)
+        else:
+            never.append(u)
+    return tuple(needed), tuple(optional), tuple(never)
+
+
+def _optional_line(optional: tuple[UnresolvedModule, ...]) -> str:
+    paths = sum(1 for u in optional for s in u.import_sites if s.status in _NEEDED or s.status is Status.OPTIONAL)
+    names = ", ".join(u.module for u in optional)
+    need = "needs a package" if paths == 1 and len(optional) == 1 else "need packages"
+    return (
+        f"{paths} optional code path{'s' if paths != 1 else ''} {need} that {'is' if len(optional) == 1 else 'are'} "
+        f"not installed: {names} (envcapture analyze --explain NAME)"
+    )
+
+
+def _never_line(never: tuple[UnresolvedModule, ...]) -> str:
+    return "Not installed, never imported on the target (type-only or inactive): " + ", ".join(u.module for u in never)
+
+
+def _shown_diagnostics(analysis: Analysis, summarised: tuple[UnresolvedModule, ...]) -> list[Any]:
+    """The problems, without the "imported but not installed" of modules summed up in one line."""
+    quiet = tuple(f"{u.module} is imported but not installed" for u in summarised)
+    return [d for d in analysis.diagnostics if not (d.code == "unresolved-import" and d.message.startswith(quiet))]
+
+
+def _reached(f: LocalFile) -> str:
+    if f.reached_from is not None:
+        return f"{f.reached_from[0]}:{f.reached_from[1]}"
+    return "run time" if f.found_by == "runtime" else "entry point"
+
+
+def _table(title: str, *columns: str) -> Table:
+    """A table that wraps and folds its cells to the terminal's width: nothing is cut off."""
+    table = Table(title=title, title_justify="left", show_edge=False)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    return table
+
+
 def render_analysis(analysis: Analysis) -> RenderableType:
-    """The human report: entry points, local files, distributions, the rest by kind."""
+    """The report for a terminal: entry points, local files, distributions, the rest by kind.
+
+    Tables wrap to the console's width and fold long names: nothing is cut off.
+    """
     parts: list[RenderableType] = []
     target = analysis.target
     parts.append(
@@ -172,19 +241,13 @@ def render_analysis(analysis: Analysis) -> RenderableType:
         )
     )
     parts.append(Text.assemble(("Entry points: ", "bold"), ", ".join(str(e) for e in analysis.entry_points) or "none"))
-    files = Table(title=f"Local files to ship ({len(analysis.local_files)})", title_justify="left", show_edge=False)
-    files.add_column("file")
-    files.add_column("reached from")
+    files = _table(f"Local files to ship ({len(analysis.local_files)})", "file", "reached from")
     for f in analysis.local_files:
-        if f.reached_from is not None:
-            reached = f"{f.reached_from[0]}:{f.reached_from[1]}"
-        else:
-            reached = "run time" if f.found_by == "runtime" else "entry point"
-        files.add_row(f.path, reached)
+        files.add_row(f.path, _reached(f))
     parts.append(files)
-    dists = Table(title=f"Distributions ({len(analysis.distributions)})", title_justify="left", show_edge=False)
-    for col in ("distribution", "version", "status", "imported as", "import sites"):
-        dists.add_column(col)
+    dists = _table(
+        f"Distributions ({len(analysis.distributions)})", "distribution", "version", "status", "imported as", "import sites"
+    )
     for d in analysis.distributions:
         dists.add_row(
             d.display_name,
@@ -194,11 +257,10 @@ def render_analysis(analysis: Analysis) -> RenderableType:
             _sites_text(d.import_sites),
         )
     parts.append(dists)
-    if analysis.unresolved:
-        unk = Table(title=f"Not installed ({len(analysis.unresolved)})", title_justify="left", show_edge=False)
-        for col in ("module", "status", "guess", "import sites"):
-            unk.add_column(col)
-        for u in analysis.unresolved:
+    needed, optional, never = split_unresolved(analysis)
+    if needed:
+        unk = _table(f"Not installed, needed to start ({len(needed)})", "module", "status", "guess", "import sites")
+        for u in needed:
             unk.add_row(
                 u.module,
                 Text(u.status.value, style=_STATUS_STYLE[u.status]),
@@ -206,20 +268,97 @@ def render_analysis(analysis: Analysis) -> RenderableType:
                 _sites_text(u.import_sites),
             )
         parts.append(unk)
+    if optional:
+        parts.append(Text(_optional_line(optional), style="yellow"))
+    if never:
+        parts.append(Text(_never_line(never), style="dim"))
     if analysis.stdlib:
         parts.append(Text.assemble(("Standard library: ", "bold"), ", ".join(analysis.stdlib)))
     if analysis.runtime is not None:
         parts.extend(_render_runtime(analysis.runtime))
-    if analysis.diagnostics:
-        diag = Table(title=f"Problems ({len(analysis.diagnostics)})", title_justify="left", show_edge=False)
-        diag.add_column("where")
-        diag.add_column("severity")
-        diag.add_column("message")
-        for problem in analysis.diagnostics:
+    problems = _shown_diagnostics(analysis, optional + never)
+    if problems:
+        diag = _table(f"Problems ({len(problems)})", "where", "severity", "message")
+        for problem in problems:
             where = (problem.file or "") + (f":{problem.line}" if problem.line else "")
             diag.add_row(where or "-", problem.severity.value, problem.message)
         parts.append(diag)
     return Group(*parts)
+
+
+def render_plain(analysis: Analysis) -> str:
+    """The report as plain text for a pipe or a file: one complete record per line, never cut.
+
+    Each distribution is ``name==version  file:line, ...  [status; import names]``, so
+    ``grep`` finds a distribution with every import site; sections open with a heading line
+    ending in ``:``.
+    """
+    target = analysis.target
+    lines = [
+        f"Target: Python {target.python_version} on {target.sys_platform} {target.platform_machine}"
+        f" (analysed interpreter: Python {analysis.interpreter_version})",
+        "Entry points: " + (", ".join(str(e) for e in analysis.entry_points) or "none"),
+        f"Local files to ship ({len(analysis.local_files)}):",
+    ]
+    lines += [
+        f"{f.path}  " + ("entry point" if _reached(f) == "entry point" else f"reached from {_reached(f)}")
+        for f in analysis.local_files
+    ]
+    lines.append(f"Distributions ({len(analysis.distributions)}):")
+    for d in analysis.distributions:
+        lines.append(
+            f"{d.display_name}=={d.version}  {_sites_text(d.import_sites, None)}  [{d.status.value}; import {', '.join(d.import_names)}]"
+        )
+    needed, optional, never = split_unresolved(analysis)
+    if needed:
+        lines.append(f"Not installed, needed to start ({len(needed)}):")
+        for u in needed:
+            guess = f"; guess {u.guess}" if u.guess else ""
+            lines.append(f"{u.module}  {_sites_text(u.import_sites, None)}  [{u.status.value}; not installed{guess}]")
+    if optional:
+        lines.append(_optional_line(optional))
+    if never:
+        lines.append(_never_line(never))
+    if analysis.stdlib:
+        lines.append("Standard library: " + ", ".join(analysis.stdlib))
+    if analysis.runtime is not None:
+        lines += _plain_runtime(analysis.runtime)
+    problems = _shown_diagnostics(analysis, optional + never)
+    if problems:
+        lines.append(f"Problems ({len(problems)}):")
+        for p in problems:
+            where = (p.file or "-") + (f":{p.line}" if p.line else "")
+            lines.append(f"{where}  {p.severity.value}  {p.message}")
+    return "\n".join(lines) + "\n"
+
+
+def _plain_runtime(runtime: RuntimeReport) -> list[str]:
+    lines = ["Runtime trace:", f"network: {runtime.network}; timeout {runtime.timeout:g} s per run"]
+    for t in runtime.traces:
+        line = f"{t.entry}: {t.outcome.value}"
+        if t.message:
+            detail = f"importing {t.failed_import}: {t.message}" if t.failed_import else t.message
+            line += f": {detail}" + (f" (at {t.failed_at})" if t.failed_at else "")
+        if t.outcome is not TraceOutcome.OK:
+            line += "; the static results still stand"
+        lines.append(line)
+        if t.written_files:
+            lines.append(f"{t.entry}: wrote (in the sandbox copy only): {', '.join(t.written_files)}")
+    lines.append(f"Found only at run time ({len(runtime.found_only_at_runtime)}):")
+    lines += [f"{f.name}  {f.kind}  imported by {', '.join(f.imported_by) or '-'}" for f in runtime.found_only_at_runtime]
+    if runtime.not_attributed:
+        lines.append(
+            "imported only from inside distributions (their own dependencies, not added): " + ", ".join(runtime.not_attributed)
+        )
+    if runtime.data_refs:
+        lines.append(f"Names in data files (candidates, not added) ({len(runtime.data_refs)}):")
+        for r in runtime.data_refs:
+            to = {"local": f"local module {r.module}", "distribution": f"{r.distribution} ({r.module})"}.get(
+                r.kind, "nothing installed"
+            )
+            lines.append(f"{r.file}:{r.line}  {r.key}: {r.value}  resolves to {to}")
+    lines += [f"note: {note}" for note in runtime.notes]
+    return lines
 
 
 _OUTCOME_STYLE = {
@@ -249,11 +388,7 @@ def _render_runtime(runtime: RuntimeReport) -> list[RenderableType]:
         if t.written_files:
             parts.append(Text(f"    wrote (in the sandbox copy only): {', '.join(t.written_files)}"))
     if runtime.found_only_at_runtime:
-        found = Table(
-            title=f"Found only at run time ({len(runtime.found_only_at_runtime)})", title_justify="left", show_edge=False
-        )
-        for col in ("kind", "name", "imported by"):
-            found.add_column(col)
+        found = _table(f"Found only at run time ({len(runtime.found_only_at_runtime)})", "kind", "name", "imported by")
         for f in runtime.found_only_at_runtime:
             found.add_row(
                 f.kind,
@@ -271,11 +406,7 @@ def _render_runtime(runtime: RuntimeReport) -> list[RenderableType]:
             )
         )
     if runtime.data_refs:
-        refs = Table(
-            title=f"Names in data files (candidates, not added) ({len(runtime.data_refs)})", title_justify="left", show_edge=False
-        )
-        for col in ("where", "value", "resolves to"):
-            refs.add_column(col)
+        refs = _table(f"Names in data files (candidates, not added) ({len(runtime.data_refs)})", "where", "value", "resolves to")
         for r in runtime.data_refs:
             to = {"local": f"local module {r.module}", "distribution": f"{r.distribution} ({r.module})"}.get(
                 r.kind, "nothing installed"
@@ -287,49 +418,99 @@ def _render_runtime(runtime: RuntimeReport) -> list[RenderableType]:
     return parts
 
 
-def _chain_to(file: str, files: dict[str, LocalFile], analysis: Analysis) -> list[str]:
-    lines: list[str] = []
+def _step(file: str, line: int | None = None, imports: str | None = None, detail: str | None = None) -> dict[str, Any]:
+    return {"file": file, "line": line, "imports": imports, "detail": detail}
+
+
+def _chain_to(file: str, files: dict[str, LocalFile]) -> list[dict[str, Any]]:
+    """The imports from an entry point down to ``file``: the first step names the entry point."""
+    steps: list[dict[str, Any]] = []
     seen: set[str] = set()
     current: str | None = file
     while current is not None and current not in seen:
         seen.add(current)
         local = files.get(current)
         if local is None or local.reached_from is None:
-            lines.append(f"{current} is an entry point" if local is not None else f"{current}")
+            steps.append(_step(current, detail="entry point" if local is not None else None))
             break
         importer, line = local.reached_from
-        lines.append(f"{importer}:{line} imports {local.module} ({current})")
+        steps.append(_step(importer, line, local.module, current))
         current = importer
-    return list(reversed(lines))
+    return list(reversed(steps))
 
 
-def explain(analysis: Analysis, name: str) -> list[str] | None:
-    """The chain of imports that pulled ``name`` in: a distribution, a module or a local file.
+def _site_step(site: SiteRef) -> dict[str, Any]:
+    return _step(site.file, site.line, site.module, f"{site.scope} scope, {site.status.value}")
 
-    Returns None when ``name`` is not part of the analysis.
-    """
+
+def explain_json(analysis: Analysis, name: str) -> dict[str, Any] | None:
+    """Why ``name`` (a local file, a distribution, a module or a package prefix of one) is part
+    of the job: ``kind``, a one-line ``summary`` and the ``chain`` of imports from an entry
+    point (each step ``file``, ``line``, ``imports``, ``detail``). None when it is not."""
     files = {f.path: f for f in analysis.local_files}
+    doc: dict[str, Any] = {"name": name}
     if name in files:
-        return [f"{name} ships as local code because:", *("  " + s for s in _chain_to(name, files, analysis))]
+        return {**doc, "kind": "local-file", "summary": f"{name} ships as local code because:", "chain": _chain_to(name, files)}
     wanted = dist_name(name)
     for d in analysis.distributions:
         if d.name == wanted or name in d.import_names:
             site = strongest_site(d.import_sites)
-            head = f"{d.display_name}=={d.version} is {d.status.value} because:"
-            chain = _chain_to(site.file, files, analysis)
-            chain.append(f"{site.file}:{site.line} imports {site.module} ({site.scope} scope, {site.status.value})")
-            more = [f"  also imported at {s.file}:{s.line} ({s.status.value})" for s in d.import_sites if s is not site]
-            return [head, *("  " + s for s in chain), *more]
+            return {
+                **doc,
+                "kind": "distribution",
+                "summary": f"{d.display_name}=={d.version} is {d.status.value} because:",
+                "chain": [*_chain_to(site.file, files), _site_step(site)],
+                "also": [{"file": s.file, "line": s.line, "status": s.status.value} for s in d.import_sites if s is not site],
+            }
     for u in analysis.unresolved:
         if u.module == name or u.module.split(".")[0] == name:
             site = strongest_site(u.import_sites)
             guess = f"; guess: {u.guess}" if u.guess else ""
-            chain = _chain_to(site.file, files, analysis)
-            chain.append(f"{site.file}:{site.line} imports {site.module} ({site.scope} scope, {site.status.value})")
-            return [f"{u.module} is not installed ({u.reason}{guess}):", *("  " + s for s in chain)]
+            return {
+                **doc,
+                "kind": "not-installed",
+                "summary": f"{u.module} is not installed ({u.reason}{guess}):",
+                "chain": [*_chain_to(site.file, files), _site_step(site)],
+            }
+    for f in analysis.local_files:  # a local module or package by its dotted name
+        if f.module == name:
+            found = explain_json(analysis, f.path)
+            return None if found is None else {**found, "name": name}
     for edge in analysis.graph.edges:
         if edge.resolution.module == name:
-            chain = _chain_to(edge.importer, files, analysis)
-            chain.append(f"{edge.importer}:{edge.site.line} imports {name} ({edge.resolution.kind.value})")
-            return [f"{name} ({edge.resolution.reason}):", *("  " + s for s in chain)]
+            return {
+                **doc,
+                "kind": edge.resolution.kind.value,
+                "summary": f"{name} ({edge.resolution.reason}):",
+                "chain": [
+                    *_chain_to(edge.importer, files),
+                    _step(edge.importer, edge.site.line, name, edge.resolution.kind.value),
+                ],
+            }
+    prefix = name + "."
+    inside = sorted({e.resolution.module for e in analysis.graph.edges if e.resolution.module.startswith(prefix)})
+    if inside:  # "mingpt" when the job imports mingpt.model
+        found = explain_json(analysis, inside[0])
+        if found is not None:
+            more = f" (and {len(inside) - 1} more)" if len(inside) > 1 else ""
+            return {**found, "name": name, "summary": f"{name} is imported as {inside[0]}{more}; " + found["summary"]}
     return None
+
+
+def _step_text(step: dict[str, Any]) -> str:
+    if step["imports"] is None:
+        return f"{step['file']} is an entry point" if step["detail"] == "entry point" else str(step["file"])
+    return f"{step['file']}:{step['line']} imports {step['imports']} ({step['detail']})"
+
+
+def explain(analysis: Analysis, name: str) -> list[str] | None:
+    """The chain of imports that pulled ``name`` in, as lines: a distribution, a module, a
+    package (``mingpt`` when ``mingpt.model`` is imported) or a local file.
+
+    Returns None when ``name`` is not part of the analysis.
+    """
+    doc = explain_json(analysis, name)
+    if doc is None:
+        return None
+    also = [f"  also imported at {a['file']}:{a['line']} ({a['status']})" for a in doc.get("also", ())]
+    return [doc["summary"], *("  " + _step_text(s) for s in doc["chain"]), *also]

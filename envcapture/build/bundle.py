@@ -37,6 +37,7 @@ from typing import Any
 
 from envcapture._fs import atomic_write_text, pid_alive, replace_directory, sha256_file
 from envcapture._version import __version__
+from envcapture.analysis.api import ConfigLike, EntryPointsLike, job_config
 from envcapture.analysis.model import EntryKind
 from envcapture.build.job import collect_inputs, job_json, write_inputs
 from envcapture.build.localcode import LocalBundle, write_local_bundle
@@ -67,8 +68,6 @@ from envcapture.build.wheelhouse import (
     build_wheelhouse,
     write_wheelhouse,
 )
-from envcapture.config.loader import load_config
-from envcapture.config.model import JobConfig
 from envcapture.errors import InputError, ResolutionError
 from envcapture.resolution.capture import Capture, capture
 from envcapture.resolution.model import Closure, ResolveOptions
@@ -281,7 +280,7 @@ def assemble_bundle(
             "target but not installed in the analysed environment and not resolved here",
             hint="install them into the job's environment, or install uv so envcapture can resolve them",
         )
-    output = Path(output).absolute()
+    output = Path(os.path.abspath(output))  # normalised: messages never show a/../b
     if output.exists() and not (output.is_dir() and (_is_bundle(output) or not any(output.iterdir()))):
         raise InputError(f"{output}: exists and is not an envcapture bundle; refusing to replace it")
     store = store or Store()
@@ -371,11 +370,11 @@ def _fsync(path: Path) -> None:
 
 
 def build_bundle(
-    entry_points: Sequence[str] = (),
+    entry_points: EntryPointsLike = (),
     *,
-    output: str | Path,
-    config: JobConfig | str | Path | None = None,
-    project: str | Path | None = None,
+    output: str | os.PathLike[str],
+    config: ConfigLike | None = None,
+    project: str | os.PathLike[str] | None = None,
     python: str | None = None,
     target_python: str | None = None,
     options: ResolveOptions | None = None,
@@ -387,19 +386,26 @@ def build_bundle(
 ) -> BuildResult:
     """Analyse, resolve, lock and build the job into the bundle directory ``output``.
 
-    Arguments as for `envcapture.resolution.capture.capture`; ``options`` replaces
-    ``env.python.pip``; ``store`` defaults to the user's cache.
+    Arguments as for `envcapture.resolution.capture.capture` (``config``: a path, a
+    `JobConfig` or a parsed mapping); ``options`` replaces ``env.python.pip``; ``store``
+    defaults to the user's cache.
 
     :raises InputError: bad config, entry points, local files; ``output`` is not a bundle.
     :raises ResolutionError: the environment cannot be resolved for the target.
     :raises BuildError: a wheel cannot be fetched or built.
     """
-    job = load_config(Path(config)) if isinstance(config, (str, Path)) else config
+    job = job_config(config, project=project)
     plain = job is not None and job.env.python is None  # nothing to resolve: only the inputs travel
     cap = capture(
         entry_points, config=job, project=project, python=python, target_python=target_python, options=options, complete=not plain
     )
     wh_options = wheelhouse_options or WheelhouseOptions(analysed_python=cap.snapshot.executable, environ=environ)
     return assemble_bundle(
-        cap, Path(output), store=store, wheelhouse_options=wh_options, progress=progress, command=command, environ=environ
+        cap,
+        Path(os.fspath(output)),
+        store=store,
+        wheelhouse_options=wh_options,
+        progress=progress,
+        command=command,
+        environ=environ,
     )

@@ -9,6 +9,7 @@ expands ``${VAR}`` in requirements files), elsewhere it is masked as ``***@``.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,11 +30,12 @@ else:  # pragma: no cover - Python 3.10: validate the dict instead when tomli is
 
 from envcapture._fs import atomic_write_text, sha256_file
 from envcapture._version import __version__
+from envcapture.analysis.api import ConfigLike, EntryPointsLike
 from envcapture.build.manifest import REQUIREMENTS_LOCK
 from envcapture.environment.model import EnvSnapshot
 from envcapture.errors import BuildError
 from envcapture.model import Target
-from envcapture.resolution.capture import Capture
+from envcapture.resolution.capture import Capture, capture
 from envcapture.resolution.model import Closure, Delivery, OriginKind, Pin
 from envcapture.resolution.urls import mask_url
 
@@ -567,10 +569,26 @@ def write_lock(
     return WrittenLock(paths=tuple(paths), skipped=tuple(skipped))
 
 
-def lock_job(result: Capture, out_dir: str | Path, *, command: str = "envcapture lock") -> WrittenLock:
+def lock_job(
+    result: Capture | ConfigLike,
+    out_dir: str | os.PathLike[str],
+    *,
+    command: str = "envcapture lock",
+    entry_points: EntryPointsLike = (),
+    project: str | os.PathLike[str] | None = None,
+    python: str | None = None,
+    target_python: str | None = None,
+) -> WrittenLock:
     """EDGE: write the lock files of ``result`` (``requirements.lock.txt``, ``pylock.toml``
-    when every pin has a hash, ``environment.json``) into ``out_dir``."""
-    out = Path(out_dir)
+    when every pin has a hash, ``environment.json``) into ``out_dir``.
+
+    ``result`` is a `Capture`, or the job's config (a path, a `JobConfig` or a parsed
+    mapping) to capture first with ``entry_points``, ``project``, ``python`` and
+    ``target_python`` .
+    """
+    if not isinstance(result, Capture):
+        result = capture(entry_points, config=result, project=project, python=python, target_python=target_python)
+    out = Path(os.fspath(out_dir))
     out.mkdir(parents=True, exist_ok=True)
     closure = result.closure
     if result.decisions:

@@ -35,7 +35,7 @@ from envcapture.config.model import (
 from envcapture.config.nodes import NodeReader, describe
 from envcapture.config.paths import PathRules, absolute
 from envcapture.config.scalars import mask_url, parse_duration, parse_size
-from envcapture.config.sections.command import check_references, read_args, read_cmd
+from envcapture.config.sections.command import check_quotes, check_references, read_args, read_cmd
 from envcapture.config.sections.compute import (
     read_flags,
     read_graceful_shutdown,
@@ -222,6 +222,7 @@ def _read_job(ctx: Context, root: y.Node | None, project_dir: Path) -> JobConfig
     cmd_node = found["cmd"].value
     assert isinstance(cmd_node, y.Scalar)  # string() accepted it
     check_references(ctx, cmd_node, cmd, declared, flags)
+    check_quotes(ctx, cmd_node, cmd)
     return config
 
 

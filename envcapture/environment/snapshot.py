@@ -38,6 +38,7 @@ from pathlib import Path
 from envcapture._fs import atomic_write_bytes, default_cache_dir
 from envcapture.environment import _probe
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
+from envcapture.environment.request import resolve_python
 from envcapture.errors import InterpreterError
 from envcapture.model import Diagnostic, ModuleName, dist_name
 
@@ -76,14 +77,15 @@ def default_interpreter() -> str:
 def snapshot_environment(python: str | None = None, *, timeout: float = PROBE_TIMEOUT, use_cache: bool = True) -> EnvSnapshot:
     """Read the interpreter ``python`` (default: `default_interpreter`) and what it has installed.
 
-    :param python: path of the interpreter, or a bare name looked up on ``PATH``.
+    :param python: an interpreter request (`resolve_python`): a path, a virtualenv
+        directory, a version (``3.10``, ``python3.12``) or a name looked up on ``PATH``.
     :param timeout: seconds before the probe is killed.
     :returns: the snapshot; distributions sorted by canonical name.
     :raises InterpreterError: the interpreter is missing, not executable, not a
         Python >= 3.8, or the probe fails or times out (one line, with the last line
         of its stderr).
     """
-    executable = _locate(python if python is not None else default_interpreter())
+    executable = _locate(default_interpreter()) if python is None else resolve_python(python)
     raw = _cached_probe(executable) if use_cache else None
     if raw is None:
         raw = _run_probe(executable, timeout)

@@ -9,14 +9,14 @@ target needs but the local environment lacks is resolved with `complete_for_targ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from envcapture.analysis.api import AnalysisOptions, analyze
+from envcapture.analysis.api import AnalysisOptions, ConfigLike, EntryPointsLike, analyze, entry_point_args, job_config
 from envcapture.analysis.classify import Analysis, Status
-from envcapture.config.loader import load_config
-from envcapture.config.model import JobConfig
+from envcapture.config.loader import JobConfig
 from envcapture.environment.model import EnvSnapshot
 from envcapture.environment.snapshot import default_interpreter, snapshot_environment
 from envcapture.model import Target
@@ -86,18 +86,23 @@ def direct_requirements(analysis: Analysis) -> list[DirectRequirement]:
 
 
 def capture(
-    entry_points: Sequence[str] = (),
+    entry_points: EntryPointsLike = (),
     *,
-    config: JobConfig | str | Path | None = None,
-    project: str | Path | None = None,
+    config: ConfigLike | None = None,
+    project: str | os.PathLike[str] | None = None,
     python: str | None = None,
     target_python: str | None = None,
     options: ResolveOptions | None = None,
     complete: bool = True,
     snapshot: EnvSnapshot | None = None,
     cache_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Capture:
     """Analyse and resolve a job for its target.
+
+    Entry points, ``config`` (a path, a `JobConfig` or a parsed mapping) and ``project``
+    as for `envcapture.analysis.api.analyze`; ``python`` is an interpreter request (a path,
+    a virtualenv directory, a version).
 
     :param options: pip options replacing ``env.python.pip`` (the requirements file's
         options are still merged in).
@@ -106,9 +111,10 @@ def capture(
     :raises InputError: bad config, entry points, requirements file or interpreter.
     :raises ResolutionError: an installed distribution's metadata cannot be read.
     """
-    job = load_config(Path(config)) if isinstance(config, (str, Path)) else config
+    entry_points = entry_point_args(entry_points)
+    job = job_config(config, project=project)
     if project is not None:
-        project_dir = Path(project).resolve()
+        project_dir = Path(os.fspath(project)).resolve()
     elif job is not None:
         project_dir = Path(job.project_dir).resolve()
     else:
@@ -119,7 +125,7 @@ def capture(
         entry_points,
         config=job,
         project=project_dir,
-        options=AnalysisOptions(python=python, target_python=target_python, cache_dir=cache_dir),
+        options=AnalysisOptions(python=python, target_python=target_python, cache_dir=cache_dir, progress=progress),
         snapshot=snapshot,
     )
     target = analysis.target

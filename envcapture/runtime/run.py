@@ -57,6 +57,7 @@ __all__ = [
     "RunState",
     "command_argv",
     "run_bundle",
+    "shown_command",
 ]
 
 
@@ -357,6 +358,20 @@ def command_argv(cmd: str, variables: Mapping[str, str]) -> tuple[list[str], boo
     return ["/bin/sh", "-c", _REF_RE.sub(shell_ref, text)], True
 
 
+def shown_command(argv: list[str], shell: bool, variables: Mapping[str, str]) -> str:
+    """The command as the ``Running:`` line shows it: with the values of the ``${NAME}``s.
+
+    >>> shown_command(["python", "main.py", "--in", "/run/a b.wav"], False, {})
+    "python main.py --in '/run/a b.wav'"
+    >>> shown_command(["/bin/sh", "-c", "python a.py ${A} && echo done"], True, {"A": "/run/a.wav"})
+    'python a.py /run/a.wav && echo done'
+    """
+    if not shell:
+        return shlex.join(argv)
+    text = " ".join(argv[-1].split())  # the line as written, on one line
+    return _REF_RE.sub(lambda m: shlex.quote(variables[m.group(1)]) if m.group(1) in variables else m.group(0), text)
+
+
 def _job_environ(variables: Mapping[str, str], env_vars: Mapping[str, str], venv: Path | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV and not k.startswith("ENVCAPTURE_")}
     env.update({k: v for k, v in variables.items() if _IDENT_RE.match(k)})
@@ -479,7 +494,7 @@ def run_bundle(
             setup_seconds = round(time.monotonic() - began, 4)
             status.update(argv=argv, shell=shell, setup=setup, setup_seconds=setup_seconds)
             how = "" if runenv is None else f"; environment {runenv.key[:12]} {'reused' if runenv.reused else 'built'}"
-            say(f"Running: {' '.join(str(job['cmd']).split())} (setup {setup_seconds:.2f} s{how})")
+            say(f"Running: {shown_command(argv, shell, variables)} (setup {setup_seconds:.2f} s{how})")
             graceful = job.get("graceful_shutdown")
             shutdown = None
             if graceful:

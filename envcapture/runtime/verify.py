@@ -210,7 +210,10 @@ def verify_bundle(bundle: str | Path, *, python: str | None = None, venv: Path |
         raise BuildError(f"verify {root.name}: {interpreter} is Python {version or '?'}, the target is {major}.{minor}")
     prefix = offline_prefix()
     method = " ".join(Path(prefix[0]).name if i == 0 else p for i, p in enumerate(prefix)) if prefix else ""
-    method = (f"{method} (no network namespace) + " if method else "") + "PIP_NO_INDEX=1, proxies at 127.0.0.1:9"
+    if method:
+        method = f"network cut off by {method} (an empty network namespace), PIP_NO_INDEX=1, proxies at 127.0.0.1:9"
+    else:
+        method = "no network namespace available here: only PIP_NO_INDEX=1 and proxies at 127.0.0.1:9"
     env = _offline_env()
     with tempfile.TemporaryDirectory(prefix="envcapture-verify-") as tmp:
         env_dir = venv or Path(tmp, "venv")

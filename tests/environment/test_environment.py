@@ -266,7 +266,7 @@ def test_error_not_on_path() -> None:
 
 
 def test_error_directory(tmp_path: Path) -> None:
-    assert _error(str(tmp_path)) == f"{tmp_path}: interpreter is not a file"
+    assert _error(str(tmp_path)) == f"{tmp_path}: a directory that is not a virtualenv (no bin/python in it)"
 
 
 def test_error_not_executable(tmp_path: Path) -> None:

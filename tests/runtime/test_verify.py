@@ -43,7 +43,7 @@ def test_cli_verify_ok(cold_build: Built) -> None:
     assert [s for step, s in steps if step == "import"] == ["editdep", "psutil", "vcsdep"]
     assert sum(1 for step, _ in steps if step == "hash") == 7
     if offline_prefix():
-        assert doc["offline_method"].startswith("unshare -")
+        assert doc["offline_method"].startswith("network cut off by unshare -")
     assert "PIP_NO_INDEX=1, proxies at 127.0.0.1:9" in doc["offline_method"]
 
 
@@ -63,6 +63,23 @@ def test_install_is_offline(cold_build: Built, buildjob: BuildJob, tmp_path: Pat
     assert "psutil" in install.detail
     assert len(buildjob.index.requests) == before  # the index was never asked
     assert Check(step="import", subject="psutil", ok=False, detail="not tried: the install failed") in result.failures
+
+
+def test_cli_verify_human_output_says_how_the_network_was_cut_and_leads_with_failure(cold_build: Built, tmp_path: Path) -> None:
+    ok = CliRunner().invoke(cli, ["verify", str(cold_build.bundle)])
+    assert ok.exit_code == 0, ok.output
+    first = ok.stdout.splitlines()[0]
+    assert first.startswith("verified with Python ")
+    assert "(no network namespace)" not in first
+    if offline_prefix():
+        assert "offline: network cut off by unshare -" in first and "(an empty network namespace)" in first
+    bundle = _copy(cold_build, tmp_path / "bundle")
+    (bundle / "wheelhouse" / INDEX_WHEELS["psutil"]).unlink()
+    failed = CliRunner().invoke(cli, ["verify", str(bundle)])
+    assert failed.exit_code == 1
+    lines = failed.stdout.splitlines()
+    assert lines[0].startswith("verify FAILED: ") and "verified" not in failed.stdout, failed.stdout
+    assert any(line.startswith("  FAILED hash wheelhouse/") for line in lines)
 
 
 def test_tampered_wheel_and_missing_module_fail(cold_build: Built, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from envcapture.config.model import PROJECT_HOME
 from envcapture.config.nodes import NAME_RE, did_you_mean, join, quote
 from envcapture.config.sections.context import Context
 
-__all__ = ["check_references", "read_args", "read_cmd"]
+__all__ = ["check_quotes", "check_references", "read_args", "read_cmd"]
 
 _REF_RE = re.compile(r"\$\{([^}]*)\}")
 
@@ -65,3 +65,37 @@ def check_references(ctx: Context, cmd_node: y.Scalar, cmd: str, declared: froze
             f"undeclared variable ${{{name}}}",
             did_you_mean(name, sorted(declared)) or "declare it in inputs, outputs, datasets, s3-mounts, args or env.vars",
         )
+
+
+def check_quotes(ctx: Context, cmd_node: y.Scalar, cmd: str) -> None:
+    """A quote in ``cmd`` that sh would never close, located in the config file (not inside ``cmd``)."""
+    opened = _unclosed_quote(cmd)
+    if opened is not None:
+        node = ctx.reader.at_text(cmd_node, cmd[opened:].split("\n", 1)[0])
+        near = " ".join(cmd[opened : opened + 24].split())
+        ctx.reader.error(node, "cmd", f"unbalanced quote: the {cmd[opened]} is never closed (near {near!r})")
+
+
+def _unclosed_quote(cmd: str) -> int | None:
+    """The offset of a quote in ``cmd`` that is never closed, read as sh reads it
+    (backslash escapes, ``'...'`` without escapes, ``#`` comments at a word's start)."""
+    quote, opened, i, word_start = "", 0, 0, True
+    while i < len(cmd):
+        ch = cmd[i]
+        if quote == "'":
+            quote = "" if ch == "'" else quote
+        elif ch == "\\":
+            i += 2
+            word_start = False
+            continue
+        elif quote == '"':
+            quote = "" if ch == '"' else quote
+        elif ch in "'\"":
+            quote, opened = ch, i
+        elif ch == "#" and word_start:
+            while i < len(cmd) and cmd[i] != "\n":
+                i += 1
+            continue
+        word_start = not quote and ch in " \t\r\n;&|()"
+        i += 1
+    return opened if quote else None
