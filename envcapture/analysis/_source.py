@@ -1,8 +1,9 @@
-"""Source bytes -> text, and the checks before libcst parses it (encodings, nesting, parse errors).
+"""Source bytes -> text, and the words of a parse failure (encodings, parse errors).
 
 ``decode_source`` decodes as the interpreter would (PEP 263 cookie, UTF-8 BOM);
-``nesting_problem`` refuses what would crash libcst's native parser; ``syntax_error``
-words a parse failure with CPython's parser (and flags Python 2 code).
+``syntax_error`` words a parse failure with CPython's parser (and flags Python 2 code).
+What would crash libcst's native parser is refused before, by
+`envcapture.analysis.nesting.nesting_problem`.
 """
 
 from __future__ import annotations
@@ -12,38 +13,12 @@ import io
 import re
 import tokenize
 import warnings
-from typing import Final
 
 import libcst as cst
 
 from envcapture.errors import InputError, Location
 
-__all__ = ["decode_source", "nesting_problem", "syntax_error"]
-
-
-# libcst's native parser recurses on the machine stack: around 1,500 nested brackets or
-# 10,000 chained operators it crashes the process (SIGSEGV), and it is quadratic well
-# before. CPython refuses more than 200 nested brackets; deeper trees would hit Python's
-# recursion limit in the walk anyway. `nesting_problem` checks this before parsing.
-_MAX_BRACKETS: Final = 200
-_MAX_CHAIN: Final = 1000
-_SCAN_PATTERN: Final = r"""
-      (?P<s>'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''
-        |\"\"\"[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*\"\"\"
-        |'[^'\\\n]*(?:\\.[^'\\\n]*)*'
-        |"[^"\\\n]*(?:\\.[^"\\\n]*)*")
-    | (?P<c>\#[^\r\n]*)
-    | (?P<bs>\\\r?\n)
-    | (?P<o>[(\[{])
-    | (?P<x>[)\]}])
-    | (?P<n>\r\n?|\n)
-    | (?P<op>\*\*|//|<<|>>|->|==|!=|<=|>=|:=|[-+*/%@&|^~<>.]KEYWORDS)
-    | (?P<sep>[,;:=])
-"""
-# Keywords cost a third more to scan for: only when a file has many of them.
-_SCAN_RE: Final = re.compile(_SCAN_PATTERN.replace("KEYWORDS", ""), re.VERBOSE)
-_SCAN_KEYWORDS_RE: Final = re.compile(_SCAN_PATTERN.replace("KEYWORDS", r"|\b(?:and|or|not|if|else|lambda|await)\b"), re.VERBOSE)
-_KEYWORD_TEXTS: Final = (" and ", " or ", "not ", " if ", " else ", "lambda", "await ")
+__all__ = ["decode_source", "syntax_error"]
 
 
 def decode_source(data: bytes) -> str:
@@ -108,35 +83,3 @@ def syntax_error(text: str, exc: cst.ParserSyntaxError, path: str | None) -> tup
     # CPython accepts it (newer syntax than libcst knows): keep libcst's own words.
     first = exc.message.splitlines()[0] if exc.message else "invalid syntax"
     return exc.raw_line, first if len(first) <= 160 else first[:157] + "..."
-
-
-def nesting_problem(text: str) -> tuple[int, str] | None:
-    """A cheap scan that refuses what would crash or stall libcst's parser.
-
-    Strings and comments are skipped; ``chain`` approximates the depth of the expression
-    tree: operators, nested brackets and trailers add one, a separator (``,`` ``:`` ``=``)
-    goes back to the depth at the enclosing bracket, a newline outside brackets to 0.
-    """
-    chain = 0
-    stack: list[int] = []
-    keywords = sum(text.count(k) for k in _KEYWORD_TEXTS) > _MAX_CHAIN // 2
-    for match in (_SCAN_KEYWORDS_RE if keywords else _SCAN_RE).finditer(text):
-        kind = match.lastgroup
-        if kind == "op" or kind == "s":
-            chain += 1
-        elif kind == "sep":
-            chain = stack[-1] + 1 if stack else 0
-        elif kind == "o":
-            stack.append(chain)
-            chain += 1
-            if len(stack) > _MAX_BRACKETS:
-                line = text.count("\n", 0, match.start()) + 1
-                return line, f"brackets nested deeper than {_MAX_BRACKETS} levels"
-        elif kind == "x":
-            chain = stack.pop() + 1 if stack else 0
-        elif kind == "n" and not stack:
-            chain = 0
-        if chain > _MAX_CHAIN:
-            line = text.count("\n", 0, match.start()) + 1
-            return line, f"expression deeper than {_MAX_CHAIN} levels"
-    return None

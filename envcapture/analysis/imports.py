@@ -32,7 +32,7 @@ libcst parses with its native parser, whatever the running interpreter: Python 3
 syntax (PEP 695, nested f-string quotes) parses on 3.10 and 3.11; no
 ``PartialParserConfig`` is needed (its ``python_version`` does not restrict that parser).
 
-The work is split by concern: `_source` (bytes -> text, the pre-parse nesting scan, parse
+The work is split by concern: `nesting` (the pre-parse nesting scan), `_source` (bytes -> text, parse
 error messages), `_visitor` (the walk that collects import sites and their context),
 `_guards` (optional / type-only / conditions), `_syspath` (``sys.path`` additions),
 `_positions` (lines and columns), `_nodes` (literals and call arguments); this module
@@ -52,7 +52,7 @@ from libcst.helpers import get_full_name_for_node
 from envcapture.analysis._guards import GuardEffects
 from envcapture.analysis._nodes import argument, integer, literal_str
 from envcapture.analysis._positions import starts
-from envcapture.analysis._source import decode_source, nesting_problem, syntax_error
+from envcapture.analysis._source import decode_source, syntax_error
 from envcapture.analysis._syspath import SysPathReader
 from envcapture.analysis._visitor import FROM_IMPORTS, IMPORTS, FactsVisitor, Pending, walk_markers
 from envcapture.analysis.conditions import evaluate_condition, import_is_active
@@ -63,6 +63,7 @@ from envcapture.analysis.model import (
     PathAddition,
     SourceFacts,
 )
+from envcapture.analysis.nesting import nesting_problem
 from envcapture.errors import InputError
 from envcapture.model import Diagnostic, ModuleName, Severity
 
