@@ -692,6 +692,8 @@ def build_cmd(
     )
     for item in result.local_code.excluded:
         ui.note(f"note: left out {item.path} ({item.rule})")
+    for item in ((result.manifest.get("job") or {}).get("inputs_archive") or {}).get("excluded") or []:
+        ui.note(f"note: left out input {item['path']} ({item['rule']})")
     for name, why in result.skipped:
         ui.note(f"note: {name} not written: {why}")
     for name in result.wheelhouse.direct:

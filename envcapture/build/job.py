@@ -7,8 +7,12 @@ What the runtime needs to run the job without the config or the build machine:
   modes 0644/0755). A relative input without a variable keeps its relative path; an
   input saved in a variable (``path: VAR``, and every absolute input, which the config
   only allows with a variable) is placed at ``inputs/<VAR>/<basename>`` and ``${VAR}``
-  names that place. A directory is packed whole (its regular files). An input missing
-  at build time is an `InputError` naming it.
+  names that place. A directory is packed whole (its regular files) by the local code's
+  walker (`envcapture.build.localcode.select_input`): secrets, VCS metadata, keys and
+  bytecode are left out and reported (``inputs_archive.excluded``); an input that is
+  itself one of these (``.env``, ``.git/``, ``id_rsa``, ``secrets.yaml``) is refused, and
+  so is a symlink that leads out of the project (or out of an input outside the project).
+  An input missing at build time is an `InputError` naming it.
 * ``outputs``: the relative path the job writes (an absolute output is given
   ``outputs/<VAR>/<basename>`` in the job's working directory) and its variable.
 * ``env``: each ``env.vars`` entry with its value; an entry without a value is copied
@@ -31,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from envcapture.build.localcode import LocalBundle, Selection, write_local_bundle
+from envcapture.build.localcode import Excluded, LocalBundle, Selection, select_input, write_local_bundle
 from envcapture.build.manifest import INPUTS
 from envcapture.config.model import JobConfig
 from envcapture.errors import InputError, Location
@@ -46,10 +50,12 @@ def __dir__() -> list[str]:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobInputs:
     """The inputs laid out for the run: (config path, variable, run-relative path, kind)
-    per entry, and the (run-relative path, real file) pairs that go into the archive."""
+    per entry, the (run-relative path, real file) pairs that go into the archive, and the
+    run-relative paths the exclusion rules left out (with the rule)."""
 
     entries: tuple[tuple[str, str | None, str, str], ...]
     files: tuple[tuple[str, Path], ...]
+    excluded: tuple[Excluded, ...] = ()
 
 
 def _placed(path: str, var: str | None, *, prefix: str) -> str:
@@ -78,9 +84,10 @@ def collect_inputs(config: JobConfig) -> JobInputs:
     :raises InputError: an input is missing, unreadable or not a file or directory; two
         inputs land on the same path.
     """
-    project = Path(config.project_dir)
+    project = Path(os.path.abspath(config.project_dir))
     entries: list[tuple[str, str | None, str, str]] = []
     files: dict[str, Path] = {}
+    excluded: dict[str, str] = {}
     for index, spec in enumerate(config.inputs):
         where = spec.location if spec.location.key else spec.location.child(f"inputs[{index}]")
         source = Path(os.path.expanduser(spec.path))
@@ -89,27 +96,35 @@ def collect_inputs(config: JobConfig) -> JobInputs:
         rel = _placed(spec.path, spec.var, prefix="inputs")
         if not rel or rel == ".." or rel.startswith("../") or PurePosixPath(rel).is_absolute():
             raise InputError(f"{spec.path!r} is not a path inside the job's directory", location=where)
-        if not source.exists():
+        if not os.path.lexists(source):
             raise InputError(f"{spec.path!r} does not exist at build time (looked in {project})", location=where)
-        if source.is_dir():
-            entries.append((spec.path, spec.var, rel, "directory"))
-            found = False
-            for dirpath, dirnames, filenames in os.walk(source):
-                dirnames.sort()
-                for name in sorted(filenames):
-                    real = Path(dirpath, name)
-                    if real.is_file():
-                        sub = real.relative_to(source).as_posix()
-                        _add(files, f"{rel}/{sub}", real, spec.path, where)
-                        found = True
-            if not found:
-                raise InputError(f"{spec.path!r} is an empty directory; nothing to send", location=where)
-        elif source.is_file():
-            entries.append((spec.path, spec.var, rel, "file"))
-            _add(files, rel, source, spec.path, where)
+        lexical = Path(os.path.normpath(os.path.abspath(source)))
+        if lexical == project or project in lexical.parents:  # walked from the project: links stay inside it
+            root, raw = project, lexical.relative_to(project).as_posix()
+        elif lexical.is_dir():  # an input outside the project (with a variable) is its own root
+            root, raw = lexical, ""
         else:
-            raise InputError(f"{spec.path!r} is not a regular file or a directory", location=where)
-    return JobInputs(entries=tuple(entries), files=tuple(sorted(files.items())))
+            root, raw = lexical.parent, lexical.name
+        try:
+            chosen = select_input(root, raw, key="input")
+        except InputError as exc:
+            raise InputError(exc.message, location=where, hint=exc.hint) from exc
+        kind = "directory" if os.path.isdir(source) else "file"
+        entries.append((spec.path, spec.var, rel, kind))
+        prefix = raw.rstrip("/")
+        for sub_path, real in chosen.files:
+            sub = sub_path[len(prefix) :].lstrip("/") if prefix else sub_path
+            _add(files, f"{rel}/{sub}" if sub else rel, real, spec.path, where)
+        for item in chosen.excluded:
+            sub = item.path[len(prefix) :].lstrip("/") if prefix else item.path
+            excluded[f"{rel}/{sub}" if sub else rel] = item.rule
+        if kind == "directory" and not chosen.files:
+            raise InputError(f"{spec.path!r} is an empty directory; nothing to send", location=where)
+    return JobInputs(
+        entries=tuple(entries),
+        files=tuple(sorted(files.items())),
+        excluded=tuple(sorted(Excluded(path=p, rule=r) for p, r in excluded.items() if p not in files)),
+    )
 
 
 def _add(files: dict[str, Path], rel: str, real: Path, raw: str, where: Location) -> None:
@@ -125,7 +140,7 @@ def write_inputs(inputs: JobInputs, dest: Path) -> LocalBundle | None:
     """
     if not inputs.files:
         return None
-    return write_local_bundle(dest.parent, dest, selection=Selection(files=inputs.files, excluded=()))
+    return write_local_bundle(dest.parent, dest, selection=Selection(files=inputs.files, excluded=inputs.excluded))
 
 
 def _env_json(config: JobConfig, environ: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -159,6 +174,7 @@ def job_json(
         else {
             "path": INPUTS,
             "files": [{"path": f.path, "size": f.size, "mode": f"{f.mode:04o}", "sha256": f.sha256} for f in archive.files],
+            "excluded": [{"path": e.path, "rule": e.rule} for e in archive.excluded],
         },
         "outputs": [{"path": output_path(spec.path, spec.var), "var": spec.var} for spec in config.outputs],
         "env": _env_json(config, env),

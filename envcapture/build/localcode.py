@@ -5,8 +5,15 @@ The selection is exactly the files the analysis reached plus the entry-point scr
 relative to the job's working directory. Left out, and reported with the rule that
 matched, even inside a listed directory: VCS metadata (``.git``), bytecode
 (``__pycache__``, ``*.pyc``), virtualenvs (a directory holding ``pyvenv.cfg``), ``.env``
-files, private keys (``id_rsa*``, ``*.pem``, ``*.key``...) and credential files
-(``.netrc``, ``.pypirc``, ``credentials.json``, ``.aws/``, ``*.p12``...).
+files, private keys (``id_rsa*``, ``*.pem``, ``*.key``...), credential files
+(``.netrc``, ``.pypirc``, ``credentials.json``, ``.aws/``, ``*.p12``...) and secrets files
+(``secrets.yaml``, ``secrets.json``, ``*.secret``...).
+
+The same walker, with the same rules and symlink policy, selects the files of the job's
+``inputs`` (`select_input`): a directory input is walked like a ``local-paths``
+directory, its secrets left out and reported; an input that is itself one of these
+(``inputs: [.env]``, ``inputs: [.git/]``) is refused with the rule, since the user asked
+for it by name.
 
 Symlinks: one that leads outside the project is refused with an `InputError` naming it.
 One that stays inside is stored as the content it points to (a plain file in the
@@ -44,6 +51,7 @@ __all__ = [
     "LocalBundle",
     "Selection",
     "exclusion_rule",
+    "select_input",
     "select_local_files",
     "write_local_bundle",
 ]
@@ -71,6 +79,10 @@ _FILE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "credentials",
         (".netrc", "_netrc", ".pypirc", "credentials.json", ".git-credentials", "*.p12", "*.pfx", "*.jks", "*.keystore"),
+    ),
+    (
+        "secrets",
+        ("secrets.yaml", "secrets.yml", "secrets.json", "secrets.toml", "secrets.env", ".secrets", "*.secret", "*.secrets"),
     ),
 )
 
@@ -248,6 +260,41 @@ class _Selector:
                 self.files[child] = child_real
             else:
                 self.excluded[child] = "not-a-regular-file"
+
+
+def select_input(root: Path, raw: str, *, key: str) -> Selection:
+    """The files of one ``inputs`` entry ``raw`` (relative to ``root``, the project, or
+    ``""`` for ``root`` itself: an input outside the project is its own root), with the
+    rules and symlink policy of the local code. Paths in the selection are relative to
+    ``root``.
+
+    :raises InputError: the entry is missing, leads out of ``root`` (by ``..`` or by a
+        symlink, also one inside a directory input), or is itself a file the rules never
+        ship (named with its rule).
+    """
+    selector = _Selector(Path(root))
+    rel = selector._rel(raw, key)
+    path = selector.project / rel if rel else selector.project
+    if not os.path.lexists(path):
+        raise InputError(f"{key} {raw!r}: no such file or directory")
+    real = selector._real(rel)
+    if real is None:
+        raise InputError(f"{key} {raw!r}: {selector.excluded.get(rel, 'unreadable')}; refused")
+    is_dir = real.is_dir()
+    named = rel or Path(root).name
+    rule = exclusion_rule(named, is_dir=is_dir) or (selector._rule(rel, real, is_dir=is_dir) if rel else None)
+    if rule is None and not rel and is_dir and (real / "pyvenv.cfg").is_file():
+        rule = "virtualenv"
+    if rule is not None:
+        raise InputError(f"{key} {raw!r}: never shipped ({rule}); refused (remove it from inputs)")
+    if not is_dir and not real.is_file():
+        raise InputError(f"{key} {raw!r}: not a regular file or a directory; refused")
+    selector.add_file(raw, key)
+    excluded = {k: v for k, v in selector.excluded.items() if k not in selector.files}
+    return Selection(
+        files=tuple(sorted(selector.files.items())),
+        excluded=tuple(sorted(Excluded(path=p, rule=r) for p, r in excluded.items())),
+    )
 
 
 def select_local_files(project: Path, *, files: Iterable[str] = (), paths: Iterable[str] = ()) -> Selection:
