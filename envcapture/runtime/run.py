@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from envcapture._fs import atomic_write_text, default_cache_dir
+from envcapture._fs import atomic_write_bytes, default_cache_dir
 from envcapture._version import __version__
 from envcapture.build.manifest import hash_checks, read_manifest
 from envcapture.errors import EnvcaptureError, InputError
@@ -155,9 +155,40 @@ class _Status:
             "error": None,
         }
 
+    def create(self) -> None:
+        """Write the first ``status.json`` with ``O_EXCL``: it is the run directory's marker,
+        so two runs racing on one empty directory cannot both start (the second is refused)."""
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise InputError(f"{self.path.parent}: another run started in this directory; give a new --workdir") from None
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot create the run record: {exc.strerror or exc}") from exc
+        os.close(fd)
+        self.update()
+
     def update(self, **fields: Any) -> None:
+        """Rewrite ``status.json`` atomically; on a full disk (no room for the temporary
+        file) overwrite it in place, which needs no new block for a record of this size.
+
+        :raises InputError: neither way works (the line names the file).
+        """
         self.doc.update(fields)
-        atomic_write_text(self.path, json.dumps(self.doc, indent=2, ensure_ascii=False) + "\n")
+        data = (json.dumps(self.doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        try:
+            atomic_write_bytes(self.path, data)
+        except OSError as exc:
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    os.ftruncate(fd, len(data))
+                finally:
+                    os.close(fd)
+            except OSError:
+                raise InputError(f"{self.path}: cannot write the run record: {exc.strerror or exc}") from exc
 
 
 # --- the bundle ---------------------------------------------------------------------------------
@@ -173,6 +204,31 @@ def _job(manifest: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(job, dict) or not isinstance(job.get("cmd"), str) or not job["cmd"].strip():
         raise InputError("manifest.json: job.cmd: expected the command to run")
     return job
+
+
+def _inside_path(value: object, what: str) -> str:
+    """A path of the manifest's job section that must stay inside the job's working
+    directory: relative, POSIX, no ``..``, no NUL. A crafted manifest is refused before
+    anything is created for the job."""
+    text = str(value) if value is not None else ""
+    pure = PurePosixPath(text)
+    if not text or "\x00" in text or "\\" in text or pure.is_absolute() or ".." in pure.parts or pure.parts in ((), (".",)):
+        raise InputError(
+            f"manifest.json: {what}: {text!r} is not a path inside the job's working directory; "
+            "refusing to write outside the run directory"
+        )
+    return pure.as_posix()
+
+
+def _check_job_paths(job: Mapping[str, Any]) -> None:
+    for key in ("inputs", "outputs"):
+        items = job.get(key) or []
+        if not isinstance(items, list):
+            raise InputError(f"manifest.json: job.{key}: expected a list")
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise InputError(f"manifest.json: job.{key}[{index}]: expected an object")
+            _inside_path(item.get("path"), f"job.{key}[{index}].path")
 
 
 def _check_artifacts(root: Path, manifest: Mapping[str, Any]) -> None:
@@ -218,6 +274,7 @@ def _extract(archive: Path, dest: Path, what: str) -> int:
     """Unpack the regular files and directories of ``archive`` under ``dest``; refuse
     absolute paths, ``..``, links and special files. Return the number of files."""
     count = 0
+    target = dest
     try:
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar:
@@ -242,7 +299,10 @@ def _extract(archive: Path, dest: Path, what: str) -> int:
                     shutil.copyfileobj(source, out, 1 << 20)
                 os.chmod(target, 0o755 if member.mode & 0o100 else 0o644)
                 count += 1
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+    except OSError as exc:
+        where = exc.filename or target
+        raise InputError(f"{what}: cannot be unpacked into {where}: {exc.strerror or exc}") from exc
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
         raise InputError(f"{what}: cannot be unpacked: {exc}") from exc
     return count
 
@@ -382,25 +442,32 @@ def _job_environ(variables: Mapping[str, str], env_vars: Mapping[str, str], venv
     return env
 
 
-def _collect_outputs(job: Mapping[str, Any], work: Path, out_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def _collect_outputs(job: Mapping[str, Any], work: Path, out_dir: Path) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """Copy the outputs to ``out_dir``: (rows, missing, errors). A copy that fails (a full
+    disk, an unreadable file) is an error line naming the path, not an exception."""
     rows: list[dict[str, Any]] = []
     missing: list[str] = []
+    errors: list[str] = []
     for item in job.get("outputs") or []:
         rel = str(item["path"])
         source = work / rel
         dest = out_dir / rel
         collected = False
-        if source.is_dir():
-            shutil.copytree(source, dest, dirs_exist_ok=True)
-            collected = True
-        elif source.is_file():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest)
-            collected = True
-        else:
-            missing.append(rel)
+        try:
+            if source.is_dir():
+                shutil.copytree(source, dest, symlinks=True, dirs_exist_ok=True)
+                collected = True
+            elif source.is_file():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, dest)
+                collected = True
+            else:
+                missing.append(rel)
+        except (OSError, shutil.Error) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+            errors.append(f"output {rel}: cannot copy it to {dest}: {detail}")
         rows.append({"path": rel, "var": item.get("var"), "collected": collected})
-    return rows, missing
+    return rows, missing, errors
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -412,9 +479,12 @@ def _run_dir(workdir: str | Path | None, bundle: Path) -> Path:
         run_dir = Path.cwd() / f"{bundle.name}-run-{stamp}-{os.getpid()}"
     else:
         run_dir = Path(workdir).absolute()
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise InputError(f"{run_dir}: exists and is not empty; give a new --workdir (a run never overwrites files)")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+            raise InputError(f"{run_dir}: exists and is not empty; give a new --workdir (a run never overwrites files)")
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{run_dir}: cannot create the run directory: {exc.strerror or exc}") from exc
     return run_dir
 
 
@@ -454,13 +524,14 @@ def run_bundle(
     run_dir = _run_dir(workdir, root)
     work = run_dir / "work"
     status = _Status(run_dir, root)
-    status.update()
+    status.create()
     runenv: RunEnv | None = None
     setup: dict[str, float] = {}
     with Cancellation() as cancellation:
         try:
             manifest = read_manifest(root)
             job = _job(manifest)
+            _check_job_paths(job)
             plain = bool(job.get("plain"))
             status.update(cmd=job["cmd"], plain=plain)
             _check_artifacts(root, manifest)
@@ -537,6 +608,11 @@ def run_bundle(
         except EnvcaptureError as exc:
             status.update(state=RunState.FAILED.value, finished_at=_now(), setup=setup, error=str(exc))
             raise
+        except OSError as exc:  # a full or read-only disk, a file we cannot read: one line, exit 2
+            where = exc.filename or run_dir
+            error = InputError(f"{where}: cannot set up the run: {exc.strerror or exc}")
+            status.update(state=RunState.FAILED.value, finished_at=_now(), setup=setup, error=str(error))
+            raise error from exc
         except Exception as exc:
             line = f"{type(exc).__name__}: {exc}".splitlines()[0]
             status.update(state=RunState.FAILED.value, finished_at=_now(), setup=setup, error=f"internal error: {line}")
@@ -562,15 +638,18 @@ def _finish(
         except ValueError:
             killed_by = f"signal {-code}"
     exit_code = 128 - code if code < 0 else code
+    outputs, missing, errors = _collect_outputs(job, work, run_dir / "outputs")
+    errors = [*outcome.log_errors, *errors]
     if outcome.cancel_signal is not None:
         state = RunState.CANCELLED
-    elif code == 0:
+    elif code == 0 and not errors:
         state = RunState.COMPLETE
     else:
         state = RunState.FAILED
-    outputs, missing = _collect_outputs(job, work, run_dir / "outputs")
     for rel in missing:
         say(f"warning: output {rel} was not written by the job")
+    for line in errors:
+        say(f"error: {line}")
     cancel = None
     if outcome.cancel_signal is not None:
         graceful = job.get("graceful_shutdown")
@@ -584,7 +663,7 @@ def _finish(
     status.update(
         state=state.value, started_at=_iso(outcome.started), finished_at=_iso(outcome.finished), pid=outcome.pid or None,
         exit_code=exit_code, signal=killed_by, cancel=cancel, outputs=outputs, missing_outputs=missing,
-        leftover_processes=outcome.leftovers,
+        leftover_processes=outcome.leftovers, error="; ".join(errors) or None,
     )  # fmt: skip
     if outcome.leftovers:
         say(f"note: killed {outcome.leftovers} process(es) the job left running")

@@ -93,7 +93,8 @@ class Outcome:
     """How the job ended. ``returncode`` as `subprocess` gives it (negative: killed by that
     signal); ``cancel_signal`` is what the runtime received, ``sent`` what the job was
     sent first, ``killed`` whether SIGKILL went to the group; ``leftovers`` counts the
-    processes of the group still alive after the main one exited."""
+    processes of the group still alive after the main one exited; ``log_errors`` names the
+    logs that could not be kept (the job still ran to its end, its pipes drained)."""
 
     pid: int
     returncode: int
@@ -104,6 +105,7 @@ class Outcome:
     sent: str | None = None
     killed: bool = False
     leftovers: int = 0
+    log_errors: tuple[str, ...] = ()  # logs that could not be written (a full disk): the run failed
 
 
 def group_members(pgid: int) -> list[int]:
@@ -150,32 +152,56 @@ def _reap_group(pgid: int, *, timeout: float = 5.0) -> int:
     return len(left)
 
 
-def _pump(source: BinaryIO, log_path: Path, sink: BinaryIO | None) -> None:
+def _pump(source: BinaryIO, log_path: Path, sink: BinaryIO | None, errors: list[str]) -> None:
+    """Copy ``source`` to its log and ``sink`` until EOF. A log that cannot be written (a
+    full disk, an I/O error) is recorded in ``errors`` and given up, but the pipe is still
+    drained (and the terminal still fed), so the job never blocks on a full pipe."""
     fd = source.fileno()
-    with open(log_path, "ab", buffering=0) as log:
-        while True:
+    log: BinaryIO | None = None
+    try:
+        log = open(log_path, "ab", buffering=0)  # noqa: SIM115 - closed below, whatever happens
+    except OSError as exc:
+        errors.append(f"{log_path}: cannot open the log: {exc.strerror or exc}; the job's output was not kept")
+    written = 0
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except OSError:
+            break
+        if not chunk:
+            break
+        if log is not None:
             try:
-                chunk = os.read(fd, 1 << 16)
-            except OSError:
-                break
-            if not chunk:
-                break
-            log.write(chunk)
-            if sink is not None:
-                try:
-                    sink.write(chunk)
-                    sink.flush()
-                except (OSError, ValueError):
-                    sink = None  # the terminal went away: keep logging
+                log.write(chunk)
+                written += len(chunk)
+            except OSError as exc:
+                errors.append(
+                    f"{log_path}: cannot write the log after {written} bytes: {exc.strerror or exc}; "
+                    "the rest of the job's output was not kept"
+                )
+                with contextlib.suppress(OSError):
+                    log.close()
+                log = None
+        if sink is not None:
+            try:
+                sink.write(chunk)
+                sink.flush()
+            except (OSError, ValueError):
+                sink = None  # the terminal went away: keep logging
+    if log is not None:
+        with contextlib.suppress(OSError):
+            log.close()
     source.close()
 
 
 @contextlib.contextmanager
-def _pumps(proc: subprocess.Popen[bytes], logs: Path, sinks: tuple[BinaryIO | None, BinaryIO | None]) -> Iterator[None]:
+def _pumps(
+    proc: subprocess.Popen[bytes], logs: Path, sinks: tuple[BinaryIO | None, BinaryIO | None], errors: list[str]
+) -> Iterator[None]:
     assert proc.stdout is not None and proc.stderr is not None
     threads = [
-        threading.Thread(target=_pump, args=(proc.stdout, logs / "stdout.log", sinks[0]), name="job-stdout", daemon=True),
-        threading.Thread(target=_pump, args=(proc.stderr, logs / "stderr.log", sinks[1]), name="job-stderr", daemon=True),
+        threading.Thread(target=_pump, args=(proc.stdout, logs / "stdout.log", sinks[0], errors), name="job-stdout", daemon=True),
+        threading.Thread(target=_pump, args=(proc.stderr, logs / "stderr.log", sinks[1], errors), name="job-stderr", daemon=True),
     ]
     for thread in threads:
         thread.start()
@@ -219,7 +245,8 @@ def supervise(
     cancel_at: float | None = None
     deadline: float | None = None
     seen = 0
-    with _pumps(proc, logs, sinks):
+    log_errors: list[str] = []
+    with _pumps(proc, logs, sinks, log_errors):
         on_start(proc.pid)
         while True:
             try:
@@ -253,4 +280,5 @@ def supervise(
         sent=sent,
         killed=killed,
         leftovers=leftovers,
+        log_errors=tuple(log_errors),
     )
