@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "USER_FILE_LIMIT",
     "atomic_write_bytes",
     "atomic_write_text",
     "default_cache_dir",
     "pid_alive",
+    "read_user_file",
     "replace_directory",
     "sha256_bytes",
     "sha256_file",
@@ -33,6 +37,55 @@ def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+USER_FILE_LIMIT = 16 << 20
+"""The most bytes `read_user_file` reads by default (16 MiB): more than any config,
+requirements or pyproject file, far less than ``/dev/zero``."""
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def read_user_file(path: str | os.PathLike[str], *, limit: int = USER_FILE_LIMIT) -> bytes:
+    """The bytes of a file named by the user (a config, a requirements file and its
+    includes, a pyproject, a source file): a regular file of at most ``limit`` bytes.
+
+    It is opened without blocking (``O_NONBLOCK``: a FIFO with no writer does not hang
+    the open) and checked with ``fstat`` before anything is read, so ``/dev/stdin``, a
+    FIFO, ``/dev/zero`` or a directory are refused at once instead of blocking or reading
+    without end.
+
+    :raises OSError: the file cannot be opened or read; ``EINVAL`` with a ``strerror``
+        naming its type ("not a regular file (a FIFO)") when it is not a regular file;
+        ``EFBIG`` when it is larger than ``limit``; ``EINVAL`` for a NUL byte in
+        ``path``. ``filename`` is ``path``.
+    """
+    if "\x00" in os.fspath(path):  # open() would raise ValueError
+        raise OSError(errno.EINVAL, "a NUL byte in the file name", os.fspath(path).replace("\x00", "\\x00"))
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "a special file")
+            raise OSError(errno.EINVAL, f"not a regular file ({kind})", os.fspath(path))
+        if info.st_size > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit} bytes", os.fspath(path))
+        chunks: list[bytes] = []
+        size = 0
+        while block := os.read(fd, min(1 << 20, limit + 1 - size)):
+            chunks.append(block)
+            size += len(block)
+            if size > limit:  # it grew while being read
+                raise OSError(errno.EFBIG, f"larger than {limit} bytes", os.fspath(path))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from envcapture._fs import read_user_file
 from envcapture.analysis.cache import FactsCache, facts_from_json, facts_to_json
 from envcapture.analysis.classify import Analysis, CacheStats, classify
 from envcapture.analysis.conditions import import_is_active
@@ -122,7 +123,7 @@ class _FactsReader:
         for i, (path, module, is_package) in enumerate(batch):
             rel = path.relative_to(self.project).as_posix()
             try:
-                data = path.read_bytes()
+                data = read_user_file(path, limit=64 << 20)
             except OSError as exc:
                 results[i] = SourceFacts(
                     error=Diagnostic(

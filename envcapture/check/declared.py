@@ -19,6 +19,7 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from envcapture._fs import read_user_file
 from envcapture.check.model import CheckSettings, Declared, DeclaredRequirement, rule_code
 from envcapture.errors import InputError, Location, RequirementsError
 from envcapture.model import DistName, dist_name
@@ -87,10 +88,12 @@ def read_requirements(path: Path, *, root: Path) -> tuple[DeclaredRequirement, .
 
 def _load_toml(path: Path, shown: str) -> tuple[dict[str, Any], str]:
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = read_user_file(path).decode("utf-8-sig")
     except FileNotFoundError as exc:
         raise InputError("no such file", location=Location(file=shown)) from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror or exc}", location=Location(file=shown)) from exc
+    except UnicodeDecodeError as exc:
         raise InputError(f"cannot read the file: {exc}", location=Location(file=shown)) from exc
     try:
         return _toml.loads(text), text
@@ -316,7 +319,7 @@ def read_declared(
         reqs.extend(found_py)
     elif (root / "pyproject.toml").is_file():
         try:
-            data = _toml.loads((root / "pyproject.toml").read_text("utf-8-sig"))
+            data = _toml.loads(read_user_file(root / "pyproject.toml").decode("utf-8-sig"))
             name = data.get("project", {}).get("name")
             own = dist_name(name) if isinstance(name, str) else None
         except (OSError, UnicodeDecodeError, _toml.TOMLDecodeError, AttributeError):
@@ -333,7 +336,7 @@ def read_inline_ignores(root: Path, files: Iterable[str]) -> Mapping[tuple[str, 
     found: dict[tuple[str, int], frozenset[str]] = {}
     for file in dict.fromkeys(files):
         try:
-            text = (root / file).read_text("utf-8", errors="replace")
+            text = read_user_file(root / file, limit=64 << 20).decode("utf-8", errors="replace")
         except OSError:
             continue
         if "envcapture" not in text:

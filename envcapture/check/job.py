@@ -20,7 +20,7 @@ import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from envcapture._fs import atomic_write_bytes
+from envcapture._fs import atomic_write_bytes, read_user_file
 from envcapture.analysis.api import AnalysisOptions, analyze
 from envcapture.analysis.classify import Analysis, Status
 from envcapture.check.declared import read_declared, read_inline_ignores, read_settings
@@ -177,9 +177,11 @@ def apply_fixes(
     for file, (remove, rename, add, done) in sorted(edits.items()):
         path = project / file
         try:
-            data = path.read_bytes()
+            data = read_user_file(path)
             text = data.decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
+            raise RequirementsError(f"cannot rewrite the file: {exc.strerror or exc}", location=Location(file=file)) from exc
+        except UnicodeDecodeError as exc:
             raise RequirementsError(f"cannot rewrite the file: {exc}", location=Location(file=file)) from exc
         new = rewrite_requirements(text, remove=remove, rename=rename, add=add)
         if new != text:
@@ -272,7 +274,7 @@ def run_check(options: CheckOptions, *, snapshot: EnvSnapshot | None = None) -> 
 def _uses_hashes(project: Path, files: tuple[str, ...]) -> bool:
     for file in files:
         try:
-            if "--hash" in (project / file).read_text("utf-8", errors="replace"):
+            if "--hash" in read_user_file(project / file).decode("utf-8", errors="replace"):
                 return True
         except OSError:
             continue

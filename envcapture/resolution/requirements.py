@@ -41,6 +41,7 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
+from envcapture._fs import read_user_file
 from envcapture.errors import Location, RequirementsError
 from envcapture.model import Diagnostic, DistName, Severity, dist_name
 
@@ -502,7 +503,9 @@ class _Parser:
             text = self.read(target)
         except FileNotFoundError as exc:
             raise RequirementsError(f"{flag} {ref}: no such file {target!r}", location=loc) from exc
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
+            raise RequirementsError(f"{flag} {ref}: cannot read {target!r}: {exc.strerror or exc}", location=loc) from exc
+        except UnicodeDecodeError as exc:
             raise RequirementsError(f"{flag} {ref}: cannot read {target!r}: {exc}", location=loc) from exc
         self.parse(text, target, constraint=constraint, stack=(*stack, target))
 
@@ -653,7 +656,7 @@ def parse_requirements_file(
         anchor = full.parent
 
     def read(name: str) -> str:
-        data = (anchor / name).read_bytes()
+        data = read_user_file(anchor / name)
         if data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
         return data.decode("utf-8")
@@ -662,6 +665,8 @@ def parse_requirements_file(
         text = read(shown)
     except FileNotFoundError as exc:
         raise RequirementsError(f"no such requirements file {shown!r}", location=Location(file=shown)) from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise RequirementsError(f"cannot read requirements file: {exc.strerror or exc}", location=Location(file=shown)) from exc
+    except UnicodeDecodeError as exc:
         raise RequirementsError(f"cannot read requirements file: {exc}", location=Location(file=shown)) from exc
     return parse_requirements_text(text, file=shown, read=read, environ=os.environ if environ is None else environ)
