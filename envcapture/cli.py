@@ -11,6 +11,7 @@ is a terminal (never with ``--json`` or ``-q``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -39,6 +40,20 @@ def _err_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False)
 
 
+# The user's paths (missing, forbidden, not a directory): bad input; the rest (a full or
+# read-only disk, an I/O error) stops the build or the run: exit 3.
+_INPUT_ERRNOS = frozenset({errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.EINVAL,
+                           errno.ENAMETOOLONG, errno.ELOOP, errno.EEXIST, errno.ENOTEMPTY})  # fmt: skip
+
+
+def _os_error(exc: OSError) -> tuple[int, str]:
+    """(exit code, line) for an `OSError`: the path(s), what failed, the system's words."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    line = f"{paths}: {reason}" if paths else f"I/O error: {reason}"
+    return (EXIT_INPUT if exc.errno in _INPUT_ERRNOS else EXIT_BUILD), line
+
+
 def _fail(exc: BaseException, debug: bool) -> int:
     err = _err_console()
     if debug:
@@ -50,6 +65,10 @@ def _fail(exc: BaseException, debug: bool) -> int:
     if isinstance(exc, EnvcaptureError):
         err.print(f"envcapture: error: {exc}", markup=False)
         return exc.exit_code
+    if isinstance(exc, OSError):  # an I/O error no edge named: still one line, never exit 4
+        code, where = _os_error(exc)
+        err.print(f"envcapture: error: {where}", markup=False)
+        return code
     line = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
     err.print(f"envcapture: internal error: {line} (run with --debug for the traceback)", markup=False)
     return EXIT_INTERNAL

@@ -68,7 +68,7 @@ from envcapture.build.wheelhouse import (
     build_wheelhouse,
     write_wheelhouse,
 )
-from envcapture.errors import InputError, ResolutionError
+from envcapture.errors import BuildError, InputError, ResolutionError
 from envcapture.resolution.capture import Capture, capture
 from envcapture.resolution.model import Closure, ResolveOptions
 
@@ -291,10 +291,13 @@ def assemble_bundle(
     else:
         wheelhouse = build_wheelhouse(closure, cap.target, store=store, options=options, progress=progress)
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale(output)
     tmp = output.with_name(f"{output.name}.tmp-{secrets.token_hex(6)}")
-    tmp.mkdir()
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        _clean_stale(output)
+        tmp.mkdir()
+    except OSError as exc:
+        raise BuildError(f"{exc.filename or tmp}: cannot create the bundle directory: {exc.strerror or exc}") from exc
     try:
         (tmp / _PID_FILE).write_text(str(os.getpid()))
         locked = wheelhouse.closure
@@ -343,6 +346,9 @@ def assemble_bundle(
             if path.is_file():
                 _fsync(path)
         _publish(tmp, output)
+    except OSError as exc:  # a full or read-only disk under -o: one line naming the file
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise BuildError(f"{exc.filename or tmp}: cannot write the bundle {output}: {exc.strerror or exc}") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

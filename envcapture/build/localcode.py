@@ -29,6 +29,7 @@ PAX format, gzip level 9 with no timestamp and no file name in its header.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fnmatch
 import gzip
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from envcapture.errors import InputError
+from envcapture.errors import BuildError, InputError
 
 __all__ = [
     "ARCHIVE_MTIME",
@@ -317,14 +318,19 @@ def select_local_files(project: Path, *, files: Iterable[str] = (), paths: Itera
 
 
 class _HashingReader:
-    """A file wrapper that hashes what tarfile reads, and refuses a file that changed size."""
+    """A file wrapper that hashes what tarfile reads; a read error is an `InputError`
+    naming the file (so that an `OSError` out of the writer is always a write error)."""
 
-    def __init__(self, handle: BinaryIO) -> None:
+    def __init__(self, handle: BinaryIO, rel: str) -> None:
         self.handle = handle
+        self.rel = rel
         self.digest = hashlib.sha256()
 
     def read(self, size: int = -1) -> bytes:
-        data = self.handle.read(size)
+        try:
+            data = self.handle.read(size)
+        except OSError as exc:
+            raise InputError(f"local file {self.rel}: cannot read it: {exc.strerror or exc}") from exc
         self.digest.update(data)
         return data
 
@@ -353,7 +359,11 @@ def write_local_bundle(
                 tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
             ):
                 for rel, real in chosen.files:
-                    st = real.stat()
+                    try:
+                        st = real.stat()
+                        handle = open(real, "rb")  # noqa: SIM115 - closed by the with below
+                    except OSError as exc:
+                        raise InputError(f"local file {rel}: cannot read it: {exc.strerror or exc}") from exc
                     mode = 0o755 if st.st_mode & stat.S_IXUSR else 0o644
                     info = tarfile.TarInfo(rel)
                     info.size = st.st_size
@@ -362,11 +372,13 @@ def write_local_bundle(
                     info.uid = info.gid = 0
                     info.uname = info.gname = ""
                     info.type = tarfile.REGTYPE
-                    with open(real, "rb") as handle:
-                        reader = _HashingReader(handle)
+                    with handle:
+                        reader = _HashingReader(handle, rel)
                         try:
                             tar.addfile(info, reader)  # type: ignore[arg-type,unused-ignore]
                         except OSError as exc:
+                            if exc.errno is not None:  # the archive's disk (full, read-only): below
+                                raise
                             raise InputError(f"local file {rel}: changed while being archived ({exc})") from exc
                         if handle.read(1):
                             raise InputError(f"local file {rel}: changed while being archived (it grew)")
@@ -381,6 +393,10 @@ def write_local_bundle(
                 digest.update(block)
                 size += len(block)
         os.replace(tmp, dest)
+    except OSError as exc:  # reading errors are InputError above: this is the archive's disk
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise BuildError(f"{dest}: cannot write the archive: {exc.strerror or exc}") from exc
     except BaseException:
         try:
             os.unlink(tmp)
