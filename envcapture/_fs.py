@@ -21,9 +21,11 @@ __all__ = [
     "default_cache_dir",
     "pid_alive",
     "read_user_file",
+    "remove_debris",
     "replace_directory",
     "sha256_bytes",
     "sha256_file",
+    "temp_prefix",
 ]
 
 
@@ -129,6 +131,39 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def temp_prefix(kind: str) -> str:
+    """``envcapture-<kind>-<pid>-``: a temporary name that says who owns it, so that
+    `remove_debris` can tell the debris of an interrupted build from a live one."""
+    return f"envcapture-{kind}-{os.getpid()}-"
+
+
+def remove_debris(directory: Path | str, kind: str) -> int:
+    """Remove the ``envcapture-<kind>-<pid>-*`` files and directories in ``directory``
+    whose process is gone (left by a build that was killed); return how many."""
+    prefix = f"envcapture-{kind}-"
+    removed = 0
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        pid_text = name[len(prefix) :].partition("-")[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or pid_alive(int(pid_text)):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+            removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def default_cache_dir() -> Path:

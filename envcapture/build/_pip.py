@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from envcapture._fs import remove_debris, temp_prefix
 from envcapture.resolution.model import ResolveOptions
 from envcapture.resolution.requirements import expand_env_vars
 
@@ -128,6 +129,12 @@ class PipRun:
 _ERROR_LINE = re.compile(r"\bERROR: (.+)")
 
 
+@functools.cache
+def _sweep_logs() -> None:
+    """Once per process: the pip logs of builds that were killed before their cleanup."""
+    remove_debris(tempfile.gettempdir(), "pip")
+
+
 def run_pip(
     args: Sequence[str],
     *,
@@ -143,7 +150,8 @@ def run_pip(
     attempt = 0
     while True:
         attempt += 1
-        fd, log_path = tempfile.mkstemp(prefix="envcapture-pip-", suffix=".log")
+        _sweep_logs()
+        fd, log_path = tempfile.mkstemp(prefix=temp_prefix("pip"), suffix=".log")
         os.close(fd)
         try:
             try:

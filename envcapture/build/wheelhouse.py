@@ -45,7 +45,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from envcapture._fs import sha256_file
+from envcapture._fs import remove_debris, sha256_file, temp_prefix
 from envcapture.build._pip import index_args, pip_environ, run_pip
 from envcapture.build._wheels import (
     DEFAULT_SOURCE_DATE_EPOCH,
@@ -187,6 +187,7 @@ class _Run:
         self.done = 0
         self.total = 0
         self._builder: tuple[str | None, bool] | None = None
+        self._swept = False
 
     # -- helpers
 
@@ -252,7 +253,7 @@ class _Run:
             self._event(pin.name, "cached")
             return self._wheel(pin, entry, WheelSource.DOWNLOADED, from_store=True)
         major, minor = self.target.python_minor
-        with tempfile.TemporaryDirectory(prefix="envcapture-dl-", dir=self._tmp_root()) as tmp:
+        with tempfile.TemporaryDirectory(prefix=temp_prefix("dl"), dir=self._tmp_root()) as tmp:
             args = [
                 "download",
                 "--no-deps",
@@ -340,6 +341,10 @@ class _Run:
     def _tmp_root(self) -> str:
         path = self.store.tmp_dir
         path.mkdir(parents=True, exist_ok=True)
+        if not self._swept:  # the download and build directories of killed builds
+            self._swept = True
+            for kind in ("dl", "build"):
+                remove_debris(path, kind)
         return str(path)
 
     def _wheel(self, pin: Pin, entry: StoreEntry, source: WheelSource, *, from_store: bool, downloaded: int = 0) -> WheelFile:
@@ -386,7 +391,7 @@ class _Run:
         if entry is not None:
             self._event(pin.name, "cached")
             return self._wheel(pin, entry, WheelSource.BUILT, from_store=True)
-        with tempfile.TemporaryDirectory(prefix="envcapture-build-", dir=self._tmp_root()) as tmp:
+        with tempfile.TemporaryDirectory(prefix=temp_prefix("build"), dir=self._tmp_root()) as tmp:
             staged = Path(tmp, "src", project.name or "project")
             copy_tree(project, staged)
             entry = self._build(pin, staged, Path(tmp), base, DEFAULT_SOURCE_DATE_EPOCH)
@@ -423,7 +428,7 @@ class _Run:
         git = shutil.which("git")
         if git is None:
             raise BuildError(f"{pin.name}=={pin.version}: step checkout for {self.where}: git is not installed")
-        with tempfile.TemporaryDirectory(prefix="envcapture-build-", dir=self._tmp_root()) as tmp:
+        with tempfile.TemporaryDirectory(prefix=temp_prefix("build"), dir=self._tmp_root()) as tmp:
             checkout = Path(tmp, "src", pin.name)
             env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1"}
             try:
@@ -483,7 +488,7 @@ class _Run:
         if entry is not None:
             self._event(pin.name, "cached")
             return self._wheel(pin, entry, WheelSource.BUILT, from_store=True)
-        with tempfile.TemporaryDirectory(prefix="envcapture-build-", dir=self._tmp_root()) as tmp:
+        with tempfile.TemporaryDirectory(prefix=temp_prefix("build"), dir=self._tmp_root()) as tmp:
             staged = Path(tmp, "src", path.name)
             staged.parent.mkdir(parents=True)
             shutil.copyfile(path, staged)
