@@ -40,7 +40,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from envcapture._fs import atomic_write_bytes, default_cache_dir
 from envcapture._version import __version__
@@ -270,9 +270,22 @@ def _job_env_vars(job: Mapping[str, Any]) -> dict[str, str]:
     return values
 
 
-def _extract(archive: Path, dest: Path, what: str) -> int:
+def _same_content(source: IO[bytes], path: Path) -> bool:
+    with open(path, "rb") as have:
+        while True:
+            a, b = source.read(1 << 20), have.read(1 << 20)
+            if a != b:
+                return False
+            if not a:
+                return True
+
+
+def _extract(archive: Path, dest: Path, what: str, *, over: str | None = None) -> int:
     """Unpack the regular files and directories of ``archive`` under ``dest``; refuse
-    absolute paths, ``..``, links and special files. Return the number of files."""
+    absolute paths, ``..``, links and special files. Return the number of files.
+
+    ``over`` names what is already unpacked there (the local code): an entry that would
+    replace one of its files with other bytes is refused (the same bytes are skipped)."""
     count = 0
     target = dest
     try:
@@ -295,6 +308,10 @@ def _extract(archive: Path, dest: Path, what: str) -> int:
                 source = tar.extractfile(member)
                 if source is None:  # pragma: no cover - isfile() entries always have data
                     continue
+                if over is not None and os.path.lexists(target):
+                    if target.is_file() and not target.is_symlink() and _same_content(source, target):
+                        continue
+                    raise InputError(f"{what}: entry {name!r} would overwrite {name} of {over}; refused")
                 with source, open(target, "wb") as out:
                     shutil.copyfileobj(source, out, 1 << 20)
                 os.chmod(target, 0o755 if member.mode & 0o100 else 0o644)
@@ -555,7 +572,7 @@ def run_bundle(
                 _extract(root / str(local), work, f"{root.name}/{local}")
             archive = (job.get("inputs_archive") or {}).get("path")
             if archive and _listed(manifest, str(archive)):
-                _extract(root / str(archive), work, f"{root.name}/{archive}")
+                _extract(root / str(archive), work, f"{root.name}/{archive}", over=str(local or "the local code"))
             for item in job.get("outputs") or []:  # the job writes there: the directories exist
                 (work / str(item["path"])).parent.mkdir(parents=True, exist_ok=True)
             variables = _variables(job, run_dir, work, env_vars)

@@ -11,6 +11,9 @@ output to the terminal and to log files, and cancel it the way the platform does
   whole group, then SIGKILL to the group after the timeout; without a
   ``graceful-shutdown`` section SIGKILL at once (the platform's documented behaviour). A
   second request during the wait sends SIGKILL at once.
+* The job dies with the runtime: its main process has ``PR_SET_PDEATHSIG`` (SIGKILL), and
+  a watchdog process kills its whole group when the runtime is killed (SIGKILL, the OOM
+  killer) before it could do so itself.
 * When the job's main process has exited, whatever is left of its group (background
   children) is killed with SIGKILL and reaped: a finished job leaves no process behind.
   A process that left the group on purpose (``setsid``) is out of reach.
@@ -134,6 +137,48 @@ def _become_subreaper() -> None:
         pass
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """``PR_SET_PDEATHSIG``: the job's main process gets SIGKILL when the runtime dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+# The watchdog: a tiny process in its own session that holds the read end of a pipe from
+# the runtime. EOF without "done" means the runtime died (SIGKILL, OOM killer): it kills
+# the job's whole process group, which PR_SET_PDEATHSIG alone (the main process only)
+# would leave running behind a shell.
+_WATCHDOG = (
+    "import os,signal,sys\n"
+    "data=sys.stdin.buffer.read()\n"
+    "if data!=b'done':\n"
+    "    try: os.killpg(int(sys.argv[1]),signal.SIGKILL)\n"
+    "    except OSError: pass\n"
+)
+
+
+def _watchdog(pgid: int) -> subprocess.Popen[bytes] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _WATCHDOG, str(pgid)], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+        )  # fmt: skip
+    except OSError:
+        return None
+
+
+def _release(watchdog: subprocess.Popen[bytes] | None) -> None:
+    if watchdog is None or watchdog.stdin is None:
+        return
+    with contextlib.suppress(OSError):
+        watchdog.stdin.write(b"done")
+    with contextlib.suppress(OSError):
+        watchdog.stdin.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        watchdog.wait(timeout=5)
+
+
 def _reap_group(pgid: int, *, timeout: float = 5.0) -> int:
     """SIGKILL what is left of the group and reap it; return how many processes were left."""
     left = group_members(pgid)
@@ -237,9 +282,10 @@ def supervise(
     started = time.time()
     proc = subprocess.Popen(
         list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=True, close_fds=True,
+        start_new_session=True, close_fds=True, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )  # fmt: skip
     pgid = proc.pid
+    watchdog = _watchdog(pgid)
     sent: str | None = None
     killed = False
     cancel_at: float | None = None
@@ -270,6 +316,7 @@ def supervise(
                 killed = _killpg(pgid, signal.SIGKILL) or killed
         cancel_seconds = time.monotonic() - cancel_at if cancel_at is not None else None
         leftovers = _reap_group(pgid)
+    _release(watchdog)
     return Outcome(
         pid=proc.pid,
         returncode=returncode,

@@ -149,3 +149,71 @@ def test_unwritable_run_directory_is_one_line(tmp_path: Path) -> None:
     done = _envcapture("run", str(bundle), "--workdir", str(parent / "run"))
     assert done.returncode == 2
     assert f"envcapture: error: {parent / 'run'}: cannot create the run directory: Permission denied" in done.stderr
+
+
+def _tar_gz(path: Path, entries: dict[str, bytes]) -> Path:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in entries.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_an_input_entry_never_overwrites_local_code(tmp_path: Path) -> None:
+    from envcapture.runtime.run import _extract
+
+    work = tmp_path / "work"
+    work.mkdir()
+    local = _tar_gz(tmp_path / "local-code.tar.gz", {"train.py": b"print('mine')\n", "cfg.py": b"A = 1\n"})
+    assert _extract(local, work, "b/local-code.tar.gz") == 2
+    same = _tar_gz(tmp_path / "same.tar.gz", {"cfg.py": b"A = 1\n", "data.csv": b"x\n"})
+    assert _extract(same, work, "b/inputs.tar.gz", over="local-code.tar.gz") == 1  # identical bytes: skipped
+    evil = _tar_gz(tmp_path / "evil.tar.gz", {"train.py": b"import os; os.system('evil')\n"})
+    with pytest.raises(InputError) as caught:
+        _extract(evil, work, "b/inputs.tar.gz", over="local-code.tar.gz")
+    assert str(caught.value) == "b/inputs.tar.gz: entry 'train.py' would overwrite train.py of local-code.tar.gz; refused"
+    assert (work / "train.py").read_bytes() == b"print('mine')\n"
+
+
+def _pgid_members(pgid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def test_killed_runtime_takes_the_job_with_it(tmp_path: Path) -> None:
+    bundle = _plain_bundle(tmp_path, "sleep 313 & sleep 314")  # a shell and two children
+    run_dir = tmp_path / "run"
+    runtime = subprocess.Popen(
+        [sys.executable, "-m", "envcapture.cli", "run", str(bundle), "--workdir", str(run_dir)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if (run_dir / "status.json").exists() and _status(run_dir).get("pid"):
+                break
+            time.sleep(0.1)
+        pgid = int(_status(run_dir)["pid"])
+        time.sleep(0.3)
+        assert len(_pgid_members(pgid)) >= 2
+        runtime.kill()
+        runtime.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _pgid_members(pgid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _pgid_members(pgid) == []
+    finally:
+        if runtime.poll() is None:
+            runtime.kill()
