@@ -334,6 +334,21 @@ class _Plan:
 
 
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Lists, pipes, redirections, subshells, a newline or a leading assignment: more than one
+# simple command, which ``exec`` cannot make PID 1.
+_COMPOUND_RE = re.compile(r"[|&;<>()`\n]|^\s*[A-Za-z_][A-Za-z0-9_]*=|^\s*exec\s")
+
+
+def _container_cmd(cmd: str) -> list[str]:
+    """The image's ``Cmd`` for ``cmd``: ``/bin/sh -c "exec <cmd>"`` for one simple
+    command, so that the job itself is PID 1 and receives the ``StopSignal`` that
+    ``docker stop`` sends (the shell expands the ``${VAR}`` references, then replaces
+    itself with the job). A compound command (``a && b``, a pipeline) stays
+    ``/bin/sh -c <cmd>``: its shell is PID 1 and does not forward signals (write ``exec``
+    before its last command to hand PID 1 to it)."""
+    if _COMPOUND_RE.search(cmd) or not cmd.strip():
+        return ["/bin/sh", "-c", cmd]
+    return ["/bin/sh", "-c", f"exec {cmd.strip()}"]
 
 
 def _job_plan(manifest: Mapping[str, Any], options: ImageOptions) -> _Plan:
@@ -507,7 +522,7 @@ def _image_config(
     inner = dict(base_cfg.get("config") or {})
     inner.pop("Entrypoint", None)  # our Cmd is the whole command line
     inner["Env"] = _merge_env(list(inner.get("Env") or []), plan.env, venv=not plan.plain)
-    inner["Cmd"] = ["/bin/sh", "-c", plan.cmd]
+    inner["Cmd"] = _container_cmd(plan.cmd)
     inner["WorkingDir"] = options.workdir
     if plan.stop_signal:
         inner["StopSignal"] = plan.stop_signal
@@ -572,7 +587,7 @@ def render_dockerfile(base: BaseImage, layers: Sequence[Layer], *, plan: _Plan, 
         lines.append(f"STOPSIGNAL {plan.stop_signal}")
     lines.append(f"WORKDIR {options.workdir}")
     lines.append("ENTRYPOINT []")
-    lines.append("CMD " + json.dumps(["/bin/sh", "-c", plan.cmd]))
+    lines.append("CMD " + json.dumps(_container_cmd(plan.cmd)))
     return "\n".join(lines) + "\n"
 
 
@@ -742,7 +757,7 @@ def build_image(
             layers=tuple(layers),
             base=base,
             rebase_required=not base.layers,
-            cmd=("/bin/sh", "-c", plan.cmd),
+            cmd=tuple(_container_cmd(plan.cmd)),
             env=tuple(config_doc["config"]["Env"]),
             workdir=options.workdir,
             base_python=options.base_python,

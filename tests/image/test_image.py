@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -286,7 +287,7 @@ def test_layout_layers_and_config(cold_build: Built, tmp_path: Path) -> None:
         "VIRTUAL_ENV=/opt/envcapture/venv",
         "DEVICE_COUNT=8",
     ]
-    assert config["config"]["Cmd"] == ["/bin/sh", "-c", "python main.py"]
+    assert config["config"]["Cmd"] == ["/bin/sh", "-c", "exec python main.py"]
     assert config["config"]["WorkingDir"] == "/job"
     assert config["config"]["StopSignal"] == "SIGINT"
     assert config["config"]["Labels"]["org.opencontainers.image.base.name"] == "python:3.11-slim"
@@ -328,7 +329,7 @@ def test_layout_layers_and_config(cold_build: Built, tmp_path: Path) -> None:
     assert dockerfile.splitlines()[2] == "FROM python:3.11-slim"
     assert dockerfile.count("ADD blobs/sha256/") == 3
     assert 'ENV DEVICE_COUNT="8"' in dockerfile and "STOPSIGNAL SIGINT" in dockerfile
-    assert dockerfile.endswith('WORKDIR /job\nENTRYPOINT []\nCMD ["/bin/sh", "-c", "python main.py"]\n')
+    assert dockerfile.endswith('WORKDIR /job\nENTRYPOINT []\nCMD ["/bin/sh", "-c", "exec python main.py"]\n')
 
 
 def test_job_section_gives_variables_inputs_and_stop_signal(cold_build: Built, buildjob: BuildJob, tmp_path: Path) -> None:
@@ -549,7 +550,7 @@ def test_umoci_and_skopeo_read_the_layout(cold_build: Built, tmp_path: Path) -> 
     assert "VIRTUAL_ENV=/opt/envcapture/venv" in config["config"]["Env"]
     assert "DEVICE_COUNT=8" in config["config"]["Env"]
     assert config["config"]["WorkingDir"] == "/job"
-    assert config["config"]["Cmd"] == ["/bin/sh", "-c", "python main.py"]
+    assert config["config"]["Cmd"] == ["/bin/sh", "-c", "exec python main.py"]
     # skopeo also reads the docker-save archive.
     inspect = json.loads(
         subprocess.run(
@@ -601,7 +602,7 @@ def test_job_runs_offline_from_the_unpacked_image_without_a_daemon(
     )
     assert unpack.returncode == 0, unpack.stderr
     process = json.loads((bundle / "config.json").read_text())["process"]
-    assert process["args"] == ["/bin/sh", "-c", "python main.py"] and process["cwd"] == "/job"
+    assert process["args"] == ["/bin/sh", "-c", "exec python main.py"] and process["cwd"] == "/job"
     env = dict(item.split("=", 1) for item in process["env"])
     run = subprocess.run(
         [*prefix, str(bundle / "rootfs"), "/bin/sh", "-c", 'cd "$0" && exec "$@"', process["cwd"], *process["args"]],
@@ -754,7 +755,7 @@ def test_docker_engine_loads_and_runs_the_job_offline(
     assert (ran["run"]["status"], ran["run"]["output"].strip()) == (0, EXPECTED_OUTPUT)
     loaded = client.images.get("envcapture-tests/buildjob:e2e")
     assert loaded.attrs["Config"]["WorkingDir"] == "/job"
-    assert loaded.attrs["Config"]["Cmd"] == ["/bin/sh", "-c", "python main.py"]
+    assert loaded.attrs["Config"]["Cmd"] == ["/bin/sh", "-c", "exec python main.py"]
     doc = json.loads((out / "image.json").read_text())
     # docker import of the same tar made the same layer: the daemon shares it.
     assert loaded.attrs["RootFS"]["Layers"][0] == base.attrs["RootFS"]["Layers"][0] == doc["layers"][0]["diff_id"]
@@ -819,3 +820,54 @@ def test_push_to_a_local_registry_and_pull_back_by_digest(
     assert done.exit_code == 3
     assert f"envcapture: error: step push: HEAD http://{registry.host}/v2/envcapture/buildjob/blobs/sha256:" in done.stderr
     assert f"HTTP 401 unauthorized with no credentials for {registry.host} (docker login, or add auths" in done.stderr
+
+
+_STOP_JOB = """\
+import signal, sys, time
+def stop(signum, frame):
+    print("job got", signal.Signals(signum).name, flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGINT, stop)
+signal.signal(signal.SIGTERM, stop)
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_docker_stop_delivers_the_graceful_shutdown_signal_to_the_job(
+    python_rootfs: Path, engine: tuple[Any, str | None], tmp_path: Path
+) -> None:
+    """Issue 16 item 7: the job is PID 1 (``exec``), so ``docker stop`` reaches it with the
+    configured signal and it exits on its own, well before the engine's SIGKILL."""
+    from envcapture.build.bundle import build_bundle
+
+    client, host = engine
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "job.py").write_text(_STOP_JOB)
+    (project / "config.yaml").write_text(
+        "name: stopjob\ncmd: python job.py\ninputs:\n  - job.py\ngraceful-shutdown:\n  signal: SIGINT\n  timeout: 30s\n"
+    )
+    bundle = build_bundle(config=project / "config.yaml", output=tmp_path / "bundle").path
+    out = tmp_path / "image"
+    env = {"DOCKER_HOST": host} if host else {}
+    tag = "envcapture-tests/stopjob:latest"
+    done = CliRunner(env=env).invoke(cli, ["image", str(bundle), "-o", str(out), "--base-rootfs", str(python_rootfs),
+                                           "--base-python", "/usr/local/bin/python3", "--tag", tag, "--load"])  # fmt: skip
+    assert done.exit_code == 0, done.output + done.stderr
+    image = client.images.get(tag)
+    assert image.attrs["Config"]["Cmd"] == ["/bin/sh", "-c", "exec python job.py"]
+    assert image.attrs["Config"]["StopSignal"] == "SIGINT"
+    container = client.containers.run(tag, network_mode="none", detach=True, environment={"PATH": "/usr/local/bin:/usr/bin:/bin"})
+    try:
+        deadline = time.monotonic() + 60
+        while b"ready" not in container.logs() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        began = time.monotonic()
+        container.stop(timeout=20)
+        assert time.monotonic() - began < 10  # not the engine's SIGKILL after the timeout
+        assert container.wait(timeout=30)["StatusCode"] == 0
+        assert container.logs().decode().split() == ["ready", "job", "got", "SIGINT"]
+    finally:
+        container.remove(force=True)
+        client.images.remove(tag, force=True)
