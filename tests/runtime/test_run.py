@@ -295,7 +295,8 @@ def test_environment_reuse_is_fast_and_runs_no_pip(
     assert result.state is RunState.COMPLETE, err.getvalue()
     assert result.environment is not None and result.environment.reused and result.environment.pip_calls == 0
     assert result.setup_seconds is not None and result.setup_seconds < 1.0
-    assert launched == [result.status["argv"]]  # the job, and nothing else: no pip, no virtualenv
+    # the job and its watchdog (which kills the job's group if the runtime is killed), nothing else: no pip, no virtualenv
+    assert launched[0] == result.status["argv"] and len(launched) == 2 and "killpg" in launched[1][-2]
     assert not [argv for argv in launched if any("pip" in part or "virtualenv" in part for part in argv)]
     first = (cold_run.run_dir / "outputs" / "results" / "result.txt").read_text()
     assert (tmp_path / "run2" / "outputs" / "results" / "result.txt").read_text() == first
