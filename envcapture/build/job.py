@@ -75,7 +75,10 @@ def output_path(path: str, var: str | None) -> str:
     absolute paths mean nothing on the target)."""
     if os.path.isabs(os.path.expanduser(path)):
         return _placed(path, var or "OUTPUT", prefix="outputs")
-    return _placed(path, None, prefix="outputs")
+    placed = _placed(path, None, prefix="outputs")
+    if not placed or placed == ".." or placed.startswith("../"):  # the config refuses it too
+        raise InputError(f"outputs: {path!r} leads outside the job's working directory; refused")
+    return placed
 
 
 def collect_inputs(config: JobConfig) -> JobInputs:

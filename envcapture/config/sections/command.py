@@ -20,6 +20,9 @@ def read_cmd(ctx: Context, root: y.Mapping, found: dict[str, y.Entry]) -> str | 
         ctx.reader.error(root, "cmd", "required key is missing", "cmd is the command that runs the job")
         return None
     cmd = ctx.reader.string(found["cmd"].value, "cmd")
+    if cmd is not None and "\0" in cmd:  # no program or argument can hold one
+        ctx.reader.error(found["cmd"].value, "cmd", "the command contains a NUL character")
+        return None
     return cmd.rstrip("\n") if cmd is not None else None
 
 

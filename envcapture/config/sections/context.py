@@ -16,22 +16,22 @@ class Variables:
 
     def __init__(self, reader: NodeReader) -> None:
         self.reader = reader
-        self._declared: list[tuple[str, y.Node, str]] = []  # (name, node, key path)
+        self._declared: dict[str, tuple[y.Node, str]] = {}  # name -> (node, key path): one lookup per name
 
     def declare(self, name: str, node: y.Node, path: str) -> None:
         """Declare ``name`` at ``path``; a second declaration is a problem naming the first."""
-        for other, other_node, other_path in self._declared:
-            if other == name:
-                self.reader.error(
-                    node,
-                    path,
-                    f"variable {name!r} is already used by {other_path} ({self.reader.where(other_node, other_path)})",
-                )
-                return
-        self._declared.append((name, node, path))
+        if name in self._declared:
+            other_node, other_path = self._declared[name]
+            self.reader.error(
+                node,
+                path,
+                f"variable {name!r} is already used by {other_path} ({self.reader.where(other_node, other_path)})",
+            )
+            return
+        self._declared[name] = (node, path)
 
     def names(self) -> frozenset[str]:
-        return frozenset(name for name, _, _ in self._declared)
+        return frozenset(self._declared)
 
 
 @dataclass(frozen=True, slots=True)

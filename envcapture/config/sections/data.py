@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from envcapture.config import _yaml as y
 from envcapture.config.model import FileSpec, OutputDataset, ResourceRef
 from envcapture.config.nodes import describe, quote
+from envcapture.config.paths import has_parent_part
 from envcapture.config.sections.context import Context
 
 __all__ = ["OUTPUT_DATASET_KEYS", "read_files", "read_output_datasets", "read_resources"]
@@ -71,9 +72,16 @@ def _refs(ctx: Context, node: y.Node, path: str, what: str) -> list[_Ref]:
 
 
 def read_files(ctx: Context, node: y.Node, path: str, *, outputs: bool) -> tuple[FileSpec, ...]:
-    """``inputs`` (must exist) or ``outputs``: a path in a variable may be absolute, a bare one not."""
+    """``inputs`` (must exist) or ``outputs``: a path in a variable may be absolute, a bare one not;
+    an output never has a ``..`` part (it is written inside the job's working directory)."""
     specs: list[FileSpec] = []
     for ref in _refs(ctx, node, path, "path"):
+        if outputs and has_parent_part(ref.text):  # even with a variable: the job writes there
+            ctx.reader.error(
+                ref.node, ref.path, f"{quote(ref.text)} contains '..'",
+                "an output is written inside the job's working directory (RUN_DIR/work)",
+            )  # fmt: skip
+            continue
         checked = ctx.paths.local_path(
             ref.text,
             ref.node,
