@@ -642,6 +642,13 @@ def lock_cmd(
 @_json_option("build", "Print the manifest and the counters as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress on stderr (as -q, but notes are still printed).")
 @_ui_options
+@click.option(
+    "--allow-secret-env",
+    "allow_secret_env",
+    multiple=True,
+    metavar="NAME",
+    help="Ship this env.vars entry although its name looks like a secret (*TOKEN*, *SECRET*, *PASSWORD*, *KEY*); repeatable.",
+)
 @_guarded
 def build_cmd(
     entries: tuple[str, ...],
@@ -653,6 +660,7 @@ def build_cmd(
     jobs: int | None,
     as_json: bool,
     no_progress: bool,
+    allow_secret_env: tuple[str, ...],
 ) -> None:
     """Build the job's bundle in OUTPUT: locks, wheelhouse, local code, manifest."""
     from envcapture.build.bundle import assemble_bundle
@@ -687,6 +695,7 @@ def build_cmd(
             wheelhouse_options=options,
             progress=activity.wheel if activity.enabled else None,
             command=" ".join(parts),
+            allow_secret_env=allow_secret_env,
         )
     stats = result.stats
     counters = {

@@ -39,7 +39,7 @@ from envcapture._fs import atomic_write_text, pid_alive, replace_directory, sha2
 from envcapture._version import __version__
 from envcapture.analysis.api import ConfigLike, EntryPointsLike, job_config
 from envcapture.analysis.model import EntryKind
-from envcapture.build.job import collect_inputs, job_json, write_inputs
+from envcapture.build.job import check_env_names, collect_inputs, job_json, write_inputs
 from envcapture.build.localcode import LocalBundle, write_local_bundle
 from envcapture.build.lock import (
     ENVIRONMENT_JSON,
@@ -260,8 +260,12 @@ def assemble_bundle(
     progress: Callable[[WheelEvent], None] | None = None,
     command: str = "envcapture build",
     environ: Mapping[str, str] | None = None,
+    allow_secret_env: Sequence[str] = (),
 ) -> BuildResult:
     """Build the bundle of an analysed and resolved job into ``output``.
+
+    An ``env.vars`` name that looks like a secret (`envcapture.build.job.looks_secret`)
+    is refused unless ``allow_secret_env`` lists it.
 
     ``environ`` (default ``os.environ``) gives the values of ``env.vars`` listed without
     one; a plain job (no ``env.python``) gets no lock, wheelhouse or local code.
@@ -285,6 +289,8 @@ def assemble_bundle(
         raise InputError(f"{output}: exists and is not an envcapture bundle; refusing to replace it")
     store = store or Store()
     options = wheelhouse_options or WheelhouseOptions(analysed_python=cap.snapshot.executable)
+    if cap.config is not None:
+        check_env_names(cap.config, allow_secret_env)
     inputs = collect_inputs(cap.config) if cap.config is not None else None
     if plain:
         wheelhouse = Wheelhouse(closure=Closure(options=closure.options), wheels=(), stats=WheelhouseStats())
@@ -389,6 +395,7 @@ def build_bundle(
     progress: Callable[[WheelEvent], None] | None = None,
     command: str = "envcapture build",
     environ: Mapping[str, str] | None = None,
+    allow_secret_env: Sequence[str] = (),
 ) -> BuildResult:
     """Analyse, resolve, lock and build the job into the bundle directory ``output``.
 
@@ -414,4 +421,5 @@ def build_bundle(
         progress=progress,
         command=command,
         environ=environ,
+        allow_secret_env=allow_secret_env,
     )
