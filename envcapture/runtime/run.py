@@ -597,14 +597,15 @@ def run_bundle(
                     sinks=(stdout or _stream(sys.stdout), stderr or _stream(sys.stderr)),
                     shutdown=shutdown, cancellation=cancellation, on_start=started,
                 )  # fmt: skip
-            except OSError as exc:  # argv[0] missing or not executable: what a shell reports
+            except (OSError, ValueError) as exc:  # argv[0] missing or not executable (a NUL): what a shell reports
                 code = 127 if isinstance(exc, FileNotFoundError) else 126
-                message = f"envcapture: cannot start {argv[0]!r}: {exc.strerror or exc}\n".encode()
+                reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+                message = f"envcapture: cannot start {argv[0]!r}: {reason}\n".encode()
                 with open(run_dir / "logs" / "stderr.log", "ab") as handle:
                     handle.write(message)
                 now = time.time()
                 outcome = Outcome(pid=0, returncode=code, started=now, finished=now)
-                say(f"cannot start {argv[0]!r}: {exc.strerror or exc}")
+                say(f"cannot start {argv[0]!r}: {reason}")
         except Cancelled as cancel:
             name = signal.Signals(cancel.signum).name
             status.update(

@@ -45,3 +45,10 @@ def test_duplicate_variable_still_names_the_first(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("name: j\ncmd: ls\ns3-mounts:\n  - a: V\n  - b: V\n")
     with pytest.raises(ConfigError, match=r"s3-mounts\[1\]\.var: variable 'V' is already used by s3-mounts\[0\]\.var"):
         load_config(tmp_path / "config.yaml")
+
+
+def test_nul_in_cmd_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text('name: j\ncmd: "py\\0thon main.py"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "config.yaml")
+    assert str(caught.value) == f"{tmp_path / 'config.yaml'}:2:6: cmd: the command contains a NUL character"

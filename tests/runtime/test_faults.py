@@ -217,3 +217,15 @@ def test_killed_runtime_takes_the_job_with_it(tmp_path: Path) -> None:
     finally:
         if runtime.poll() is None:
             runtime.kill()
+
+
+def test_nul_in_a_crafted_cmd_is_exit_126_not_a_crash(tmp_path: Path) -> None:
+    bundle = _plain_bundle(tmp_path, "ls")
+    _crafted(bundle, cmd="py\x00thon main.py")
+    run_dir = tmp_path / "run"
+    done = _envcapture("run", str(bundle), "--workdir", str(run_dir))
+    assert done.returncode == 1, done.stderr
+    assert "envcapture: cannot start 'py\\x00thon': embedded null byte" in done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    status = _status(run_dir)
+    assert (status["state"], status["exit_code"]) == ("Failed", 126)
