@@ -66,6 +66,9 @@ from envcapture.model import DistName, Target
 from envcapture.resolution.model import Artifact, Closure, Delivery, OriginKind, Pin
 from envcapture.resolution.urls import mask_url
 
+# pip's words for a disk that cannot take the download: full, read-only, over quota, failing.
+_DISK_ERROR_RE = re.compile(r"\[Errno (?:5|28|30|122)\] ([A-Za-z][A-Za-z ,-]+)")
+
 __all__ = [
     "DEFAULT_SOURCE_DATE_EPOCH",
     "WheelEvent",
@@ -287,6 +290,11 @@ class _Run:
                 timeout=self.options.timeout,
             )
             wheels = sorted(Path(tmp).glob("*.whl"))
+            if run.returncode != 0 and (disk := _DISK_ERROR_RE.search(f"{run.stderr}\n{run.stdout}\n{run.log}")):
+                raise BuildError(  # a full or read-only store, not a missing wheel
+                    f"{tmp}: cannot download {pin.name}=={pin.version} into the store's temporary directory: "
+                    f"{disk.group(1).strip()}"
+                )
             if run.returncode != 0 or len(wheels) != 1:
                 where = ", ".join(self._indexes() + [mask_url(u) for u in opts.find_links]) or "no index (--no-index)"
                 detail = run.last_error()

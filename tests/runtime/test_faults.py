@@ -229,3 +229,30 @@ def test_nul_in_a_crafted_cmd_is_exit_126_not_a_crash(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr
     status = _status(run_dir)
     assert (status["state"], status["exit_code"]) == ("Failed", 126)
+
+
+def test_build_output_on_a_full_disk_is_one_line_exit_3(tmp_path: Path, small_disk: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "big.bin").write_bytes(os.urandom(4 << 20))  # incompressible: 4 MB on a 2 MB disk
+    (project / "config.yaml").write_text("name: j\ncmd: ls\ninputs:\n  - big.bin\n")
+    done = _envcapture("build", "-c", str(project / "config.yaml"), "-o", str(small_disk / "bundle"), "--no-progress")
+    assert done.returncode == 3, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"envcapture: error: {small_disk}/bundle.tmp-")
+    assert line.endswith("/inputs.tar.gz: cannot write the archive: No space left on device")
+    assert os.listdir(small_disk) == []  # the partial bundle is removed
+
+
+def test_build_output_on_a_read_only_disk_is_one_line_exit_3(tmp_path: Path, small_disk: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    bundle_dir = small_disk / "bundle"
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "in.txt").write_text("x\n")
+    (project / "config.yaml").write_text("name: j\ncmd: ls\ninputs:\n  - in.txt\n")
+    done = _envcapture("build", "-c", str(project / "config.yaml"), "-o", str(bundle_dir), "--no-progress")
+    assert done.returncode == 3, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"envcapture: error: {small_disk}/bundle.tmp-")
+    assert line.endswith(": cannot create the bundle directory: Read-only file system")
