@@ -649,6 +649,12 @@ def lock_cmd(
     metavar="NAME",
     help="Ship this env.vars entry although its name looks like a secret (*TOKEN*, *SECRET*, *PASSWORD*, *KEY*); repeatable.",
 )
+@click.option(
+    "--no-verify",
+    is_flag=True,
+    help="Do not verify the bundle (by default, when a CPython of the target version is here, the bundle is "
+    "installed offline and the job's entry points, local modules and data files are checked; exit 3 on failure).",
+)
 @_guarded
 def build_cmd(
     entries: tuple[str, ...],
@@ -661,8 +667,9 @@ def build_cmd(
     as_json: bool,
     no_progress: bool,
     allow_secret_env: tuple[str, ...],
+    no_verify: bool,
 ) -> None:
-    """Build the job's bundle in OUTPUT: locks, wheelhouse, local code, manifest."""
+    """Build the job's bundle in OUTPUT: locks, wheelhouse, local code, manifest; then verify it."""
     from envcapture.build.bundle import assemble_bundle
     from envcapture.build.wheelhouse import WheelhouseOptions
     from envcapture.resolution.capture import capture
@@ -706,8 +713,25 @@ def build_cmd(
         "bytes_downloaded": stats.bytes_downloaded,
         "corrupted": stats.corrupted,
     }
+    verified = None
+    if not no_verify and _can_verify(cap.target):
+        from envcapture.runtime.verify import verify_bundle
+
+        with ui.activity(not (no_progress or as_json)) as activity:
+            activity.phase(f"verifying {result.path.name}: installing offline, importing the job's modules")
+            verified = verify_bundle(result.path)
+        for note in verified.notes:
+            ui.note(f"note: verify: {note}")
     if as_json:
-        click.echo(json.dumps({"bundle": str(result.path), "counters": counters, "manifest": result.manifest}, indent=2))
+        doc = {"bundle": str(result.path), "counters": counters, "manifest": result.manifest}
+        if verified is not None:
+            doc["verify"] = {
+                "ok": verified.ok,
+                "checks": [{"step": c.step, "subject": c.subject, "ok": c.ok, "detail": c.detail} for c in verified.checks],
+            }
+        click.echo(json.dumps(doc, indent=2))
+        if verified is not None and not verified.ok:
+            click.get_current_context().exit(EXIT_BUILD)
         return
     out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     wheels = result.wheelhouse.wheels
@@ -726,6 +750,34 @@ def build_cmd(
         ui.note(f"note: {name} not written: {why}")
     for name in result.wheelhouse.direct:
         ui.note(f"note: {name} is fetched by the target (direct reference), not shipped")
+    if verified is not None:
+        failures = verified.failures
+        if failures:
+            for check in failures:
+                _err_console().print(f"envcapture: error: verify: {check.step} {check.subject}: {check.detail}", markup=False)
+            _err_console().print(
+                f"envcapture: error: {result.path.name}: the job would fail on the target ({_count(len(failures), 'failed check')}); "
+                "fix the project or the config and build again (--no-verify to keep the bundle anyway)",
+                markup=False,
+            )
+            click.get_current_context().exit(EXIT_BUILD)
+        out.print(
+            f"verified offline with Python {verified.python_version}: {_count(len(verified.checks), 'check')} passed",
+            markup=False,
+        )
+
+
+def _can_verify(target: Any) -> bool:
+    """Whether a CPython of the target version is on this machine to verify with; a note if not."""
+    from envcapture.environment.interpreters import find_interpreter, host_matches
+
+    if host_matches(target.sys_platform, target.platform_machine) and find_interpreter(target.python_version) is not None:
+        return True
+    _ui().note(
+        f"note: not verified: no CPython {target.python_version} on this {target.sys_platform} "
+        f"{target.platform_machine} machine (envcapture verify BUNDLE where there is one)"
+    )
+    return False
 
 
 @cli.command("verify")
@@ -777,6 +829,8 @@ def verify_cmd(bundle: Path, python: str | None, as_json: bool) -> None:
             for check in result.failures:
                 out.print(f"  FAILED {check.step} {check.subject}: {check.detail}", markup=False)
             out.print(passed, markup=False)
+        for note in result.notes:
+            _ui().note(f"note: {note}")
     if not result.ok:
         click.get_current_context().exit(EXIT_FINDINGS)
 

@@ -11,6 +11,7 @@ import enum
 from collections import defaultdict
 from dataclasses import dataclass
 
+from envcapture.analysis.finder import RootOrigin
 from envcapture.analysis.mapping import guess_distribution
 from envcapture.analysis.model import DynamicKind, EntryPoint
 from envcapture.analysis.runtime.model import RuntimeReport
@@ -147,6 +148,7 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
     unknown: dict[str, list[SiteRef]] = defaultdict(list)
     unknown_reason: dict[str, str] = {}
     stdlib: set[str] = set()
+    installed_locally: set[DistName] = set()
     diagnostics = list(graph.diagnostics)
     for edge in graph.edges:
         res = edge.resolution
@@ -155,6 +157,13 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
             if ref.status is not Status.INACTIVE:
                 stdlib.add(res.module.split(".")[0])
         elif res.kind is ModuleKind.LOCAL:
+            if res.root in (RootOrigin.SITE.value, RootOrigin.EDITABLE.value) and res.missing_part is None:
+                # The project's own code, installed (``pip install -e .``): the target needs
+                # that distribution too, or the import works only from the project's directory.
+                for owner in owners_of(snapshot, res.module):
+                    by_dist[owner].append(ref)
+                    names_by_dist[owner].add(res.module)
+                    installed_locally.add(owner)
             if res.missing_part is not None:
                 # ``import pkg.gone`` where ``pkg`` is local: the job fails here at run time.
                 unknown[res.missing_part].append(ref)
@@ -188,6 +197,10 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
         status = _strongest(sites)
         also = tuple(sorted(shared.get(name, ())))
         reason = "imported by the job's code"
+        if name in installed_locally:
+            reason = (
+                "the project's own code, installed from its directory: built as a wheel so the import works from any directory"
+            )
         if also:
             reason += "; the module is also provided by " + ", ".join(also)
         dists.append(

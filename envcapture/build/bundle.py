@@ -28,6 +28,7 @@ import ctypes.util
 import errno
 import json
 import os
+import posixpath
 import secrets
 import shutil
 from collections.abc import Callable, Mapping, Sequence
@@ -38,9 +39,11 @@ from typing import Any
 from envcapture._fs import atomic_write_text, pid_alive, replace_directory, sha256_file
 from envcapture._version import __version__
 from envcapture.analysis.api import ConfigLike, EntryPointsLike, job_config
-from envcapture.analysis.model import EntryKind
+from envcapture.analysis.guard import has_main_guard, module_level_imports
+from envcapture.analysis.model import DynamicKind, EntryKind, EntryPoint
+from envcapture.analysis.walk import Edge, ModuleKind
 from envcapture.build.job import check_env_names, collect_inputs, job_json, write_inputs
-from envcapture.build.localcode import LocalBundle, write_local_bundle
+from envcapture.build.localcode import LocalBundle, Selection, package_dir, select_local_files, write_local_bundle
 from envcapture.build.lock import (
     ENVIRONMENT_JSON,
     PYLOCK,
@@ -80,7 +83,9 @@ __all__ = [
     "BuildResult",
     "assemble_bundle",
     "build_bundle",
+    "check_local_paths",
     "render_manifest",
+    "verify_plan",
 ]
 
 
@@ -127,6 +132,8 @@ def render_manifest(
     artifacts: Sequence[tuple[str, str, str, int]],
     *,
     job: Mapping[str, Any] | None = None,
+    packages: Sequence[tuple[str, str]] = (),
+    verify: Mapping[str, Any] | None = None,
 ) -> str:
     """``manifest.json`` text: ``artifacts`` are (relative path, kind, sha256, size).
     Deterministic: no timestamps, no absolute paths; lists sorted as documented."""
@@ -172,8 +179,10 @@ def render_manifest(
             "mode": "local-paths" if cap.local_paths is not None else "analysis",
             "files": [{"path": f.path, "size": f.size, "mode": f"{f.mode:04o}", "sha256": f.sha256} for f in local_code.files],
             "excluded": [{"path": e.path, "rule": e.rule} for e in local_code.excluded],
+            "packages": [{"name": name, "path": path} for path, name in sorted(packages)],
         },
         "verify_modules": verify_modules(cap, closure),
+        "verify": dict(verify) if verify is not None else None,
         "job": dict(job) if job is not None else None,
         "artifacts": [{"path": path, "kind": kind, "sha256": sha, "size": size} for path, kind, sha, size in sorted(artifacts)],
     }
@@ -240,15 +249,145 @@ def _publish(tmp: Path, output: Path) -> None:
 # --- the build ----------------------------------------------------------------------------------
 
 
-def _local_selection(cap: Capture) -> tuple[list[str], list[str]]:
-    """(files, paths) for the archive: the analysis' local files plus entry scripts, or
-    the manual ``local-paths``."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Local:
+    """What goes into ``local-code.tar.gz``, and the local packages shipped whole."""
+
+    files: tuple[str, ...]
+    paths: tuple[str, ...]
+    packages: tuple[tuple[str, str], ...]  # (directory, dotted name)
+    keep_out: Mapping[str, str]
+
+
+def _live(edge: Edge) -> bool:
+    return edge.active is not False and not edge.site.type_only
+
+
+def _required(edge: Edge) -> bool:
+    return _live(edge) and not edge.site.optional and edge.site.dynamic is not DynamicKind.FIND_SPEC
+
+
+def _local_selection(cap: Capture) -> _Local:
+    """The analysis' local files plus entry scripts and, whole, the local packages they
+    belong to; or the manual ``local-paths``."""
+    scripts = [e.target for e in cap.analysis.entry_points if e.kind is EntryKind.SCRIPT]
     if cap.local_paths is not None:
-        scripts = [e.target for e in cap.analysis.entry_points if e.kind is EntryKind.SCRIPT]
-        return scripts, list(cap.local_paths)
-    files = [f.path for f in cap.analysis.local_files]
-    files += [e.target for e in cap.analysis.entry_points if e.kind is EntryKind.SCRIPT]
-    return sorted(set(files)), []
+        return _Local(files=tuple(scripts), paths=tuple(cap.local_paths), packages=(), keep_out={})
+    files = sorted({*(f.path for f in cap.analysis.local_files), *scripts})
+    packages = {found for f in cap.analysis.local_files if (found := package_dir(cap.project, f.path, f.module))}
+    keep_out: dict[str, str] = {}
+    if cap.config is not None:
+        for spec in cap.config.inputs:
+            if spec.var is None and not os.path.isabs(os.path.expanduser(spec.path)):
+                keep_out[os.path.normpath(spec.path).replace(os.sep, "/")] = "job-input"
+    return _Local(files=tuple(files), paths=(), packages=tuple(sorted(packages)), keep_out=keep_out)
+
+
+def check_local_paths(cap: Capture, shipped: Sequence[str]) -> None:
+    """Refuse ``local-paths`` that leave out a local module the job imports.
+
+    :raises ResolutionError: one line naming the module, the importing file:line and the fix.
+    """
+    if cap.local_paths is None:
+        return
+    have = set(shipped)
+    for edge in cap.analysis.graph.edges:
+        res = edge.resolution
+        if res.kind is not ModuleKind.LOCAL or res.file is None or res.missing_part is not None or not _required(edge):
+            continue
+        if res.root in ("site", "editable") or res.file in have:
+            continue  # installed in development mode: it ships as a wheel
+        spec = cap.config.env.python if cap.config is not None else None
+        location = spec.local_paths.location if spec is not None and spec.local_paths.given else None
+        raise ResolutionError(
+            f"local-paths leaves out {res.file} (module {res.module}), imported at {edge.importer}:{edge.site.line}; "
+            "the job would fail on the target",
+            location=location,
+            hint=f"add {res.file.split('/')[0] if '/' in res.file else res.file} to local-paths, or use type: auto",
+        )
+
+
+def _entry_file(cap: Capture, entry: EntryPoint) -> str | None:
+    """The project-relative file an entry point runs first."""
+    if entry.kind is EntryKind.SCRIPT:
+        return os.path.normpath(entry.target).replace(os.sep, "/")
+    by_module = {f.module: f.path for f in cap.analysis.local_files}
+    return by_module.get(f"{entry.target}.__main__") or by_module.get(entry.target)
+
+
+def _reached(cap: Capture, start: str) -> set[str]:
+    """The local files the job imports from ``start`` on (live imports only)."""
+    out: dict[str, list[str]] = {}
+    for edge in cap.analysis.graph.edges:
+        res = edge.resolution
+        if res.kind is ModuleKind.LOCAL and res.file is not None and res.missing_part is None and _live(edge):
+            out.setdefault(edge.importer, []).append(res.file)
+    seen = {start}
+    todo = [start]
+    while todo:
+        for nxt in out.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def verify_plan(cap: Capture, local: LocalBundle, packages: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The manifest's ``verify`` section: per entry point, how to load it without running
+    the job (``guarded``: imported as a module; else its module-level ``imports`` one by
+    one), the local modules it reaches (``required``: an unguarded import, so a failure
+    fails the check), and the data files of their packages, relative to the package."""
+    shipped = {f.path for f in local.files}
+    required_files = {
+        e.resolution.file for e in cap.analysis.graph.edges if e.resolution.kind is ModuleKind.LOCAL and _required(e)
+    }
+    by_file = {f.path: f.module for f in cap.analysis.local_files}
+    entries: list[dict[str, Any]] = []
+    for entry in cap.analysis.entry_points:
+        first = _entry_file(cap, entry)
+        source = b""
+        if first is not None and first in shipped:
+            try:
+                source = (cap.project / first).read_bytes()
+            except OSError:
+                source = b""
+        main = entry.kind is EntryKind.MODULE and first is not None and first.endswith("/__main__.py")
+        guarded = bool(source) and not main and has_main_guard(source)
+        reached = _reached(cap, first) if first is not None else set()
+        modules = sorted(
+            ({"name": by_file[path], "file": path, "required": path in required_files}
+             for path in reached if path in by_file and path != first and by_file[path] != "__main__"),
+            key=lambda m: (str(m["name"]), str(m["file"])),
+        )  # fmt: skip
+        reached_packages = {
+            found for path in reached if path in by_file and (found := package_dir(cap.project, path, by_file[path]))
+        }
+        data = [
+            {"package": name, "path": f.path[len(directory) + 1 :]}
+            for directory, name in sorted(reached_packages)
+            for f in local.files
+            if f.path.startswith(directory + "/") and not f.path.endswith((".py", ".pyi"))
+        ]
+        path0 = posixpath.dirname(first) if entry.kind is EntryKind.SCRIPT and first else ""
+        entries.append(
+            {
+                "kind": entry.kind.value,
+                "target": entry.target,
+                "file": first if first in shipped else None,
+                "path0": path0 or ".",
+                "pythonpath": [p for p in entry.pythonpath if p and "${" not in p],
+                "guarded": guarded,
+                "imports": []
+                if guarded or not source
+                else [
+                    {"line": i.line, "module": i.module, "names": list(i.names), "optional": i.optional}
+                    for i in module_level_imports(source)
+                ],
+                "modules": modules,
+                "data_files": data,
+            }
+        )
+    return {"entries": entries}
 
 
 def assemble_bundle(
@@ -292,6 +431,14 @@ def assemble_bundle(
     if cap.config is not None:
         check_env_names(cap.config, allow_secret_env)
     inputs = collect_inputs(cap.config) if cap.config is not None else None
+    selected = _local_selection(cap)
+    selection = Selection(files=(), excluded=())
+    if not plain:
+        selection = select_local_files(
+            cap.project, files=selected.files, paths=selected.paths,
+            packages=[d for d, _ in selected.packages], keep_out=selected.keep_out,
+        )  # fmt: skip
+        check_local_paths(cap, [rel for rel, _ in selection.files])
     if plain:
         wheelhouse = Wheelhouse(closure=Closure(options=closure.options), wheels=(), stats=WheelhouseStats())
     else:
@@ -312,10 +459,11 @@ def assemble_bundle(
 
             locked = replace(locked, decisions=tuple(sorted({*locked.decisions, *cap.decisions})))
         local = LocalBundle(sha256="", size=0, files=(), excluded=())
+        packages: tuple[tuple[str, str], ...] = ()
         skipped: tuple[tuple[str, str], ...] = ()  # a plain job writes no lock
         if not plain:
-            files, paths = _local_selection(cap)
-            local = write_local_bundle(cap.project, tmp / LOCAL_CODE, files=files, paths=paths)
+            local = write_local_bundle(cap.project, tmp / LOCAL_CODE, selection=selection)
+            packages = selected.packages
             shipped = [LocalFileHash(path=f.path, sha256=f.sha256, size=f.size) for f in local.files]
             written = write_lock(
                 tmp,
@@ -345,7 +493,8 @@ def assemble_bundle(
         if archive is not None:
             artifacts.append((INPUTS, "inputs", archive.sha256, archive.size))
         job = job_json(cap.config, inputs, archive, environ=environ) if cap.config is not None and inputs is not None else None
-        text = render_manifest(cap, wheelhouse, local, artifacts, job=job)
+        plan = None if plain else verify_plan(cap, local, packages)
+        text = render_manifest(cap, wheelhouse, local, artifacts, job=job, packages=packages, verify=plan)
         atomic_write_text(tmp / MANIFEST, text)
         (tmp / _PID_FILE).unlink()
         for path in tmp.rglob("*"):

@@ -1,8 +1,10 @@
 """The job's local files -> ``local-code.tar.gz``: deterministic, secrets left out. EDGE: reads files, writes one.
 
-The selection is exactly the files the analysis reached plus the entry-point scripts
-(auto mode), or the ``local-paths`` files and whole directories (manual mode), laid out
-relative to the job's working directory. Left out, and reported with the rule that
+The selection is the files the analysis reached plus the entry-point scripts and, whole,
+every local package they belong to (auto mode: the package's modules and data files, such
+as ``assets/*.npz`` read through ``os.path.dirname(__file__)``, but not its ``tests``
+directories nor the job's inputs), or the ``local-paths`` files and whole directories
+(manual mode), laid out relative to the job's working directory. Left out, and reported with the rule that
 matched, even inside a listed directory: VCS metadata (``.git``), bytecode
 (``__pycache__``, ``*.pyc``), virtualenvs (a directory holding ``pyvenv.cfg``), ``.env``
 files, private keys (``id_rsa*``, ``*.pem``, ``*.key``...), credential files
@@ -38,7 +40,7 @@ import os
 import stat
 import tarfile
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -52,6 +54,7 @@ __all__ = [
     "LocalBundle",
     "Selection",
     "exclusion_rule",
+    "package_dir",
     "select_input",
     "select_local_files",
     "write_local_bundle",
@@ -141,12 +144,39 @@ def exclusion_rule(rel: str, *, is_dir: bool = False) -> str | None:
     return None
 
 
+_TEST_DIRS = frozenset({"tests", "test", "testing"})
+
+
+def package_dir(project: Path, path: str, module: str) -> tuple[str, str] | None:
+    """(directory, dotted name) of the outermost regular package (one with ``__init__.py``)
+    that holds the local module ``module`` found at ``path`` (project-relative), or ``None``
+    for a top-level module or a script. ``pkg/sub/mod.py`` as ``pkg.sub.mod`` -> ``("pkg",
+    "pkg")``; under a namespace package (no ``__init__.py``) the outermost regular one below it."""
+    parts = module.split(".")
+    pure = PurePosixPath(path)
+    if module in ("", "__main__"):
+        return None
+    levels = len(parts) if pure.stem == "__init__" else len(parts) - 1
+    if levels < 1:
+        return None
+    chain = [pure.parent]  # chain[i] is the directory of the package parts[: levels - i]
+    for _ in range(levels - 1):
+        chain.append(chain[-1].parent)
+    for i in range(len(chain) - 1, -1, -1):  # outermost first
+        candidate = chain[i]
+        if candidate.parts and (project / candidate / "__init__.py").is_file():
+            return candidate.as_posix(), ".".join(parts[: levels - i])
+    return None
+
+
 class _Selector:
     def __init__(self, project: Path) -> None:
         self.project = project
         self.real_project = Path(os.path.realpath(project))
         self.files: dict[str, Path] = {}
         self.excluded: dict[str, str] = {}
+        self.keep_out: dict[str, str] = {}  # project-relative path -> rule, for package trees
+        self.in_package = False
 
     def _inside(self, real: Path) -> str | None:
         try:
@@ -228,7 +258,25 @@ class _Selector:
         else:
             self.excluded[rel] = "not-a-regular-file"
 
+    def add_package(self, rel: str) -> None:
+        """A local package, whole: its modules and data files, but not its tests, nor
+        paths kept out (the job's inputs)."""
+        real = self._real(rel)
+        if real is None or not real.is_dir():
+            return
+        self.in_package = True
+        try:
+            self.add_tree(rel, real, ancestors=())
+        finally:
+            self.in_package = False
+
     def add_tree(self, rel: str, real: Path, *, ancestors: tuple[Path, ...]) -> None:
+        if self.in_package and rel in self.keep_out:
+            self.excluded[rel] = self.keep_out[rel]
+            return
+        if self.in_package and PurePosixPath(rel).name in _TEST_DIRS:
+            self.excluded[rel] = "tests"
+            return
         if rel:
             rule = self._rule(rel, real, is_dir=True)
             if rule is not None:
@@ -255,6 +303,8 @@ class _Selector:
                 self.add_tree(child, child_real, ancestors=chain)
                 continue
             rule = self._rule(child, child_real, is_dir=False)
+            if rule is None and self.in_package:
+                rule = self.keep_out.get(child)
             if rule is not None:
                 self.excluded[child] = rule
             elif child_real.is_file():
@@ -298,18 +348,32 @@ def select_input(root: Path, raw: str, *, key: str) -> Selection:
     )
 
 
-def select_local_files(project: Path, *, files: Iterable[str] = (), paths: Iterable[str] = ()) -> Selection:
+def select_local_files(
+    project: Path,
+    *,
+    files: Iterable[str] = (),
+    paths: Iterable[str] = (),
+    packages: Iterable[str] = (),
+    keep_out: Mapping[str, str] | None = None,
+) -> Selection:
     """Choose the files of the archive.
 
     :param files: project-relative files the analysis reached, and entry-point scripts.
     :param paths: ``local-paths`` entries: files, or directories taken whole.
+    :param packages: directories of local packages the job imports, taken whole but for
+        their test directories (``tests``, ``test``, ``testing``: rule ``tests``) and the
+        paths in ``keep_out`` (path -> rule, such as the job's inputs); files the analysis
+        reached in such a directory ship anyway.
     :raises InputError: a path or a symlink leads outside the project; a listed path is missing.
     """
     selector = _Selector(Path(project))
+    selector.keep_out = dict(keep_out or {})
     for raw in files:
         selector.add_file(raw, "local file")
     for raw in paths:
         selector.add_file(raw, "local-paths")
+    for rel in sorted(set(packages)):
+        selector.add_package(rel)
     excluded = {k: v for k, v in selector.excluded.items() if k not in selector.files}
     return Selection(
         files=tuple(sorted(selector.files.items())),
@@ -341,6 +405,8 @@ def write_local_bundle(
     *,
     files: Sequence[str] = (),
     paths: Sequence[str] = (),
+    packages: Sequence[str] = (),
+    keep_out: Mapping[str, str] | None = None,
     selection: Selection | None = None,
 ) -> LocalBundle:
     """Write the deterministic ``tar.gz`` of the selected files to ``dest`` (atomically:
@@ -348,7 +414,7 @@ def write_local_bundle(
 
     :raises InputError: see `select_local_files`; a file changed while being archived.
     """
-    chosen = selection or select_local_files(project, files=files, paths=paths)
+    chosen = selection or select_local_files(project, files=files, paths=paths, packages=packages, keep_out=keep_out)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     entries: list[BundleFile] = []

@@ -38,7 +38,7 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "envcapture/manifest"
-MANIFEST_SCHEMA_VERSION = "1.1"  # 1.1: the job section, inputs.tar.gz, plain bundles
+MANIFEST_SCHEMA_VERSION = "1.2"  # 1.1: the job section, inputs.tar.gz, plain bundles; 1.2: verify, local packages
 LOCAL_CODE = "local-code.tar.gz"
 WHEELHOUSE = "wheelhouse"
 INPUTS = "inputs.tar.gz"
@@ -47,7 +47,10 @@ REQUIREMENTS_LOCK = "requirements.lock.txt"
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
 class Check:
-    """One verification step: ``step`` is ``hash``, ``install`` or ``import``."""
+    """One verification step: ``step`` is ``hash``, ``install``, ``import`` (a
+    distribution's module), ``entry`` (an entry point loaded as a module, or one of the
+    module-level imports of an unguarded script), ``local`` (a local module, from the job's
+    working directory) or ``data`` (a data file next to its package)."""
 
     step: str
     subject: str
@@ -87,6 +90,7 @@ class Manifest:
     artifacts: tuple[ManifestArtifact, ...]
     local_code_path: str | None
     verify_modules: tuple[str, ...]
+    verify: Mapping[str, Any] | None
     job: Mapping[str, Any] | None
     target: Mapping[str, Any]
     raw: Mapping[str, Any] = field(repr=False)
@@ -117,6 +121,7 @@ class Manifest:
             ),
             local_code_path=(doc.get("local_code") or {}).get("path"),
             verify_modules=tuple(str(m) for m in doc.get("verify_modules") or ()),
+            verify=_mapping(doc.get("verify")),
             job=_mapping(doc.get("job")),
             target=_mapping(doc.get("target")) or {},
             raw=doc,

@@ -10,7 +10,18 @@
    pointing at the discard port ``127.0.0.1:9``), so a missing wheel fails instead of
    being fetched;
 4. each top-level module listed in ``verify_modules`` is imported in that virtualenv
-   (``python -I`` from an empty directory, so nothing local shadows it).
+   (``python -I`` from an empty directory, so nothing local shadows it);
+5. the job itself (manifest 1.2 ``verify``): ``local-code.tar.gz`` is unpacked in a work
+   directory and, per entry point, a process started there with the job's ``env.vars``,
+   the ``PYTHONPATH`` its ``cmd`` sets and the ``sys.path[0]`` Python would give it (the
+   script's directory, or the working directory for ``-m``), offline, loads the entry as a
+   module without running it: a script with an ``if __name__ == "__main__":`` guard is
+   imported under another name; a script without one would start the job, so it is
+   never imported: its module-level imports are imported one by one instead (with a
+   note). Then every local module the entry reaches is imported by name and every data
+   file of their packages is looked for next to the package's ``__init__.py`` as
+   imported (from the work directory, or from a wheel built from the project). A failed
+   import behind ``try``/``except`` is a note, not a failure.
 """
 
 from __future__ import annotations
@@ -21,10 +32,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from envcapture.build.manifest import Check, hash_checks, read_manifest
@@ -47,6 +59,7 @@ class VerifyResult:
     offline_method: str
     checks: tuple[Check, ...]
     venv: Path | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def failures(self) -> tuple[Check, ...]:
@@ -164,6 +177,128 @@ def _import_checks(python: Path, modules: list[str], cwd: Path, prefix: tuple[st
     return checks
 
 
+_LOCAL_SCRIPT = """
+import importlib, importlib.util, json, os, sys
+plan = json.loads(sys.argv[1])
+out = []
+def why(exc):
+    line = (str(exc).splitlines() or [""])[0]
+    return type(exc).__name__ + (": " + line if line else "")
+def record(step, subject, ok, detail="", optional=False):
+    out.append([step, subject, bool(ok), detail, bool(optional)])
+here = os.getcwd()
+sys.path[0] = os.path.normpath(os.path.join(here, plan["path0"]))
+sys.argv = [plan["target"]]
+if plan["kind"] == "script" and plan.get("file") and plan["guarded"]:
+    try:
+        spec = importlib.util.spec_from_file_location("__envcapture_entry__", os.path.join(here, plan["file"]))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["__envcapture_entry__"] = module
+        spec.loader.exec_module(module)
+        record("entry", plan["target"], True)
+    except BaseException as exc:
+        record("entry", plan["target"], False, why(exc))
+elif plan["kind"] == "module" and plan["guarded"]:
+    try:
+        importlib.import_module(plan["target"])
+        record("entry", "-m " + plan["target"], True)
+    except BaseException as exc:
+        record("entry", "-m " + plan["target"], False, why(exc))
+else:
+    for item in plan.get("imports", []):
+        subject = "%s:%d %s" % (plan.get("file") or plan["target"], item["line"], item["module"])
+        try:
+            found = importlib.import_module(item["module"])
+            for name in item["names"]:
+                if not hasattr(found, name):
+                    importlib.import_module(item["module"] + "." + name)
+            record("entry", subject, True)
+        except BaseException as exc:
+            record("entry", subject, False, why(exc), item.get("optional"))
+for item in plan.get("modules", []):
+    try:
+        importlib.import_module(item["name"])
+        record("local", item["name"], True)
+    except BaseException as exc:
+        record("local", "%s (%s)" % (item["name"], item["file"]), False, why(exc), not item["required"])
+for item in plan.get("data_files", []):
+    subject = item["package"].replace(".", "/") + "/" + item["path"]
+    try:
+        package = sys.modules.get(item["package"]) or importlib.import_module(item["package"])
+        base = os.path.dirname(package.__file__ or "")
+        where = os.path.join(base, *item["path"].split("/"))
+        shown = os.path.relpath(base, here) if base.startswith(here) else base
+        record("data", subject, os.path.isfile(where), "" if os.path.isfile(where) else "not found next to %s (imported from %s)" % (item["package"], shown))
+    except BaseException as exc:
+        record("data", subject, False, "package not importable: " + why(exc))
+sys.stdout.write("\\n@@envcapture@@" + json.dumps(out))
+sys.stdout.flush()
+os._exit(0)
+"""
+
+
+def _unpack(archive: Path, dest: Path) -> None:
+    """The regular files of a (hash-checked) archive under ``dest``; nothing leaves it."""
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in tar:
+            pure = PurePosixPath(member.name)
+            if not member.isfile() or pure.is_absolute() or ".." in pure.parts:
+                continue
+            target = dest.joinpath(*pure.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            if source is not None:
+                with source, open(target, "wb") as handle:
+                    shutil.copyfileobj(source, handle)
+
+
+def _job_checks(
+    python: Path, manifest: Mapping[str, Any], bundle: Path, work: Path, prefix: tuple[str, ...], env: dict[str, str]
+) -> tuple[list[Check], list[str]]:
+    """The job's entry points, local modules and data files, from its working directory."""
+    plan = manifest.get("verify")
+    if not isinstance(plan, dict):
+        return [], []
+    local = (manifest.get("local_code") or {}).get("path")
+    if local and (bundle / str(local)).is_file():
+        _unpack(bundle / str(local), work)
+    job = manifest.get("job") or {}
+    job_env = {str(v["name"]): str(v["value"]) for v in job.get("env") or [] if v.get("value") is not None}
+    checks: list[Check] = []
+    notes: list[str] = []
+    for entry in plan.get("entries") or []:
+        label = entry.get("target", "?") if entry.get("kind") == "script" else f"-m {entry.get('target', '?')}"
+        if not entry.get("guarded"):
+            notes.append(
+                f'{label}: no `if __name__ == "__main__":` guard, so it is not imported (that would start the job); '
+                "its module-level imports are checked one by one"
+            )
+        run_env = {**env, **job_env, "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        pythonpath = [str(work / p) if not os.path.isabs(p) else p for p in entry.get("pythonpath") or []]
+        if pythonpath:
+            run_env["PYTHONPATH"] = os.pathsep.join(pythonpath)
+        try:
+            done = subprocess.run(
+                [*prefix, str(python), "-c", _LOCAL_SCRIPT, json.dumps(entry)],
+                cwd=work, env=run_env, capture_output=True, text=True, timeout=600, check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            checks.append(Check(step="entry", subject=label, ok=False, detail="timed out after 600 s while importing"))
+            continue
+        marker = done.stdout.rfind("@@envcapture@@")
+        if marker < 0:
+            tail = (done.stderr.strip().splitlines() or ["the interpreter exited"])[-1]
+            checks.append(Check(step="entry", subject=label, ok=False, detail=f"the check stopped: {tail}"[:600]))
+            continue
+        for step, subject, ok, detail, optional in json.loads(done.stdout[marker + len("@@envcapture@@") :]):
+            if not ok and optional:
+                notes.append(f"{step} {subject}: {detail} (the import is optional: not a failure)")
+                checks.append(Check(step=str(step), subject=str(subject), ok=True, detail=f"optional; {detail}"))
+            else:
+                checks.append(Check(step=str(step), subject=str(subject), ok=bool(ok), detail=str(detail)))
+    return checks, notes
+
+
 def verify_bundle(bundle: str | Path, *, python: str | None = None, venv: Path | None = None) -> VerifyResult:
     """Install ``bundle`` offline into a fresh virtualenv and import its modules.
 
@@ -251,8 +386,13 @@ def verify_bundle(bundle: str | Path, *, python: str | None = None, venv: Path |
         empty = Path(tmp, "empty")
         empty.mkdir()
         modules = [str(m) for m in manifest.get("verify_modules", [])]
+        notes: list[str] = []
         if done.returncode == 0:
             checks.extend(_import_checks(vpython, modules, empty, prefix, env))
+            work = Path(tmp, "work")
+            work.mkdir()
+            job_checks, notes = _job_checks(vpython, manifest, root, work, prefix, env)
+            checks.extend(job_checks)
         else:
             checks.extend(Check(step="import", subject=m, ok=False, detail="not tried: the install failed") for m in modules)
     return VerifyResult(
@@ -262,4 +402,5 @@ def verify_bundle(bundle: str | Path, *, python: str | None = None, venv: Path |
         offline_method=method,
         checks=tuple(checks),
         venv=venv,
+        notes=tuple(notes),
     )

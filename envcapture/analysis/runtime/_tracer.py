@@ -319,6 +319,24 @@ def _frames(tb: Any) -> list[list[Any]]:
     return frames[-_MAX_FRAMES:]
 
 
+def _imports_code(target: str, modules: list[Any]) -> Any:
+    """The import statements of an unguarded script, each in its own ``try``, compiled as
+    the script at their own lines (so the hook sees the script import them), and nothing else."""
+    import ast
+
+    body: list[Any] = []
+    for line, name, names in modules:
+        if names:
+            stmt: Any = ast.ImportFrom(module=name, names=[ast.alias(name=n, asname=None) for n in names], level=0)
+        else:
+            stmt = ast.Import(names=[ast.alias(name=name, asname=None)])
+        handler = ast.ExceptHandler(type=ast.Name(id="BaseException", ctx=ast.Load()), name=None, body=[ast.Pass()])
+        node = ast.Try(body=[stmt], handlers=[handler], orelse=[], finalbody=[])
+        node.lineno, node.col_offset = int(line), 0
+        body.append(ast.fix_missing_locations(node))
+    return compile(ast.Module(body=body, type_ignores=[]), target, "exec")
+
+
 def _run_entry(config: dict[str, Any]) -> int:
     kind = config["kind"]
     target = config["target"]
@@ -341,6 +359,9 @@ def _run_entry(config: dict[str, Any]) -> int:
             module = importlib.util.module_from_spec(spec)
             sys.modules["__envcapture_entry__"] = module
             spec.loader.exec_module(module)
+        elif kind == "imports":  # a script without a __main__ guard: only what its body imports
+            sys.argv = [target]
+            exec(_imports_code(target, config.get("modules", [])), {"__name__": "__envcapture_entry__", "__file__": target})  # noqa: S102 - only import statements
         else:
             sys.argv = [target]
             _traced_import_module(target)

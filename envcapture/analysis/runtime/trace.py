@@ -9,7 +9,9 @@ explained there), and reads back what was imported, by whom, from where.
 
 An entry point is imported as a module, never run as ``__main__``: a script is loaded
 with ``spec_from_file_location("__envcapture_entry__", path)`` so its ``if __name__ ==
-"__main__":`` block does not fire; ``-m pkg.mod`` imports ``pkg.mod`` (a package's
+"__main__":`` block does not fire; a script WITHOUT that guard is never imported (it
+would start the job: nanoGPT's ``train.py``), the modules its body imports are imported
+one by one instead (`envcapture.analysis.guard`), with a note; ``-m pkg.mod`` imports ``pkg.mod`` (a package's
 ``__main__`` is not run: it is unguarded by nature). ``command`` (``--runtime-cmd``)
 runs a whole command instead, with the hook injected as ``sitecustomize`` through
 ``PYTHONPATH``, so every Python process it starts (launchers such as ``torchrun``
@@ -44,6 +46,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from envcapture.analysis.guard import has_main_guard, module_level_imports
 from envcapture.analysis.model import EntryKind, EntryPoint
 from envcapture.analysis.runtime._sandbox import (
     IGNORED_DIRS,
@@ -346,14 +349,18 @@ def trace_runtime(
     tracer.write_text(_tracer_source(), encoding="utf-8")
     traces: list[RuntimeTrace] = []
     notes = [f"not copied into the sandbox: {item}" for item in box.skipped]
+    unguarded: list[str] = []
     try:
         if command is not None:
             traces.append(_trace_command(command, box=box, places=places, python=interpreter, prefix=prefix, timeout=timeout))
         else:
             for index, entry in enumerate(entry_points):
                 traces.append(
-                    _trace_entry(entry, index, box=box, places=places, python=interpreter, prefix=prefix, timeout=timeout)
-                )
+                    _trace_entry(
+                        entry, index, box=box, places=places, python=interpreter, prefix=prefix, timeout=timeout,
+                        unguarded=unguarded,
+                    )
+                )  # fmt: skip
     finally:
         if workdir is None:
             shutil.rmtree(box.root, ignore_errors=True)
@@ -363,7 +370,16 @@ def trace_runtime(
         network=network,
         command=command,
         traces=tuple(traces),
-        notes=tuple(notes),
+        notes=tuple(
+            [
+                *notes,
+                *(
+                    f'{target}: no `if __name__ == "__main__":` guard, so it was not imported (that would start the '
+                    "job); its module-level imports were imported one by one"
+                    for target in unguarded
+                ),
+            ]
+        ),
     )
 
 
@@ -376,13 +392,21 @@ def _trace_entry(
     python: str,
     prefix: Sequence[str],
     timeout: float,
+    unguarded: list[str],
 ) -> RuntimeTrace:
     label = str(entry)
     if entry.kind is EntryKind.SCRIPT:
         script = Path(os.path.normpath(box.copy / entry.target))
         if not script.is_file():
             return RuntimeTrace(entry=label, outcome=TraceOutcome.NOT_RUN, message=f"{entry.target} does not exist")
-        config = {"kind": "script", "target": str(script), "path0": str(script.parent)}
+        config: dict[str, object] = {"kind": "script", "target": str(script), "path0": str(script.parent)}
+        source = script.read_bytes()
+        if not has_main_guard(source):
+            # Importing it would start the job (nanoGPT's train.py): import what its module
+            # body imports, one by one, instead.
+            modules = [[i.line, i.module, list(i.names)] for i in module_level_imports(source)]
+            config = {**config, "kind": "imports", "modules": modules}
+            unguarded.append(entry.target)
     else:
         config = {"kind": "module", "target": entry.target, "path0": str(box.copy)}
     out = box.private / f"trace-{index}.jsonl"
