@@ -223,6 +223,22 @@ def test_side_effects_land_in_the_copy(untouched: Path, fixture_snapshot: Any, t
     assert not (untouched / "side_effect.txt").exists()
 
 
+@pytest.mark.parametrize("untouched", ["unguarded"], indirect=True)
+def test_unguarded_script_is_never_imported(untouched: Path, fixture_snapshot: Any, tmp_path: Path) -> None:
+    """nanoGPT's train.py has no ``__main__`` guard: importing it would start the training.
+    Only its module-level imports are imported, as the script (importer main.py, their lines)."""
+    report = trace_runtime([_script()], project=untouched, snapshot=fixture_snapshot, workdir=tmp_path / "box")
+    (trace,) = report.traces
+    assert trace.outcome is TraceOutcome.OK, trace.message
+    assert trace.written_files == ()
+    (copy,) = (tmp_path / "box").glob("envcapture-trace-*/work/unguarded")
+    assert not (copy / "started.txt").exists()
+    by = {(i.module, i.importer, i.line) for i in trace.imports}
+    assert ("helper", "main.py", 5) in by and ("json", "main.py", 3) in by
+    assert ("csv", "helper.py", 4) in by  # the imported module's body runs as it would
+    assert any("main.py: no `if __name__" in note for note in report.notes)
+
+
 def _processes_in(directory: Path) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):

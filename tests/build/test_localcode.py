@@ -17,6 +17,7 @@ from envcapture.build.localcode import (
     ARCHIVE_MTIME,
     Excluded,
     exclusion_rule,
+    package_dir,
     select_local_files,
     write_local_bundle,
 )
@@ -237,3 +238,44 @@ def test_symlink_loops_do_not_hang(tmp_path: Path) -> None:
         Excluded(path="lib/self", rule="symlink-loop"),
         Excluded(path="lib/up", rule="symlink-loop"),
     )
+
+
+# --- local packages ship whole ----------------------------------------------------------------------
+
+
+def test_package_dir(tmp_path: Path) -> None:
+    for rel in ("pkg/__init__.py", "pkg/sub/__init__.py", "pkg/sub/mod.py", "ns/inner/__init__.py"):
+        _write(tmp_path, rel)
+    assert package_dir(tmp_path, "pkg/sub/mod.py", "pkg.sub.mod") == ("pkg", "pkg")
+    assert package_dir(tmp_path, "pkg/sub/__init__.py", "pkg.sub") == ("pkg", "pkg")
+    assert package_dir(tmp_path, "ns/inner/__init__.py", "ns.inner") == ("ns/inner", "ns.inner")  # ns has no __init__
+    assert package_dir(tmp_path, "src/pkg/sub/mod.py", "pkg.sub.mod") is None  # not on disk here
+    assert package_dir(tmp_path, "tool.py", "tool") is None
+    assert package_dir(tmp_path, "main.py", "__main__") is None
+
+
+def test_package_ships_whole_but_its_tests_and_inputs(tmp_path: Path) -> None:
+    for rel in (
+        "pkg/__init__.py", "pkg/unreached.py", "pkg/assets/mel.npz", "pkg/tests/test_pkg.py", "pkg/tests/conftest.py",
+        "pkg/data/big.bin", "pkg/.env", "pkg/__pycache__/x.pyc", "main.py",
+    ):  # fmt: skip
+        _write(tmp_path, rel)
+    selection = select_local_files(
+        tmp_path,
+        files=["main.py", "pkg/__init__.py", "pkg/tests/conftest.py"],
+        packages=["pkg"],
+        keep_out={"pkg/data": "job-input"},
+    )
+    assert [rel for rel, _ in selection.files] == [
+        "main.py",
+        "pkg/__init__.py",
+        "pkg/assets/mel.npz",
+        "pkg/tests/conftest.py",  # reached by the analysis: ships anyway
+        "pkg/unreached.py",
+    ]
+    assert {(e.path, e.rule) for e in selection.excluded} == {
+        ("pkg/.env", "dotenv"),
+        ("pkg/__pycache__", "bytecode-cache"),
+        ("pkg/data", "job-input"),
+        ("pkg/tests", "tests"),
+    }

@@ -332,8 +332,10 @@ def _imports_code(target: str, modules: list[Any]) -> Any:
             stmt = ast.Import(names=[ast.alias(name=name, asname=None)])
         handler = ast.ExceptHandler(type=ast.Name(id="BaseException", ctx=ast.Load()), name=None, body=[ast.Pass()])
         node = ast.Try(body=[stmt], handlers=[handler], orelse=[], finalbody=[])
-        node.lineno, node.col_offset = int(line), 0
-        body.append(ast.fix_missing_locations(node))
+        for part in ast.walk(node):
+            part.lineno = part.end_lineno = int(line)  # type: ignore[attr-defined]
+            part.col_offset = part.end_col_offset = 0  # type: ignore[attr-defined]
+        body.append(node)
     return compile(ast.Module(body=body, type_ignores=[]), target, "exec")
 
 

@@ -1,0 +1,271 @@
+"""What ships, and ``verify`` as the gate: real projects built with the CLI, run offline.
+
+The projects live in ``tests/fixtures/ship/<name>/``, each with the layout real repositories
+have:
+
+* ``editable_repo``: a package at the repository root installed with ``pip install -e .``
+  and used from a script in a subdirectory (minGPT's ``projects/chargpt/chargpt.py``); the
+  package reads ``assets/vocab.txt`` next to its modules;
+* ``src_installed``: a ``src/`` layout project installed with ``pip install .`` (peft),
+  with package data, used from ``examples/``;
+* ``pkgdata``: a local package (not installed) that reads a data file next to its
+  ``__init__.py`` and loads a module by computed name; its tests and ``.env`` stay home;
+* ``off_path``: ``tools/run.py`` imports ``helpers.py`` of the project root, which is not on
+  ``sys.path`` when the script runs: verify must fail;
+* ``manual_paths``: ``type: manual`` whose ``local-paths`` leave out the imported package.
+
+Each is captured from its own virtualenv made with CPython 3.11, built with ``envcapture
+build`` (which verifies the bundle) and run with ``envcapture run`` with the network cut off
+and the project and its virtualenv renamed away.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from build_support import INDEX_WHEELS, MIRROR, pyenv_python
+from helpers import make_venv, pip_install
+from index_server import IndexServer
+
+from envcapture.runtime.verify import offline_prefix
+
+SHIP = Path(__file__).resolve().parents[1] / "fixtures" / "ship"
+PLACEHOLDER_INDEX = "http://127.0.0.1:9/simple"
+
+
+def _env(cache: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "VIRTUAL_ENV", "ENVCAPTURE_", "PYTHON"))}
+    env["ENVCAPTURE_CACHE_DIR"] = str(cache)
+    return env
+
+
+def _cli(*args: str | Path, cache: Path, cwd: Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "envcapture.cli", *(str(a) for a in args)],
+        cwd=cwd, env=_env(cache), capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+
+
+def _errors(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("envcapture: error:")]
+
+
+@dataclass(frozen=True)
+class Shop:
+    root: Path
+    python: str
+    index: IndexServer
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """CPython 3.11 and a local index with setuptools (the projects' build backend)."""
+    setuptools = MIRROR / INDEX_WHEELS["setuptools"]
+    if not setuptools.is_file():
+        pytest.skip(f"the local wheel mirror lacks {setuptools.name} (the build backend of the fixtures)")
+    py311 = sys.executable if sys.version_info[:2] == (3, 11) else pyenv_python("3.11")
+    if py311 is None:
+        pytest.skip("no CPython 3.11 on this machine")
+    root = tmp_path_factory.mktemp("ship")
+    (root / "index").mkdir()
+    shutil.copy(setuptools, root / "index")
+    server = IndexServer(root / "index").start()
+    try:
+        yield Shop(root=root, python=py311, index=server)
+    finally:
+        server.stop()
+
+
+@dataclass(frozen=True)
+class Job:
+    project: Path
+    venv: Path
+    python: Path
+    bundle: Path
+    cache: Path
+    build: subprocess.CompletedProcess[str]
+
+    def manifest(self) -> dict:  # type: ignore[type-arg]
+        return json.loads((self.bundle / "manifest.json").read_text("utf-8"))
+
+
+def _build(shop: Shop, name: str, *install: str, extra: tuple[str, ...] = ()) -> Job:
+    """Copy ``name``, make its virtualenv (``install``: pip arguments, the project as ``{p}``),
+    build it with the CLI."""
+    base = shop.root / name
+    project = shutil.copytree(SHIP / name, base / "project")
+    config = project / "config.yaml"
+    config.write_text(config.read_text("utf-8").replace(PLACEHOLDER_INDEX, shop.index.url), "utf-8")
+    python = make_venv(base / "venv", shop.python)
+    if install:
+        pip_install(python, *(arg.format(p=project) for arg in install))
+    cache = base / "cache"
+    done = _cli(
+        "build", "--config", config, "--python", python, "-o", base / "bundle", "--no-progress", *extra, cache=cache, cwd=base
+    )
+    return Job(project=project, venv=base / "venv", python=python, bundle=base / "bundle", cache=cache, build=done)
+
+
+def _run_offline(job: Job, tmp: Path) -> subprocess.CompletedProcess[str]:
+    """``envcapture run`` of a copy of the bundle with the network cut off and the project
+    and its virtualenv renamed away."""
+    prefix = offline_prefix()
+    if not prefix or os.geteuid() != 0:
+        pytest.skip("cannot cut the network here: needs root and a working `unshare -n`")
+    bundle = shutil.copytree(job.bundle, tmp / "bundle")
+    hidden = [(p, p.with_name(p.name + ".away")) for p in (job.project, job.venv)]
+    for path, away in hidden:
+        path.rename(away)
+    try:
+        return _cli("run", bundle, "--workdir", tmp / "run", cache=tmp / "cache", cwd=tmp, prefix=prefix)
+    finally:
+        for path, away in hidden:
+            away.rename(path)
+
+
+# --- editable install at the repository root, script in a subdirectory -------------------------
+
+
+@pytest.fixture(scope="module")
+def editable(shop: Shop) -> Job:
+    return _build(shop, "editable_repo", "-e", "{p}")
+
+
+def test_editable_project_is_built_as_a_wheel(editable: Job) -> None:
+    assert editable.build.returncode == 0, editable.build.stderr
+    assert "verified offline with Python 3.11" in editable.build.stdout
+    manifest = editable.manifest()
+    (dist,) = manifest["distributions"]
+    assert (dist["name"], dist["origin"], dist["delivery"], dist["source"]) == ("minipkg", "editable", "wheelhouse", "built")
+    assert "minipkg" in manifest["verify_modules"]
+    wheel = editable.bundle / dist["wheel"]
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        assert {"minipkg/model.py", "minipkg/assets/vocab.txt"} <= set(archive.namelist())
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}  # SOURCE_DATE_EPOCH, normalised
+    # The package ships whole as local code too (its data file with it), and verify
+    # knows where the script expects it.
+    files = [f["path"] for f in manifest["local_code"]["files"]]
+    assert files == ["minipkg/__init__.py", "minipkg/assets/vocab.txt", "minipkg/model.py", "projects/demo/demo.py"]
+    assert manifest["local_code"]["packages"] == [{"name": "minipkg", "path": "minipkg"}]
+    (entry,) = manifest["verify"]["entries"]
+    assert (entry["path0"], entry["guarded"]) == ("projects/demo", False)
+    assert {"line": 6, "module": "minipkg.model", "names": ["GPT"], "optional": False} in entry["imports"]
+    assert entry["data_files"] == [{"package": "minipkg", "path": "assets/vocab.txt"}]
+    # An unguarded script is never imported by verify; the note says so.
+    assert 'projects/demo/demo.py: no `if __name__ == "__main__":` guard' in editable.build.stderr
+
+
+def test_editable_wheel_is_reproducible(editable: Job, shop: Shop) -> None:
+    again = shop.root / "editable_repo" / "again"
+    done = _cli("build", "--config", editable.project / "config.yaml", "--python", editable.python, "-o", again,
+                "--no-progress", "--no-verify", cache=shop.root / "editable_repo" / "cache2", cwd=shop.root)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "1 built" in done.stdout  # a cold store: really built again
+    first = {p.name: p.read_bytes() for p in (editable.bundle / "wheelhouse").iterdir()}
+    second = {p.name: p.read_bytes() for p in (again / "wheelhouse").iterdir()}
+    assert first == second
+
+
+def test_editable_project_runs_offline_from_a_subdirectory_script(editable: Job, tmp_path: Path) -> None:
+    done = _run_offline(editable, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "run" / "outputs" / "results" / "demo.txt").read_text() == "demo: hello from the vocabulary\n"
+    assert "demo ok" in done.stdout
+
+
+# --- src layout installed with pip install . ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def src_installed(shop: Shop) -> Job:
+    return _build(shop, "src_installed", "{p}")
+
+
+def test_src_layout_install_runs_offline(src_installed: Job, tmp_path: Path) -> None:
+    assert src_installed.build.returncode == 0, src_installed.build.stderr
+    manifest = src_installed.manifest()
+    assert [(d["name"], d["origin"]) for d in manifest["distributions"]] == [("srcpkg", "local-dir")]
+    assert [f["path"] for f in manifest["local_code"]["files"]] == ["examples/finetune.py"]
+    done = _run_offline(src_installed, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "run" / "outputs" / "results" / "tuned.txt").read_text() == "tuned 42\n"
+
+
+# --- a local package with data next to its __init__.py ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pkgdata(shop: Shop) -> Job:
+    return _build(shop, "pkgdata")
+
+
+def test_local_package_ships_whole(pkgdata: Job) -> None:
+    assert pkgdata.build.returncode == 0, pkgdata.build.stderr
+    local = pkgdata.manifest()["local_code"]
+    # tok/plugins.py is only loaded by a computed name; vocab/words.txt is read through
+    # os.path.dirname(__file__): both ship with their package. Its tests and .env do not.
+    assert [f["path"] for f in local["files"]] == ["main.py", "tok/__init__.py", "tok/plugins.py", "tok/vocab/words.txt"]
+    assert local["excluded"] == [{"path": "tok/.env", "rule": "dotenv"}, {"path": "tok/tests", "rule": "tests"}]
+    with tarfile.open(pkgdata.bundle / "local-code.tar.gz") as archive:
+        assert sorted(archive.getnames()) == [f["path"] for f in local["files"]]
+    assert "envcapture: note: left out tok/tests (tests)" in pkgdata.build.stderr
+
+
+def test_local_package_with_data_runs_offline(pkgdata: Job, tmp_path: Path) -> None:
+    done = _run_offline(pkgdata, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "run" / "outputs" / "results" / "words.txt").read_text() == "alpha beta gamma plugins\n"
+
+
+# --- refusals -------------------------------------------------------------------------------------
+
+
+def test_module_not_importable_from_the_working_directory_fails_verify(shop: Shop) -> None:
+    job = _build(shop, "off_path")
+    assert job.build.returncode == 3, job.build.stdout + job.build.stderr
+    errors = _errors(job.build.stderr)
+    assert "envcapture: error: verify: local helpers (helpers.py): ModuleNotFoundError: No module named 'helpers'" in errors
+    assert errors[-1].startswith("envcapture: error: bundle: the job would fail on the target")
+    # The same bundle, checked with envcapture verify: exit 1 and the failed import.
+    done = _cli("verify", job.bundle, "--json", cache=job.cache, cwd=job.bundle.parent)
+    assert done.returncode == 1, done.stderr
+    failed = [(c["step"], c["subject"]) for c in json.loads(done.stdout)["checks"] if not c["ok"]]
+    assert ("local", "helpers (helpers.py)") in failed and ("entry", "tools/run.py") in failed
+
+
+def test_verify_passes_once_the_path_is_set(shop: Shop) -> None:
+    """The fix the failure asks for (PYTHONPATH=. in cmd) makes verify pass."""
+    name = "off_path_fixed"
+    base = shop.root / name
+    project = shutil.copytree(SHIP / "off_path", base / "project")
+    config = project / "config.yaml"
+    text = config.read_text("utf-8").replace(PLACEHOLDER_INDEX, shop.index.url)
+    config.write_text(text.replace("cmd: python tools/run.py", "cmd: PYTHONPATH=. python tools/run.py"), "utf-8")
+    python = make_venv(base / "venv", shop.python)
+    done = _cli(
+        "build", "--config", config, "--python", python, "-o", base / "bundle", "--no-progress", cache=base / "cache", cwd=base
+    )
+    assert done.returncode == 0, done.stderr
+    assert "verified offline" in done.stdout
+
+
+def test_local_paths_that_leave_out_an_imported_module_are_refused(shop: Shop) -> None:
+    job = _build(shop, "manual_paths")
+    assert job.build.returncode == 3, job.build.stdout + job.build.stderr
+    assert _errors(job.build.stderr) == [
+        f"envcapture: error: {job.project / 'config.yaml'}:6:5: env.python.local-paths: local-paths leaves out "
+        "tok/__init__.py (module tok), imported at main.py:4; the job would fail on the target (add tok to "
+        "local-paths, or use type: auto)"
+    ]
+    assert not job.bundle.exists()
