@@ -196,6 +196,8 @@ if plan["kind"] == "script" and plan.get("file") and plan["guarded"]:
         sys.modules["__envcapture_entry__"] = module
         spec.loader.exec_module(module)
         record("entry", plan["target"], True)
+    except SystemExit as exc:  # argparse at module level, without the job's arguments
+        record("entry", plan["target"], False, "exits while being imported (" + why(exc) + ")", True)
     except BaseException as exc:
         record("entry", plan["target"], False, why(exc))
 elif plan["kind"] == "module" and plan["guarded"]:
