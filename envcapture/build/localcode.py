@@ -4,8 +4,8 @@ The selection is the files the analysis reached plus the entry-point scripts and
 every local package they belong to (auto mode: the package's modules and data files, such
 as ``assets/*.npz`` read through ``os.path.dirname(__file__)``, but not its ``tests``
 directories nor the job's inputs), or the ``local-paths`` files and whole directories
-(manual mode), laid out relative to the job's working directory. Left out, and reported with the rule that
-matched, even inside a listed directory: VCS metadata (``.git``), bytecode
+(manual mode), laid out relative to the job's working directory. Left out, and reported
+with the rule that matched, even inside a listed directory: VCS metadata (``.git``), bytecode
 (``__pycache__``, ``*.pyc``), virtualenvs (a directory holding ``pyvenv.cfg``), ``.env``
 files, private keys (``id_rsa*``, ``*.pem``, ``*.key``...), credential files
 (``.netrc``, ``.pypirc``, ``credentials.json``, ``.aws/``, ``*.p12``...) and secrets files
