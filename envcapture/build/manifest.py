@@ -30,6 +30,7 @@ __all__ = [
     "InstallSection",
     "Manifest",
     "ManifestArtifact",
+    "ManifestTarget",
     "dump_manifest",
     "hash_checks",
     "load_manifest",
@@ -66,6 +67,32 @@ class ManifestArtifact:
     kind: str
     sha256: str
     size: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ManifestTarget:
+    """The target as the manifest names it: what the target side needs of it, without
+    loading the build side's `Target` (a job VM reads only this module of the build side)."""
+
+    python_version: str
+    sys_platform: str = "linux"
+    platform_machine: str = "x86_64"
+    manylinux: str = "2_28"
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> ManifestTarget:
+        target = _mapping(doc.get("target")) or {}
+        return cls(
+            python_version=str(target.get("python_version", "")),
+            sys_platform=str(target.get("sys_platform", "linux")),
+            platform_machine=str(target.get("platform_machine", "x86_64")),
+            manylinux=str(target.get("manylinux", "2_28")),
+        )
+
+    @property
+    def python_minor(self) -> tuple[int, int]:
+        major, minor = (self.python_version.split(".") + ["0", "0"])[:2]
+        return int(major or 0), int(minor or 0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -39,10 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from envcapture.build.manifest import Check, hash_checks, read_manifest
+from envcapture.build.manifest import Check, ManifestTarget, hash_checks, read_manifest
 from envcapture.environment.interpreters import find_interpreter, host_matches
 from envcapture.errors import BuildError
-from envcapture.model import Target
 
 __all__ = ["Check", "VerifyResult", "offline_install_command", "offline_prefix", "read_manifest", "verify_bundle"]
 
@@ -313,13 +312,7 @@ def verify_bundle(bundle: str | Path, *, python: str | None = None, venv: Path |
     """
     root = Path(bundle).absolute()
     manifest = read_manifest(root)
-    target_doc = manifest.get("target", {})
-    target = Target(
-        python_version=str(target_doc.get("python_version", "")),
-        manylinux=str(target_doc.get("manylinux", "2_28")),
-        platform_machine=str(target_doc.get("platform_machine", "x86_64")),
-        sys_platform=str(target_doc.get("sys_platform", "linux")),
-    )
+    target = ManifestTarget.from_json(manifest)
     major, minor = target.python_minor
     checks = hash_checks(root, manifest)
     if isinstance(manifest.get("job"), dict) and manifest["job"].get("plain"):
