@@ -91,7 +91,7 @@ class ManifestTarget:
 
     @property
     def python_minor(self) -> tuple[int, int]:
-        major, minor = (self.python_version.split(".") + ["0", "0"])[:2]
+        major, minor = [*self.python_version.split("."), "0", "0"][:2]
         return int(major or 0), int(minor or 0)
 
 
