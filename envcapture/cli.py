@@ -15,6 +15,7 @@ import errno
 import functools
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -266,12 +267,16 @@ def config_group() -> None:
 def config_check(config_file: Path, as_json: bool, python: str | None) -> None:
     """Validate CONFIG_FILE; print its entry points and python settings, given or derived
     (a derived version or local-paths is computed from the analysed interpreter and the code)."""
-    from envcapture.analysis.entries import entry_points_for
+    from envcapture.analysis.entries import entry_points_for, missing_entry_scripts
     from envcapture.config.loader import load_config
 
     ui = _ui()
     job = load_config(config_file)
-    entries, diags = entry_points_for(job, (), Path(job.project_dir).resolve())
+    project = Path(job.project_dir).resolve()
+    missing = missing_entry_scripts(job, project)
+    if missing:
+        raise ConfigError.from_problems(missing)
+    entries, diags = entry_points_for(job, (), project)
     py = job.env.python
     settings: dict[str, Any] = {}
     if py is not None:
@@ -371,6 +376,29 @@ def _mask(url: str | None) -> str | None:
 # --- analyze -------------------------------------------------------------------------------
 
 
+def _entry_words(entries: tuple[str, ...], modules: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """ENTRIES and ``-m MODULE`` options as entry points, read as python reads its own:
+    ``-m app.cli``, ``-mapp.cli`` and ``"-m app.cli"`` name a module; paths stay paths."""
+    from envcapture.errors import InputError
+
+    out: list[str] = []
+    words = iter(entries)
+    for word in words:
+        if re.fullmatch(r"python(3(\.\d+)?)?", word) and not Path(word).exists():
+            continue  # `envcapture analyze -- python -m app.cli`: the interpreter is implied
+        if word == "-m":
+            name = next(words, None)
+            if name is None:
+                raise InputError("-m: expected a module name after it, as in `python -m pkg.mod`")
+            out.append(f"-m {name}")
+        elif word.startswith("-m"):
+            out.append(f"-m {word[2:].strip()}")
+        else:
+            out.append(word)
+    out.extend(f"-m {name.strip()}" for name in modules)
+    return tuple(out)
+
+
 def _entry_paths(entries: tuple[str, ...]) -> tuple[str, ...]:
     """Paths on the command line are relative to where the user stands, not to the project."""
     from envcapture.errors import InputError
@@ -380,9 +408,11 @@ def _entry_paths(entries: tuple[str, ...]) -> tuple[str, ...]:
         if entry.startswith("-m "):
             out.append(entry)
             continue
-        if not Path(entry).is_file():
-            raise InputError(f"{entry}: no such file")
-        out.append(str(Path(entry).resolve()))
+        path = Path(entry)
+        if not (path.is_file() or (path / "__main__.py").is_file()):
+            what = "a directory without __main__.py, which Python cannot run" if path.is_dir() else "no such file"
+            raise InputError(f"{entry}: {what}")
+        out.append(str(path.resolve()))
     return tuple(out)
 
 
@@ -406,10 +436,28 @@ def _job_inputs(
     return paths, config_file, project
 
 
+_module_option = click.option(
+    "-m",
+    "--module",
+    "modules",
+    multiple=True,
+    metavar="MODULE",
+    help="An entry point run as `python -m MODULE` runs it (repeatable; next to script ENTRIES).",
+)
+
+_allow_unresolved_option = click.option(
+    "--allow-unresolved",
+    is_flag=True,
+    help="Go on when the job cannot run as analysed (a missing entry script, no entry point, an import "
+    "found only outside the target's sys.path); refused by default.",
+)
+
+
 def _job_options(func: F) -> F:
     """ENTRIES, --config, --python, --target-python, --project: how every job command names its job."""
     decorators = [
         click.argument("entries", nargs=-1),
+        _module_option,
         click.option(
             "-c",
             "--config",
@@ -468,6 +516,7 @@ def _job_options(func: F) -> F:
 @_guarded
 def analyze_cmd(
     entries: tuple[str, ...],
+    modules: tuple[str, ...],
     config_file: Path | None,
     python: str | None,
     target_python: str | None,
@@ -482,7 +531,8 @@ def analyze_cmd(
     runtime_timeout: float,
     runtime_cmd: str | None,
 ) -> None:
-    """Explain what the job needs: ENTRIES are scripts (or "-m pkg.mod"), else the config's cmd.
+    """Explain what the job needs: ENTRIES are scripts or directories with __main__.py (and
+    -m MODULE modules), else the config's cmd.
 
     On a terminal the report is a set of tables; piped, one complete record per line
     (``name==version  file:line, ...  [status; import names]``); --json for programs.
@@ -492,6 +542,7 @@ def analyze_cmd(
     from envcapture.errors import InputError
 
     ui = _ui()
+    entries = _entry_words(entries, modules)
     paths, config_file, project = _job_inputs(entries, config_file, project, "analyze")
     python = _python_request(python)
     with ui.activity(not as_json) as activity:
@@ -562,15 +613,18 @@ def _warn_requirements_contradictions(result: Any, config_file: Path | None, pyt
 )
 @click.option("--offline", is_flag=True, help="Do not ask the indexes for hashes and warnings.")
 @_ui_options
+@_allow_unresolved_option
 @_guarded
 def lock_cmd(
     entries: tuple[str, ...],
+    modules: tuple[str, ...],
     config_file: Path | None,
     python: str | None,
     target_python: str | None,
     project: Path | None,
     out_dir: Path,
     offline: bool,
+    allow_unresolved: bool,
 ) -> None:
     """Resolve the job's environment for the target and write the lock files to OUTPUT."""
     from envcapture.build.lock import lock_job
@@ -578,6 +632,7 @@ def lock_cmd(
     from envcapture.resolution.indexes import IndexClient, attach_artifacts, index_warnings
 
     ui = _ui()
+    entries = _entry_words(entries, modules)
     paths, config_file, project = _job_inputs(entries, config_file, project, "lock")
     python = _python_request(python)
     with ui.activity() as activity:
@@ -589,6 +644,7 @@ def lock_cmd(
             python=python,
             target_python=target_python,
             complete=not offline,
+            allow_unresolved=allow_unresolved,
             progress=activity.files if activity.enabled else None,
         )
         ui.detail(f"resolved {_count(len(result.closure.pins), 'distribution')} for Python {result.target.python_version}")
@@ -655,9 +711,11 @@ def lock_cmd(
     help="Do not verify the bundle (by default, when a CPython of the target version is here, the bundle is "
     "installed offline and the job's entry points, local modules and data files are checked; exit 3 on failure).",
 )
+@_allow_unresolved_option
 @_guarded
 def build_cmd(
     entries: tuple[str, ...],
+    modules: tuple[str, ...],
     config_file: Path | None,
     python: str | None,
     target_python: str | None,
@@ -668,6 +726,7 @@ def build_cmd(
     no_progress: bool,
     allow_secret_env: tuple[str, ...],
     no_verify: bool,
+    allow_unresolved: bool,
 ) -> None:
     """Build the job's bundle in OUTPUT: locks, wheelhouse, local code, manifest; then verify it."""
     from envcapture.build.bundle import assemble_bundle
@@ -675,6 +734,7 @@ def build_cmd(
     from envcapture.resolution.capture import capture
 
     ui = _ui()
+    entries = _entry_words(entries, modules)
     paths, config_file, project = _job_inputs(entries, config_file, project, "build")
     python = _python_request(python)
     parts = ["envcapture build"]
@@ -691,6 +751,7 @@ def build_cmd(
             project=project,
             python=python,
             target_python=target_python,
+            allow_unresolved=allow_unresolved,
             progress=activity.files if activity.enabled else None,
         )
         ui.detail(f"resolved {_count(len(cap.closure.pins), 'distribution')} for Python {cap.target.python_version}")
@@ -1123,6 +1184,7 @@ def cache_prune(older_than: str | None, everything: bool) -> None:
 
 @cli.command("check")
 @click.argument("entries", nargs=-1)
+@_module_option
 @click.option(
     "-c",
     "--config",
@@ -1172,6 +1234,7 @@ def cache_prune(older_than: str | None, everything: bool) -> None:
 @_guarded
 def check_cmd(
     entries: tuple[str, ...],
+    modules: tuple[str, ...],
     config_file: Path | None,
     requirements: tuple[Path, ...],
     pyproject: bool,
@@ -1186,7 +1249,7 @@ def check_cmd(
 ) -> None:
     """Check that the declared requirements match what the code imports (exit 1 on problems).
 
-    ENTRIES are scripts (or "-m pkg.mod"); default: the config's cmd, else
+    ENTRIES are scripts (and -m MODULE modules); default: the config's cmd, else
     [tool.envcapture] entry-points of pyproject.toml. Rules: EC001 missing, EC002 unused,
     EC003 wrong-name, EC004 transitive, EC005 unpinned, EC006 not-installable.
     """
@@ -1197,7 +1260,7 @@ def check_cmd(
     if requirements and pyproject:
         raise InputError("--requirements and --pyproject cannot be used together")
     ui = _ui()
-    paths = tuple(e if e.startswith("-m ") else str(Path(e).resolve()) for e in entries)
+    paths = tuple(e if e.startswith("-m ") else str(Path(e).resolve()) for e in _entry_words(entries, modules))
     python = _python_request(python)
     options = CheckOptions(
         entry_points=paths,

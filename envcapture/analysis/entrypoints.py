@@ -2,8 +2,10 @@
 
 The ``cmd`` grammar accepted (EBNF-ish; words are split by `shlex`, POSIX rules)::
 
-    cmd      = list ;   (* a newline is a blank (YAML folds); backslash-newline joins lines;
-                           "#" at the start of a word comments out the rest of its line *)
+    cmd      = list ;   (* as in sh: a newline outside quotes separates commands (a folded
+                           YAML string is one line: the config loader folds it), backslash-
+                           newline joins lines, "#" at the start of a word comments out the
+                           rest of its line *)
     list     = pipeline { ( "&&" | "||" | ";" | "&" ) pipeline } ;
     pipeline = command { ( "|" | "|&" ) command } ;
     command  = "(" list ")" | simple ;        (* a cd inside ( ) does not leak out *)
@@ -16,6 +18,7 @@ The ``cmd`` grammar accepted (EBNF-ish; words are split by `shlex`, POSIX rules)
              | shell { shell-opt } ( "-c" string | file { arg } )  (* string: a cmd again *)
              | "eval" { word } | "cd" dir | "export" { NAME "=" word }
              | path ".py" { arg }                    (* run through its shebang line *)
+             | path { arg }       (* a project file whose shebang runs Python: a script *)
              | other { word } ;                      (* a plain program: no Python *)
     python   = [ dir "/" ] ( "python" | "python3" | "python3." digits ) ;
     py-opt   = "-" { "bBdEiIOqsSuvx" } [ ( "W" | "X" | "c" | "m" ) [ value ] ]
@@ -29,7 +32,9 @@ Launchers and wrappers are rows of `_COMMANDS`, saying which options take values
 written ``--opt=value`` never takes the next word; ``--num_gpus`` equals ``--num-gpus``).
 After an unknown option a launcher's script is the first later word ending in ``.py`` (else
 the entry is undecided), and a wrapper's command the first later word that runs Python.
-A ``.py`` argument of a Python program is an entry point too when it is in ``project_files``.
+A ``.py`` argument of a Python program is an entry point too when it is in ``project_files``;
+a command word with a ``/`` naming one of ``python_scripts`` (extension-less files whose
+``#!`` line runs Python) is a script.
 Script paths are joined with ``cd`` targets and normalized (``./a.py`` -> ``a.py``), so are
 ``PYTHONPATH`` entries; a script outside the project is reported, not returned.
 Diagnostic codes: ``undecided-entry-point`` and ``entry-point-outside-project`` (warnings),
@@ -373,6 +378,11 @@ def _prepare(text: str, what: str) -> str:
             while i < n and text[i] != "\n":
                 i += 1
             continue
+        elif ch == "\n":  # sh: a newline outside quotes ends the command, as ';' does
+            out.append(" ; ")
+            word_start = True
+            i += 1
+            continue
         out.append(ch)
         word_start = not quote and (ch in " \t\r\n" or ch in _PUNCT)
         i += 1
@@ -428,8 +438,9 @@ def _split_option(word: str) -> tuple[str, bool]:
 class _Analyzer:
     """Walks the token list once, collecting entry points and diagnostics."""
 
-    def __init__(self, project_files: Container[str], source: str) -> None:
+    def __init__(self, project_files: Container[str], source: str, python_scripts: Container[str] = frozenset()) -> None:
         self.project_files = project_files
+        self.python_scripts = python_scripts
         self.source = source
         self.entries: dict[tuple[EntryKind, str], EntryPoint] = {}
         self.diagnostics: dict[Diagnostic, None] = {}
@@ -542,6 +553,8 @@ class _Analyzer:
                 self.undecided(f"`{_one_line(words)}` runs a program named by a variable")
         elif head.endswith(".py") and ("/" in head or here in self.project_files):
             self.script(head, args, own, None, own.launcher)  # executed through its shebang line
+        elif "/" in head and here in self.python_scripts:
+            self.script(head, args, own, None, own.launcher)  # no .py, but its #! line runs Python
         elif head.endswith((".sh", ".bash")) or ("/" in head and here in self.project_files):
             self.diagnose(
                 "unanalysed-script",
@@ -752,12 +765,20 @@ def _runs_python(word: str) -> bool:
     return bool(_PYTHON.fullmatch(name)) or name in _COMMANDS or word.endswith(".py")
 
 
-def find_entry_points(cmd: str, *, project_files: Container[str] = frozenset(), source: str = "cmd") -> CommandAnalysis:
+def find_entry_points(
+    cmd: str,
+    *,
+    project_files: Container[str] = frozenset(),
+    python_scripts: Container[str] = frozenset(),
+    source: str = "cmd",
+) -> CommandAnalysis:
     """Find where Python starts running in a job's ``cmd``, without running anything.
 
-    :param cmd: the ``cmd`` text from config.yaml (newlines of a folded YAML string are blanks).
+    :param cmd: the ``cmd`` text from config.yaml; a newline separates commands, as in sh.
     :param project_files: project-relative POSIX paths of the files that exist; decides whether
         a ``.py`` argument of a program, or a bare ``tool.py`` command, is a project file.
+    :param python_scripts: project-relative POSIX paths of the extension-less files whose
+        ``#!`` line runs Python: ``./bin/train`` in ``cmd`` is then a script.
     :param source: recorded as `EntryPoint.source`.
     :returns: the entry points in order of appearance (one per kind and target), whether the
         job runs Python at all, what could not be decided, and the ``PYTHONPATH`` entries.
@@ -767,7 +788,7 @@ def find_entry_points(cmd: str, *, project_files: Container[str] = frozenset(), 
     'main.py'
     """
     tokens = _tokenize(cmd, "")
-    analyzer = _Analyzer(project_files, source)
+    analyzer = _Analyzer(project_files, source, python_scripts)
     analyzer.run(tokens, _Ctx())
     if analyzer.commands == 0:
         raise CommandError("empty command: there is nothing to run", location=Location(key="cmd"))

@@ -22,6 +22,8 @@ class EntryPoint:
     ``target`` is a project-relative POSIX path for a script, a dotted name for a module.
     ``pythonpath`` holds ``PYTHONPATH`` entries set for this command (``PYTHONPATH=src``),
     relative to the working directory unless absolute; ``${VAR}`` placeholders stay as text.
+    ``runs_main`` is false for a package given by its ``__init__.py`` when it has no
+    ``__main__``: the package is imported, nothing runs as ``__main__``.
     """
 
     kind: EntryKind
@@ -30,6 +32,7 @@ class EntryPoint:
     launcher: str | None = None  # "torchrun", "deepspeed", "accelerate launch", ...
     interpreter: str | None = None  # "python3.10" when the command names one
     pythonpath: tuple[str, ...] = ()
+    runs_main: bool = True
 
     def __str__(self) -> str:
         return f"-m {self.target}" if self.kind is EntryKind.MODULE else self.target

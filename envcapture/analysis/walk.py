@@ -9,7 +9,9 @@ Search order for a top-level name, as ``python <entry>`` on the target would see
 4. the analysed interpreter's ``sys.path`` (site-packages, ``.pth`` entries), then PEP 660
    editable finders;
 5. last resort, flagged as such: the working directory and ``src/`` when Python would not
-   search them (the job may rely on an install that is missing).
+   search them. The files ship, but the import fails on the target, whose ``sys.path`` is
+   the real one: an error (``fallback-import``) with the fix, ``PYTHONPATH=.`` (or ``src``)
+   in ``cmd`` or installing the project; a warning for an optional or function-level import.
 
 Local modules are followed transitively; installed distributions are not descended into
 (their dependencies come from metadata). Only the walk reads files, through ``read_facts``.
@@ -38,6 +40,7 @@ from envcapture.environment.model import EnvSnapshot
 from envcapture.model import Diagnostic, Severity, Target
 
 __all__ = [
+    "FALLBACK_IMPORT",
     "Edge",
     "ImportGraph",
     "LocalFile",
@@ -45,6 +48,9 @@ __all__ = [
     "Resolution",
     "build_import_graph",
 ]
+
+FALLBACK_IMPORT = "fallback-import"
+"""Diagnostic code: an import found only through a directory that is not on the target's ``sys.path``."""
 
 FactsReader = Callable[[list[tuple[Path, str, bool]]], list[SourceFacts]]
 """[(absolute file, dotted module name, is_package)] -> SourceFacts in the same order.
@@ -221,7 +227,7 @@ class _Walk:
             if root.origin is RootOrigin.HEURISTIC:
                 reason = (
                     f"found in {_rel(root.path, self.project) or root.path} of the project, which is "
-                    "not on sys.path when the job runs: it ships, but the job may need an install"
+                    "not on sys.path when the job runs: it ships, but the import fails on the target"
                 )
             else:
                 reason = f"local code, found via {root.origin.value} {_rel(root.path, self.project) or root.path}"
@@ -266,6 +272,33 @@ class _Walk:
                 missing_part=missing,
             ),
             chain,
+        )
+
+    def fix_for(self, root: Root) -> str:
+        rel = _rel(root.path, self.project) or str(root.path)
+        return f"add PYTHONPATH={rel} to cmd, or install the project (pip install -e .)"
+
+    def fallback(self, importer: str, site: ImportSite, module: str, root: Root) -> None:
+        """An import that resolves only through a heuristic root: it fails on the target."""
+        rel = _rel(root.path, self.project) or str(root.path)
+        where = "the project directory" if rel == "." else f"{rel}/"
+        searched = ", ".join(_rel(r.path, self.project) or str(r.path) for r in self.local_roots)
+        certain = site.scope.value == "module" and not site.optional
+        message = (
+            f"import {module} is found only in {where}, which is not on sys.path when the job runs "
+            f"(it searches {searched} first, then the installed packages): {self.fix_for(root)}"
+        )
+        if not certain:
+            what = "optional import" if site.optional else "import inside a function"
+            message += f" (a warning: an {what} may not run)"
+        self.diagnostics.append(
+            Diagnostic(
+                file=importer,
+                line=site.line,
+                code=FALLBACK_IMPORT,
+                message=message,
+                severity=Severity.ERROR if certain else Severity.WARNING,
+            )
         )
 
     # --- walking -----------------------------------------------------------------------------
@@ -355,6 +388,8 @@ class _Walk:
             self.edges.append(Edge(importer=importer, site=site, resolution=res, active=active))
             if active is False or site.type_only:
                 continue
+            if res.root == RootOrigin.HEURISTIC.value and chain:
+                self.fallback(importer, site, res.module, chain[0].root)
             if res.kind is ModuleKind.LOCAL:
                 self.enqueue_chain(chain, (importer, site.line))
 
@@ -457,6 +492,18 @@ def _enqueue_module_entry(walk: _Walk, entry: EntryPoint, diagnostics: set[Diagn
             )
         )
         return
+    if res.root == RootOrigin.HEURISTIC.value:
+        rel = _rel(chain[0].root.path, walk.project) or str(chain[0].root.path)
+        diagnostics.add(
+            Diagnostic(
+                file=None,
+                line=None,
+                code=FALLBACK_IMPORT,
+                message=f"-m {entry.target} is found only in {'the project directory' if rel == '.' else rel + '/'}, "
+                f"which is not on sys.path when the job runs: {walk.fix_for(chain[0].root)}",
+                severity=Severity.ERROR,
+            )
+        )
     *parents, last = chain
     for found in parents:
         if found.file is not None:
@@ -464,6 +511,8 @@ def _enqueue_module_entry(walk: _Walk, entry: EntryPoint, diagnostics: set[Diagn
     if last.is_package:
         if last.file is not None:
             walk.enqueue(last.file, last.name, True, None)
+        if not entry.runs_main:
+            return  # the package itself is the entry: imported, nothing runs as __main__
         main = walk.finder.find_sub(f"{last.name}.__main__", last)
         if main is None or main.file is None:
             diagnostics.add(

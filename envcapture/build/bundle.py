@@ -545,6 +545,7 @@ def build_bundle(
     command: str = "envcapture build",
     environ: Mapping[str, str] | None = None,
     allow_secret_env: Sequence[str] = (),
+    allow_unresolved: bool = False,
 ) -> BuildResult:
     """Analyse, resolve, lock and build the job into the bundle directory ``output``.
 
@@ -559,8 +560,9 @@ def build_bundle(
     job = job_config(config, project=project)
     plain = job is not None and job.env.python is None  # nothing to resolve: only the inputs travel
     cap = capture(
-        entry_points, config=job, project=project, python=python, target_python=target_python, options=options, complete=not plain
-    )
+        entry_points, config=job, project=project, python=python, target_python=target_python, options=options,
+        complete=not plain, allow_unresolved=allow_unresolved,
+    )  # fmt: skip
     wh_options = wheelhouse_options or WheelhouseOptions(analysed_python=cap.snapshot.executable, environ=environ)
     return assemble_bundle(
         cap,

@@ -70,6 +70,7 @@ class Scalar:
     kind: ScalarKind
     text: str
     quoted: bool = False
+    style: str = ""  # "|" literal or ">" folded block, "'" or '"' quoted, "" plain
     tag: str = ""
     line: int | None = None
     column: int | None = None
@@ -317,6 +318,7 @@ class _Builder:
             kind=kind,
             text=text,
             quoted=style in ("'", '"'),
+            style=style or "",
             tag=str(node.tag),
             line=node.start_mark.line + 1,
             column=node.start_mark.column + 1,

@@ -217,6 +217,8 @@ def _read_job(ctx: Context, root: y.Node | None, project_dir: Path) -> JobConfig
         spark=spark,
         source=reader.source,
         project_dir=project_dir,
+        cmd_location=reader.loc(found["cmd"].value, "cmd"),
+        cmd_written=reader.written(found["cmd"].value),
     )
     declared = ctx.variables.names() | config.variables()
     cmd_node = found["cmd"].value

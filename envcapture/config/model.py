@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Literal, TypeVar
@@ -208,6 +209,21 @@ class JobConfig:
     source: str = "<config>"
     project_dir: Path = field(default_factory=Path)
     warnings: tuple[str, ...] = ()
+    # Where ``cmd`` is written: the start of its value, and its text as written in the file.
+    cmd_location: Location | None = field(default=None, compare=False)
+    cmd_written: str | None = field(default=None, compare=False)
+
+    def cmd_location_of(self, needle: str) -> Location:
+        """The ``file:line:col`` where ``needle`` (a word of ``cmd``) is written, else the start of ``cmd``."""
+        start = self.cmd_location or Location(file=self.source, key="cmd")
+        written = self.cmd_written or ""
+        match = re.search(rf"(?<![^\s'\"=;&|(]){re.escape(needle)}(?![^\s'\";&|)])", written) if needle else None
+        if match is None or start.line is None or start.column is None:
+            return start
+        offset = match.start()
+        newlines = written.count("\n", 0, offset)
+        column = offset - written.rfind("\n", 0, offset) if newlines else start.column + offset
+        return Location(file=start.file, line=start.line + newlines, column=column, key="cmd")
 
     def variables(self) -> frozenset[str]:
         """Every name a ``${NAME}`` in ``cmd`` may refer to."""

@@ -146,6 +146,13 @@ class NodeReader:
     def warn(self, node: y.Node, path: str, message: str) -> None:
         self.warnings.append(f"{self.loc(node, path)}: {clean(message)}")
 
+    def written(self, node: y.Node) -> str | None:
+        """``node`` as written in the file (``None`` for a mapping given as Python data)."""
+        text = self.document.text
+        if text is None or not isinstance(node, y.Scalar) or node.start is None or node.end is None:
+            return None
+        return text[node.start : node.end]
+
     def at_text(self, node: y.Scalar, needle: str) -> y.Scalar:
         """A stand-in node placed where ``needle`` is written inside ``node``."""
         position = y.position_of(self.document, node, needle)

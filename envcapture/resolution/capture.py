@@ -5,6 +5,11 @@ job (`analyze`), turns what it imports into `DirectRequirement`s (or, in manual 
 reads ``requirements-file``), maps ``env.python.pip`` to `ResolveOptions` (merged with the
 requirements file's own options) and calls `resolve`; with ``complete=True`` what the
 target needs but the local environment lacks is resolved with `complete_for_target`.
+
+A job that cannot run as analysed is refused before anything is resolved (unless
+``allow_unresolved``): a script ``cmd`` runs that does not exist or a Python job without an
+entry point (`InputError`, exit 2), an import found only outside the target's ``sys.path``
+(`ResolutionError`, exit 3).
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ from pathlib import Path
 
 from envcapture.analysis.api import AnalysisOptions, ConfigLike, EntryPointsLike, analyze, entry_point_args, job_config
 from envcapture.analysis.classify import Analysis, Status
+from envcapture.analysis.entries import NO_ENTRY_POINT, missing_entry_scripts
+from envcapture.analysis.walk import FALLBACK_IMPORT
 from envcapture.config.loader import JobConfig
 from envcapture.environment.model import EnvSnapshot
 from envcapture.environment.snapshot import default_interpreter, snapshot_environment
-from envcapture.model import Target
+from envcapture.errors import ConfigError, InputError, Location, ResolutionError
+from envcapture.model import Severity, Target
 from envcapture.resolution.closure import resolve
 from envcapture.resolution.manual import (
     complete_manual,
@@ -30,7 +38,7 @@ from envcapture.resolution.model import Closure, Decision, DirectRequirement, Re
 from envcapture.resolution.requirements import parse_requirements_file
 from envcapture.resolution.target import complete_for_target
 
-__all__ = ["Capture", "capture", "direct_requirements", "resolve_options"]
+__all__ = ["Capture", "capture", "direct_requirements", "refuse_unrunnable", "resolve_options"]
 
 
 def __dir__() -> list[str]:
@@ -85,6 +93,40 @@ def direct_requirements(analysis: Analysis) -> list[DirectRequirement]:
     return sorted(out, key=lambda r: r.name)
 
 
+_GO_ON = "--allow-unresolved goes on anyway"
+
+
+def refuse_unrunnable(analysis: Analysis, config: JobConfig | None, project: Path) -> None:
+    """Raise when the job cannot start on the target as analysed; see the module docstring.
+
+    :raises ConfigError: scripts ``cmd`` runs are missing, or Python runs no entry point
+        (every problem, each located in config.yaml).
+    :raises ResolutionError: an import resolves only through a directory the target's
+        ``sys.path`` lacks (the first one, with the fix, and how many more).
+    """
+    problems: list[InputError] = []
+    if config is not None:
+        for problem in missing_entry_scripts(config, project):
+            problems.append(InputError(problem.message, location=problem.location, hint=f"fix cmd; {_GO_ON}"))
+        if any(d.code == NO_ENTRY_POINT for d in analysis.diagnostics):
+            where = config.cmd_location or Location(file=config.source, key="cmd")
+            problems.append(
+                InputError(
+                    "runs Python, but no entry point was found in it",
+                    location=where,
+                    hint=f"list the scripts or -m modules it runs in env.python.root-paths; {_GO_ON}",
+                )
+            )
+    if problems:
+        raise ConfigError.from_problems(problems)
+    if config is not None and config.env.python is None:
+        return  # a plain job: only its inputs travel
+    fallback = [d for d in analysis.diagnostics if d.code == FALLBACK_IMPORT and d.severity is Severity.ERROR]
+    if fallback:
+        more = f" [and {len(fallback) - 1} more: envcapture analyze lists them]" if len(fallback) > 1 else ""
+        raise ResolutionError(f"{fallback[0]}{more}", hint=_GO_ON)
+
+
 def capture(
     entry_points: EntryPointsLike = (),
     *,
@@ -97,6 +139,7 @@ def capture(
     snapshot: EnvSnapshot | None = None,
     cache_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    allow_unresolved: bool = False,
 ) -> Capture:
     """Analyse and resolve a job for its target.
 
@@ -108,8 +151,11 @@ def capture(
         options are still merged in).
     :param complete: resolve what the target needs but the local environment lacks
         (`complete_for_target`, needs uv and the indexes).
-    :raises InputError: bad config, entry points, requirements file or interpreter.
-    :raises ResolutionError: an installed distribution's metadata cannot be read.
+    :param allow_unresolved: go on with a job `refuse_unrunnable` refuses.
+    :raises InputError: bad config, entry points, requirements file or interpreter; a
+        missing entry script; a Python job without an entry point.
+    :raises ResolutionError: an installed distribution's metadata cannot be read; an
+        import found only outside the target's ``sys.path``.
     """
     entry_points = entry_point_args(entry_points)
     job = job_config(config, project=project)
@@ -128,6 +174,8 @@ def capture(
         options=AnalysisOptions(python=python, target_python=target_python, cache_dir=cache_dir, progress=progress),
         snapshot=snapshot,
     )
+    if not allow_unresolved:
+        refuse_unrunnable(analysis, job, project_dir)
     target = analysis.target
     base_options = options if options is not None else resolve_options(job)
     direct = direct_requirements(analysis)

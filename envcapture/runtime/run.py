@@ -13,7 +13,8 @@
    files and directories only; absolute paths, ``..`` and links are refused);
 5. ``${VAR}`` references are resolved (inputs, outputs, datasets, s3-mounts,
    output-datasets, args, ``env.vars``, ``DS_PROJECT_HOME``); ``cmd`` runs as an argv list,
-   or through ``/bin/sh -c`` when it uses shell syntax, in its own process group, with the
+   or through ``/bin/sh -c`` when it uses shell syntax (``/bin/sh -e -c`` when it has several
+   command lines: each runs in order, the first failure stops it), in its own process group, with the
    environment's ``bin`` first on ``PATH`` and ``VIRTUAL_ENV`` set (state Running);
 6. the job's outputs are copied to ``RUN_DIR/outputs``; the state becomes Complete (exit
    0), Failed (any other exit) or Cancelled (SIGINT, SIGTERM or SIGHUP to the runtime;
@@ -356,11 +357,13 @@ def _variables(job: Mapping[str, Any], run_dir: Path, work: Path, env_vars: Mapp
     return values
 
 
-def _one_line(cmd: str) -> str:
-    """``cmd`` on one line, read as the analysis reads it (`envcapture.analysis.entrypoints`):
-    a newline outside quotes is a blank (YAML folds ``>`` strings but keeps the newline
-    before a more-indented line, as in the platform's own examples), a backslash-newline
-    joins two lines, and ``#`` at the start of a word comments out the rest of its line."""
+def _command_lines(cmd: str) -> list[str]:
+    """``cmd`` as its command lines, read as sh and the analysis read it
+    (`envcapture.analysis.entrypoints`): a newline outside quotes ends a command (a folded
+    YAML string is one line: the config loader folds it), a backslash-newline joins two
+    lines, and ``#`` at the start of a word comments out the rest of its line. Blank lines
+    are dropped."""
+    lines: list[str] = []
     out: list[str] = []
     quote = ""
     word_start = True
@@ -390,13 +393,15 @@ def _one_line(cmd: str) -> str:
                 i += 1
             continue
         elif ch == "\n":
-            out.append(" ")
+            lines.append("".join(out))
+            out = []
             word_start = True
         else:
             out.append(ch)
             word_start = ch in " \t|&;<>()"
         i += 1
-    return "".join(out).strip()
+    lines.append("".join(out))
+    return [line.strip() for line in lines if line.strip()]
 
 
 def command_argv(cmd: str, variables: Mapping[str, str]) -> tuple[list[str], bool]:
@@ -408,17 +413,22 @@ def command_argv(cmd: str, variables: Mapping[str, str]) -> tuple[list[str], boo
     with ``\\``, an ``A=b`` prefix) it runs as ``/bin/sh -c cmd``: the shell
     expands ``${NAME}`` from the job's environment, where every variable is exported;
     only a name the shell cannot expand (an s3-mount id with a ``-``) is replaced, quoted.
-    Either way ``cmd`` is first put on one line (`_one_line`), as the analysis reads it.
+    Several command lines (a literal ``cmd: |``) run as ``/bin/sh -e -c``: every line, in
+    order, stopping at the first that fails. Comments and backslash-newlines are read as
+    `_command_lines` reads them, as the analysis does.
 
     >>> command_argv("python main.py --params ${P}", {"P": "/run/in put.json"})
     (['python', 'main.py', '--params', '/run/in put.json'], False)
     >>> command_argv("python a.py && python b.py", {})
     (['/bin/sh', '-c', 'python a.py && python b.py'], True)
+    >>> command_argv("mkdir -p out\\npython train.py", {})
+    (['/bin/sh', '-e', '-c', 'mkdir -p out\\npython train.py'], True)
     """
-    text = _one_line(cmd)
+    lines = _command_lines(cmd)
+    text = "\n".join(lines)
     bare = _REF_RE.sub(lambda m: "_" if m.group(1) in variables else m.group(0), text)
     words: list[str] | None = None
-    if not _SHELL_RE.search(bare) and not _ASSIGNMENT_RE.match(bare):
+    if len(lines) == 1 and not _SHELL_RE.search(bare) and not _ASSIGNMENT_RE.match(bare):
         try:
             words = shlex.split(text)
         except ValueError:
@@ -432,7 +442,8 @@ def command_argv(cmd: str, variables: Mapping[str, str]) -> tuple[list[str], boo
             return shlex.quote(variables[name])
         return match.group(0)
 
-    return ["/bin/sh", "-c", _REF_RE.sub(shell_ref, text)], True
+    script = _REF_RE.sub(shell_ref, text)
+    return (["/bin/sh", "-e", "-c", script] if len(lines) > 1 else ["/bin/sh", "-c", script]), True
 
 
 def shown_command(argv: list[str], shell: bool, variables: Mapping[str, str]) -> str:
@@ -442,10 +453,15 @@ def shown_command(argv: list[str], shell: bool, variables: Mapping[str, str]) ->
     "python main.py --in '/run/a b.wav'"
     >>> shown_command(["/bin/sh", "-c", "python a.py ${A} && echo done"], True, {"A": "/run/a.wav"})
     'python a.py /run/a.wav && echo done'
+    >>> shown_command(["/bin/sh", "-e", "-c", "mkdir -p out\\npython train.py"], True, {})
+    'mkdir -p out; python train.py'
     """
     if not shell:
         return shlex.join(argv)
-    text = " ".join(argv[-1].split())  # the line as written, on one line
+    if argv[1] == "-e":  # several command lines: shown joined by "; "
+        text = "; ".join(" ".join(line.split()) for line in argv[-1].split("\n") if line.strip())
+    else:
+        text = " ".join(argv[-1].split())  # the line as written, on one line
     return _REF_RE.sub(lambda m: shlex.quote(variables[m.group(1)]) if m.group(1) in variables else m.group(0), text)
 
 

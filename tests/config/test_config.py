@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -621,14 +622,16 @@ def test_seed_001_full(project: Path) -> None:
     config = load_fixture("seed_001_full.yaml", project, **{"/usr/share/params.json": str(params)})
     assert config.name == "simple-python-script"
     assert config.desc == "Program description"
+    # A folded string (cmd: >) is one command: the newlines YAML keeps before the more
+    # indented lines are folded too, as the shell would otherwise end the command there.
     assert config.cmd == (
-        "python3 src/main.py\n"
-        "  --params ${PARAMS}\n"
-        "  --features ${bt1s3conn0example0001}/features.tsv\n"
-        "  --validate ${CIFAR}/val.json\n"
-        "  --normalizer ${DS_PROJECT_HOME}/misc/norm.bin\n"
-        "  --model ${MODEL}\n"
-        "  --epochs 5"
+        "python3 src/main.py"
+        " --params ${PARAMS}"
+        " --features ${bt1s3conn0example0001}/features.tsv"
+        " --validate ${CIFAR}/val.json"
+        " --normalizer ${DS_PROJECT_HOME}/misc/norm.bin"
+        " --model ${MODEL}"
+        " --epochs 5"
     )
     assert config.inputs == (
         FileSpec(path="misc/logging.yaml", var=None),
@@ -669,8 +672,10 @@ def test_seed_000_full(project: Path) -> None:
     params = project.parent / "outside" / "params.json"
     config = load_fixture("seed_000_full.yaml", project, **{"/usr/share/params.json": str(params)})
     raw = yaml.safe_load((FIXTURES / "seed_000_full.yaml").read_text())
-    assert config.cmd == raw["cmd"].rstrip("\n")
-    assert config.cmd.startswith("python src/main.py \n  --params ${PARAMS} \n")
+    # A folded cmd is one command: the newlines YAML keeps (before more indented lines) fold too.
+    assert raw["cmd"].startswith("python src/main.py \n  --params ${PARAMS} \n")
+    assert config.cmd == re.sub(r"\n[ \t]*", " ", raw["cmd"].rstrip("\n"))
+    assert "\n" not in config.cmd
     assert config.env.vars == (
         EnvVar(name="PYTHONBUFFERED", value="Yes"),
         EnvVar(name="DEVICE_COUNT", value="8"),

@@ -514,18 +514,18 @@ def test_failing_job_is_failed_with_its_exit_code(tmp_path: Path) -> None:
         ("python a.py; python b.py", ["/bin/sh", "-c", "python a.py; python b.py"], True),
         ("python a.py ${conn-1}/x && true", ["/bin/sh", "-c", "python a.py '/m/c 1'/x && true"], True),
         ("python main.py\n", ["python", "main.py"], False),
-        # A folded YAML string keeps the newline before a more-indented line: still one command.
-        (
-            "python3 src/main.py\n  --params ${P}\n  --epochs 5",
-            ["python3", "src/main.py", "--params", "/r/in put.json", "--epochs", "5"],
-            False,
-        ),
+        # A newline ends a command, as in sh (the config loader folds a folded `cmd: >`):
+        # several command lines run with sh -e, stopping at the first that fails.
+        ("mkdir -p out\npython train.py", ["/bin/sh", "-e", "-c", "mkdir -p out\npython train.py"], True),
         (
             "PYTHONPATH=. python -u train.py\n  --epochs 5",
-            ["/bin/sh", "-c", "PYTHONPATH=. python -u train.py   --epochs 5"],
+            ["/bin/sh", "-e", "-c", "PYTHONPATH=. python -u train.py\n--epochs 5"],
             True,
         ),
-        ("python a.py \\\n  --x 1  # the rest is a comment\n --y 2", ["python", "a.py", "--x", "1", "--y", "2"], False),
+        ("python a.py \\\n  --x 1  # the rest is a comment\n --y 2", ["/bin/sh", "-e", "-c", "python a.py   --x 1\n--y 2"], True),
+        ("python a.py \\\n  --x 1  # the rest is a comment\n", ["python", "a.py", "--x", "1"], False),
+        ("\n\n  python main.py --p ${P}\n\n", ["python", "main.py", "--p", "/r/in put.json"], False),
+        ("echo a\n# a comment line\necho ${P}", ["/bin/sh", "-e", "-c", "echo a\necho ${P}"], True),
         ("python -c 'print(1)\nprint(2)'", ["/bin/sh", "-c", "python -c 'print(1)\nprint(2)'"], True),
         ('python a.py --tag "a#b" #c', ["python", "a.py", "--tag", "a#b"], False),
     ],

@@ -15,15 +15,26 @@ _REF_RE = re.compile(r"\$\{([^}]*)\}")
 
 
 def read_cmd(ctx: Context, root: y.Mapping, found: dict[str, y.Entry]) -> str | None:
-    """``cmd`` (required): a non-empty string, trailing newlines stripped."""
+    """``cmd`` (required): a non-empty string, trailing newlines stripped.
+
+    A newline ends a command, as in sh: a literal ``|`` block is a script. A folded ``>``
+    string is one command: the newlines YAML keeps before more indented lines (the
+    platform's own examples) fold too.
+    """
     if "cmd" not in found:
         ctx.reader.error(root, "cmd", "required key is missing", "cmd is the command that runs the job")
         return None
-    cmd = ctx.reader.string(found["cmd"].value, "cmd")
-    if cmd is not None and "\0" in cmd:  # no program or argument can hold one
-        ctx.reader.error(found["cmd"].value, "cmd", "the command contains a NUL character")
+    node = found["cmd"].value
+    cmd = ctx.reader.string(node, "cmd")
+    if cmd is None:
         return None
-    return cmd.rstrip("\n") if cmd is not None else None
+    if "\0" in cmd:  # no program or argument can hold one
+        ctx.reader.error(node, "cmd", "the command contains a NUL character")
+        return None
+    cmd = cmd.rstrip("\n")
+    if isinstance(node, y.Scalar) and node.style == ">":
+        cmd = re.sub(r"\n[ \t]*", " ", cmd)
+    return cmd
 
 
 def read_args(ctx: Context, node: y.Node) -> tuple[tuple[str, str], ...]:
