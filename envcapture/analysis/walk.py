@@ -282,7 +282,12 @@ class _Walk:
         """An import that resolves only through a heuristic root: it fails on the target."""
         rel = _rel(root.path, self.project) or str(root.path)
         where = "the project directory" if rel == "." else f"{rel}/"
-        searched = ", ".join(_rel(r.path, self.project) or str(r.path) for r in self.local_roots)
+        searched = ", ".join(
+            "the working directory"
+            if (_rel(r.path, self.project) or str(r.path)) == "."
+            else f"{_rel(r.path, self.project) or r.path}/"
+            for r in self.local_roots
+        )
         certain = site.scope.value == "module" and not site.optional
         message = (
             f"import {module} is found only in {where}, which is not on sys.path when the job runs "
@@ -384,12 +389,14 @@ class _Walk:
             resolved.append((res, chain))
         if not (parent_is_namespace and resolved):
             resolved.insert(0, (parent, parent_chain))
+        reported = False
         for res, chain in resolved:
             self.edges.append(Edge(importer=importer, site=site, resolution=res, active=active))
             if active is False or site.type_only:
                 continue
-            if res.root == RootOrigin.HEURISTIC.value and chain:
+            if res.root == RootOrigin.HEURISTIC.value and chain and not reported:
                 self.fallback(importer, site, res.module, chain[0].root)
+                reported = True  # once per import statement
             if res.kind is ModuleKind.LOCAL:
                 self.enqueue_chain(chain, (importer, site.line))
 

@@ -271,6 +271,52 @@ def test_plain_jobs(cmd: str, info: bool) -> None:
         assert analysis.diagnostics == ()
 
 
+# --- a newline ends a command; shebang scripts --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cmd", "expected"),
+    [
+        # a literal `cmd: |`: every line is a command of its own, as in sh
+        ("mkdir -p out\npython train.py", [S("train.py", **PY)]),
+        ("mkdir -p out\npython train.py --x 1\npython -m pkg.eval\n", [S("train.py", **PY), M("pkg.eval", **PY)]),
+        ("export PYTHONPATH=src\ncd sub\npython main.py", [S("sub/main.py", **PY, pythonpath=("sub/src",))]),
+        ("python main.py &&\n  python other.py", [S("main.py", **PY), S("other.py", **PY)]),
+        ("python main.py \\\n  --epochs 5\npython other.py", [S("main.py", **PY), S("other.py", **PY)]),
+        ("# prepare\nmkdir -p out  # comment\n\npython train.py", [S("train.py", **PY)]),
+        ('python -c "import a\nprint(1)"\npython main.py', [S("main.py", **PY)]),
+    ],
+)
+def test_newline_separates_commands(cmd: str, expected: list[EntryPoint]) -> None:
+    assert list(find_entry_points(cmd, project_files=PROJECT).entry_points) == expected
+
+
+def test_folded_text_joined_by_the_loader_is_one_command() -> None:
+    """The loader folds `cmd: >`; on one line, the options belong to the script."""
+    assert find_entry_points("python3 src/main.py --params x --epochs 5").entry_points == (S("src/main.py", **PY3),)
+    # Unfolded, the second line would be a command of its own: not a Python entry point.
+    analysis = find_entry_points("mkdir -p out\n  --params x")
+    assert (analysis.entry_points, analysis.is_python) == ((), False)
+
+
+@pytest.mark.parametrize(
+    ("cmd", "expected"),
+    [
+        ("./bin/tool --x", [S("bin/tool")]),
+        ("nohup ./bin/tool", [S("bin/tool")]),
+        ("cd bin && ./tool", [S("bin/tool")]),
+        ("PYTHONPATH=. ./bin/tool", [S("bin/tool", pythonpath=(".",))]),
+        ("bin/tool", [S("bin/tool")]),
+        ("tool", []),  # no slash: sh looks it up on PATH, not in the project
+        ("./run.sh", []),
+    ],
+)
+def test_shebang_scripts_are_entry_points(cmd: str, expected: list[EntryPoint]) -> None:
+    analysis = find_entry_points(cmd, project_files=PROJECT, python_scripts=frozenset({"bin/tool", "tool"}))
+    assert list(analysis.entry_points) == expected
+    assert analysis.is_python is bool(expected)
+
+
 # --- errors -----------------------------------------------------------------------------------------
 
 
