@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -211,3 +212,112 @@ def test_lock_environment_json_lists_local_files_with_hashes(tmp_path: Path) -> 
         data = (EXAMPLE / f["path"]).read_bytes()
         assert (f["sha256"], f["size"]) == (hashlib.sha256(data).hexdigest(), len(data))
     assert [d["name"] for d in doc["distributions"]] == ["pyyaml"]
+
+
+# --- entries on the command line, refusals of jobs that cannot start ------------------------------
+
+
+def _app(root: Path) -> Path:
+    """app/ (a package run with -m app.cli), scripts/run.py importing app from a subdirectory."""
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "__init__.py").write_text("")
+    (root / "app" / "cli.py").write_text("from . import core\n")
+    (root / "app" / "core.py").write_text("import json\n")
+    (root / "scripts").mkdir()
+    (root / "scripts" / "run.py").write_text("import app.core\n")
+    return root
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-m", "app.cli"],
+        ["--module", "app.cli"],
+        ["-mapp.cli"],
+        ["--", "-m", "app.cli"],
+        ["--", "-m app.cli"],
+        ["python", "-m", "app.cli"],
+        ["--", "python3", "-m", "app.cli"],
+    ],
+)
+def test_analyze_takes_modules_as_python_does(tmp_path: Path, argv: list[str]) -> None:
+    project = _app(tmp_path / "p")
+    done = envcapture("analyze", "--json", "--python", sys.executable, *argv, cwd=project, cache=tmp_path / "c")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["entry_points"] == ["-m app.cli"]
+    assert doc["local_files"] == ["app/__init__.py", "app/cli.py", "app/core.py"]
+
+
+def test_modules_next_to_scripts_on_lock_and_check(tmp_path: Path) -> None:
+    project = _app(tmp_path / "p")
+    (project / "main.py").write_text("import json\n")
+    done = envcapture("lock", "-m", "app.cli", "main.py", "-o", "out", "--offline", "--python", sys.executable,
+                      cwd=project, cache=tmp_path / "c")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    text = (project / "out" / "environment.json").read_text()
+    assert all(f'"path": "{name}"' in text for name in ("app/cli.py", "app/core.py", "main.py")), text
+    (project / "requirements.txt").write_text("")
+    done = envcapture("check", "-m", "app.cli", "-r", "requirements.txt", "--format", "json", "--python", sys.executable,
+                      cwd=project, cache=tmp_path / "c")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["entry_points"] == ["-m app.cli"]
+
+
+def test_config_check_refuses_a_missing_entry_script(tmp_path: Path) -> None:
+    (tmp_path / "prep.py").write_text("")
+    (tmp_path / "config.yaml").write_text(
+        "name: j\ncmd: |\n  python prep.py\n  python train.py --epochs 1\nenv:\n  python: auto\n"
+    )
+    done = envcapture("config", "check", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"envcapture: error: config.yaml:4:10: cmd: 'train.py' does not exist (looked in {tmp_path.resolve()}) "
+        "(cmd runs it from the config's directory)"
+    ]
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize("verb", ["lock", "build"])
+def test_lock_and_build_refuse_what_cannot_start(tmp_path: Path, verb: str) -> None:
+    project = _app(tmp_path / "p")
+    config = project / "config.yaml"
+
+    def go(*extra: str) -> subprocess.CompletedProcess[str]:
+        argv = [verb, "-c", "config.yaml", "-o", "out", "--python", sys.executable, *extra]
+        if verb == "lock":
+            argv.append("--offline")
+        return envcapture(*argv, cwd=project, cache=tmp_path / "c")
+
+    # A missing entry script: exit 2, located in config.yaml.
+    config.write_text("cmd: python scripts/gone.py\nenv:\n  python: auto\n")
+    done = go()
+    assert done.returncode == 2 and not (project / "out").exists()
+    assert done.stderr.splitlines() == [
+        f"envcapture: error: config.yaml:1:13: cmd: 'scripts/gone.py' does not exist (looked in {project.resolve()}) "
+        "(fix cmd; --allow-unresolved goes on anyway)"
+    ]
+    # Python runs, but no entry point is known: exit 2, with the fix.
+    config.write_text("cmd: python -c 'import app.core'\nenv:\n  python: auto\n")
+    done = go()
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "envcapture: error: config.yaml:1:6: cmd: runs Python, but no entry point was found in it (list the scripts "
+        "or -m modules it runs in env.python.root-paths; --allow-unresolved goes on anyway)"
+    ]
+    # An import found only through the project directory, which the target does not search: exit 3.
+    config.write_text("cmd: python scripts/run.py\nenv:\n  python: auto\n")
+    done = go()
+    assert done.returncode == 3 and not (project / "out").exists()
+    assert done.stderr.splitlines() == [
+        "envcapture: error: scripts/run.py:1: import app.core is found only in the project directory, which is not on "
+        "sys.path when the job runs (it searches scripts/ first, then the installed packages): add PYTHONPATH=. to cmd, "
+        "or install the project (pip install -e .) (--allow-unresolved goes on anyway)"
+    ]
+    done = go("--allow-unresolved")
+    assert done.returncode == 0, done.stderr
+    # The fix the message gives works.
+    config.write_text("cmd: PYTHONPATH=. python scripts/run.py\nenv:\n  python: auto\n")
+    shutil.rmtree(project / "out")
+    done = go()
+    assert done.returncode == 0, done.stderr

@@ -1149,3 +1149,38 @@ def test_fuzz_text(fuzz_project: Path, text: str) -> None:
         _feed(fuzz_project, text, None)
     finally:
         os.chdir(cwd)
+
+
+# --- cmd: literal and folded blocks, and where cmd is written -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "cmd"),
+    [
+        # a literal block keeps its newlines: each line is a command, as in sh
+        ("cmd: |\n  mkdir -p out\n  python train.py\n", "mkdir -p out\npython train.py"),
+        ("cmd: |-\n  mkdir -p out\n\n  python train.py\n", "mkdir -p out\n\npython train.py"),
+        # a folded block is one command, also where YAML keeps a newline (more indented lines)
+        ("cmd: >\n  python train.py\n    --epochs 5\n    --lr 0.1\n", "python train.py --epochs 5 --lr 0.1"),
+        ("cmd: >\n  python train.py\n  --epochs 5\n", "python train.py --epochs 5"),
+        ("cmd: !!str >\n  python a.py\n     --x 1\n", "python a.py --x 1"),
+        # plain and quoted scalars: YAML's own folding; an escaped newline stays one
+        ("cmd: python train.py\n  --epochs 5\n", "python train.py --epochs 5"),
+        ('cmd: "mkdir out\\npython train.py"\n', "mkdir out\npython train.py"),
+    ],
+)
+def test_cmd_blocks(text: str, cmd: str) -> None:
+    assert parse_config(text).cmd == cmd
+
+
+def test_cmd_location_of_a_word() -> None:
+    text = "name: j\ncmd: |\n  mkdir -p out\n  python prep_train.py && python train.py\nenv:\n  python: auto\n"
+    config = parse_config(text, source="config.yaml")
+    assert str(config.cmd_location) == "config.yaml:2:6: cmd"
+    assert str(config.cmd_location_of("train.py")) == "config.yaml:4:34: cmd"  # the word, not inside prep_train.py
+    assert str(config.cmd_location_of("prep_train.py")) == "config.yaml:4:10: cmd"
+    assert config.cmd_location_of("absent.py") == config.cmd_location
+    one = parse_config("cmd: 'python a.py'\n", source="c.yaml")
+    assert str(one.cmd_location_of("a.py")) == "c.yaml:1:14: cmd"
+    from_data = parse_config({"cmd": "python a.py"})
+    assert str(from_data.cmd_location_of("a.py")) == "<config>: cmd"  # no text, no line

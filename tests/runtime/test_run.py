@@ -500,6 +500,72 @@ def test_failing_job_is_failed_with_its_exit_code(tmp_path: Path) -> None:
     assert (tmp_path / "run" / "logs" / "stderr.log").read_text() == "broken\n" and "broken" in done.stderr
 
 
+# --- cmd: | -- every line, in order, stopping at the first failure ------------------------------------
+
+LINES_CONFIG = """\
+name: lines
+cmd: |
+  mkdir -p out
+  echo first > out/log.txt
+  python step.py second
+  {middle}
+  python -m tools.step fourth
+outputs:
+  - out/log.txt
+env:
+  python: auto
+"""
+
+
+def _envcapture_build(project: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "envcapture.cli", "build", "-c", "config.yaml", "-o", "bundle", "--python", sys.executable],
+        cwd=project, env=_cli_env(cache), capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["every-line", "stops-at-failure"])
+def test_multi_line_cmd_runs_every_line_in_order(tmp_path: Path, fails: bool) -> None:
+    """A literal ``cmd: |`` is a shell script: built with the CLI, run offline with the
+    project moved away, each line runs in order and the first failure stops the rest."""
+    prefix = _offline()
+    project = tmp_path / "project"
+    (project / "tools").mkdir(parents=True)
+    (project / "steplib.py").write_text("import sys\n\ndef log(word):\n    open('out/log.txt', 'a').write(word + '\\n')\n")
+    (project / "step.py").write_text("import sys\n\nimport steplib\n\nsteplib.log(sys.argv[1])\n")
+    (project / "tools" / "__init__.py").write_text("")
+    (project / "tools" / "step.py").write_text("import sys\n\nimport steplib\n\nsteplib.log(sys.argv[1])\n")
+    (project / "fail.py").write_text("import sys\n\nimport steplib\n\nsteplib.log('failing')\nsys.exit(5)\n")
+    middle = "python fail.py" if fails else "python step.py third"
+    (project / "config.yaml").write_text(LINES_CONFIG.format(middle=middle))
+    built = _envcapture_build(project, tmp_path / "cache")
+    assert built.returncode == 0, built.stderr
+    manifest = json.loads((project / "bundle" / "manifest.json").read_text())
+    assert sorted(f["path"] for f in manifest["local_code"]["files"]) == sorted(
+        ["steplib.py", "step.py", "tools/__init__.py", "tools/step.py"] + (["fail.py"] if fails else [])
+    )
+    vm = tmp_path / "vm"
+    vm.mkdir()
+    bundle = shutil.move(str(project / "bundle"), vm / "bundle")
+    away = project.rename(tmp_path / "project.away")
+    try:
+        done = _envcapture_run(Path(bundle), vm / "run", cache=vm / "cache", prefix=prefix, cwd=vm)
+    finally:
+        away.rename(project)
+    status = _status(vm / "run")
+    assert status["argv"][:3] == ["/bin/sh", "-e", "-c"] and status["shell"] is True
+    assert f"envcapture: Running: mkdir -p out; echo first > out/log.txt; python step.py second; {middle}; " in done.stderr
+    log = (vm / "run" / "outputs" / "out" / "log.txt").read_text().splitlines()
+    if fails:
+        assert done.returncode == 1, done.stderr
+        assert (status["state"], status["exit_code"]) == ("Failed", 5)
+        assert log == ["first", "second", "failing"]  # the line after the failure never ran
+    else:
+        assert done.returncode == 0, done.stderr
+        assert (status["state"], status["exit_code"]) == ("Complete", 0)
+        assert log == ["first", "second", "third", "fourth"]
+
+
 @pytest.mark.parametrize(
     ("cmd", "argv", "shell"),
     [
