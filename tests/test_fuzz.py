@@ -184,7 +184,8 @@ def test_command_argv_never_crashes(cmd: str, values: dict[str, str]) -> None:
     except EnvcaptureError:
         return
     assert isinstance(argv, list) and all(isinstance(a, str) for a in argv)
-    assert not shell or argv[:2] == ["/bin/sh", "-c"]
+    # several command lines (cmd: |) run with sh -e: every line, stopping at the first failure
+    assert not shell or argv[:2] == ["/bin/sh", "-c"] or argv[:3] == ["/bin/sh", "-e", "-c"]
 
 
 # --- requirements files ----------------------------------------------------------------------------
