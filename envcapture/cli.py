@@ -22,13 +22,15 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
 
 from envcapture._version import __version__
 from envcapture.errors import ConfigError, EnvcaptureError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["main"]
 
@@ -37,8 +39,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_BUILD, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
+def _console(**options: Any) -> Console:
+    """A rich console; rich is imported only by commands that print (start-up time)."""
+    from rich.console import Console
+
+    return Console(**options)
+
+
 def _err_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False)
+    return _console(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False)
 
 
 # The user's paths (missing, forbidden, not a directory): bad input; the rest (a full or
@@ -191,7 +200,7 @@ _NARROW = 64  # below this many columns, the report is printed as lines, wrapped
 def _print_human(renderable: Any, plain: Callable[[], str]) -> None:
     """A report for people: rich tables on a terminal, else ``plain()``: complete lines, never cut."""
     if sys.stdout.isatty():
-        console = Console(highlight=False, emoji=False, markup=False)
+        console = _console(highlight=False, emoji=False, markup=False)
         if console.width < _NARROW:  # a table of five columns in 40 cells folds every word
             from rich.text import Text
 
@@ -299,7 +308,7 @@ def config_check(config_file: Path, as_json: bool, python: str | None) -> None:
             "trusted-hosts": list(pip.trusted_hosts.value or ()),
             "no-deps": bool(pip.no_deps.value),
         }
-    out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+    out = _console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     if as_json:
         doc = {
             "schema": "envcapture/config-check",
@@ -668,7 +677,7 @@ def lock_cmd(
     command = " ".join(parts)
     _warn_requirements_contradictions(result, config_file, python)
     written = lock_job(result, out_dir, command=command)
-    out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+    out = _console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     pins = result.closure.pins
     out.print(f"locked {len(pins)} distributions for Python {result.target.python_version} on linux x86_64", markup=False)
     for path in written.paths:
@@ -794,7 +803,7 @@ def build_cmd(
         if verified is not None and not verified.ok:
             click.get_current_context().exit(EXIT_BUILD)
         return
-    out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+    out = _console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     wheels = result.wheelhouse.wheels
     inputs = (result.manifest.get("job") or {}).get("inputs") or []
     out.print(
@@ -871,7 +880,7 @@ def verify_cmd(bundle: Path, python: str | None, as_json: bool) -> None:
         }
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
-        out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+        out = _console(highlight=False, soft_wrap=True, emoji=False, markup=False)
         counts: dict[str, int] = {}
         for check in result.checks:
             if check.ok:
@@ -1070,7 +1079,7 @@ def image_cmd(
         activity.phase(f"building the image of {bundle.name}")
         result = build_image(bundle, out_dir, options=options, docker_image=docker_image)
     doc = result.to_json()
-    out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+    out = _console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     if not as_json:
         out.print(f"image {out_dir}: {result.digest} {result.repo_tag}", markup=False)
         for layer in result.layers:
@@ -1145,7 +1154,7 @@ def cache_info(as_json: bool) -> None:
         }
         click.echo(json.dumps(doc, indent=2))
         return
-    out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+    out = _console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     out.print(f"store: {info.root}", markup=False)
     out.print(f"  {info.objects} objects, {info.bytes} bytes, {info.index_entries} index entries", markup=False)
     for kind, count, size in info.per_kind:
@@ -1174,7 +1183,7 @@ def cache_prune(older_than: str | None, everything: bool) -> None:
         except ValueError:
             raise InputError(f"--older-than: expected a duration like 30d, 12h or 90m, got {older_than!r}") from None
     result = Store().prune(older_than=seconds, everything=everything)
-    Console(highlight=False, soft_wrap=True, emoji=False, markup=False).print(
+    _console(highlight=False, soft_wrap=True, emoji=False, markup=False).print(
         f"removed {result.objects} objects ({result.bytes} bytes) and {result.index_entries} index entries", markup=False
     )
 
@@ -1293,7 +1302,7 @@ def check_cmd(
     elif fmt == "github":
         click.echo(render_github(result.findings), nl=False)
     else:
-        Console(highlight=False, soft_wrap=True, emoji=False, markup=False).print(
+        _console(highlight=False, soft_wrap=True, emoji=False, markup=False).print(
             render_human(result.findings, fixed=result.fixed)
         )
     if result.findings:

@@ -8,18 +8,31 @@ interpreter once, reading source files (through the cache, in parallel when many
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from envcapture._fs import read_user_file
-from envcapture.analysis.cache import FactsCache, facts_from_json, facts_to_json
+from envcapture._fs import read_user_file, sha256_bytes
+from envcapture.analysis.cache import (
+    AnalysisCache,
+    AnalysisEntry,
+    FactsCache,
+    FileRecord,
+    dir_digest,
+    facts_from_json,
+    facts_to_json,
+    listing_digest,
+    racy_after,
+    stat_of,
+)
 from envcapture.analysis.classify import Analysis, CacheStats, classify
 from envcapture.analysis.conditions import import_is_active
 from envcapture.analysis.entries import entry_points_for
-from envcapture.analysis.model import EntryPoint, SourceFacts
+from envcapture.analysis.finder import ModuleFinder
+from envcapture.analysis.model import EntryKind, EntryPoint, SourceFacts
 from envcapture.analysis.walk import build_import_graph
 from envcapture.config.loader import JobConfig, load_config, parse_config
 from envcapture.environment.model import EnvSnapshot
@@ -62,9 +75,9 @@ def entry_point_args(entry_points: EntryPointsLike) -> tuple[str, ...]:
     return tuple(os.fspath(e) for e in entry_points)
 
 
-# Below this many files to parse, a process pool costs more (start-up, importing libcst in
-# each worker: ~0.3 s) than it saves.
-_PARALLEL_THRESHOLD = 48
+# Below this many files waiting to be parsed, a process pool costs more (start-up; with the
+# spawn start method, importing libcst in each worker: ~0.3 s) than it saves.
+_PARALLEL_THRESHOLD = 32
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,19 +105,39 @@ def _extract_job(args: tuple[bytes, str, bool, str]) -> dict[str, Any]:
     return facts_to_json(extract_source_facts(data, module=module, is_package=is_package, path=rel))
 
 
+_Key = tuple[str, str, bool]  # (absolute path, module, is_package)
+
+
 class _FactsReader:
-    """Reads sources through the cache; parses the misses of one level in parallel."""
+    """Reads sources through the caches; parses the misses ahead of the walk, in parallel
+    once enough are waiting (`_PARALLEL_THRESHOLD`).
+
+    A file is reused from the previous analysis when its stat vouches for it, else read,
+    looked up in the facts cache by content, else parsed. What was read is kept in
+    ``records`` for the next analysis entry.
+    """
 
     def __init__(
-        self, project: Path, cache: FactsCache, jobs: int | None, progress: Callable[[int, int], None] | None = None
+        self,
+        project: Path,
+        cache: FactsCache,
+        jobs: int | None,
+        progress: Callable[[int, int], None] | None = None,
+        previous: AnalysisEntry | None = None,
     ) -> None:
-        self.project = project
+        self.project = str(project)
         self.cache = cache
         self.jobs = jobs if jobs is not None else (os.cpu_count() or 1)
         self.parsed = 0
         self.read = 0
+        self.records: dict[_Key, FileRecord] = {}
+        self._previous = previous
         self._progress = progress
         self._pool: ProcessPoolExecutor | None = None
+        self._done: dict[_Key, SourceFacts] = {}
+        self._waiting: dict[_Key, tuple[str, tuple[bytes, str, bool, str]]] = {}  # not yet sent to the pool
+        self._running: dict[_Key, tuple[str, Future[dict[str, Any]]]] = {}
+        self._taken: set[_Key] = set()
 
     def _tick(self, read: int = 0, parsed: int = 0) -> None:
         self.read += read
@@ -114,55 +147,88 @@ class _FactsReader:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
-    def __call__(self, batch: list[tuple[Path, str, bool]]) -> list[SourceFacts]:
-        results: list[SourceFacts | None] = [None] * len(batch)
-        todo: list[tuple[int, str, tuple[bytes, str, bool, str]]] = []
-        for i, (path, module, is_package) in enumerate(batch):
-            rel = path.relative_to(self.project).as_posix()
-            try:
-                data = read_user_file(path, limit=64 << 20)
-            except OSError as exc:
-                results[i] = SourceFacts(
-                    error=Diagnostic(
-                        file=rel,
-                        line=None,
-                        code="read-error",
-                        message=f"cannot read {rel}: {exc.strerror or exc}",
-                        severity=Severity.ERROR,
-                    )
+    def _rel(self, path: str) -> str:
+        return path[len(self.project) + 1 :] if path.startswith(self.project + "/") else path
+
+    def submit(self, path: Path, module: str, is_package: bool) -> None:
+        key = (str(path), module, is_package)
+        if key in self._done or key in self._waiting or key in self._running:
+            return
+        name, rel = key[0], self._rel(key[0])
+        stat = stat_of(name)
+        reusable = self._previous.reusable(name, module, is_package, stat) if self._previous is not None else None
+        if reusable is not None:
+            self.records[key] = reusable
+            self._done[key] = reusable.facts
+            self.cache.hits += 1
+            return
+        try:
+            data = read_user_file(name, limit=64 << 20)
+        except OSError as exc:
+            self.cache.misses += 1
+            self._done[key] = SourceFacts(
+                error=Diagnostic(
+                    file=rel,
+                    line=None,
+                    code="read-error",
+                    message=f"cannot read {rel}: {exc.strerror or exc}",
+                    severity=Severity.ERROR,
                 )
-                continue
-            key = self.cache.key(data, module, is_package)
-            cached = self.cache.get(key)
-            if cached is not None:
-                results[i] = cached
+            )
+            return
+        facts_key = self.cache.key(data, module, is_package)
+        if stat is not None:
+            self.records[key] = FileRecord(stat, sha256_bytes(data), SourceFacts())
+        cached = self.cache.get(facts_key)
+        if cached is not None:
+            self._done[key] = cached
+            return
+        self._waiting[key] = (facts_key, (data, module, is_package, rel))
+        if self._pool is None and self.jobs > 1 and len(self._waiting) >= _PARALLEL_THRESHOLD:
+            # One pool for the whole analysis, started once enough files wait.
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs)
+        if self._pool is not None:
+            for waiting, (fkey, args) in self._waiting.items():
+                self._running[waiting] = (fkey, self._pool.submit(_extract_job, args))
+            self._waiting.clear()
+
+    def take(self, path: Path, module: str, is_package: bool) -> SourceFacts:
+        key = (str(path), module, is_package)
+        if key not in self._done and key not in self._waiting and key not in self._running:
+            self.submit(path, module, is_package)
+        if key in self._taken:
+            # A second entry point reaching the same file: counted as another cache read.
+            if self.cache.enabled:
+                self.cache.hits += 1
             else:
-                todo.append((i, key, (data, module, is_package, rel)))
-        self._tick(read=len(batch) - len(todo))
-        if todo:
-            parsed: list[SourceFacts] = []
-            if len(todo) >= _PARALLEL_THRESHOLD and self.jobs > 1:
-                if self._pool is None:
-                    # One pool for the whole walk: each worker imports libcst once.
-                    self._pool = ProcessPoolExecutor(max_workers=self.jobs)
-                chunks = max(1, min(16, len(todo) // (self.jobs * 4)))
-                for output in self._pool.map(_extract_job, [t[2] for t in todo], chunksize=chunks):
-                    parsed.append(facts_from_json(output))
-                    self._tick(read=1, parsed=1)
+                self.cache.misses += 1
+                self._tick(parsed=1)
+            self._tick(read=1)
+            return self._done[key]
+        self._taken.add(key)
+        if key in self._done:
+            facts = self._done[key]
+            self._tick(read=1)
+        else:
+            if key in self._running:
+                fkey, future = self._running.pop(key)
+                facts = facts_from_json(future.result())
             else:
                 # Imported here: libcst costs ~0.15 s to import, and a warm run parses nothing.
                 from envcapture.analysis.imports import extract_source_facts
 
-                for _, _, a in todo:
-                    parsed.append(extract_source_facts(a[0], module=a[1], is_package=a[2], path=a[3]))
-                    self._tick(read=1, parsed=1)
-            for (i, key, _), facts in zip(todo, parsed, strict=True):
-                self.cache.put(key, facts)
-                results[i] = facts
-        return [r if r is not None else SourceFacts() for r in results]
+                fkey, (data, mod, is_pkg, rel) = self._waiting.pop(key)
+                facts = extract_source_facts(data, module=mod, is_package=is_pkg, path=rel)
+            self.cache.put(fkey, facts)
+            self._done[key] = facts
+            self._tick(read=1, parsed=1)
+        record = self.records.get(key)
+        if record is not None:
+            self.records[key] = FileRecord(record.stat, record.digest, facts)
+        return facts
 
 
 def _with_runtime(
@@ -222,20 +288,49 @@ def analyze(
         target_version = ".".join(snapshot.python_version.split(".")[:2])
     target = Target(python_version=target_version)
     cache = FactsCache(options.cache_dir, enabled=options.use_cache)
-    reader = _FactsReader(project_dir, cache, options.jobs, options.progress)
-    try:
-        graph = build_import_graph(
-            entries,
-            project=project_dir,
-            snapshot=snapshot,
-            target=target,
-            read_facts=reader,
-            evaluate=import_is_active,
+    runtime = options.runtime or options.runtime_cmd is not None
+    # The runtime pass runs the job's code: its result is never reused.
+    analyses = AnalysisCache(options.cache_dir, enabled=options.use_cache and not runtime)
+    key = analyses.key(str(project_dir), repr(entries), repr(target), repr(snapshot))
+    previous = analyses.get(key)
+    started = time.time_ns()
+    current = previous.revalidate(started) if previous is not None else None
+    if current is not None and isinstance(current.analysis, Analysis):
+        # Warm: nothing the analysis looked at changed.
+        if current is not previous:
+            analyses.put(current)
+        analysis = current.analysis
+        reads = len(current.files)
+        if options.progress is not None:
+            options.progress(reads, 0)
+        stats = CacheStats(hits=reads, misses=0, parsed=0)
+    else:
+        reader = _FactsReader(project_dir, cache, options.jobs, options.progress, previous)
+        finder = ModuleFinder()
+        try:
+            graph = build_import_graph(
+                entries,
+                project=project_dir,
+                snapshot=snapshot,
+                target=target,
+                read_facts=reader,
+                evaluate=import_is_active,
+                finder=finder,
+            )
+        finally:
+            reader.close()
+        analysis = classify(graph, snapshot, target)
+        analyses.put(
+            AnalysisEntry(
+                key=key,
+                racy_after=racy_after(started),
+                dirs=_looked_at(finder, project_dir, entries),
+                files=reader.records,
+                analysis=analysis,
+            )
         )
-    finally:
-        reader.close()
-    analysis = classify(graph, snapshot, target)
-    if options.runtime or options.runtime_cmd is not None:
+        stats = CacheStats(hits=cache.hits, misses=cache.misses, parsed=reader.parsed)
+    if runtime:
         analysis = _with_runtime(analysis, entries, project_dir, snapshot, options)
     merged = tuple(
         sorted(
@@ -243,5 +338,21 @@ def analyze(
             key=lambda d: (d.file or "", d.line or 0, d.code, d.message),
         )
     )
-    stats = CacheStats(hits=cache.hits, misses=cache.misses, parsed=reader.parsed)
     return replace(analysis, diagnostics=merged, stats=stats)
+
+
+def _looked_at(
+    finder: ModuleFinder, project: Path, entries: Sequence[EntryPoint]
+) -> dict[str, tuple[tuple[int, int, int] | None, str | None]]:
+    """Every directory the walk depended on: the finder's listings, the project (``src/``
+    is probed there) and each script's directory (a missing script may appear)."""
+    looked: dict[str, tuple[tuple[int, int, int] | None, str | None]] = {}
+    for directory, (files, dirs) in finder.listed().items():
+        stat = stat_of(directory)
+        looked[directory] = (stat, listing_digest(files, dirs) if stat is not None else None)
+    probed = {str(project)}
+    probed.update(os.path.dirname(os.path.normpath(project / e.target)) for e in entries if e.kind is EntryKind.SCRIPT)
+    for directory in probed - looked.keys():
+        stat = stat_of(directory)
+        looked[directory] = (stat, dir_digest(directory) if stat is not None else None)
+    return looked

@@ -129,19 +129,33 @@ class _Listing:
         self.dirs = dirs
 
 
+def _join(directory: str, name: str) -> str:
+    return directory + name if directory.endswith("/") else f"{directory}/{name}"
+
+
 class ModuleFinder:
     """Resolves dotted names against an ordered list of roots, caching directory listings.
 
     ``extension_suffixes`` are the compiled-module suffixes to accept; any ``.so``/``.pyd``
     is accepted by default because installed extensions were built for the *local*
     platform, which may not be the target's.
+
+    The hot path works on strings: each directory is listed once, each (name, roots) and
+    (name, parent) lookup is answered once; a `Path` is built only for what is found.
     """
 
     def __init__(self) -> None:
-        self._listings: dict[Path, _Listing] = {}
+        self._listings: dict[str, _Listing] = {}
         self._found: dict[tuple[str, tuple[Root, ...]], Found | None] = {}
+        self._subs: dict[tuple[str, int], tuple[Found, Found | None]] = {}
+        self._root_dirs: dict[Root, str] = {}
 
-    def _listing(self, directory: Path) -> _Listing:
+    def listed(self) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+        """Every directory listed so far (absolute, as strings): (files, directories); empty
+        when it could not be listed. What the lookups depended on, for the analysis cache."""
+        return {d: (listing.files, listing.dirs) for d, listing in self._listings.items()}
+
+    def _listing(self, directory: str) -> _Listing:
         cached = self._listings.get(directory)
         if cached is not None:
             return cached
@@ -163,42 +177,49 @@ class ModuleFinder:
         self._listings[directory] = listing
         return listing
 
-    def _find_in(self, directory: Path, part: str) -> tuple[FoundKind, Path] | None:
+    def _find_in(self, directory: str, part: str) -> tuple[FoundKind, str] | None:
         """A package or module named ``part`` directly in ``directory``, or a namespace portion."""
         listing = self._listing(directory)
         if part in listing.dirs:
-            sub = self._listing(directory / part)
+            sub_dir = _join(directory, part)
+            sub = self._listing(sub_dir)
             for init in ("__init__.py", "__init__.pyc"):
                 if init in sub.files:
-                    return FoundKind.PACKAGE, directory / part / init
+                    return FoundKind.PACKAGE, f"{sub_dir}/{init}"
             for name in sub.files:
                 if name.startswith("__init__.") and name.endswith((".so", ".pyd")):
-                    return FoundKind.PACKAGE, directory / part / name
+                    return FoundKind.PACKAGE, f"{sub_dir}/{name}"
         for name in listing.files:
             if name.startswith(part + ".") and name.endswith((".so", ".pyd")):
                 # ``part.cpython-311-x86_64-linux-gnu.so``, ``part.abi3.so``, ``part.so``
                 middle = name[len(part) : name.rindex(".")]
                 if middle == "" or middle.count(".") == 1:
-                    return FoundKind.EXTENSION, directory / name
+                    return FoundKind.EXTENSION, _join(directory, name)
         for suffix in _SOURCE_SUFFIXES:
             if part + suffix in listing.files:
-                return FoundKind.MODULE, directory / (part + suffix)
+                return FoundKind.MODULE, _join(directory, part + suffix)
         for suffix in _BYTECODE_SUFFIXES:
             if part + suffix in listing.files:
-                return FoundKind.BYTECODE, directory / (part + suffix)
+                return FoundKind.BYTECODE, _join(directory, part + suffix)
         if part in listing.dirs:
-            return FoundKind.NAMESPACE, directory / part
+            return FoundKind.NAMESPACE, _join(directory, part)
         return None
+
+    def _root_dir(self, root: Root) -> str:
+        text = self._root_dirs.get(root)
+        if text is None:
+            text = self._root_dirs[root] = str(root.path)
+        return text
 
     def find_top(self, part: str, roots: tuple[Root, ...]) -> Found | None:
         """Find a top-level name on ``roots`` in order (PathFinder over sys.path)."""
         key = (part, roots)
         if key in self._found:
             return self._found[key]
-        portions: list[tuple[Root, Path]] = []
+        portions: list[tuple[Root, str]] = []
         result: Found | None = None
         for root in roots:
-            hit = self._find_in(root.path, part)
+            hit = self._find_in(self._root_dir(root), part)
             if hit is None:
                 continue
             kind, path = hit
@@ -208,24 +229,26 @@ class ModuleFinder:
             result = self._make(part, kind, root, path)
             break
         if result is None and portions:
-            result = Found(
-                name=part,
-                kind=FoundKind.NAMESPACE,
-                root=portions[0][0],
-                file=None,
-                search_dirs=tuple(p for _, p in portions),
-                search_roots=tuple(r for r, _ in portions),
-            )
+            result = _namespace(part, portions)
         self._found[key] = result
         return result
 
     def find_sub(self, name: str, parent: Found) -> Found | None:
         """Find ``name`` (dotted, a child of ``parent``) in the parent's ``__path__``."""
+        key = (name, id(parent))
+        memo = self._subs.get(key)
+        if memo is not None and memo[0] is parent:
+            return memo[1]
+        result = self._find_sub(name, parent)
+        self._subs[key] = (parent, result)  # holds ``parent``: its id stays unique
+        return result
+
+    def _find_sub(self, name: str, parent: Found) -> Found | None:
         part = name.rpartition(".")[2]
-        portions: list[tuple[Root, Path]] = []
+        portions: list[tuple[Root, str]] = []
         roots = parent.search_roots or (parent.root,) * len(parent.search_dirs)
-        for directory, root in zip(parent.search_dirs, roots):
-            hit = self._find_in(directory, part)
+        for directory, root in zip(parent.search_dirs, roots, strict=True):
+            hit = self._find_in(str(directory), part)
             if hit is None:
                 continue
             kind, path = hit
@@ -234,18 +257,23 @@ class ModuleFinder:
                 continue
             return self._make(name, kind, root, path)
         if portions:
-            return Found(
-                name=name,
-                kind=FoundKind.NAMESPACE,
-                root=portions[0][0],
-                file=None,
-                search_dirs=tuple(p for _, p in portions),
-                search_roots=tuple(r for r, _ in portions),
-            )
+            return _namespace(name, portions)
         return None
 
     @staticmethod
-    def _make(name: str, kind: FoundKind, root: Root, path: Path) -> Found:
+    def _make(name: str, kind: FoundKind, root: Root, path: str) -> Found:
+        file = Path(path)
         if kind is FoundKind.PACKAGE:
-            return Found(name=name, kind=kind, root=root, file=path, search_dirs=(path.parent,))
-        return Found(name=name, kind=kind, root=root, file=path)
+            return Found(name=name, kind=kind, root=root, file=file, search_dirs=(file.parent,))
+        return Found(name=name, kind=kind, root=root, file=file)
+
+
+def _namespace(name: str, portions: list[tuple[Root, str]]) -> Found:
+    return Found(
+        name=name,
+        kind=FoundKind.NAMESPACE,
+        root=portions[0][0],
+        file=None,
+        search_dirs=tuple(Path(p) for _, p in portions),
+        search_roots=tuple(r for r, _ in portions),
+    )

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from envcapture._version import __version__
 from envcapture.analysis.classify import Analysis, SiteRef, Status, UnresolvedModule, strongest_site
 from envcapture.analysis.runtime.model import RuntimeReport, TraceOutcome
 from envcapture.analysis.walk import LocalFile
 from envcapture.model import dist_name
+
+if TYPE_CHECKING:  # rich is imported by the functions that render tables: --json never needs it
+    from rich.console import RenderableType
+    from rich.table import Table
 
 __all__ = [
     "ANALYSIS_SCHEMA_VERSION",
@@ -220,6 +220,8 @@ def _reached(f: LocalFile) -> str:
 
 def _table(title: str, *columns: str) -> Table:
     """A table that wraps and folds its cells to the terminal's width: nothing is cut off."""
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", show_edge=False)
     for col in columns:
         table.add_column(col, overflow="fold")
@@ -231,6 +233,9 @@ def render_analysis(analysis: Analysis) -> RenderableType:
 
     Tables wrap to the console's width and fold long names: nothing is cut off.
     """
+    from rich.console import Group
+    from rich.text import Text
+
     parts: list[RenderableType] = []
     target = analysis.target
     parts.append(
@@ -371,6 +376,8 @@ _OUTCOME_STYLE = {
 
 def _render_runtime(runtime: RuntimeReport) -> list[RenderableType]:
     """The runtime section: how each run went, and what only the run found."""
+    from rich.text import Text
+
     parts: list[RenderableType] = [Text("Runtime trace", style="bold")]
     parts.append(Text.assemble("  network: ", runtime.network, f"; timeout {runtime.timeout:g} s per run"))
     for t in runtime.traces:

@@ -24,7 +24,8 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+from typing import Protocol
 
 from envcapture.analysis.finder import (
     STARTUP_MODULES,
@@ -52,11 +53,17 @@ __all__ = [
 FALLBACK_IMPORT = "fallback-import"
 """Diagnostic code: an import found only through a directory that is not on the target's ``sys.path``."""
 
-FactsReader = Callable[[list[tuple[Path, str, bool]]], list[SourceFacts]]
-"""[(absolute file, dotted module name, is_package)] -> SourceFacts in the same order.
 
-Called once per level of the walk with every file of that level, so the reader can parse
-them in parallel; caching lives behind it too."""
+class FactsReader(Protocol):
+    """Reads the facts of local files: told of each file when the walk finds it (so it can
+    parse ahead, in parallel), asked for them when the walk reaches it; caching lives
+    behind it too."""
+
+    def submit(self, path: Path, module: str, is_package: bool) -> None:
+        """``path`` (absolute) will be asked for, read as ``module``."""
+
+    def take(self, path: Path, module: str, is_package: bool) -> SourceFacts:
+        """The facts of a submitted file (a read or parse failure is ``SourceFacts.error``)."""
 
 
 class ModuleKind(str, enum.Enum):
@@ -106,23 +113,21 @@ class ImportGraph:
     diagnostics: tuple[Diagnostic, ...]
 
 
-def _rel(path: Path, project: Path) -> str | None:
-    try:
-        return PurePosixPath(path.relative_to(project)).as_posix()
-    except ValueError:
-        return None
+def _rel(path: Path | str, project: Path | str) -> str | None:
+    """``path`` relative to ``project`` as POSIX text, lexically (as `Path.relative_to`), or None."""
+    path, project = str(path), str(project)
+    if path == project:
+        return "."
+    prefix = project if project.endswith("/") else project + "/"
+    return path[len(prefix) :] if path.startswith(prefix) else None
 
 
 def _module_name_for(found: Found) -> tuple[str, bool]:
     return found.name, found.kind is FoundKind.PACKAGE
 
 
-def _inside(path: Path, directory: Path) -> bool:
-    try:
-        path.relative_to(directory)
-    except ValueError:
-        return False
-    return True
+def _inside(path: Path | str, directory: Path | str) -> bool:
+    return _rel(path, directory) is not None
 
 
 class _Walk:
@@ -154,6 +159,12 @@ class _Walk:
                 continue
             site_dirs.append(Root(p, RootOrigin.SITE))
         self.site_roots = tuple(site_dirs)
+        self.site_packages = tuple(str(Path(s)) for s in snapshot.site_packages)
+        self.project_str = str(project)
+        # resolution(module) is a function of the module name while the local roots stay
+        # the same: answered once per walk (and again after a sys.path addition).
+        self._resolved: dict[str, tuple[Resolution, list[Found]]] = {}
+        self._roots: tuple[Root, ...] | None = None
         self.editable = {name: Path(path) for name, path in snapshot.editable_mappings}
         self.heuristic_roots: tuple[Root, ...] = ()
         self.files: dict[Path, LocalFile] = {}
@@ -164,7 +175,14 @@ class _Walk:
     # --- resolution --------------------------------------------------------------------------
 
     def roots(self) -> tuple[Root, ...]:
-        return tuple(self.local_roots)
+        if self._roots is None:
+            self._roots = tuple(self.local_roots)
+        return self._roots
+
+    def set_local_roots(self, roots: list[Root]) -> None:
+        self.local_roots = roots
+        self._roots = None
+        self._resolved.clear()
 
     def find(self, module: str) -> tuple[list[Found], str | None, ModuleKind | None]:
         """Resolve ``module``: the chain of found prefixes, the first missing prefix, or stdlib."""
@@ -205,6 +223,12 @@ class _Walk:
         return chain, None, None
 
     def resolution(self, module: str) -> tuple[Resolution, list[Found]]:
+        known = self._resolved.get(module)
+        if known is None:
+            known = self._resolved[module] = self._resolution(module)
+        return known
+
+    def _resolution(self, module: str) -> tuple[Resolution, list[Found]]:
         chain, missing, special = self.find(module)
         if special is ModuleKind.STDLIB:
             why = (
@@ -223,7 +247,7 @@ class _Walk:
         root = last.root
         file_path = last.file if last.file is not None else (last.search_dirs[0] if last.search_dirs else None)
         if root.is_local:
-            rel = _rel(file_path, self.project) if file_path is not None else None
+            rel = _rel(file_path, self.project_str) if file_path is not None else None
             if root.origin is RootOrigin.HEURISTIC:
                 reason = (
                     f"found in {_rel(root.path, self.project) or root.path} of the project, which is "
@@ -247,10 +271,10 @@ class _Walk:
         # Installed (site or editable). An editable install of the project's own code is local.
         if (
             file_path is not None
-            and _inside(file_path, self.project)
-            and not any(_inside(file_path, Path(s)) for s in self.snapshot.site_packages)
+            and _inside(file_path, self.project_str)
+            and not any(_inside(file_path, s) for s in self.site_packages)
         ):
-            rel = _rel(file_path, self.project)
+            rel = _rel(file_path, self.project_str)
             return (
                 Resolution(
                     module=module,
@@ -311,7 +335,7 @@ class _Walk:
     def enqueue(self, path: Path, module: str, is_package: bool, reached_from: tuple[str, int] | None) -> None:
         if path in self.files:
             return
-        rel = _rel(path, self.project)
+        rel = _rel(path, self.project_str)
         if rel is None:
             self.diagnostics.append(
                 Diagnostic(
@@ -325,16 +349,20 @@ class _Walk:
             return
         self.files[path] = LocalFile(path=rel, module=module, reached_from=reached_from)
         self.queue.append((path, module, is_package))
+        self.read_facts.submit(path, module, is_package)
 
     def enqueue_chain(self, chain: Iterable[Found], reached_from: tuple[str, int]) -> None:
         for found in chain:
-            if not found.root.is_local and found.root.origin is not RootOrigin.EDITABLE:
-                if not (found.file is not None and _inside(found.file, self.project)):
-                    continue
+            if (
+                not found.root.is_local
+                and found.root.origin is not RootOrigin.EDITABLE
+                and not (found.file is not None and _inside(found.file, self.project_str))
+            ):
+                continue
             if found.file is None or found.kind in (FoundKind.EXTENSION, FoundKind.BYTECODE):
                 # Compiled and sourceless local modules ship as files but have no imports we can read.
                 if found.file is not None:
-                    rel = _rel(found.file, self.project)
+                    rel = _rel(found.file, self.project_str)
                     if rel is not None and found.file not in self.files:
                         self.files[found.file] = LocalFile(path=rel, module=found.name, reached_from=reached_from)
                 continue
@@ -342,11 +370,11 @@ class _Walk:
             self.enqueue(found.file, name, is_pkg, reached_from)
 
     def run(self) -> None:
+        # Breadth first, in the order files were found (as the interpreter would meet them
+        # level by level); the reader parses ahead of this loop.
         while self.queue:
-            level = list(self.queue)
-            self.queue.clear()
-            for (path, _module, _is_package), facts in zip(level, self.read_facts(level)):
-                self.process(path, facts)
+            path, module, is_package = self.queue.popleft()
+            self.process(path, self.read_facts.take(path, module, is_package))
 
     def process(self, path: Path, facts: SourceFacts) -> None:
         rel = self.files[path].path
@@ -359,10 +387,12 @@ class _Walk:
             new = Path(os.path.normpath(base / addition.path))
             root = Root(new, RootOrigin.SYS_PATH)
             if root not in self.local_roots:
+                roots = list(self.local_roots)
                 if addition.prepend:
-                    self.local_roots.insert(0, root)
+                    roots.insert(0, root)
                 else:
-                    self.local_roots.append(root)
+                    roots.append(root)
+                self.set_local_roots(roots)
         for site in facts.imports:
             self.visit_site(rel, site)
 
@@ -423,15 +453,17 @@ def build_import_graph(
     target: Target,
     read_facts: FactsReader,
     evaluate: Callable[[ImportSite, Target], bool | None],
+    finder: ModuleFinder | None = None,
 ) -> ImportGraph:
     """Walk every entry point's imports to the closure of local code.
 
     :param project: the job's working directory (absolute, resolved).
     :param read_facts: the extraction stage, usually behind the cache.
     :param evaluate: decides whether a conditional import is active on the target.
+    :param finder: the module finder to use (its listings tell what the walk looked at).
     """
     project = project.resolve()
-    finder = ModuleFinder()
+    finder = finder if finder is not None else ModuleFinder()
     entries = tuple(entry_points)
     files: dict[Path, LocalFile] = {}
     edges: set[Edge] = set()
@@ -451,7 +483,7 @@ def build_import_graph(
         script: Path | None = None
         if entry.kind is EntryKind.SCRIPT:
             script = Path(os.path.normpath(project / entry.target))
-        walk.local_roots = _entry_roots(entry, project, script)
+        walk.set_local_roots(_entry_roots(entry, project, script))
         walk.heuristic_roots = tuple(r for r in heuristic if r not in walk.local_roots)
         if entry.kind is EntryKind.SCRIPT:
             assert script is not None

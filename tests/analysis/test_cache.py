@@ -1,12 +1,21 @@
-"""cache.py: per-file extraction results keyed by content; damaged entries are misses."""
+"""cache.py: per-file extraction results keyed by content, whole analyses keyed by their inputs
+and checked by stat then digest; damaged entries are misses."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
+from envcapture.analysis.api import AnalysisOptions, analyze
 from envcapture.analysis.cache import FactsCache, facts_from_json, facts_to_json
+from envcapture.analysis.classify import Analysis, CacheStats
 from envcapture.analysis.imports import extract_source_facts
+from envcapture.environment.model import EnvSnapshot
 
 SOURCE = b"import json\ntry:\n    import yaml\nexcept ImportError:\n    yaml = None\n\ndef f():\n    import numpy\n"
 
@@ -65,3 +74,87 @@ def test_disabled_cache_reads_and_writes_nothing(tmp_path: Path) -> None:
     cache.put(key, facts)
     assert cache.get(key) is None
     assert not (tmp_path / "facts").exists()
+
+
+# --- the whole-analysis cache ------------------------------------------------------------------
+
+SNAPSHOT = EnvSnapshot(executable=sys.executable, python_version="3.11.7")
+
+
+def _project(root: Path) -> Path:
+    (root / "pkg").mkdir(parents=True)
+    (root / "main.py").write_text("import pkg\nimport helper\nimport numpy\n")
+    (root / "pkg" / "__init__.py").write_text("from . import a, b\n")
+    (root / "pkg" / "a.py").write_text("import json\n")
+    (root / "pkg" / "b.py").write_text("from .a import x\nimport yaml\n")
+    old = time.time() - 60  # older than the cache's two-second distrust of fresh stats
+    for path in [root, *root.rglob("*")]:
+        os.utime(path, (old, old))
+    return root
+
+
+def _run(project: Path, cache: Path | None, **options: object) -> Analysis:
+    opts = AnalysisOptions(cache_dir=cache, use_cache=cache is not None, **options)  # type: ignore[arg-type]
+    return analyze(["main.py"], project=project, options=opts, snapshot=SNAPSHOT)
+
+
+def _same(one: Analysis, two: Analysis) -> bool:
+    return replace(one, stats=CacheStats()) == replace(two, stats=CacheStats())
+
+
+def test_warm_run_is_the_recorded_analysis(tmp_path: Path) -> None:
+    project = _project(tmp_path / "job")
+    cold = _run(project, tmp_path / "c")
+    assert (cold.stats.parsed, cold.stats.hits) == (4, 0)
+    shutil.rmtree(tmp_path / "c" / "facts")  # served by the analysis entry, not by per-file facts
+    warm = _run(project, tmp_path / "c")
+    assert (warm.stats.hits, warm.stats.misses, warm.stats.parsed) == (4, 0, 0)
+    assert _same(cold, warm)
+    os.utime(project / "pkg" / "a.py")  # touched, same bytes: vouched for by its digest
+    assert _run(project, tmp_path / "c").stats.parsed == 0
+
+
+def test_an_edit_reparses_only_the_edited_file(tmp_path: Path) -> None:
+    project = _project(tmp_path / "job")
+    _run(project, tmp_path / "c")
+    (project / "pkg" / "a.py").write_text("import json\nimport requests\n")
+    edited = _run(project, tmp_path / "c")
+    assert (edited.stats.parsed, edited.stats.hits) == (1, 3)
+    assert _same(edited, _run(project, None))
+    assert "requests" in {u.module for u in edited.unresolved}
+
+
+def test_a_new_module_on_the_path_is_seen(tmp_path: Path) -> None:
+    """helper was unresolved; a helper.py created next to main.py changes the answer."""
+    project = _project(tmp_path / "job")
+    before = _run(project, tmp_path / "c")
+    assert "helper" in {u.module for u in before.unresolved}
+    (project / "helper.py").write_text("import csv\n")
+    old = time.time() - 60
+    os.utime(project, (old, old))  # even with the directory's stat put back, its listing differs
+    after = _run(project, tmp_path / "c")
+    assert "helper.py" in {f.path for f in after.local_files}
+    assert _same(after, _run(project, None))
+
+
+def test_damaged_entries_are_misses_and_keys_do_not_collide(tmp_path: Path) -> None:
+    one = _project(tmp_path / "one")
+    two = _project(tmp_path / "two")
+    first = _run(one, tmp_path / "c")
+    [entry] = (tmp_path / "c" / "analyses").iterdir()
+    for damage in (b"", b"not a pickle", entry.read_bytes()[: entry.stat().st_size // 2]):
+        entry.write_bytes(damage)
+        again = _run(one, tmp_path / "c")
+        assert _same(first, again) and again.stats.hits == 4  # per-file facts still serve
+    other = _run(two, tmp_path / "c")
+    assert other.stats.parsed == 0  # per-file facts are shared by content, the analyses are not
+    assert len(list((tmp_path / "c" / "analyses").iterdir())) == 2
+    assert _run(one, tmp_path / "c", target_python="3.10").target.python_version == "3.10"
+    assert not list((tmp_path / "c").rglob("*.tmp"))
+
+
+def test_no_cache_writes_no_analysis(tmp_path: Path) -> None:
+    project = _project(tmp_path / "job")
+    opts = AnalysisOptions(cache_dir=tmp_path / "c", use_cache=False)
+    analyze(["main.py"], project=project, options=opts, snapshot=SNAPSHOT)
+    assert not (tmp_path / "c").exists()
