@@ -10,14 +10,18 @@ import secrets
 import shutil
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 __all__ = [
     "USER_FILE_LIMIT",
+    "StagedFile",
     "atomic_write_bytes",
     "atomic_write_text",
+    "atomic_writer",
     "default_cache_dir",
     "pid_alive",
     "read_user_file",
@@ -90,30 +94,58 @@ def read_user_file(path: str | os.PathLike[str], *, limit: int = USER_FILE_LIMIT
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the whole new one.
+@dataclass(slots=True)
+class StagedFile:
+    """The temporary file of an `atomic_writer` block.
 
-    A temporary file in the same directory is written, flushed to disk and renamed over
-    ``path`` (``os.replace`` is atomic on POSIX and Windows); an interrupted write leaves at
-    most a stray ``.tmp`` file that nothing trusts. ``durable=False`` skips the fsync, for
-    caches whose entries are verified on read anyway (an fsync costs milliseconds).
+    ``file`` is open for writing; ``path`` is its name (readable once ``file`` is flushed).
+    ``dest`` is where it goes when the block ends: a content-addressed store sets it once the
+    digest is known (same directory or file system), ``None`` drops the file (the object
+    was already there).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+
+    file: BinaryIO
+    path: Path
+    dest: Path | None
+
+
+@contextmanager
+def atomic_writer(dest: Path, *, mode: int = 0o644, durable: bool = True) -> Iterator[StagedFile]:
+    """Write a file so that a reader sees the old ``dest`` or the whole new one, never a part.
+
+    The block writes to a temporary file in ``dest``'s directory; when it ends without an
+    exception the file is flushed (and fsynced unless ``durable=False``, for caches whose
+    entries are verified on read anyway: an fsync costs milliseconds), given ``mode`` and
+    renamed over ``staged.dest`` (``os.replace`` is atomic on POSIX and Windows). When it
+    raises, the temporary file is removed: an interrupted write leaves at most a stray
+    ``.tmp`` file that nothing trusts.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            staged = StagedFile(file=fh, path=Path(tmp), dest=dest)
+            yield staged
             fh.flush()
-            if durable:
+            if durable and staged.dest is not None:
                 os.fsync(fh.fileno())
+        if staged.dest is None:
+            os.unlink(tmp)
+            return
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        os.replace(tmp, staged.dest)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (see `atomic_writer`)."""
+    with atomic_writer(path, mode=mode, durable=durable) as staged:
+        staged.file.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from envcapture._fs import sha256_file
+from envcapture._fs import atomic_writer, sha256_file
 from envcapture.model import Target
 
 __all__ = [
@@ -132,8 +132,11 @@ def normalize_wheel(source: Path, dest: Path, *, epoch: int = DEFAULT_SOURCE_DAT
     timestamp ``epoch`` (UTC, at least 1980), permissions 0644 (0755 when executable), no
     directory entries, extra fields or comments, DEFLATE level 9, RECORD lines sorted."""
     date_time = time.gmtime(max(epoch, DEFAULT_SOURCE_DATE_EPOCH))[:6]
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zout:
+    with (
+        atomic_writer(dest) as staged,
+        zipfile.ZipFile(source) as zin,
+        zipfile.ZipFile(staged.file, "w", zipfile.ZIP_DEFLATED) as zout,
+    ):
         infos = {i.filename: i for i in zin.infolist() if not i.is_dir()}
         for name in _zip_order(list(infos)):
             info = infos[name]
@@ -149,7 +152,6 @@ def normalize_wheel(source: Path, dest: Path, *, epoch: int = DEFAULT_SOURCE_DAT
             entry.create_system = 3
             entry.compress_type = zipfile.ZIP_DEFLATED
             zout.writestr(entry, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
-    os.replace(tmp, dest)
 
 
 # --- source trees -----------------------------------------------------------------------------
