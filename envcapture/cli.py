@@ -363,7 +363,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def _mask(url: str | None) -> str | None:
-    from envcapture.config.scalars import mask_url
+    from envcapture._urls import mask_url
 
     return mask_url(url) if url else url
 

@@ -29,6 +29,7 @@ else:  # pragma: no cover - Python 3.10: validate the dict instead when tomli is
         _toml = None
 
 from envcapture._fs import atomic_write_text, sha256_file
+from envcapture._urls import mask_url
 from envcapture._version import __version__
 from envcapture.analysis.api import ConfigLike, EntryPointsLike
 from envcapture.build.manifest import REQUIREMENTS_LOCK
@@ -37,7 +38,6 @@ from envcapture.errors import BuildError
 from envcapture.model import Target
 from envcapture.resolution.capture import Capture, capture
 from envcapture.resolution.model import Closure, Delivery, OriginKind, Pin
-from envcapture.resolution.urls import mask_url
 
 __all__ = [
     "ENVIRONMENT_SCHEMA",

@@ -46,6 +46,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from envcapture._fs import remove_debris, sha256_file, temp_prefix
+from envcapture._urls import mask_url
 from envcapture.build._pip import index_args, pip_environ, run_pip
 from envcapture.build._wheels import (
     DEFAULT_SOURCE_DATE_EPOCH,
@@ -64,7 +65,6 @@ from envcapture.environment.interpreters import find_interpreter, host_matches
 from envcapture.errors import BuildError
 from envcapture.model import DistName, Target
 from envcapture.resolution.model import Artifact, Closure, Delivery, OriginKind, Pin
-from envcapture.resolution.urls import mask_url
 
 # pip's words for a disk that cannot take the download: full, read-only, over quota, failing.
 _DISK_ERROR_RE = re.compile(r"\[Errno (?:5|28|30|122)\] ([A-Za-z][A-Za-z ,-]+)")

@@ -36,10 +36,10 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from envcapture._urls import mask_url
 from envcapture.model import Diagnostic, Severity, Target
 from envcapture.resolution.model import Artifact, Closure, Delivery, OriginKind, Pin, ResolveOptions
 from envcapture.resolution.requirements import expand_env_vars
-from envcapture.resolution.urls import mask_url
 
 __all__ = [
     "IndexClient",
