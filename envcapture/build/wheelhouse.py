@@ -51,13 +51,10 @@ from envcapture.build._pip import index_args, pip_environ, run_pip
 from envcapture.build._wheels import (
     DEFAULT_SOURCE_DATE_EPOCH,
     copy_tree,
-    describe_target,
     is_pure_wheel,
     normalize_wheel,
     tag_key,
     tags_tried,
-    target_platforms,
-    target_wheel_tags,
     tree_digest,
 )
 from envcapture.build.store import Store, StoreEntry, StoreKind
@@ -78,11 +75,8 @@ __all__ = [
     "WheelhouseOptions",
     "WheelhouseStats",
     "build_wheelhouse",
-    "describe_target",
     "is_pure_wheel",
     "normalize_wheel",
-    "target_platforms",
-    "target_wheel_tags",
     "write_wheelhouse",
 ]
 
@@ -185,7 +179,7 @@ class _Run:
         self.options = options
         self.progress = progress
         self.environ = dict(os.environ if options.environ is None else options.environ)
-        self.where = describe_target(target)
+        self.where = target.describe()
         self.lock = threading.Lock()
         self.done = 0
         self.total = 0
@@ -275,7 +269,7 @@ class _Run:
                 "--abi",
                 f"cp{major}{minor}",
             ]
-            for plat in target_platforms(self.target):
+            for plat in self.target.platform_tags():
                 args += ["--platform", plat]
             opts = self.closure.options
             if pin.origin.index_url:
@@ -340,7 +334,7 @@ class _Run:
                 f"version {version} but {pin.installed_version or pin.version} is installed "
                 "(reinstall it, or revert the version change, then build again)"
             )
-        if not tags & target_wheel_tags(self.target, built_here=built_here):
+        if not tags & set(self.target.wheel_tags(built_here=built_here)):
             raise BuildError(
                 f"{pin.name}=={pin.version}: step wheel-check for {self.where}: {wheel.name} does not "
                 f"install on the target (tags tried: {tags_tried(self.target)})"

@@ -26,7 +26,6 @@ from html.parser import HTMLParser
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -48,7 +47,6 @@ __all__ = [
     "check_dependency_confusion",
     "check_target_wheels",
     "index_warnings",
-    "target_tags",
 ]
 
 
@@ -207,22 +205,6 @@ class IndexClient:
         return tuple(parser.files)
 
 
-def target_tags(target: Target) -> list[Tag]:
-    """The wheel tags the target accepts, most specific first: cp3X, manylinux_2_28 down to
-    manylinux1 (and ``linux_*``), then the pure-Python tags (``py3-none-any``)."""
-    major, minor = target.python_minor
-    arch = target.platform_machine
-    glibc_major, glibc_minor = (int(x) for x in target.manylinux.split("_")[:2])
-    platforms = [f"manylinux_{glibc_major}_{m}_{arch}" for m in range(glibc_minor, 4, -1)]
-    legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
-    platforms += [f"{legacy[m]}_{arch}" for m in (17, 12, 5) if m <= glibc_minor]
-    platforms.append(f"linux_{arch}")
-    interp = f"cp{major}{minor}"
-    tags = list(cpython_tags(python_version=(major, minor), abis=[interp], platforms=platforms))
-    tags += list(compatible_tags(python_version=(major, minor), interpreter=interp, platforms=platforms))
-    return tags
-
-
 def _version_of(filename: str) -> tuple[str, Version] | None:
     try:
         if filename.endswith(".whl"):
@@ -253,7 +235,7 @@ def _files_for(files: tuple[IndexFile, ...], pin: Pin) -> list[IndexFile]:
 
 
 def _compatible(files: list[IndexFile], target: Target) -> tuple[list[IndexFile], list[IndexFile]]:
-    tags = set(target_tags(target))
+    tags = set(target.wheel_tags())
     wheels = []
     sdists = []
     for f in files:
@@ -318,8 +300,7 @@ def check_dependency_confusion(closure: Closure, client: IndexClient) -> tuple[D
 def check_target_wheels(closure: Closure, target: Target, client: IndexClient) -> tuple[Diagnostic, ...]:
     """Index pins whose exact version has no file the target can install without building."""
     found: list[Diagnostic] = []
-    major, minor = target.python_minor
-    where = f"CPython {major}.{minor} manylinux_{target.manylinux} {target.platform_machine}"
+    where = target.describe()
     for index in client.indexes:
         reason = client.usable(index)
         if reason is not None:

@@ -381,7 +381,7 @@ def test_target_wheel_check(index_dirs: tuple[Path, Path], index_server) -> None
     old_glibc = Target(python_version="3.11", manylinux="2_12")  # the wheel needs glibc 2.17
     warnings = check_target_wheels(closure, old_glibc, client)
     assert [w.code for w in warnings] == ["no-target-wheel", "version-not-on-index"]
-    assert warnings[0].message.startswith("lock-linuxdep==1.0 has no file for CPython 3.11 manylinux_2_12 x86_64")
+    assert warnings[0].message.startswith("lock-linuxdep==1.0 has no file for CPython 3.11 on linux x86_64 (manylinux_2_12)")
     unreachable = IndexClient(ResolveOptions(index_url="http://127.0.0.1:9/simple"), timeout=2)
     assert [w.code for w in check_target_wheels(closure, LOCAL_TARGET, unreachable)] == ["index-unreachable"]
 
