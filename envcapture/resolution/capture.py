@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from envcapture.analysis.api import AnalysisOptions, ConfigLike, EntryPointsLike, analyze, entry_point_args, job_config
-from envcapture.analysis.classify import Analysis, Status
+from envcapture.analysis.classify import Analysis
 from envcapture.config.loader import JobConfig
 from envcapture.environment.model import EnvSnapshot
 from envcapture.environment.snapshot import default_interpreter, snapshot_environment
@@ -35,11 +35,6 @@ __all__ = ["Capture", "capture", "direct_requirements", "resolve_options"]
 
 def __dir__() -> list[str]:
     return __all__
-
-
-# Imports that the job makes when it runs on the target: guarded and optional ones are kept
-# (they are installed here, so the job uses them); type-only and inactive ones are not.
-_SHIPPED = frozenset({Status.REQUIRED, Status.CONDITIONAL, Status.OPTIONAL})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,7 +74,7 @@ def direct_requirements(analysis: Analysis) -> list[DirectRequirement]:
     left out), ``via`` its import sites."""
     out = []
     for use in analysis.distributions:
-        if use.status not in _SHIPPED:
+        if not use.status.ships:
             continue
         out.append(DirectRequirement(name=use.name, via=tuple(str(s) for s in use.import_sites)))
     return sorted(out, key=lambda r: r.name)
