@@ -28,9 +28,9 @@ else:  # pragma: no cover - Python 3.10: validate the dict instead when tomli is
     except ImportError:
         _toml = None
 
+from envcapture._documents import GENERATOR, document_header
 from envcapture._fs import atomic_write_text, sha256_file
 from envcapture._urls import mask_url
-from envcapture._version import __version__
 from envcapture.analysis.api import ConfigLike, EntryPointsLike
 from envcapture.build.manifest import REQUIREMENTS_LOCK
 from envcapture.environment.model import EnvSnapshot
@@ -63,7 +63,6 @@ def __dir__() -> list[str]:
 
 ENVIRONMENT_SCHEMA = "envcapture/environment"
 ENVIRONMENT_SCHEMA_VERSION = "1.1"  # 1.1: local_files
-GENERATOR = f"envcapture {__version__}"
 DEFAULT_INDEX = "https://pypi.org/simple"
 
 PYLOCK = "pylock.toml"
@@ -456,9 +455,7 @@ def render_environment_json(
     opts = closure.options
     all_decisions = sorted({*closure.decisions, *decisions}, key=lambda d: (d.subject, d.action, d.reason))
     doc: dict[str, Any] = {
-        "schema": ENVIRONMENT_SCHEMA,
-        "schema_version": ENVIRONMENT_SCHEMA_VERSION,
-        "generator": GENERATOR,
+        **document_header(ENVIRONMENT_SCHEMA, ENVIRONMENT_SCHEMA_VERSION),
         "target": target_json(target),
         "analysed_python": (
             {

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envcapture._documents import document_header
 from envcapture._fs import atomic_write_bytes, atomic_writer, key_id, sha256_file
 from envcapture.analysis.cache import default_cache_dir
 
@@ -148,8 +149,7 @@ class Store:
         """Remember that ``key`` resolves to ``entry`` (written atomically, after the object)."""
         kid = key_id(key)
         doc = {
-            "schema": INDEX_SCHEMA,
-            "schema_version": INDEX_SCHEMA_VERSION,
+            **document_header(INDEX_SCHEMA, INDEX_SCHEMA_VERSION),
             "key": dict(key),
             "sha256": entry.sha256,
             "filename": entry.filename,

@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO
 
+from envcapture._documents import document_header
 from envcapture._fs import atomic_write_bytes, default_cache_dir
-from envcapture._version import __version__
 from envcapture.build.manifest import hash_checks, read_manifest
 from envcapture.errors import EnvcaptureError, InputError
 from envcapture.runtime.environment import RunEnv, ensure_environment
@@ -128,9 +128,7 @@ class _Status:
     def __init__(self, run_dir: Path, bundle: Path) -> None:
         self.path = run_dir / "status.json"
         self.doc: dict[str, Any] = {
-            "schema": RUN_STATUS_SCHEMA,
-            "schema_version": RUN_STATUS_SCHEMA_VERSION,
-            "generator": f"envcapture {__version__}",
+            **document_header(RUN_STATUS_SCHEMA, RUN_STATUS_SCHEMA_VERSION),
             "state": RunState.PENDING.value,
             "bundle": str(bundle),
             "run_dir": str(run_dir),
