@@ -15,11 +15,8 @@ never appear in a message.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import logging
-import ssl
 import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from html.parser import HTMLParser
@@ -35,6 +32,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from envcapture._http import is_loopback, open_url
 from envcapture._urls import mask_url
 from envcapture.model import Diagnostic, Severity, Target
 from envcapture.resolution.model import Artifact, Closure, Delivery, OriginKind, Pin, ResolveOptions
@@ -108,15 +106,6 @@ class _LinkParser(HTMLParser):
         self._attrs = None
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 class IndexClient:
     """Reads PEP 503 project pages of the indexes in ``options``, with a cache.
 
@@ -156,7 +145,7 @@ class IndexClient:
     def usable(self, index_url: str) -> str | None:
         """``None`` when pip would use ``index_url``; else why it would not."""
         parts = urlsplit(expand_env_vars(index_url, self.environ))
-        if parts.scheme == "http" and not _is_loopback(parts.hostname or "") and not self._trusted(parts.netloc):
+        if parts.scheme == "http" and not is_loopback(parts.hostname or "") and not self._trusted(parts.netloc):
             return f"{mask_url(index_url)} is plain HTTP and {parts.hostname} is not a trusted host: pip ignores it"
         return None
 
@@ -183,13 +172,10 @@ class IndexClient:
             parts = parts._replace(netloc=netloc)
         base = urlunsplit(parts).rstrip("/")
         page = f"{base}/{name}/"
-        context = None
-        if parts.scheme == "https" and self._trusted(parts.netloc):
-            context = ssl._create_unverified_context()  # noqa: S323 - pip's --trusted-host does the same
+        verify = not (parts.scheme == "https" and self._trusted(parts.netloc))  # as pip's --trusted-host
         self.fetches += 1
         try:
-            request = urllib.request.Request(page, headers=headers)
-            with urllib.request.urlopen(request, timeout=self.timeout, context=context) as response:  # noqa: S310
+            with open_url(page, headers=headers, timeout=self.timeout, verify=verify) as response:
                 final = response.geturl()
                 body = response.read().decode("utf-8", errors="replace")
         except urllib.error.HTTPError as exc:
