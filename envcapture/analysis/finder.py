@@ -224,7 +224,7 @@ class ModuleFinder:
         part = name.rpartition(".")[2]
         portions: list[tuple[Root, Path]] = []
         roots = parent.search_roots or (parent.root,) * len(parent.search_dirs)
-        for directory, root in zip(parent.search_dirs, roots):
+        for directory, root in zip(parent.search_dirs, roots, strict=True):
             hit = self._find_in(directory, part)
             if hit is None:
                 continue

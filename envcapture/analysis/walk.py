@@ -290,9 +290,9 @@ class _Walk:
 
     def enqueue_chain(self, chain: Iterable[Found], reached_from: tuple[str, int]) -> None:
         for found in chain:
-            if not found.root.is_local and found.root.origin is not RootOrigin.EDITABLE:
-                if not (found.file is not None and _inside(found.file, self.project)):
-                    continue
+            installed = not found.root.is_local and found.root.origin is not RootOrigin.EDITABLE
+            if installed and not (found.file is not None and _inside(found.file, self.project)):
+                continue
             if found.file is None or found.kind in (FoundKind.EXTENSION, FoundKind.BYTECODE):
                 # Compiled and sourceless local modules ship as files but have no imports we can read.
                 if found.file is not None:
@@ -307,7 +307,7 @@ class _Walk:
         while self.queue:
             level = list(self.queue)
             self.queue.clear()
-            for (path, _module, _is_package), facts in zip(level, self.read_facts(level)):
+            for (path, _module, _is_package), facts in zip(level, self.read_facts(level), strict=True):
                 self.process(path, facts)
 
     def process(self, path: Path, facts: SourceFacts) -> None:

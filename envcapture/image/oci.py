@@ -470,7 +470,7 @@ def _load_oci_base(spec: str, blobs: Path, name: str | None, digest: str | None)
         )
     layers: list[Layer] = []
     blobs.mkdir(parents=True, exist_ok=True)
-    for i, (desc, diff_id) in enumerate(zip(descriptors, diff_ids)):
+    for i, (desc, diff_id) in enumerate(zip(descriptors, diff_ids, strict=True)):
         layer_digest = str(desc["digest"])
         algo, _, hexdigest = layer_digest.partition(":")
         src = path / "blobs" / algo / hexdigest

@@ -332,8 +332,8 @@ def check_target_wheels(closure: Closure, target: Target, client: IndexClient) -
                     Severity.ERROR,
                 )
             )
-    for index, error in sorted(client.errors.items()):
-        found.append(_warn("index-unreachable", error))
+    for index in sorted(client.errors):
+        found.append(_warn("index-unreachable", client.errors[index]))
     return tuple(found)
 
 

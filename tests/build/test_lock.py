@@ -165,7 +165,7 @@ def test_two_runs_are_byte_identical(tmp_path: Path) -> None:
     first = write_lock(tmp_path / "one", _with_artifacts(_closure()), TARGET, snapshot=_snapshot())
     second = write_lock(tmp_path / "two", _with_artifacts(_closure(reverse=True)), TARGET, snapshot=_snapshot(reverse=True))
     assert [p.name for p in first.paths] == ["requirements.lock.txt", "pylock.toml", "environment.json"]
-    for a, b in zip(first.paths, second.paths):
+    for a, b in zip(first.paths, second.paths, strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name
     assert not list((tmp_path / "one").glob(".*.tmp"))  # atomic writes leave no temp file
 
