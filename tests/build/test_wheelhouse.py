@@ -117,6 +117,7 @@ def test_is_pure_wheel(tmp_path: Path, index_dir: Path) -> None:
 # --- downloads ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_download_picks_the_target_wheel_and_fills_the_artifacts(index: IndexServer, tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     closure = _closure(index, _index_pin("psutil", "7.2.2"), _index_pin("markupsafe", "3.0.3"))
@@ -139,6 +140,7 @@ def test_download_picks_the_target_wheel_and_fills_the_artifacts(index: IndexSer
     assert sorted(p.name for p in written) == sorted(INDEX_WHEELS[n] for n in ("markupsafe", "psutil"))
 
 
+@pytest.mark.slow
 def test_no_wheel_for_the_target_names_package_version_and_tags(index: IndexServer, tmp_path: Path) -> None:
     closure = _closure(index, _index_pin("markupsafe", "3.0.3"), _index_pin("psutil", "7.2.2"))
     with pytest.raises(BuildError) as err:
@@ -154,6 +156,7 @@ def test_no_wheel_for_the_target_names_package_version_and_tags(index: IndexServ
     assert type(err.value).exit_code == 3
 
 
+@pytest.mark.slow
 def test_transient_index_errors_are_retried(index_dir: Path, tmp_path: Path) -> None:
     server = IndexServer(index_dir).start()
     original = server._route
@@ -180,6 +183,7 @@ def test_transient_index_errors_are_retried(index_dir: Path, tmp_path: Path) -> 
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_damaged_store_entry_is_fetched_again(index: IndexServer, tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     closure = _closure(index, _index_pin("psutil", "7.2.2"))
@@ -191,6 +195,7 @@ def test_a_damaged_store_entry_is_fetched_again(index: IndexServer, tmp_path: Pa
     assert again.wheels[0].sha256 == first.wheels[0].sha256
 
 
+@pytest.mark.slow
 def test_published_hash_mismatch_is_refused(index: IndexServer, tmp_path: Path) -> None:
     pin = _index_pin("psutil", "7.2.2")
     pin = Pin(
