@@ -20,6 +20,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from envcapture._documents import GENERATOR
 from envcapture.build.lock import (
     RenderOptions,
     credential_env_vars,
@@ -42,6 +43,9 @@ SECRET = "s3cr3t-t0ken"
 
 
 def _golden(name: str, text: str) -> None:
+    """Compare ``text`` with its golden file, the generator's version written as ``X.Y.Z``
+    (the version lives in envcapture/_version.py only: a release does not touch the goldens)."""
+    text = text.replace(GENERATOR, "envcapture X.Y.Z")
     path = GOLDEN / name
     if os.environ.get("ENVCAPTURE_REGEN") == "1":
         path.parent.mkdir(parents=True, exist_ok=True)
