@@ -14,7 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from envcapture.analysis.api import AnalysisOptions, ConfigLike, EntryPointsLike, analyze, entry_point_args, job_config
+from envcapture.analysis.api import (
+    AnalysisOptions,
+    ConfigLike,
+    EntryPointsLike,
+    analyze,
+    entry_point_args,
+    job_config,
+    project_directory,
+)
 from envcapture.analysis.classify import Analysis
 from envcapture.config.loader import JobConfig
 from envcapture.environment.model import EnvSnapshot
@@ -108,12 +116,7 @@ def capture(
     """
     entry_points = entry_point_args(entry_points)
     job = job_config(config, project=project)
-    if project is not None:
-        project_dir = Path(os.fspath(project)).resolve()
-    elif job is not None:
-        project_dir = Path(job.project_dir).resolve()
-    else:
-        project_dir = Path.cwd().resolve()
+    project_dir = project_directory(job, project)
     if snapshot is None:
         snapshot = snapshot_environment(python or default_interpreter())
     analysis = analyze(
