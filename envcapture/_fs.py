@@ -1,4 +1,13 @@
-"""Private file helpers: atomic writes, hashing, paths that must stay inside a directory."""
+"""Private file helpers: atomic writes, hashing, paths that must stay inside a directory, and
+the JSON documents envcapture writes (their schema header and the reader with the
+schema-major check).
+
+Every JSON document opens with ``schema`` (``envcapture/<kind>``), ``schema_version``
+(``MAJOR.MINOR``) and ``generator``. A reader accepts the major version it knows (a newer minor
+only adds fields) and refuses anything else with an `InputError` naming the file and both
+versions. (One module with the file helpers rather than its own: the target side loads it
+anyway, and ``envcapture run`` keeps to 15 envcapture modules.)
+"""
 
 from __future__ import annotations
 
@@ -10,16 +19,26 @@ import secrets
 import shutil
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Literal, overload
+
+from envcapture._version import __version__
+from envcapture.errors import InputError
 
 __all__ = [
+    "GENERATOR",
     "USER_FILE_LIMIT",
+    "StagedFile",
     "atomic_write_bytes",
     "atomic_write_text",
+    "atomic_writer",
     "default_cache_dir",
+    "document_header",
     "pid_alive",
+    "read_document",
     "read_user_file",
     "remove_debris",
     "replace_directory",
@@ -90,30 +109,58 @@ def read_user_file(path: str | os.PathLike[str], *, limit: int = USER_FILE_LIMIT
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the whole new one.
+@dataclass(slots=True)
+class StagedFile:
+    """The temporary file of an `atomic_writer` block.
 
-    A temporary file in the same directory is written, flushed to disk and renamed over
-    ``path`` (``os.replace`` is atomic on POSIX and Windows); an interrupted write leaves at
-    most a stray ``.tmp`` file that nothing trusts. ``durable=False`` skips the fsync, for
-    caches whose entries are verified on read anyway (an fsync costs milliseconds).
+    ``file`` is open for writing; ``path`` is its name (readable once ``file`` is flushed).
+    ``dest`` is where it goes when the block ends: a content-addressed store sets it once the
+    digest is known (same directory or file system), ``None`` drops the file (the object
+    was already there).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+
+    file: BinaryIO
+    path: Path
+    dest: Path | None
+
+
+@contextmanager
+def atomic_writer(dest: Path, *, mode: int = 0o644, durable: bool = True) -> Iterator[StagedFile]:
+    """Write a file so that a reader sees the old ``dest`` or the whole new one, never a part.
+
+    The block writes to a temporary file in ``dest``'s directory; when it ends without an
+    exception the file is flushed (and fsynced unless ``durable=False``, for caches whose
+    entries are verified on read anyway: an fsync costs milliseconds), given ``mode`` and
+    renamed over ``staged.dest`` (``os.replace`` is atomic on POSIX and Windows). When it
+    raises, the temporary file is removed: an interrupted write leaves at most a stray
+    ``.tmp`` file that nothing trusts.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            staged = StagedFile(file=fh, path=Path(tmp), dest=dest)
+            yield staged
             fh.flush()
-            if durable:
+            if durable and staged.dest is not None:
                 os.fsync(fh.fileno())
+        if staged.dest is None:
+            os.unlink(tmp)
+            return
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        os.replace(tmp, staged.dest)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (see `atomic_writer`)."""
+    with atomic_writer(path, mode=mode, durable=durable) as staged:
+        staged.file.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -200,3 +247,59 @@ def key_id(key: Mapping[str, Any]) -> str:
     """The SHA-256 of ``key`` as canonical JSON (sorted keys, no spaces)."""
     text = json.dumps(dict(key), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --- JSON documents ---------------------------------------------------------------------------
+
+
+GENERATOR = f"envcapture {__version__}"
+"""The ``generator`` of every document, and the name in the lock file's header."""
+
+
+def document_header(schema: str, version: str) -> dict[str, str]:
+    """``{"schema": ..., "schema_version": ..., "generator": ...}``: spread it first into a document."""
+    return {"schema": schema, "schema_version": version, "generator": GENERATOR}
+
+
+def _major(version: str) -> str:
+    return version.split(".")[0]
+
+
+@overload
+def read_document(
+    path: Path, *, schema: str, version: str, what: str, missing_hint: str, foreign_ok: Literal[False] = False
+) -> dict[str, Any]: ...
+@overload
+def read_document(
+    path: Path, *, schema: str, version: str, what: str, missing_hint: str, foreign_ok: bool
+) -> dict[str, Any] | None: ...
+def read_document(
+    path: Path, *, schema: str, version: str, what: str, missing_hint: str, foreign_ok: bool = False
+) -> dict[str, Any] | None:
+    """The JSON document at ``path``, checked for its ``schema`` and major ``version``.
+
+    ``what`` names the document in messages (``manifest``); ``missing_hint`` ends the message
+    for a missing file (``is BUNDLE an envcapture bundle?``). ``foreign_ok``: a missing file
+    or another document is ``None`` rather than an error.
+
+    :raises InputError: missing, not JSON, another schema, or another major version.
+    """
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        if foreign_ok:
+            return None
+        raise InputError(f"{path}: no such file; {missing_hint}") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read the {what}: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("schema") != schema:
+        if foreign_ok:
+            return None
+        found = doc.get("schema") if isinstance(doc, dict) else None
+        raise InputError(f"{path}: not an envcapture {what} (schema {found!r})")
+    found_version = str(doc.get("schema_version", ""))
+    if _major(found_version) != _major(version):
+        raise InputError(
+            f"{path}: {what} schema_version {found_version!r}; this envcapture reads {version} (major {_major(version)})"
+        )
+    return doc

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from envcapture._fs import document_header
 from envcapture._version import __version__
 from envcapture.errors import ConfigError, EnvcaptureError
 
@@ -311,9 +312,7 @@ def config_check(config_file: Path, as_json: bool, python: str | None) -> None:
     out = _console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     if as_json:
         doc = {
-            "schema": "envcapture/config-check",
-            "schema_version": "1.1",
-            "generator": f"envcapture {__version__}",
+            **document_header("envcapture/config-check", "1.1"),
             "config": str(config_file),
             "plain": py is None,
             "entry_points": [str(e) for e in entries],
@@ -377,7 +376,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def _mask(url: str | None) -> str | None:
-    from envcapture.config.scalars import mask_url
+    from envcapture._urls import mask_url
 
     return mask_url(url) if url else url
 
@@ -580,7 +579,7 @@ def analyze_cmd(
         if doc is None or lines is None:
             raise InputError(f"--explain {explain_name}: not imported by the job")
         if as_json:
-            doc = {"schema": "envcapture/explain", "schema_version": "1.0", "generator": f"envcapture {__version__}", **doc}
+            doc = {**document_header("envcapture/explain", "1.0"), **doc}
             click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         else:
             click.echo("\n".join(lines))
@@ -870,9 +869,7 @@ def verify_cmd(bundle: Path, python: str | None, as_json: bool) -> None:
         result = verify_bundle(bundle, python=python)
     if as_json:
         doc = {
-            "schema": "envcapture/verify",
-            "schema_version": "1.0",
-            "generator": f"envcapture {__version__}",
+            **document_header("envcapture/verify", "1.0"),
             "python_version": result.python_version,
             "offline_method": result.offline_method,
             "ok": result.ok,
@@ -1142,9 +1139,7 @@ def cache_info(as_json: bool) -> None:
     info = Store().info()
     if as_json:
         doc = {
-            "schema": "envcapture/cache-info",
-            "schema_version": "1.0",
-            "generator": f"envcapture {__version__}",
+            **document_header("envcapture/cache-info", "1.0"),
             "root": str(info.root),
             "objects": info.objects,
             "bytes": info.bytes,

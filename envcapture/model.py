@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass
 from typing import NewType
 
+from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import canonicalize_name
 
 __all__ = [
@@ -98,3 +99,39 @@ class Target:
             "python_version": f"{major}.{minor}",
             "sys_platform": self.sys_platform,
         }
+
+    def describe(self) -> str:
+        """``CPython 3.11 on linux x86_64 (manylinux_2_28, CUDA 12.1)``: the target in messages
+        and in the header of the lock file."""
+        major, minor = self.python_minor
+        cuda = f", CUDA {self.cuda}" if self.cuda else ""
+        return f"CPython {major}.{minor} on {self.sys_platform} {self.platform_machine} (manylinux_{self.manylinux}{cuda})"
+
+    def platform_tags(self) -> tuple[str, ...]:
+        """``manylinux_2_28_x86_64`` down to ``manylinux_2_5_x86_64``, then the legacy aliases
+        ``manylinux2014``/``2010``/``1`` at or below the target's glibc (pip matches platform
+        strings exactly, so ``pip download --platform`` gets each of them)."""
+        arch = self.platform_machine
+        glibc_major, glibc_minor = (int(x) for x in self.manylinux.split("_")[:2])
+        platforms = [f"manylinux_{glibc_major}_{m}_{arch}" for m in range(glibc_minor, 4, -1)]
+        legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+        platforms += [f"{legacy[m]}_{arch}" for m in (17, 12, 5) if m <= glibc_minor]
+        return tuple(platforms)
+
+    def wheel_tags(self, *, built_here: bool = False) -> tuple[Tag, ...]:
+        """The wheel tags the target installs, most specific first: ``cp3X-cp3X``, ``abi3``,
+        ``cp3X-none``, ``py3*-none`` on `platform_tags`, then ``py3-none-any``.
+
+        ``linux_<arch>`` only with ``built_here``: a wheel built on this Linux machine by the
+        target's CPython. From an index such a wheel is not portable (it links against the
+        glibc of whatever machine built it) and ``pip download --platform manylinux_*``
+        never takes it.
+        """
+        major, minor = self.python_minor
+        platforms = list(self.platform_tags())
+        if built_here:
+            platforms.append(f"linux_{self.platform_machine}")
+        interp = f"cp{major}{minor}"
+        tags = [*cpython_tags(python_version=(major, minor), abis=[interp], platforms=platforms)]
+        tags += compatible_tags(python_version=(major, minor), interpreter=interp, platforms=platforms)
+        return tuple(dict.fromkeys(tags))

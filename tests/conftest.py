@@ -18,6 +18,30 @@ from helpers import FixtureEnv, WheelFactory, make_fixture_env, make_venv
 pytest_plugins = ["build_fixtures"]
 
 
+# A test is slow when it builds wheels, virtualenvs or images, or runs an interpreter in a
+# subprocess (`pytest -m "not slow"` is the inner loop). A test that uses one of these
+# fixtures, directly or through another fixture, does; tests that do it themselves say
+# @pytest.mark.slow.
+SLOW_FIXTURES = frozenset(
+    {
+        "builder_python",  # a virtualenv (wheel_factory, fixture_env, fixture_snapshot use it)
+        "index_dirs",  # builds the fixture wheels of the lock/index tests
+        "buildjob",  # a virtualenv with a VCS and an editable install (cold_build builds a bundle)
+        "handmade",  # a virtualenv
+        "python_rootfs",  # a root file system made from a CPython
+        "engine",  # a Docker engine
+        "registry",  # a registry server
+    }
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def builder_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A virtualenv python with pip and a wheel-building setuptools (seeded, offline)."""

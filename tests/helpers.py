@@ -208,7 +208,7 @@ class WheelFactory:
         missing = [name for name in dict.fromkeys(names) if name not in self._built]
         if missing:
             wheels = build_wheels([FIXTURE_DISTS / n for n in missing], self.wheelhouse, python=self.python)
-            self._built.update(zip(missing, wheels))
+            self._built.update(zip(missing, wheels, strict=True))
         return [self._built[name] for name in names]
 
     def __call__(self, name: str) -> Path:

@@ -110,11 +110,9 @@ def _private_crossings(root: Path) -> list[str]:
                 continue
             full = f"{module}.{name}" if name else module
             private_module = next((p for p in module.split(".")[2:] if p.startswith("_") and p != "__init__"), None)
-            if _stage(module) and _stage(module) != _stage(importer):
-                if private_module or (name is not None and name.startswith("_") and not name.startswith("__")):
-                    problems.append(
-                        f"{path.relative_to(root.parent)}:{line}: {importer} imports {full}, private to {_stage(module)}"
-                    )
+            private = private_module or (name is not None and name.startswith("_") and not name.startswith("__"))
+            if private and _stage(module) and _stage(module) != _stage(importer):
+                problems.append(f"{path.relative_to(root.parent)}:{line}: {importer} imports {full}, private to {_stage(module)}")
     return problems
 
 

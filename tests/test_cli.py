@@ -17,6 +17,10 @@ EXAMPLE = REPO / "examples" / "train-job"
 PROJECTS = REPO / "tests" / "fixtures" / "projects"
 
 
+# Every test runs envcapture in a subprocess, and most of them probe an interpreter.
+pytestmark = pytest.mark.slow
+
+
 def envcapture(*args: str, cwd: Path | None = None, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     if cache is not None:

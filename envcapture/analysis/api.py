@@ -40,7 +40,7 @@ from envcapture.environment.snapshot import default_interpreter, snapshot_enviro
 from envcapture.errors import InputError
 from envcapture.model import Diagnostic, Severity, Target
 
-__all__ = ["AnalysisOptions", "ConfigLike", "EntryPointsLike", "analyze", "entry_point_args", "job_config"]
+__all__ = ["AnalysisOptions", "ConfigLike", "EntryPointsLike", "analyze", "entry_point_args", "job_config", "project_directory"]
 
 # What the Python API takes as a job's config: a loaded `JobConfig`, the path of a
 # config.yaml (str or PathLike), or the config already parsed into a mapping (as a job CLI
@@ -249,6 +249,16 @@ def _with_runtime(
     return merge_runtime(analysis, replace(report, data_refs=refs), snapshot)
 
 
+def project_directory(job: JobConfig | None, project: str | os.PathLike[str] | None) -> Path:
+    """The job's project directory, absolute: ``project`` when given, else the config's
+    directory, else the current directory."""
+    if project is not None:
+        return Path(os.fspath(project)).resolve()
+    if job is not None:
+        return Path(job.project_dir).resolve()
+    return Path.cwd().resolve()
+
+
 def analyze(
     entry_points: EntryPointsLike = (),
     *,
@@ -269,12 +279,7 @@ def analyze(
     """
     entry_points = entry_point_args(entry_points)
     job = job_config(config, project=project)
-    if project is not None:
-        project_dir = Path(os.fspath(project)).resolve()
-    elif job is not None:
-        project_dir = Path(job.project_dir).resolve()
-    else:
-        project_dir = Path.cwd().resolve()
+    project_dir = project_directory(job, project)
     if job is None and not entry_points:
         raise InputError("nothing to analyse: give entry points or --config config.yaml")
     entries, entry_diags = entry_points_for(job, entry_points, project_dir)

@@ -30,6 +30,13 @@ class Status(str, enum.Enum):
     TYPE_ONLY = "type-only"  # under TYPE_CHECKING: never shipped
     INACTIVE = "inactive"  # behind a test the target fails (win32-only on Linux)
 
+    @property
+    def ships(self) -> bool:
+        """Whether the job makes the import when it runs on the target, so its distribution
+        goes into the environment: guarded and optional imports do (they are installed here,
+        so the job uses them); type-only and inactive ones do not."""
+        return self in (Status.REQUIRED, Status.CONDITIONAL, Status.OPTIONAL)
+
 
 _RANK = {s: i for i, s in enumerate(Status)}
 

@@ -21,7 +21,7 @@ _NO_GUESS = "-"
 
 
 def _lines(filename: str) -> list[tuple[str, str]]:
-    text = resources.files("envcapture").joinpath("data", filename).read_text(encoding="utf-8")
+    text = (resources.files("envcapture") / "data" / filename).read_text(encoding="utf-8")
     pairs = []
     for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from envcapture._version import __version__
+from envcapture._fs import document_header
 from envcapture.analysis.classify import Analysis, SiteRef, Status, UnresolvedModule, strongest_site
 from envcapture.analysis.runtime.model import RuntimeReport, TraceOutcome
 from envcapture.analysis.walk import LocalFile
@@ -91,9 +91,7 @@ def analysis_to_json(analysis: Analysis) -> dict[str, Any]:
     entry points as found, everything else sorted by name or path."""
     target = analysis.target
     return {
-        "schema": "envcapture/analysis",
-        "schema_version": ANALYSIS_SCHEMA_VERSION,
-        "generator": f"envcapture {__version__}",
+        **document_header("envcapture/analysis", ANALYSIS_SCHEMA_VERSION),
         "target": {
             "python_version": target.python_version,
             "sys_platform": target.sys_platform,

@@ -24,7 +24,7 @@ _VERSION = re.compile(r"^\s*(\d+)\.(\d+)(?:[.\w+-]*)\s*$")
 
 @functools.cache
 def _table() -> dict[tuple[int, int], frozenset[str]]:
-    text = resources.files("envcapture").joinpath("data", _DATA).read_text(encoding="utf-8")
+    text = (resources.files("envcapture") / "data" / _DATA).read_text(encoding="utf-8")
     document = json.loads(text)
     return {_parse_minor(version): frozenset(names) for version, names in document["versions"].items()}
 

@@ -12,22 +12,18 @@ from collections.abc import Iterator, Sequence
 from email.parser import Parser
 from pathlib import Path
 
-from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from envcapture._fs import sha256_file
+from envcapture._fs import atomic_writer, sha256_file
 from envcapture.model import Target
 
 __all__ = [
     "DEFAULT_SOURCE_DATE_EPOCH",
     "copy_tree",
-    "describe_target",
     "is_pure_wheel",
     "normalize_wheel",
     "tag_key",
     "tags_tried",
-    "target_platforms",
-    "target_wheel_tags",
     "tree_digest",
 ]
 
@@ -45,38 +41,9 @@ _SKIP_TOP_DIRS = frozenset({"build", "dist"})
 # --- target tags ------------------------------------------------------------------------------
 
 
-def target_platforms(target: Target) -> list[str]:
-    """``manylinux_2_28_x86_64`` down to ``manylinux_2_5_x86_64`` and the legacy aliases
-    ``manylinux2014``/``2010``/``1`` (pip matches platform strings exactly)."""
-    arch = target.platform_machine
-    glibc_major, glibc_minor = (int(x) for x in target.manylinux.split("_")[:2])
-    platforms = [f"manylinux_{glibc_major}_{m}_{arch}" for m in range(glibc_minor, 4, -1)]
-    legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
-    platforms += [f"{legacy[m]}_{arch}" for m in (17, 12, 5) if m <= glibc_minor]
-    return platforms
-
-
-def target_wheel_tags(target: Target, *, built_here: bool = False) -> frozenset[Tag]:
-    """Tags of a wheel the target installs; ``built_here`` adds ``linux_<arch>`` (a wheel
-    built on this Linux machine by the target's CPython)."""
-    major, minor = target.python_minor
-    platforms = target_platforms(target)
-    if built_here:
-        platforms.append(f"linux_{target.platform_machine}")
-    interp = f"cp{major}{minor}"
-    tags = set(cpython_tags(python_version=(major, minor), abis=[interp], platforms=platforms))
-    tags.update(compatible_tags(python_version=(major, minor), interpreter=interp, platforms=platforms))
-    return frozenset(tags)
-
-
-def describe_target(target: Target) -> str:
-    major, minor = target.python_minor
-    return f"CPython {major}.{minor} manylinux_{target.manylinux} {target.platform_machine}"
-
-
 def tags_tried(target: Target) -> str:
     major, minor = target.python_minor
-    plats = target_platforms(target)
+    plats = target.platform_tags()
     return (
         f"cp{major}{minor}-cp{major}{minor}, cp3*-abi3, cp{major}{minor}-none, py3-none on "
         f"{plats[0]} .. {plats[len(plats) - 4]}, {', '.join(plats[-3:])}; py3-none-any"
@@ -132,8 +99,11 @@ def normalize_wheel(source: Path, dest: Path, *, epoch: int = DEFAULT_SOURCE_DAT
     timestamp ``epoch`` (UTC, at least 1980), permissions 0644 (0755 when executable), no
     directory entries, extra fields or comments, DEFLATE level 9, RECORD lines sorted."""
     date_time = time.gmtime(max(epoch, DEFAULT_SOURCE_DATE_EPOCH))[:6]
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zout:
+    with (
+        atomic_writer(dest) as staged,
+        zipfile.ZipFile(source) as zin,
+        zipfile.ZipFile(staged.file, "w", zipfile.ZIP_DEFLATED) as zout,
+    ):
         infos = {i.filename: i for i in zin.infolist() if not i.is_dir()}
         for name in _zip_order(list(infos)):
             info = infos[name]
@@ -149,7 +119,6 @@ def normalize_wheel(source: Path, dest: Path, *, epoch: int = DEFAULT_SOURCE_DAT
             entry.create_system = 3
             entry.compress_type = zipfile.ZIP_DEFLATED
             zout.writestr(entry, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
-    os.replace(tmp, dest)
 
 
 # --- source trees -----------------------------------------------------------------------------

@@ -36,8 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envcapture._fs import atomic_write_text, pid_alive, replace_directory, sha256_file
-from envcapture._version import __version__
+from envcapture._fs import atomic_write_text, document_header, pid_alive, replace_directory, sha256_file
 from envcapture.analysis.api import ConfigLike, EntryPointsLike, job_config
 from envcapture.analysis.guard import has_main_guard, module_level_imports
 from envcapture.analysis.model import DynamicKind, EntryKind, EntryPoint
@@ -141,9 +140,7 @@ def render_manifest(
     wheels = {w.name: w for w in wheelhouse.wheels}
     hashable = all(p.hashes for p in closure.pins) and not wheelhouse.direct
     doc: dict[str, Any] = {
-        "schema": MANIFEST_SCHEMA,
-        "schema_version": MANIFEST_SCHEMA_VERSION,
-        "generator": f"envcapture {__version__}",
+        **document_header(MANIFEST_SCHEMA, MANIFEST_SCHEMA_VERSION),
         "target": target_json(cap.target),
         "cmd": cap.config.cmd if cap.config is not None else None,
         "entry_points": [

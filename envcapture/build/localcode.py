@@ -31,7 +31,6 @@ PAX format, gzip level 9 with no timestamp and no file name in its header.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fnmatch
 import gzip
@@ -39,12 +38,12 @@ import hashlib
 import os
 import stat
 import tarfile
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from envcapture._fs import atomic_writer
 from envcapture.errors import BuildError, InputError
 
 __all__ = [
@@ -415,13 +414,11 @@ def write_local_bundle(
     :raises InputError: see `select_local_files`; a file changed while being archived.
     """
     chosen = selection or select_local_files(project, files=files, paths=paths, packages=packages, keep_out=keep_out)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     entries: list[BundleFile] = []
     try:
-        with os.fdopen(fd, "wb") as raw:
+        with atomic_writer(dest) as staged:
             with (
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz,
+                gzip.GzipFile(filename="", mode="wb", fileobj=staged.file, compresslevel=9, mtime=0) as gz,
                 tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
             ):
                 for rel, real in chosen.files:
@@ -449,24 +446,13 @@ def write_local_bundle(
                         if handle.read(1):
                             raise InputError(f"local file {rel}: changed while being archived (it grew)")
                     entries.append(BundleFile(path=rel, size=st.st_size, mode=mode, sha256=reader.digest.hexdigest()))
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.chmod(tmp, 0o644)
-        digest = hashlib.sha256()
-        size = 0
-        with open(tmp, "rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-                size += len(block)
-        os.replace(tmp, dest)
+            staged.file.flush()
+            digest = hashlib.sha256()
+            size = 0
+            with open(staged.path, "rb") as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+                    size += len(block)
     except OSError as exc:  # reading errors are InputError above: this is the archive's disk
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise BuildError(f"{dest}: cannot write the archive: {exc.strerror or exc}") from exc
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return LocalBundle(sha256=digest.hexdigest(), size=size, files=tuple(entries), excluded=chosen.excluded)

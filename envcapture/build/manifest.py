@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from envcapture.errors import InputError
+from envcapture._fs import document_header, read_document
 
 __all__ = [
     "INPUTS",
@@ -168,22 +168,13 @@ def read_manifest(bundle: Path) -> dict[str, Any]:
 
     :raises InputError: missing, not JSON, another schema, or another major version.
     """
-    path = Path(bundle) / MANIFEST
-    try:
-        doc = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file; is {bundle} an envcapture bundle?") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read the manifest: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get("schema") != MANIFEST_SCHEMA:
-        raise InputError(f"{path}: not an envcapture manifest (schema {doc.get('schema') if isinstance(doc, dict) else None!r})")
-    version = str(doc.get("schema_version", ""))
-    if version.split(".")[0] != MANIFEST_SCHEMA_VERSION.split(".")[0]:
-        raise InputError(
-            f"{path}: manifest schema_version {version!r}; this envcapture reads {MANIFEST_SCHEMA_VERSION} (major "
-            f"{MANIFEST_SCHEMA_VERSION.split('.')[0]})"
-        )
-    return doc
+    return read_document(
+        Path(bundle) / MANIFEST,
+        schema=MANIFEST_SCHEMA,
+        version=MANIFEST_SCHEMA_VERSION,
+        what="manifest",
+        missing_hint=f"is {bundle} an envcapture bundle?",
+    )
 
 
 def load_manifest(bundle: Path) -> Manifest:
@@ -193,7 +184,7 @@ def load_manifest(bundle: Path) -> Manifest:
 
 def dump_manifest(doc: Mapping[str, Any]) -> str:
     """The one way a manifest is written: the schema header first, 2-space JSON, a final newline."""
-    header = {"schema": MANIFEST_SCHEMA, "schema_version": MANIFEST_SCHEMA_VERSION}
+    header = document_header(MANIFEST_SCHEMA, MANIFEST_SCHEMA_VERSION)
     return json.dumps({**header, **doc}, indent=2, ensure_ascii=False) + "\n"
 
 

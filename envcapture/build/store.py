@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envcapture._fs import atomic_write_bytes, key_id, sha256_file
+from envcapture._fs import atomic_write_bytes, atomic_writer, document_header, key_id, sha256_file
 from envcapture.analysis.cache import default_cache_dir
 
 __all__ = ["PruneResult", "Store", "StoreEntry", "StoreInfo", "StoreKind", "key_id"]
@@ -129,40 +128,27 @@ class Store:
         The copy goes to ``tmp/`` first and is renamed to ``objects/<h[:2]>/<h>``; an
         object already present with the right bytes is kept as is.
         """
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
-        fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, prefix="put-")
-        try:
-            size = 0
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-                while block := src.read(1 << 20):
-                    digest.update(block)
-                    out.write(block)
-                    size += len(block)
-                out.flush()
-                os.fsync(out.fileno())
+        size = 0
+        with atomic_writer(self.tmp_dir / "put") as staged, open(source, "rb") as src:
+            while block := src.read(1 << 20):
+                digest.update(block)
+                staged.file.write(block)
+                size += len(block)
             sha = digest.hexdigest()
             final = self.object_path(sha)
             if self._valid(final, sha, size):
-                os.unlink(tmp)
+                staged.dest = None  # the object is there already, with the right bytes
             else:
                 final.parent.mkdir(parents=True, exist_ok=True)
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, final)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+                staged.dest = final
         return StoreEntry(sha256=sha, filename=filename or Path(source).name, kind=kind, size=size, path=final)
 
     def record(self, key: Mapping[str, Any], entry: StoreEntry) -> None:
         """Remember that ``key`` resolves to ``entry`` (written atomically, after the object)."""
         kid = key_id(key)
         doc = {
-            "schema": INDEX_SCHEMA,
-            "schema_version": INDEX_SCHEMA_VERSION,
+            **document_header(INDEX_SCHEMA, INDEX_SCHEMA_VERSION),
             "key": dict(key),
             "sha256": entry.sha256,
             "filename": entry.filename,

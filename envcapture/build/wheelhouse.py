@@ -46,17 +46,15 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from envcapture._fs import remove_debris, sha256_file, temp_prefix
+from envcapture._urls import mask_url
 from envcapture.build._pip import index_args, pip_environ, run_pip
 from envcapture.build._wheels import (
     DEFAULT_SOURCE_DATE_EPOCH,
     copy_tree,
-    describe_target,
     is_pure_wheel,
     normalize_wheel,
     tag_key,
     tags_tried,
-    target_platforms,
-    target_wheel_tags,
     tree_digest,
 )
 from envcapture.build.store import Store, StoreEntry, StoreKind
@@ -64,7 +62,6 @@ from envcapture.environment.interpreters import find_interpreter, host_matches
 from envcapture.errors import BuildError
 from envcapture.model import DistName, Target
 from envcapture.resolution.model import Artifact, Closure, Delivery, OriginKind, Pin
-from envcapture.resolution.urls import mask_url
 
 # pip's words for a disk that cannot take the download: full, read-only, over quota, failing.
 _DISK_ERROR_RE = re.compile(r"\[Errno (?:5|28|30|122)\] ([A-Za-z][A-Za-z ,-]+)")
@@ -78,11 +75,8 @@ __all__ = [
     "WheelhouseOptions",
     "WheelhouseStats",
     "build_wheelhouse",
-    "describe_target",
     "is_pure_wheel",
     "normalize_wheel",
-    "target_platforms",
-    "target_wheel_tags",
     "write_wheelhouse",
 ]
 
@@ -185,7 +179,7 @@ class _Run:
         self.options = options
         self.progress = progress
         self.environ = dict(os.environ if options.environ is None else options.environ)
-        self.where = describe_target(target)
+        self.where = target.describe()
         self.lock = threading.Lock()
         self.done = 0
         self.total = 0
@@ -275,7 +269,7 @@ class _Run:
                 "--abi",
                 f"cp{major}{minor}",
             ]
-            for plat in target_platforms(self.target):
+            for plat in self.target.platform_tags():
                 args += ["--platform", plat]
             opts = self.closure.options
             if pin.origin.index_url:
@@ -340,7 +334,7 @@ class _Run:
                 f"version {version} but {pin.installed_version or pin.version} is installed "
                 "(reinstall it, or revert the version change, then build again)"
             )
-        if not tags & target_wheel_tags(self.target, built_here=built_here):
+        if not tags & set(self.target.wheel_tags(built_here=built_here)):
             raise BuildError(
                 f"{pin.name}=={pin.version}: step wheel-check for {self.where}: {wheel.name} does not "
                 f"install on the target (tags tried: {tags_tried(self.target)})"

@@ -177,7 +177,7 @@ def read_pyproject_requirements(path: Path, *, root: Path) -> tuple[tuple[Declar
         if not isinstance(values, list):
             raise InputError(f"expected a list of strings, got {type(values).__name__}", location=Location(file=shown, key=key))
         strings = [v if isinstance(v, str) else "" for v in values]
-        for value, line in zip(values, locator.lines(strings, key_pos)):
+        for value, line in zip(values, locator.lines(strings, key_pos), strict=True):
             loc = Location(file=shown, line=line, key=key)
             req = _pep508(value, loc)
             out.append(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from envcapture._fs import atomic_write_bytes, read_user_file
 from envcapture.analysis.api import AnalysisOptions, analyze
-from envcapture.analysis.classify import Analysis, Status
+from envcapture.analysis.classify import Analysis
 from envcapture.check.declared import read_declared, read_inline_ignores, read_settings
 from envcapture.check.fix import rewrite_requirements
 from envcapture.check.model import CheckSettings, Declared, Finding, IndexProblem
@@ -47,7 +47,6 @@ def __dir__() -> list[str]:
 # The index verdicts that make a pin not installable (indexes.check_target_wheels codes);
 # an sdist-only pin (a warning there) can still be built on the target.
 _NOT_INSTALLABLE = frozenset({"no-target-wheel", "version-not-on-index", "not-on-index"})
-_SHIPPED = frozenset({Status.REQUIRED, Status.CONDITIONAL, Status.OPTIONAL})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,7 +118,7 @@ def _closure(analysis: Analysis, declared: Declared, snapshot: EnvSnapshot, targ
             markers=req.markers if old is None else None,
         )
     for use in analysis.distributions:
-        if use.status in _SHIPPED and use.name not in direct:
+        if use.status.ships and use.name not in direct:
             direct[use.name] = DirectRequirement(name=use.name, via=tuple(str(s) for s in use.import_sites))
     return resolve(sorted(direct.values(), key=lambda r: r.name), snapshot, target, options)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.text import Text
 
-from envcapture._version import __version__
+from envcapture._fs import document_header
 from envcapture.check.model import RULES, Finding
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "check_to_json", "render_github", "render_human", "render_json"]
@@ -52,9 +52,7 @@ def check_to_json(
     for f in findings:
         counts[f.code] = counts.get(f.code, 0) + 1
     return {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "generator": f"envcapture {__version__}",
+        **document_header(SCHEMA, SCHEMA_VERSION),
         "ok": not findings,
         "entry_points": list(entry_points),
         "declared_files": list(declared_files),

@@ -340,7 +340,7 @@ def _python_scalar(obj: object) -> Scalar:
         return Scalar(value=obj, kind="str", text=obj)
     try:
         text = str(obj)
-    except Exception:  # a foreign object's __str__ may raise anything
+    except Exception:  # noqa: BLE001 - a foreign object's __str__ may raise anything
         text = type(obj).__name__
     return Scalar(value=text, kind="other", text=text, tag=f"a Python {type(obj).__name__}")
 

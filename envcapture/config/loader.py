@@ -16,6 +16,7 @@ from collections.abc import Mapping as AbcMapping
 from dataclasses import replace
 from pathlib import Path
 
+from envcapture._urls import mask_url
 from envcapture.config import _yaml as y
 from envcapture.config.model import (
     DockerImage,
@@ -34,7 +35,7 @@ from envcapture.config.model import (
 )
 from envcapture.config.nodes import NodeReader, describe
 from envcapture.config.paths import PathRules, absolute
-from envcapture.config.scalars import mask_url, parse_duration, parse_size
+from envcapture.config.scalars import parse_duration, parse_size
 from envcapture.config.sections.command import check_quotes, check_references, read_args, read_cmd
 from envcapture.config.sections.compute import (
     read_flags,

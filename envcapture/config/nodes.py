@@ -14,8 +14,9 @@ from collections.abc import Callable
 from collections.abc import Mapping as AbcMapping
 from dataclasses import replace
 
+from envcapture._urls import mask_url
 from envcapture.config import _yaml as y
-from envcapture.config.scalars import mask_url, parse_duration, parse_size
+from envcapture.config.scalars import parse_duration, parse_size
 from envcapture.errors import InputError, Location
 
 __all__ = [

@@ -1,11 +1,11 @@
-"""Scalar text of a job config -> values: sizes, durations, and URLs with their credentials masked."""
+"""Scalar text of a job config -> values: sizes and durations."""
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal
 
-__all__ = ["GiB", "TiB", "mask_url", "parse_duration", "parse_size"]
+__all__ = ["GiB", "TiB", "parse_duration", "parse_size"]
 
 GiB = 2**30
 TiB = 2**40
@@ -13,7 +13,6 @@ TiB = 2**40
 _SIZE_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([KMGTkmgt])(?:i?[Bb])?\Z")
 _UNITS = {"K": 2**10, "M": 2**20, "G": GiB, "T": TiB}
 _DURATION_RE = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+(?:\.[0-9]+)?)s)?\Z")
-_CREDENTIAL_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)([^/\s@?#]*)@")
 
 
 def parse_size(text: str) -> int:
@@ -41,15 +40,3 @@ def parse_duration(text: str) -> float:
         raise ValueError(text)
     days, hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
     return days * 86400 + hours * 3600 + minutes * 60 + seconds
-
-
-def mask_url(url: str) -> str:
-    """``https://user:secret@host/x`` -> ``https://user:****@host/x``; a bare token is masked."""
-    return _CREDENTIAL_RE.sub(_mask_match, url)
-
-
-def _mask_match(match: re.Match[str]) -> str:
-    scheme, userinfo = match.group(1), match.group(2)
-    if ":" in userinfo:
-        return f"{scheme}{userinfo.split(':', 1)[0]}:****@"
-    return f"{scheme}****@"

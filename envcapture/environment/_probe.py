@@ -120,7 +120,7 @@ def modules_from_paths(paths: Iterable[str]) -> list[str]:
         for depth in range(1, len(dirs) + 1):
             found.add(".".join(dirs[:depth]))
         if name != "__init__":
-            found.add(".".join(dirs + [name]))
+            found.add(".".join([*dirs, name]))
     return sorted(found)
 
 

@@ -25,12 +25,12 @@ import io
 import os
 import stat
 import tarfile
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Literal
 
+from envcapture._fs import atomic_writer
 from envcapture.errors import BuildError, InputError
 
 __all__ = [
@@ -260,34 +260,23 @@ def _blob_path(blobs: Path, hexdigest: str) -> Path:
     return blobs / hexdigest
 
 
-def _publish_blob(tmp: str, blobs: Path, hexdigest: str) -> None:
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, _blob_path(blobs, hexdigest))
-
-
 def write_layer(entries: Sequence[TreeEntry], blobs: Path, *, name: str, mtime: int = 0) -> Layer:
     """Write ``entries`` (see `with_parents`) as a gzip layer into ``blobs`` (the
     ``blobs/sha256`` directory of an OCI layout), named by its digest.
 
     :raises BuildError: a source file changed or vanished while being written.
     """
-    blobs.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=blobs, prefix=".layer-", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as raw:
-            compressed = _HashingSink(raw)
+        with atomic_writer(blobs / "layer", durable=False) as staged:
+            compressed = _HashingSink(staged.file)
             with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, compresslevel=GZIP_LEVEL, mtime=0) as gz:  # type: ignore[arg-type,unused-ignore]
                 uncompressed = _HashingSink(gz)  # type: ignore[arg-type,unused-ignore]
                 with tarfile.open(fileobj=uncompressed, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload,unused-ignore]
                     files, unpacked = _add_entries(tar, entries, mtime)
-        digest = compressed.digest.hexdigest()
-        _publish_blob(tmp, blobs, digest)
+            digest = compressed.digest.hexdigest()
+            staged.dest = _blob_path(blobs, digest)
     except OSError as exc:
-        _unlink(tmp)
         raise BuildError(f"layer {name}: step write: {exc}") from exc
-    except BaseException:
-        _unlink(tmp)
-        raise
     return Layer(
         name=name,
         digest=f"sha256:{digest}",
@@ -301,26 +290,11 @@ def write_layer(entries: Sequence[TreeEntry], blobs: Path, *, name: str, mtime: 
 def write_tar(entries: Sequence[TreeEntry], dest: Path, *, mtime: int = 0) -> str:
     """Write ``entries`` as an uncompressed deterministic tar at ``dest`` (atomically);
     return its sha256 hex digest."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            sink = _HashingSink(raw)
-            with tarfile.open(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload,unused-ignore]
-                _add_entries(tar, entries, mtime)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        _unlink(tmp)
-        raise
+    with atomic_writer(dest, durable=False) as staged:
+        sink = _HashingSink(staged.file)
+        with tarfile.open(fileobj=sink, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload,unused-ignore]
+            _add_entries(tar, entries, mtime)
     return sink.digest.hexdigest()
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def _is_gzip(path: Path) -> bool:
@@ -344,36 +318,30 @@ def import_layer(path: Path, blobs: Path, *, name: str = "base") -> Layer:
         raise InputError(f"{path}: not a tar archive ({exc})") from exc
     if first is None:
         raise InputError(f"{path}: an empty tar archive; a base root filesystem needs files")
-    blobs.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=blobs, prefix=".layer-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            compressed = _HashingSink(raw)
-            uncompressed = _HashingSink(None)
-            if _is_gzip(path):
-                with open(path, "rb") as src:
-                    while block := src.read(_CHUNK):
-                        compressed.write(block)
-                with gzip.open(path, "rb") as src_gz:
-                    while block := src_gz.read(_CHUNK):
-                        uncompressed.write(block)
-            else:
-                with (
-                    open(path, "rb") as src,
-                    gzip.GzipFile(
-                        filename="",
-                        mode="wb",
-                        fileobj=compressed,
-                        compresslevel=GZIP_LEVEL,
-                        mtime=0,  # type: ignore[arg-type,unused-ignore]
-                    ) as gz,
-                ):
-                    while block := src.read(_CHUNK):
-                        uncompressed.write(block)
-                        gz.write(block)
+    with atomic_writer(blobs / "layer", durable=False) as staged:
+        compressed = _HashingSink(staged.file)
+        uncompressed = _HashingSink(None)
+        if _is_gzip(path):
+            with open(path, "rb") as src:
+                while block := src.read(_CHUNK):
+                    compressed.write(block)
+            with gzip.open(path, "rb") as src_gz:
+                while block := src_gz.read(_CHUNK):
+                    uncompressed.write(block)
+        else:
+            with (
+                open(path, "rb") as src,
+                gzip.GzipFile(
+                    filename="",
+                    mode="wb",
+                    fileobj=compressed,
+                    compresslevel=GZIP_LEVEL,
+                    mtime=0,  # type: ignore[arg-type,unused-ignore]
+                ) as gz,
+            ):
+                while block := src.read(_CHUNK):
+                    uncompressed.write(block)
+                    gz.write(block)
         digest = compressed.digest.hexdigest()
-        _publish_blob(tmp, blobs, digest)
-    except BaseException:
-        _unlink(tmp)
-        raise
+        staged.dest = _blob_path(blobs, digest)
     return Layer(name=name, digest=f"sha256:{digest}", diff_id=f"sha256:{uncompressed.digest.hexdigest()}", size=compressed.size)

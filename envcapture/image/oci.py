@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from envcapture._fs import atomic_write_bytes, atomic_write_text, replace_directory, sha256_file
+from envcapture._fs import atomic_write_bytes, atomic_write_text, document_header, read_document, replace_directory, sha256_file
 from envcapture._version import __version__
 from envcapture.build.manifest import read_manifest
 from envcapture.config.model import JobConfig
@@ -193,9 +193,7 @@ class ImageResult:
     def to_json(self) -> dict[str, Any]:
         """The ``image.json`` document (schema envcapture/image 1.0)."""
         return {
-            "schema": IMAGE_SCHEMA,
-            "schema_version": IMAGE_SCHEMA_VERSION,
-            "generator": f"envcapture {__version__}",
+            **document_header(IMAGE_SCHEMA, IMAGE_SCHEMA_VERSION),
             "digest": self.digest,
             "config_digest": self.config_digest,
             "manifest_size": self.manifest_size,
@@ -471,7 +469,7 @@ def _load_oci_base(spec: str, blobs: Path, name: str | None, digest: str | None)
         )
     layers: list[Layer] = []
     blobs.mkdir(parents=True, exist_ok=True)
-    for i, (desc, diff_id) in enumerate(zip(descriptors, diff_ids)):
+    for i, (desc, diff_id) in enumerate(zip(descriptors, diff_ids, strict=True)):
         layer_digest = str(desc["digest"])
         algo, _, hexdigest = layer_digest.partition(":")
         src = path / "blobs" / algo / hexdigest
@@ -615,23 +613,14 @@ def read_image(path: Path, *, missing_ok: bool = False) -> dict[str, Any] | None
 
     :raises InputError: missing (unless ``missing_ok``), unreadable, or another schema/major.
     """
-    doc_path = Path(path) / IMAGE_JSON
-    try:
-        doc = json.loads(doc_path.read_text("utf-8"))
-    except FileNotFoundError:
-        if missing_ok:
-            return None
-        raise InputError(f"{doc_path}: no such file; is {path} an envcapture image directory?") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{doc_path}: cannot read it: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get("schema") != IMAGE_SCHEMA:
-        if missing_ok:
-            return None
-        raise InputError(f"{doc_path}: not an envcapture image document")
-    version = str(doc.get("schema_version", ""))
-    if version.split(".")[0] != IMAGE_SCHEMA_VERSION.split(".")[0]:
-        raise InputError(f"{doc_path}: schema_version {version!r}; this envcapture reads {IMAGE_SCHEMA_VERSION}")
-    return doc
+    return read_document(
+        Path(path) / IMAGE_JSON,
+        schema=IMAGE_SCHEMA,
+        version=IMAGE_SCHEMA_VERSION,
+        what="image document",
+        missing_hint=f"is {path} an envcapture image directory?",
+        foreign_ok=missing_ok,
+    )
 
 
 def build_image(

@@ -17,18 +17,17 @@ any other over HTTPS unless ``insecure=True``.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import os
 import re
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envcapture._http import is_loopback, open_url
 from envcapture.errors import BuildError, InputError
 from envcapture.image.oci import MANIFEST_MEDIA_TYPE, image_layout_blob, layout_manifest
 
@@ -89,13 +88,7 @@ def parse_reference(text: str) -> Reference:
 
 
 def _is_loopback(registry: str) -> bool:
-    host = urllib.parse.urlsplit(f"//{registry}").hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(urllib.parse.urlsplit(f"//{registry}").hostname or "")
 
 
 def docker_credentials(registry: str, environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
@@ -148,9 +141,6 @@ class _Session:
         self.ref = ref
         self.credentials = credentials
         self.authorization: str | None = None
-        self.opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}) if _is_loopback(ref.registry) else urllib.request.ProxyHandler()
-        )
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else f"{self.base}{path}"
@@ -171,11 +161,9 @@ class _Session:
             query = {k: v for k, v in params.items() if k in ("service", "scope")}
             if "scope" not in query:
                 query["scope"] = f"repository:{self.ref.repository}:pull,push"
-            request = urllib.request.Request(f"{params['realm']}?{urllib.parse.urlencode(query)}")
-            if self.credentials is not None:
-                request.add_header("Authorization", self._basic())
+            auth = {"Authorization": self._basic()} if self.credentials is not None else {}
             try:
-                with self.opener.open(request, timeout=_TIMEOUT) as response:
+                with open_url(f"{params['realm']}?{urllib.parse.urlencode(query)}", headers=auth, timeout=_TIMEOUT) as response:
                     doc = json.loads(response.read())
             except (urllib.error.URLError, ValueError, OSError) as exc:
                 raise BuildError(f"step push: token request to {params['realm']} failed: {exc}") from exc
@@ -190,11 +178,11 @@ class _Session:
         self, method: str, path: str, *, data: Any = None, headers: Mapping[str, str] | None = None, ok: tuple[int, ...] = (200,)
     ) -> tuple[int, Any, bytes]:
         for _attempt in range(3):
-            request = urllib.request.Request(self.url(path), data=data, method=method, headers=dict(headers or {}))
+            sent = dict(headers or {})
             if self.authorization:
-                request.add_header("Authorization", self.authorization)
+                sent["Authorization"] = self.authorization
             try:
-                with self.opener.open(request, timeout=_TIMEOUT) as response:
+                with open_url(self.url(path), method=method, data=data, headers=sent, timeout=_TIMEOUT) as response:
                     return response.status, response.headers, response.read()
             except urllib.error.HTTPError as exc:
                 body = exc.read()
@@ -211,7 +199,7 @@ class _Session:
                         hint="docker login, or add auths in $DOCKER_CONFIG/config.json",
                     ) from exc
                 raise BuildError(f"step push: {method} {self.url(path)}: HTTP {exc.code} {_errors(body)}".rstrip()) from exc
-            except (urllib.error.URLError, OSError) as exc:
+            except (urllib.error.URLError, OSError, ValueError) as exc:
                 raise BuildError(f"step push: {method} {self.url(path)}: {getattr(exc, 'reason', exc)}") from exc
         raise BuildError(f"step push: {method} {self.url(path)}: unauthorized (check the credentials in the Docker config)")
 

@@ -19,8 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from envcapture.analysis.api import AnalysisOptions, ConfigLike, EntryPointsLike, analyze, entry_point_args, job_config
-from envcapture.analysis.classify import Analysis, Status
+from envcapture.analysis.api import (
+    AnalysisOptions,
+    ConfigLike,
+    EntryPointsLike,
+    analyze,
+    entry_point_args,
+    job_config,
+    project_directory,
+)
+from envcapture.analysis.classify import Analysis
 from envcapture.analysis.entries import NO_ENTRY_POINT, missing_entry_scripts
 from envcapture.analysis.walk import FALLBACK_IMPORT
 from envcapture.config.loader import JobConfig
@@ -43,11 +51,6 @@ __all__ = ["Capture", "capture", "direct_requirements", "refuse_unrunnable", "re
 
 def __dir__() -> list[str]:
     return __all__
-
-
-# Imports that the job makes when it runs on the target: guarded and optional ones are kept
-# (they are installed here, so the job uses them); type-only and inactive ones are not.
-_SHIPPED = frozenset({Status.REQUIRED, Status.CONDITIONAL, Status.OPTIONAL})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,7 +90,7 @@ def direct_requirements(analysis: Analysis) -> list[DirectRequirement]:
     left out), ``via`` its import sites."""
     out = []
     for use in analysis.distributions:
-        if use.status not in _SHIPPED:
+        if not use.status.ships:
             continue
         out.append(DirectRequirement(name=use.name, via=tuple(str(s) for s in use.import_sites)))
     return sorted(out, key=lambda r: r.name)
@@ -159,12 +162,7 @@ def capture(
     """
     entry_points = entry_point_args(entry_points)
     job = job_config(config, project=project)
-    if project is not None:
-        project_dir = Path(os.fspath(project)).resolve()
-    elif job is not None:
-        project_dir = Path(job.project_dir).resolve()
-    else:
-        project_dir = Path.cwd().resolve()
+    project_dir = project_directory(job, project)
     if snapshot is None:
         snapshot = snapshot_environment(python or default_interpreter())
     analysis = analyze(

@@ -26,6 +26,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from envcapture._urls import mask_url
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
 from envcapture.errors import ResolutionError
 from envcapture.model import DistName, Target, dist_name
@@ -45,7 +46,7 @@ from envcapture.resolution.model import (
     ViaKind,
 )
 from envcapture.resolution.platforms import LOCAL_PLATFORM_ONLY, TORCH_INDEX, TORCH_VARIANTS, describe_target
-from envcapture.resolution.urls import file_url_path, mask_url
+from envcapture.resolution.urls import file_url_path
 
 __all__ = ["origin_from_direct_url", "resolve"]
 

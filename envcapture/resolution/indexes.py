@@ -15,18 +15,14 @@ never appear in a message.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import logging
-import ssl
 import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from html.parser import HTMLParser
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -36,10 +32,11 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from envcapture._http import is_loopback, open_url
+from envcapture._urls import mask_url
 from envcapture.model import Diagnostic, Severity, Target
 from envcapture.resolution.model import Artifact, Closure, Delivery, OriginKind, Pin, ResolveOptions
 from envcapture.resolution.requirements import expand_env_vars
-from envcapture.resolution.urls import mask_url
 
 __all__ = [
     "IndexClient",
@@ -48,7 +45,6 @@ __all__ = [
     "check_dependency_confusion",
     "check_target_wheels",
     "index_warnings",
-    "target_tags",
 ]
 
 
@@ -110,15 +106,6 @@ class _LinkParser(HTMLParser):
         self._attrs = None
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 class IndexClient:
     """Reads PEP 503 project pages of the indexes in ``options``, with a cache.
 
@@ -158,7 +145,7 @@ class IndexClient:
     def usable(self, index_url: str) -> str | None:
         """``None`` when pip would use ``index_url``; else why it would not."""
         parts = urlsplit(expand_env_vars(index_url, self.environ))
-        if parts.scheme == "http" and not _is_loopback(parts.hostname or "") and not self._trusted(parts.netloc):
+        if parts.scheme == "http" and not is_loopback(parts.hostname or "") and not self._trusted(parts.netloc):
             return f"{mask_url(index_url)} is plain HTTP and {parts.hostname} is not a trusted host: pip ignores it"
         return None
 
@@ -185,13 +172,10 @@ class IndexClient:
             parts = parts._replace(netloc=netloc)
         base = urlunsplit(parts).rstrip("/")
         page = f"{base}/{name}/"
-        context = None
-        if parts.scheme == "https" and self._trusted(parts.netloc):
-            context = ssl._create_unverified_context()  # noqa: S323 - pip's --trusted-host does the same
+        verify = not (parts.scheme == "https" and self._trusted(parts.netloc))  # as pip's --trusted-host
         self.fetches += 1
         try:
-            request = urllib.request.Request(page, headers=headers)
-            with urllib.request.urlopen(request, timeout=self.timeout, context=context) as response:  # noqa: S310
+            with open_url(page, headers=headers, timeout=self.timeout, verify=verify) as response:
                 final = response.geturl()
                 body = response.read().decode("utf-8", errors="replace")
         except urllib.error.HTTPError as exc:
@@ -205,22 +189,6 @@ class IndexClient:
         parser = _LinkParser(final)
         parser.feed(body)
         return tuple(parser.files)
-
-
-def target_tags(target: Target) -> list[Tag]:
-    """The wheel tags the target accepts, most specific first: cp3X, manylinux_2_28 down to
-    manylinux1 (and ``linux_*``), then the pure-Python tags (``py3-none-any``)."""
-    major, minor = target.python_minor
-    arch = target.platform_machine
-    glibc_major, glibc_minor = (int(x) for x in target.manylinux.split("_")[:2])
-    platforms = [f"manylinux_{glibc_major}_{m}_{arch}" for m in range(glibc_minor, 4, -1)]
-    legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
-    platforms += [f"{legacy[m]}_{arch}" for m in (17, 12, 5) if m <= glibc_minor]
-    platforms.append(f"linux_{arch}")
-    interp = f"cp{major}{minor}"
-    tags = list(cpython_tags(python_version=(major, minor), abis=[interp], platforms=platforms))
-    tags += list(compatible_tags(python_version=(major, minor), interpreter=interp, platforms=platforms))
-    return tags
 
 
 def _version_of(filename: str) -> tuple[str, Version] | None:
@@ -253,7 +221,7 @@ def _files_for(files: tuple[IndexFile, ...], pin: Pin) -> list[IndexFile]:
 
 
 def _compatible(files: list[IndexFile], target: Target) -> tuple[list[IndexFile], list[IndexFile]]:
-    tags = set(target_tags(target))
+    tags = set(target.wheel_tags())
     wheels = []
     sdists = []
     for f in files:
@@ -318,8 +286,7 @@ def check_dependency_confusion(closure: Closure, client: IndexClient) -> tuple[D
 def check_target_wheels(closure: Closure, target: Target, client: IndexClient) -> tuple[Diagnostic, ...]:
     """Index pins whose exact version has no file the target can install without building."""
     found: list[Diagnostic] = []
-    major, minor = target.python_minor
-    where = f"CPython {major}.{minor} manylinux_{target.manylinux} {target.platform_machine}"
+    where = target.describe()
     for index in client.indexes:
         reason = client.usable(index)
         if reason is not None:
@@ -365,8 +332,8 @@ def check_target_wheels(closure: Closure, target: Target, client: IndexClient) -
                     Severity.ERROR,
                 )
             )
-    for index, error in sorted(client.errors.items()):
-        found.append(_warn("index-unreachable", error))
+    for index in sorted(client.errors):
+        found.append(_warn("index-unreachable", client.errors[index]))
     return tuple(found)
 
 

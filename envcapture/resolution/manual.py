@@ -11,12 +11,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from packaging.specifiers import SpecifierSet
 
+from envcapture._urls import mask_url
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
 from envcapture.errors import ConfigError, Location, RequirementsError
 from envcapture.model import DistName
 from envcapture.resolution.model import Decision, DirectRequirement, ResolveOptions
 from envcapture.resolution.requirements import ParsedRequirements, expand_env_vars
-from envcapture.resolution.urls import file_url_path, mask_url
+from envcapture.resolution.urls import file_url_path
 
 __all__ = ["ManualSettings", "complete_manual", "merge_file_options", "requirements_to_direct"]
 

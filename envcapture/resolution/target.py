@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from envcapture._urls import mask_url
 from envcapture.model import Target, dist_name
 from envcapture.resolution.model import Closure, Decision, Delivery, Origin, OriginKind, Pin, Via
 from envcapture.resolution.platforms import describe_target, is_torch_family
 from envcapture.resolution.requirements import expand_env_vars
-from envcapture.resolution.urls import mask_url
 
 __all__ = ["complete_for_target"]
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envcapture._fs import key_id, pid_alive
+from envcapture._fs import document_header, key_id, pid_alive
 from envcapture.environment.interpreters import find_interpreter
 from envcapture.errors import BuildError, InputError
 from envcapture.runtime.verify import _offline_env, offline_install_command
@@ -201,8 +201,7 @@ def ensure_environment(
         )  # fmt: skip
         _relocate(tmp, final)
         doc = {
-            "schema": "envcapture/run-environment",
-            "schema_version": "1.0",
+            **document_header("envcapture/run-environment", "1.0"),
             "key": key,
             "python_version": actual,
             "interpreter": interpreter,

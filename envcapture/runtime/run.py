@@ -43,8 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO
 
-from envcapture._fs import atomic_write_bytes, default_cache_dir
-from envcapture._version import __version__
+from envcapture._fs import atomic_write_bytes, default_cache_dir, document_header
 from envcapture.build.manifest import hash_checks, read_manifest
 from envcapture.errors import EnvcaptureError, InputError
 from envcapture.runtime.environment import RunEnv, ensure_environment
@@ -129,9 +128,7 @@ class _Status:
     def __init__(self, run_dir: Path, bundle: Path) -> None:
         self.path = run_dir / "status.json"
         self.doc: dict[str, Any] = {
-            "schema": RUN_STATUS_SCHEMA,
-            "schema_version": RUN_STATUS_SCHEMA_VERSION,
-            "generator": f"envcapture {__version__}",
+            **document_header(RUN_STATUS_SCHEMA, RUN_STATUS_SCHEMA_VERSION),
             "state": RunState.PENDING.value,
             "bundle": str(bundle),
             "run_dir": str(run_dir),
@@ -157,16 +154,22 @@ class _Status:
         }
 
     def create(self) -> None:
-        """Write the first ``status.json`` with ``O_EXCL``: it is the run directory's marker,
-        so two runs racing on one empty directory cannot both start (the second is refused)."""
+        """Write the first ``status.json`` exclusively: it is the run directory's marker, so
+        two runs racing on one empty directory cannot both start (the second is refused).
+        The record is written to a temporary file and hard-linked into place (``link`` fails
+        when the name exists), so a reader never sees an empty ``status.json``."""
+        data = (json.dumps(self.doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+            os.link(tmp, self.path)
         except FileExistsError:
             raise InputError(f"{self.path.parent}: another run started in this directory; give a new --workdir") from None
         except OSError as exc:
             raise InputError(f"{self.path}: cannot create the run record: {exc.strerror or exc}") from exc
-        os.close(fd)
-        self.update()
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def update(self, **fields: Any) -> None:
         """Rewrite ``status.json`` atomically; on a full disk (no room for the temporary

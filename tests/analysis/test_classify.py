@@ -10,6 +10,7 @@ import pytest
 from helpers import make_venv, run
 
 from envcapture.analysis.api import AnalysisOptions, analyze
+from envcapture.analysis.classify import Status
 from envcapture.analysis.report import render_json
 from envcapture.environment.snapshot import snapshot_environment
 
@@ -38,3 +39,8 @@ def test_module_in_site_packages_without_an_owner_is_not_a_distribution(tmp_path
     assert "no installed distribution's RECORD claims it" in stray["reason"]
     text = render_json(analysis)
     assert str(tmp_path) not in text and sysconfig.get_paths()["purelib"] not in text
+
+
+def test_the_statuses_that_ship() -> None:
+    """One rule for capture (what is locked) and check (what must be declared)."""
+    assert {s for s in Status if s.ships} == {Status.REQUIRED, Status.CONDITIONAL, Status.OPTIONAL}

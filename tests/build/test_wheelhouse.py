@@ -20,8 +20,6 @@ from envcapture.build.wheelhouse import (
     build_wheelhouse,
     is_pure_wheel,
     normalize_wheel,
-    target_platforms,
-    target_wheel_tags,
     write_wheelhouse,
 )
 from envcapture.errors import BuildError
@@ -52,36 +50,6 @@ def _closure(index: IndexServer, *pins: Pin) -> Closure:
 
 
 # --- pure parts ----------------------------------------------------------------------------------
-
-
-def test_target_platforms_cover_every_manylinux_level_below_the_target() -> None:
-    plats = target_platforms(Target(python_version="3.11"))
-    assert plats[0] == "manylinux_2_28_x86_64"
-    assert plats[23] == "manylinux_2_5_x86_64"
-    assert plats[24:] == ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
-    assert not any(p.startswith("linux_") for p in plats)
-    assert target_platforms(Target(python_version="3.11", manylinux="2_17"))[0] == "manylinux_2_17_x86_64"
-
-
-@pytest.mark.parametrize(
-    ("filename", "version", "ok"),
-    [
-        ("m-1-cp311-cp311-manylinux_2_28_x86_64.whl", "3.11", True),
-        ("m-1-cp311-cp311-manylinux_2_28_x86_64.whl", "3.10", False),
-        ("m-1-cp311-cp311-manylinux_2_34_x86_64.whl", "3.11", False),  # newer glibc than the target
-        ("m-1-cp36-abi3-manylinux2010_x86_64.whl", "3.10", True),
-        ("m-1-cp311-abi3-manylinux_2_17_x86_64.whl", "3.10", False),  # abi3 from a newer CPython
-        ("m-1-py3-none-any.whl", "3.10", True),
-        ("m-1-cp311-cp311-linux_x86_64.whl", "3.11", False),  # not portable from an index
-        ("m-1-cp311-cp311-macosx_11_0_arm64.whl", "3.11", False),
-        ("m-1-cp311-cp311-manylinux_2_28_aarch64.whl", "3.11", False),
-    ],
-)
-def test_target_wheel_tags(filename: str, version: str, ok: bool) -> None:
-    from packaging.utils import parse_wheel_filename
-
-    tags = parse_wheel_filename(filename)[3]
-    assert bool(tags & target_wheel_tags(Target(python_version=version))) is ok
 
 
 def _zip(path: Path, entries: list[tuple[str, bytes, tuple[int, ...], int]]) -> Path:
@@ -149,6 +117,7 @@ def test_is_pure_wheel(tmp_path: Path, index_dir: Path) -> None:
 # --- downloads ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_download_picks_the_target_wheel_and_fills_the_artifacts(index: IndexServer, tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     closure = _closure(index, _index_pin("psutil", "7.2.2"), _index_pin("markupsafe", "3.0.3"))
@@ -171,13 +140,14 @@ def test_download_picks_the_target_wheel_and_fills_the_artifacts(index: IndexSer
     assert sorted(p.name for p in written) == sorted(INDEX_WHEELS[n] for n in ("markupsafe", "psutil"))
 
 
+@pytest.mark.slow
 def test_no_wheel_for_the_target_names_package_version_and_tags(index: IndexServer, tmp_path: Path) -> None:
     closure = _closure(index, _index_pin("markupsafe", "3.0.3"), _index_pin("psutil", "7.2.2"))
     with pytest.raises(BuildError) as err:
         build_wheelhouse(closure, Target(python_version="3.10"), store=Store(tmp_path / "store"), options=FAST)
     text = str(err.value)
     assert text.startswith(
-        f"markupsafe==3.0.3: step download for CPython 3.10 manylinux_2_28 x86_64: no wheel matching the target on "
+        f"markupsafe==3.0.3: step download for CPython 3.10 on linux x86_64 (manylinux_2_28): no wheel matching the target on "
         f"{index.url} after 1 attempt (tags tried: cp310-cp310, cp3*-abi3, cp310-none, py3-none on "
         "manylinux_2_28_x86_64 .. manylinux_2_5_x86_64, manylinux2014_x86_64, manylinux2010_x86_64, "
         "manylinux1_x86_64; py3-none-any): ERROR: Could not find a version that satisfies the requirement markupsafe==3.0.3"
@@ -186,6 +156,7 @@ def test_no_wheel_for_the_target_names_package_version_and_tags(index: IndexServ
     assert type(err.value).exit_code == 3
 
 
+@pytest.mark.slow
 def test_transient_index_errors_are_retried(index_dir: Path, tmp_path: Path) -> None:
     server = IndexServer(index_dir).start()
     original = server._route
@@ -212,6 +183,7 @@ def test_transient_index_errors_are_retried(index_dir: Path, tmp_path: Path) -> 
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_damaged_store_entry_is_fetched_again(index: IndexServer, tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     closure = _closure(index, _index_pin("psutil", "7.2.2"))
@@ -223,6 +195,7 @@ def test_a_damaged_store_entry_is_fetched_again(index: IndexServer, tmp_path: Pa
     assert again.wheels[0].sha256 == first.wheels[0].sha256
 
 
+@pytest.mark.slow
 def test_published_hash_mismatch_is_refused(index: IndexServer, tmp_path: Path) -> None:
     pin = _index_pin("psutil", "7.2.2")
     pin = Pin(
@@ -299,7 +272,7 @@ def test_build_backend_missing_from_the_index(index_dir: Path, tmp_path: Path, b
     finally:
         server.stop()
     assert str(err.value) == (
-        "build-editdep==0.3.0: step build-wheel for CPython 3.11 manylinux_2_28 x86_64: pip wheel failed "
+        "build-editdep==0.3.0: step build-wheel for CPython 3.11 on linux x86_64 (manylinux_2_28): pip wheel failed "
         "(editable install): ERROR: Could not find a version that satisfies the requirement setuptools>=68 "
         "(from versions: none) ERROR: No matching distribution found for setuptools>=68"
     )
@@ -310,7 +283,7 @@ def test_missing_source_directory(index: IndexServer, tmp_path: Path) -> None:
     pin = _dir_pin("gone", "1.0", tmp_path / "gone")
     with pytest.raises(
         BuildError,
-        match=r"^gone==1\.0: step build-wheel for CPython 3\.11 manylinux_2_28 x86_64: the source directory gone of the local-dir install is gone",
+        match=r"^gone==1\.0: step build-wheel for CPython 3\.11 on linux x86_64 \(manylinux_2_28\): the source directory gone of the local-dir install is gone",
     ):
         build_wheelhouse(_closure(index, pin), Target(python_version="3.11"), store=Store(tmp_path / "s"), options=FAST)
 
@@ -334,7 +307,7 @@ def test_compiled_package_needs_an_interpreter_of_the_target_version(
     with pytest.raises(BuildError) as err:
         build_wheelhouse(closure, Target(python_version="3.12"), store=Store(tmp_path / "s2"), options=FAST)
     assert str(err.value) == (
-        f"build-cext==0.1.0: step build-wheel for CPython 3.12 manylinux_2_28 x86_64: the wheel has compiled code "
+        f"build-cext==0.1.0: step build-wheel for CPython 3.12 on linux x86_64 (manylinux_2_28): the wheel has compiled code "
         f"(build_cext-0.1.0-{HOST}-{HOST}-linux_x86_64.whl) and no CPython 3.12 on a Linux x86_64 machine is available "
         "to build it for the target (install Python 3.12 here (pyenv install 3.12) or set ENVCAPTURE_PYTHON_3_12, "
         "build on Linux x86_64, or publish a manylinux wheel of build-cext to an index and install it from there)"

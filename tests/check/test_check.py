@@ -166,7 +166,7 @@ def test_not_installable(tmp_path: Path, fixture_snapshot: Any, index_server: An
     assert findings[0].rule == "not-installable"
     assert findings[0].message == (
         "dep-rich==0.3.0 is not installable on the target: dep-rich==0.3.0 has no file for "
-        "CPython 3.11 manylinux_2_28 x86_64 (only dep_rich-0.3.0-py3-none-win_amd64.whl)"
+        "CPython 3.11 on linux x86_64 (manylinux_2_28) (only dep_rich-0.3.0-py3-none-win_amd64.whl)"
     )
 
 

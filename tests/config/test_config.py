@@ -25,7 +25,7 @@ from envcapture.config.model import (
     Setting,
     WorkingStorage,
 )
-from envcapture.config.scalars import mask_url, parse_duration, parse_size
+from envcapture.config.scalars import parse_duration, parse_size
 from envcapture.errors import ConfigError, EnvcaptureError
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "configs"
@@ -427,7 +427,7 @@ BAD: list[tuple[str, str, str, str, str]] = [
         "cmd: run\nenv:\n  python:\n    type: manual\n    pip:\n      index-url: ftp://alice:hunter2@mirror/simple\n",
         "6:18",
         "env.python.pip.index-url",
-        "'ftp://alice:****@mirror/simple' is not an http(s)",
+        "'ftp://***@mirror/simple' is not an http(s)",
     ),
     (
         "trusted-host-url",
@@ -599,10 +599,7 @@ def test_credentials_masked_everywhere(project: Path) -> None:
     problems = problems_of(project, text)
     assert len(problems) == 4, problems
     assert all("pa55word" not in p and "tok3n" not in p and "s3cr3t" not in p for p in problems)
-    assert "https://bob:****@host/x" in problems[0] or "a list" in problems[0]
-    assert mask_url("https://user:pw@host/simple") == "https://user:****@host/simple"
-    assert mask_url("https://token@host") == "https://****@host"
-    assert mask_url("https://host/simple") == "https://host/simple"
+    assert "https://***@host/x" in problems[0] or "a list" in problems[0]
 
 
 def test_valid_url_with_credential_is_kept(project: Path) -> None:

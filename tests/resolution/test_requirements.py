@@ -267,7 +267,7 @@ def test_constraints_must_be_named() -> None:
 
 
 _LINE_ALPHABET = st.sampled_from(
-    list("abcXYZ019._-[],;<>=!~@#:/\\ \"'$") + ["${A}", "--hash=", "-e ", "-r ", "-c ", "--pre", "-i ", " and ", "extra", "\n"]
+    [*"abcXYZ019._-[],;<>=!~@#:/\\ \"'$", "${A}", "--hash=", "-e ", "-r ", "-c ", "--pre", "-i ", " and ", "extra", "\n"]
 )
 
 

@@ -37,7 +37,6 @@ from envcapture.resolution.model import (
 )
 from envcapture.resolution.requirements import parse_requirements_text
 from envcapture.resolution.target import complete_for_target
-from envcapture.resolution.urls import mask_url
 
 LINUX_311 = Target(python_version="3.11")
 CUDA_LINUX_311 = Target(python_version="3.11", cuda="12.1")
@@ -396,14 +395,6 @@ def test_complete_manual_matrix(version: str | None, req_file: str | None, local
 def test_complete_manual_rejects_a_bad_version() -> None:
     with pytest.raises(ConfigError, match=r"^env.python.version: expected a Python version like 3.10"):
         complete_manual(version="python3", requirements_file=None, local_paths=None, snapshot=MANUAL_SNAPSHOT)
-
-
-def test_mask_url() -> None:
-    assert mask_url("https://user:tok@h.example/simple") == "https://***@h.example/simple"
-    assert mask_url("https://tok@h.example/simple") == "https://***@h.example/simple"
-    assert mask_url("https://${USER}:${TOKEN}@h.example/simple") == "https://${USER}:${TOKEN}@h.example/simple"
-    assert mask_url("ssh://git@github.com/o/r.git") == "ssh://git@github.com/o/r.git"
-    assert mask_url("https://h.example/simple") == "https://h.example/simple"
 
 
 # --- real installs: snapshot_environment + resolve ------------------------------------------------

@@ -408,6 +408,7 @@ def test_environment_that_cannot_be_built_is_exit_3(pyjob: PyJob, tmp_path: Path
     assert list((tmp_path / "cache" / "envs").iterdir()) == []  # the half-built environment is gone
 
 
+@pytest.mark.slow
 def test_missing_input_stops_the_build(tmp_path: Path) -> None:
     project = shutil.copytree(JOBS / "plain", tmp_path / "project")
     config = load_config(project / "config.yaml")  # checked on disk: the input is there
@@ -420,6 +421,7 @@ def test_missing_input_stops_the_build(tmp_path: Path) -> None:
     assert not (tmp_path / "bundle").exists()
 
 
+@pytest.mark.slow
 def test_unsafe_archive_entries_are_refused(tmp_path: Path) -> None:
     bundle = _build_plain("plain", tmp_path / "build")
     for name, needle in (
@@ -434,6 +436,7 @@ def test_unsafe_archive_entries_are_refused(tmp_path: Path) -> None:
         assert _status(run_dir)["state"] == "Failed"
 
 
+@pytest.mark.slow
 def test_env_var_missing_at_build_time_is_refused_at_run_time(tmp_path: Path) -> None:
     environ = {k: v for k, v in os.environ.items() if k != "RUN_MARKER"}
     project = shutil.copytree(JOBS / "trap", tmp_path / "project")
@@ -455,6 +458,7 @@ def test_env_var_missing_at_build_time_is_refused_at_run_time(tmp_path: Path) ->
 # --- plain jobs ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_plain_job_runs_with_only_its_inputs(tmp_path: Path) -> None:
     bundle = _build_plain("plain", tmp_path / "build")
     assert sorted(p.name for p in bundle.iterdir()) == ["inputs.tar.gz", "manifest.json"]  # no wheelhouse, no lock
@@ -477,6 +481,7 @@ def test_plain_job_runs_with_only_its_inputs(tmp_path: Path) -> None:
     assert verified.ok and {c.step for c in verified.checks} == {"hash"}
 
 
+@pytest.mark.slow
 def test_shell_syntax_runs_through_sh(tmp_path: Path) -> None:
     bundle = _build_plain("shell", tmp_path / "build")
     done = _envcapture_run(bundle, tmp_path / "run", cache=tmp_path / "cache")
@@ -487,6 +492,7 @@ def test_shell_syntax_runs_through_sh(tmp_path: Path) -> None:
     assert status["shell"] is True and status["argv"][:2] == ["/bin/sh", "-c"]
 
 
+@pytest.mark.slow
 def test_failing_job_is_failed_with_its_exit_code(tmp_path: Path) -> None:
     project = shutil.copytree(JOBS / "plain", tmp_path / "project")
     (project / "run.sh").write_text("#!/bin/sh\necho broken >&2\nexit 7\n")
@@ -628,6 +634,7 @@ def _assert_nothing_left(status: dict[str, Any], marker: str) -> None:
     assert _marked(marker) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl+C"])
 def test_cancel_lets_the_job_checkpoint_within_the_timeout(tmp_path: Path, sig: signal.Signals) -> None:
     marker = uuid.uuid4().hex
@@ -645,6 +652,7 @@ def test_cancel_lets_the_job_checkpoint_within_the_timeout(tmp_path: Path, sig: 
     _assert_nothing_left(status, marker)
 
 
+@pytest.mark.slow
 def test_cancel_kills_a_job_that_ignores_the_signal_after_the_timeout(tmp_path: Path) -> None:
     marker = uuid.uuid4().hex
     bundle = _build_plain("ignore", tmp_path / "build", RUN_MARKER=marker)
@@ -658,6 +666,7 @@ def test_cancel_kills_a_job_that_ignores_the_signal_after_the_timeout(tmp_path: 
     _assert_nothing_left(status, marker)
 
 
+@pytest.mark.slow
 def test_cancel_without_graceful_shutdown_kills_at_once(tmp_path: Path) -> None:
     marker = uuid.uuid4().hex
     bundle = _build_plain("nograce", tmp_path / "build", RUN_MARKER=marker)
