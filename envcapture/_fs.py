@@ -37,6 +37,7 @@ __all__ = [
     "atomic_writer",
     "default_cache_dir",
     "document_header",
+    "live_members",
     "pid_alive",
     "read_document",
     "read_user_file",
@@ -303,3 +304,36 @@ def read_document(
             f"{path}: {what} schema_version {found_version!r}; this envcapture reads {version} (major {_major(version)})"
         )
     return doc
+
+
+# --- processes, read from /proc ---------------------------------------------------------------
+
+
+def live_members(*, pgid: int | None = None, sid: int | None = None) -> list[int]:
+    """Pids of live (not zombie) processes in process group ``pgid`` and/or session ``sid``.
+
+    Read from ``/proc/<pid>/stat`` (Linux; empty elsewhere). The ``comm`` field may hold
+    spaces and parentheses, so fields are counted from the last ``)``: state ppid pgrp session.
+    """
+    members: list[int] = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return members
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) < 4 or fields[0] == b"Z":
+            continue
+        if pgid is not None and int(fields[2]) != pgid:
+            continue
+        if sid is not None and int(fields[3]) != sid:
+            continue
+        members.append(int(name))
+    return members

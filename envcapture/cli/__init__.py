@@ -1,12 +1,432 @@
-"""The command line (EDGE: argv -> exit code; stdout, stderr).
+"""The command line: parse -> call the library -> render -> exit code (EDGE: stdout, stderr, exit).
 
-`main` is the ``envcapture`` console script. Each command lives in the module of its part of
-the pipeline (`analyze`, `bundle`, `image`, `check`, `cache`); importing them registers them
-on the `cli` group. Every stage is imported lazily inside the commands, so ``envcapture run``
-loads nothing of the analysis.
+Exit codes: 0 ok; 1 ``check`` found problems (and ``analyze --strict`` found unresolved
+imports); 2 bad input or usage; 3 resolution or build failure; 4 internal error.
+Results go to stdout; diagnostics to stderr, one line each, never a traceback unless
+``--debug``. Human output adapts: tables on a terminal, one complete record per line when
+stdout is a pipe or a file, ``--json`` for programs; progress shows on stderr only when it
+is a terminal (never with ``--json`` or ``-q``).
+
+Each command lives in the module of its part of the pipeline (`analyze`, `bundle`, `image`,
+`check`, `cache`) and is loaded only when it runs (`_LazyGroup`).
 """
 
-from envcapture.cli import analyze, bundle, cache, check, image  # noqa: F401 - registers the commands
-from envcapture.cli._app import cli, main
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import importlib
+import os
+import re
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from envcapture._version import __version__
+from envcapture.errors import ConfigError, EnvcaptureError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
 
 __all__ = ["cli", "main"]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_BUILD, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+
+def _console(**options: Any) -> Console:
+    """A rich console; rich is imported only by commands that print (start-up time)."""
+    from rich.console import Console
+
+    return Console(**options)
+
+
+def _err_console() -> Console:
+    return _console(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False)
+
+
+# The user's paths (missing, forbidden, not a directory): bad input; the rest (a full or
+# read-only disk, an I/O error) stops the build or the run: exit 3.
+_INPUT_ERRNOS = frozenset({errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.EINVAL,
+                           errno.ENAMETOOLONG, errno.ELOOP, errno.EEXIST, errno.ENOTEMPTY})  # fmt: skip
+
+
+def _os_error(exc: OSError) -> tuple[int, str]:
+    """(exit code, line) for an `OSError`: the path(s), what failed, the system's words."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    line = f"{paths}: {reason}" if paths else f"I/O error: {reason}"
+    return (EXIT_INPUT if exc.errno in _INPUT_ERRNOS else EXIT_BUILD), line
+
+
+def _fail(exc: BaseException, debug: bool) -> int:
+    err = _err_console()
+    if debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    if isinstance(exc, ConfigError):
+        for problem in exc.problems:
+            err.print(f"envcapture: error: {problem}", markup=False)
+        return exc.exit_code
+    if isinstance(exc, EnvcaptureError):
+        err.print(f"envcapture: error: {exc}", markup=False)
+        return exc.exit_code
+    if isinstance(exc, OSError):  # an I/O error no edge named: still one line, never exit 4
+        code, where = _os_error(exc)
+        err.print(f"envcapture: error: {where}", markup=False)
+        return code
+    line = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+    err.print(f"envcapture: internal error: {line} (run with --debug for the traceback)", markup=False)
+    return EXIT_INTERNAL
+
+
+@dataclass(slots=True)
+class _Ui:
+    """How much to say on stderr: ``-q`` only errors (and results), ``-v`` also details."""
+
+    quiet: bool = False
+    verbose: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    def note(self, line: str) -> None:
+        """A note or a warning: ``envcapture: note: ...``; silenced by ``-q``."""
+        if not self.quiet:
+            _err_console().print(f"envcapture: {line}", markup=False)
+
+    def detail(self, line: str) -> None:
+        """Only with ``-v``: which interpreter, how long, what the cache did."""
+        if self.verbose and not self.quiet:
+            _err_console().print(f"envcapture: {line} [{time.monotonic() - self.started:.2f} s]", markup=False)
+
+    @contextlib.contextmanager
+    def activity(self, enabled: bool = True) -> Iterator[_Activity]:
+        """Progress on stderr while the block runs: a rich display on a terminal, erased at
+        the end; nothing when stderr is not a terminal, with ``-q`` or when not ``enabled``."""
+        activity = _Activity(enabled and not self.quiet and _stderr_is_terminal())
+        try:
+            yield activity
+        finally:
+            activity.stop()
+
+
+def _stderr_is_terminal() -> bool:
+    return sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+
+
+class _Activity:
+    """One live progress line (rich, transient); every method is a no-op when disabled."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+        self._task: Any = None
+        if enabled:
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                console=_err_console(),
+                transient=True,
+            )
+            self._task = self._progress.add_task("working", total=None)
+            self._progress.start()
+
+    def phase(self, description: str, *, total: int | None = None, completed: int = 0) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=description, total=total, completed=completed)
+
+    def files(self, read: int, parsed: int) -> None:
+        """The analysis callback: files read so far (of which parsed, not from the cache)."""
+        if self._progress is not None:
+            self._progress.update(self._task, description=f"analysing imports: {read} files ({parsed} parsed)")
+
+    def wheel(self, event: Any) -> None:
+        """The wheelhouse callback: one event per wheel downloaded, built or copied."""
+        if self._progress is not None:
+            what = f"wheels {event.done}/{event.total}" + ("" if event.action == "start" else f": {event.action} {event.name}")
+            self._progress.update(self._task, description=what, completed=event.done, total=event.total)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def _ui() -> _Ui:
+    ctx = click.get_current_context()
+    ui = ctx.meta.get("envcapture.ui")
+    if not isinstance(ui, _Ui):
+        ui = ctx.meta["envcapture.ui"] = _Ui()
+    return ui
+
+
+def _ui_options(func: F) -> F:
+    """``-q/--quiet`` and ``-v/--verbose``: every command has them."""
+    func = click.option(
+        "-v", "--verbose", is_flag=True, help="Also say which interpreter, how long each step took, what the cache did."
+    )(func)
+    return click.option("-q", "--quiet", is_flag=True, help="No progress, notes or warnings on stderr: results and errors only.")(
+        func
+    )
+
+
+def _json_option(command: str, help_text: str) -> Callable[[F], F]:
+    """``--json``, also set by ``ENVCAPTURE_<COMMAND>_JSON=1`` (and the older ``..._AS_JSON``)."""
+    prefix = "ENVCAPTURE_" + command.upper().replace(" ", "_").replace("-", "_")
+    return click.option("--json", "as_json", is_flag=True, envvar=[f"{prefix}_JSON", f"{prefix}_AS_JSON"], help=help_text)
+
+
+def _python_request(python: str | None) -> str | None:
+    """``--python``: an interpreter path, a virtualenv directory or a version (3.10, python3.12)."""
+    if python is None:
+        return None
+    from envcapture.environment.request import resolve_python
+
+    found = resolve_python(python)
+    _ui().detail(f"--python {python}: {found}")
+    return found
+
+
+_NARROW = 64  # below this many columns, the report is printed as lines, wrapped
+
+
+def _print_human(renderable: Any, plain: Callable[[], str]) -> None:
+    """A report for people: rich tables on a terminal, else ``plain()``: complete lines, never cut."""
+    if sys.stdout.isatty():
+        console = _console(highlight=False, emoji=False, markup=False)
+        if console.width < _NARROW:  # a table of five columns in 40 cells folds every word
+            from rich.text import Text
+
+            console.print(Text(plain().rstrip("\n")), overflow="fold")
+        else:
+            console.print(renderable)
+    else:
+        click.echo(plain(), nl=False)
+
+
+def _shown_path(path: str | os.PathLike[str]) -> str:
+    """A path as messages show it: normalised (no ``a/../b``), relative to the current
+    directory when it is inside it."""
+    text = os.path.normpath(os.fspath(path))
+    if os.path.isabs(text):
+        try:
+            rel = os.path.relpath(text)
+        except ValueError:
+            return text
+        return text if rel.startswith("..") else rel
+    return text
+
+
+def _guarded(func: F) -> F:
+    """Turn envcapture errors into one line and an exit code; never a traceback.
+
+    Also takes ``quiet`` and ``verbose`` (`_ui_options`) out of the arguments into `_ui`.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        debug = bool(ctx.find_root().params.get("debug"))
+        ctx.meta["envcapture.ui"] = _Ui(quiet=bool(kwargs.pop("quiet", False)), verbose=bool(kwargs.pop("verbose", False)))
+        try:
+            return func(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            _err_console().print("envcapture: interrupted", markup=False)
+            ctx.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
+            ctx.exit(_fail(exc, debug))
+
+    return wrapper  # type: ignore[return-value]
+
+
+class _LazyGroup(click.Group):
+    """The command group, loading each command's module only when that command runs (click's
+    lazy-loading pattern): ``envcapture run`` on a job VM imports nothing of the analysis."""
+
+    def __init__(self, *args: Any, lazy: Mapping[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy = dict(lazy)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self._lazy:
+            module, _, attr = self._lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attr)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+_COMMANDS = {
+    "config": "envcapture.cli.analyze:config_group",
+    "analyze": "envcapture.cli.analyze:analyze_cmd",
+    "lock": "envcapture.cli.bundle:lock_cmd",
+    "build": "envcapture.cli.bundle:build_cmd",
+    "verify": "envcapture.cli.bundle:verify_cmd",
+    "run": "envcapture.cli.bundle:run_cmd",
+    "image": "envcapture.cli.image:image_cmd",
+    "check": "envcapture.cli.check:check_cmd",
+    "cache": "envcapture.cli.cache:cache_group",
+}
+
+
+@click.group(
+    cls=_LazyGroup,
+    lazy=_COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "ENVCAPTURE"},
+)
+@click.version_option(__version__, "--version", prog_name="envcapture", message="%(prog)s %(version)s")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def cli(debug: bool) -> None:
+    """Capture the Python environment of an ML job for a Linux x86_64 GPU VM."""
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _mask(url: str | None) -> str | None:
+    from envcapture._urls import mask_url
+
+    return mask_url(url) if url else url
+
+
+def _entry_words(entries: tuple[str, ...], modules: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """ENTRIES and ``-m MODULE`` options as entry points, read as python reads its own:
+    ``-m app.cli``, ``-mapp.cli`` and ``"-m app.cli"`` name a module; paths stay paths."""
+    from envcapture.errors import InputError
+
+    out: list[str] = []
+    words = iter(entries)
+    for word in words:
+        if re.fullmatch(r"python(3(\.\d+)?)?", word) and not Path(word).exists():
+            continue  # `envcapture analyze -- python -m app.cli`: the interpreter is implied
+        if word == "-m":
+            name = next(words, None)
+            if name is None:
+                raise InputError("-m: expected a module name after it, as in `python -m pkg.mod`")
+            out.append(f"-m {name}")
+        elif word.startswith("-m"):
+            out.append(f"-m {word[2:].strip()}")
+        else:
+            out.append(word)
+    out.extend(f"-m {name.strip()}" for name in modules)
+    return tuple(out)
+
+
+def _entry_paths(entries: tuple[str, ...]) -> tuple[str, ...]:
+    """Paths on the command line are relative to where the user stands, not to the project."""
+    from envcapture.errors import InputError
+
+    out = []
+    for entry in entries:
+        if entry.startswith("-m "):
+            out.append(entry)
+            continue
+        path = Path(entry)
+        if not (path.is_file() or (path / "__main__.py").is_file()):
+            what = "a directory without __main__.py, which Python cannot run" if path.is_dir() else "no such file"
+            raise InputError(f"{entry}: {what}")
+        out.append(str(path.resolve()))
+    return tuple(out)
+
+
+def _job_inputs(
+    entries: tuple[str, ...], config_file: Path | None, project: Path | None, verb: str
+) -> tuple[tuple[str, ...], Path | None, Path | None]:
+    """What names the job: ENTRIES, else ``--config``, else ``./config.yaml``.
+
+    Entry points given on the command line make the current directory the project
+    unless ``--project`` or ``--config`` says otherwise.
+    """
+    from envcapture.errors import InputError
+
+    if config_file is None and not entries:
+        if not Path("config.yaml").is_file():
+            raise InputError(f"nothing to {verb}: give entry points (envcapture {verb} main.py) or --config config.yaml")
+        config_file = Path("config.yaml")
+    paths = _entry_paths(entries)
+    if project is None and entries and config_file is None:
+        project = Path.cwd()
+    return paths, config_file, project
+
+
+_module_option = click.option(
+    "-m",
+    "--module",
+    "modules",
+    multiple=True,
+    metavar="MODULE",
+    help="An entry point run as `python -m MODULE` runs it (repeatable; next to script ENTRIES).",
+)
+
+
+_allow_unresolved_option = click.option(
+    "--allow-unresolved",
+    is_flag=True,
+    help="Go on when the job cannot run as analysed (a missing entry script, no entry point, an import "
+    "found only outside the target's sys.path); refused by default.",
+)
+
+
+def _job_options(func: F) -> F:
+    """ENTRIES, --config, --python, --target-python, --project: how every job command names its job."""
+    decorators = [
+        click.argument("entries", nargs=-1),
+        _module_option,
+        click.option(
+            "-c",
+            "--config",
+            "config_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="The job's config.yaml: entry points from cmd and root-paths, python settings.",
+        ),
+        click.option(
+            "--python",
+            "python",
+            help="Interpreter whose environment is analysed (default: the active virtualenv, else this Python).",
+        ),
+        click.option(
+            "--target-python", help="Target Python version (default: the config's version, else the analysed interpreter's)."
+        ),
+        click.option(
+            "--project",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="The job's working directory (default: the config's directory, else the current one).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``envcapture`` console script."""
+    try:
+        rv = cli.main(args=argv, prog_name="envcapture", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.exceptions.Abort:
+        _err_console().print("envcapture: aborted", markup=False)
+        return 130
+    except click.ClickException as exc:
+        _err_console().print(f"envcapture: error: {exc.format_message()}", markup=False)
+        return EXIT_INPUT if isinstance(exc, click.UsageError) else exc.exit_code
+    return rv if isinstance(rv, int) else EXIT_OK

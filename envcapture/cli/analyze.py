@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from envcapture._fs import document_header
-from envcapture.cli._app import (
+from envcapture.cli import (
     EXIT_FINDINGS,
     _console,
     _entry_words,
@@ -24,12 +24,11 @@ from envcapture.cli._app import (
     _shown_path,
     _ui,
     _ui_options,
-    cli,
 )
 from envcapture.errors import ConfigError
 
 
-@cli.group("config")
+@click.group("config")
 def config_group() -> None:
     """Work with a job's config.yaml."""
 
@@ -141,7 +140,7 @@ def _derived_settings(job: Any, python: str | None, quiet: bool) -> dict[str, tu
     return derived
 
 
-@cli.command("analyze")
+@click.command("analyze")
 @_job_options
 @_json_option("analyze", "Print the analysis as JSON (schema envcapture/analysis 1.1).")
 @click.option(
@@ -239,17 +238,3 @@ def analyze_cmd(
         _print_human(render_analysis(analysis), lambda: render_plain(analysis))
     if strict and any(u.status.value == "required" for u in analysis.unresolved):
         click.get_current_context().exit(EXIT_FINDINGS)
-
-
-def _warn_requirements_contradictions(result: Any, config_file: Path | None, python: str | None) -> None:
-    """In manual mode with a requirements file: say where it contradicts the imports
-    (missing, unused, wrong name), as `envcapture check` would; the lock still follows the file."""
-    from envcapture.check.job import CheckOptions, run_check
-
-    spec = result.config.env.python if result.config is not None else None
-    if spec is None or spec.mode != "manual" or not spec.requirements_file.given:
-        return
-    checked = run_check(CheckOptions(config=config_file, python=python), snapshot=result.snapshot)
-    for finding in checked.findings:
-        if finding.code in ("EC001", "EC002", "EC003"):
-            _ui().note(f"warning: {finding}")

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from envcapture._fs import document_header
-from envcapture.cli._app import (
+from envcapture.cli import (
     EXIT_BUILD,
     EXIT_FINDINGS,
     _allow_unresolved_option,
@@ -25,12 +25,10 @@ from envcapture.cli._app import (
     _shown_path,
     _ui,
     _ui_options,
-    cli,
 )
-from envcapture.cli.analyze import _warn_requirements_contradictions
 
 
-@cli.command("lock")
+@click.command("lock")
 @_job_options
 @click.option(
     "-o",
@@ -110,7 +108,7 @@ def lock_cmd(
         ui.note(f"warning: {unresolved.requirement()} is needed on the target but not installed here: {unresolved.reason}")
 
 
-@cli.command("build")
+@click.command("build")
 @_job_options
 @click.option(
     "-o",
@@ -267,7 +265,7 @@ def _can_verify(target: Any) -> bool:
     return False
 
 
-@cli.command("verify")
+@click.command("verify")
 @click.argument("bundle", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option(
     "--python",
@@ -320,7 +318,7 @@ def verify_cmd(bundle: Path, python: str | None, as_json: bool) -> None:
         click.get_current_context().exit(EXIT_FINDINGS)
 
 
-@cli.command("run")
+@click.command("run")
 @click.argument("bundle", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option(
     "--workdir",
@@ -352,3 +350,17 @@ def run_cmd(bundle: Path, workdir: Path | None, python: str | None) -> None:
 
     result = run_bundle(bundle, workdir, python=_python_request(python), log=say)
     click.get_current_context().exit(result.exit_status)
+
+
+def _warn_requirements_contradictions(result: Any, config_file: Path | None, python: str | None) -> None:
+    """In manual mode with a requirements file: say where it contradicts the imports
+    (missing, unused, wrong name), as `envcapture check` would; the lock still follows the file."""
+    from envcapture.check.job import CheckOptions, run_check
+
+    spec = result.config.env.python if result.config is not None else None
+    if spec is None or spec.mode != "manual" or not spec.requirements_file.given:
+        return
+    checked = run_check(CheckOptions(config=config_file, python=python), snapshot=result.snapshot)
+    for finding in checked.findings:
+        if finding.code in ("EC001", "EC002", "EC003"):
+            _ui().note(f"warning: {finding}")

@@ -7,16 +7,15 @@ import json
 import click
 
 from envcapture._fs import document_header
-from envcapture.cli._app import (
+from envcapture.cli import (
     _console,
     _guarded,
     _json_option,
     _ui_options,
-    cli,
 )
 
 
-@cli.group("cache")
+@click.group("cache")
 def cache_group() -> None:
     """Inspect and prune the store of wheels and bundles."""
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from envcapture.cli._app import (
+from envcapture.cli import (
     EXIT_FINDINGS,
     _console,
     _entry_words,
@@ -15,11 +15,10 @@ from envcapture.cli._app import (
     _python_request,
     _ui,
     _ui_options,
-    cli,
 )
 
 
-@cli.command("check")
+@click.command("check")
 @click.argument("entries", nargs=-1)
 @_module_option
 @click.option(

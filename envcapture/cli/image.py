@@ -8,18 +8,17 @@ from pathlib import Path
 
 import click
 
-from envcapture.cli._app import (
+from envcapture.cli import (
     EXIT_FINDINGS,
     _console,
     _err_console,
     _guarded,
     _ui,
     _ui_options,
-    cli,
 )
 
 
-@cli.command("image")
+@click.command("image")
 @click.argument("bundle", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option(
     "-o",

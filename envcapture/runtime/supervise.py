@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from envcapture._procs import live_members
+from envcapture._fs import live_members
 
 __all__ = ["Cancellation", "Cancelled", "Outcome", "group_members", "supervise"]
 

@@ -342,6 +342,7 @@ def test_src_layout_module_without_pythonpath_is_an_error(tmp_path: Path, here: 
     assert diags(run(project, here, config="config.yaml"), FALLBACK_IMPORT) == []
 
 
+@pytest.mark.slow  # makes a virtualenv and pip-installs the project
 def test_installed_project_needs_no_pythonpath(tmp_path: Path) -> None:
     """``pip install -e .`` puts the project on sys.path: the import works, nothing to fix."""
     project = write(

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envcapture._procs import live_members
+from envcapture._fs import live_members
 
 __all__ = [
     "IGNORED_DIRS",
