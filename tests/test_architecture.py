@@ -139,3 +139,19 @@ def test_every_stage_is_a_folder_with_a_model_or_a_reason() -> None:
 def test_no_module_is_over_800_lines() -> None:
     sizes = {str(p.relative_to(REPO)): len(p.read_text(encoding="utf-8").splitlines()) for p in PACKAGE.rglob("*.py")}
     assert {p: n for p, n in sizes.items() if n > 800} == {}
+
+
+def test_docs_architecture_names_every_module_and_folder() -> None:
+    """docs/architecture.md matches the folders: every stage folder is in the picture and
+    every module is named in the table (by its path, or by its name in its folder's row)."""
+    doc = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    picture = doc[: doc.index("## Stages")]
+    assert [s for s in (*STAGES, "cli") if f"  {s}/" not in picture] == []
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel not in doc and f"`{path.name}`" not in doc:
+            missing.append(rel)
+    assert missing == []
