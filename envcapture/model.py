@@ -74,7 +74,19 @@ class Target:
     os_name: str = "posix"
     implementation_name: str = "cpython"
     manylinux: str = "2_28"  # glibc level of the target
-    cuda: str | None = None  # e.g. "12.1" for a CUDA target; None: plain index builds
+    cuda: str | None = None  # the CUDA line of a GPU target ("12.6", "13.0"); None: the index's default build
+    accelerator: str | None = None  # "cpu" or "cuda"; None: the variant installed locally is kept
+
+    @property
+    def gpu(self) -> bool:
+        """A CUDA target (``accelerator="cuda"``, or a CUDA line given)."""
+        return self.accelerator == "cuda" or self.cuda is not None
+
+    def accelerator_text(self) -> str:
+        """``CPU``, ``CUDA 12.6``, ``CUDA`` (the index's default build), or ``as installed``."""
+        if self.gpu:
+            return f"CUDA {self.cuda}" if self.cuda else "CUDA"
+        return "CPU" if self.accelerator == "cpu" else "accelerator as installed"
 
     @property
     def python_minor(self) -> tuple[int, int]:
@@ -104,8 +116,8 @@ class Target:
         """``CPython 3.11 on linux x86_64 (manylinux_2_28, CUDA 12.1)``: the target in messages
         and in the header of the lock file."""
         major, minor = self.python_minor
-        cuda = f", CUDA {self.cuda}" if self.cuda else ""
-        return f"CPython {major}.{minor} on {self.sys_platform} {self.platform_machine} (manylinux_{self.manylinux}{cuda})"
+        acc = f", {self.accelerator_text()}" if self.gpu or self.accelerator == "cpu" else ""
+        return f"CPython {major}.{minor} on {self.sys_platform} {self.platform_machine} (manylinux_{self.manylinux}{acc})"
 
     def platform_tags(self) -> tuple[str, ...]:
         """``manylinux_2_28_x86_64`` down to ``manylinux_2_5_x86_64``, then the legacy aliases

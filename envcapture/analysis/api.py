@@ -34,6 +34,7 @@ from envcapture.analysis.entries import entry_points_for
 from envcapture.analysis.finder import ModuleFinder
 from envcapture.analysis.model import EntryKind, EntryPoint, SourceFacts
 from envcapture.analysis.walk import build_import_graph
+from envcapture.config.accelerator import choose_accelerator
 from envcapture.config.loader import JobConfig, load_config, parse_config
 from envcapture.environment.model import EnvSnapshot
 from envcapture.environment.snapshot import default_interpreter, snapshot_environment
@@ -84,6 +85,7 @@ _PARALLEL_THRESHOLD = 32
 class AnalysisOptions:
     python: str | None = None  # the interpreter whose environment is analysed
     target_python: str | None = None  # default: the config's version, else the analysed one
+    accelerator: str | None = None  # cpu, cuda, cuXYZ; default: cloud-instance-types, else as installed
     use_cache: bool = True
     cache_dir: Path | None = None
     jobs: int | None = None  # worker processes for parsing; None: every core
@@ -291,7 +293,8 @@ def analyze(
         target_version = str(version) if version else None
     if target_version is None:
         target_version = ".".join(snapshot.python_version.split(".")[:2])
-    target = Target(python_version=target_version)
+    chosen = choose_accelerator(options.accelerator, job.cloud_instance_types if job is not None else ())
+    target = Target(python_version=target_version, accelerator=chosen.accelerator, cuda=chosen.cuda)
     cache = FactsCache(options.cache_dir, enabled=options.use_cache)
     runtime = options.runtime or options.runtime_cmd is not None
     # The runtime pass runs the job's code: its result is never reused.

@@ -535,6 +535,7 @@ def build_bundle(
     project: str | os.PathLike[str] | None = None,
     python: str | None = None,
     target_python: str | None = None,
+    accelerator: str | None = None,
     options: ResolveOptions | None = None,
     store: Store | None = None,
     wheelhouse_options: WheelhouseOptions | None = None,
@@ -557,9 +558,16 @@ def build_bundle(
     job = job_config(config, project=project)
     plain = job is not None and job.env.python is None  # nothing to resolve: only the inputs travel
     cap = capture(
-        entry_points, config=job, project=project, python=python, target_python=target_python, options=options,
-        complete=not plain, allow_unresolved=allow_unresolved,
-    )  # fmt: skip
+        entry_points,
+        config=job,
+        project=project,
+        python=python,
+        target_python=target_python,
+        accelerator=accelerator,
+        options=options,
+        complete=not plain,
+        allow_unresolved=allow_unresolved,
+    )
     wh_options = wheelhouse_options or WheelhouseOptions(analysed_python=cap.snapshot.executable, environ=environ)
     return assemble_bundle(
         cap,

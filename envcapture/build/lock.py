@@ -434,6 +434,7 @@ def target_json(target: Target) -> dict[str, Any]:
         "platform_machine": target.platform_machine,
         "manylinux": target.manylinux,
         "cuda": target.cuda,
+        "accelerator": target.accelerator,
     }
 
 
@@ -490,6 +491,17 @@ def render_environment_json(
             for u in closure.unresolved_for_target
         ],
         "dropped": [{"name": d.name, "reason": d.reason} for d in closure.dropped],
+        "variant_swaps": [
+            {
+                "name": s.name,
+                "installed_version": s.installed_version,
+                "version": s.version,
+                "build": s.build,
+                "added": list(s.added),
+                "removed": list(s.removed),
+            }
+            for s in closure.swaps
+        ],
         "decisions": [{"subject": d.subject, "action": d.action, "reason": d.reason} for d in all_decisions],
     }
     if local_files is not None:
@@ -568,16 +580,19 @@ def lock_job(
     project: str | os.PathLike[str] | None = None,
     python: str | None = None,
     target_python: str | None = None,
+    accelerator: str | None = None,
 ) -> WrittenLock:
     """EDGE: write the lock files of ``result`` (``requirements.lock.txt``, ``pylock.toml``
     when every pin has a hash, ``environment.json``) into ``out_dir``.
 
     ``result`` is a `Capture`, or the job's config (a path, a `JobConfig` or a parsed
     mapping) to capture first with ``entry_points``, ``project``, ``python`` and
-    ``target_python`` .
+    ``target_python`` and ``accelerator``.
     """
     if not isinstance(result, Capture):
-        result = capture(entry_points, config=result, project=project, python=python, target_python=target_python)
+        result = capture(
+            entry_points, config=result, project=project, python=python, target_python=target_python, accelerator=accelerator
+        )
     out = Path(os.fspath(out_dir))
     out.mkdir(parents=True, exist_ok=True)
     closure = result.closure

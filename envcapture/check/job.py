@@ -58,6 +58,7 @@ class CheckOptions:
     pyproject: bool = False
     python: str | None = None
     target_python: str | None = None
+    accelerator: str | None = None  # cpu, cuda, cuXYZ (see envcapture.config.accelerator)
     require_pins: bool = False  # on top of [tool.envcapture] require-pins
     check_index: bool = False
     fix: bool = False
@@ -76,6 +77,7 @@ class CheckResult:
     fixed: tuple[Finding, ...] = ()
     written: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    target: Target | None = None
 
 
 def _project_dir(options: CheckOptions) -> Path:
@@ -223,6 +225,7 @@ def run_check(options: CheckOptions, *, snapshot: EnvSnapshot | None = None) -> 
         options=AnalysisOptions(
             python=options.python,
             target_python=options.target_python,
+            accelerator=options.accelerator,
             use_cache=options.use_cache,
             cache_dir=options.cache_dir,
         ),
@@ -267,6 +270,7 @@ def run_check(options: CheckOptions, *, snapshot: EnvSnapshot | None = None) -> 
         fixed=fixed,
         written=written,
         notes=tuple(notes),
+        target=analysis.target,
     )
 
 

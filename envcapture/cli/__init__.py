@@ -386,8 +386,17 @@ _allow_unresolved_option = click.option(
 )
 
 
+_accelerator_option = click.option(
+    "--accelerator",
+    envvar="ENVCAPTURE_ACCELERATOR",
+    metavar="cpu|cuda|cuXYZ",
+    help="The target's accelerator: cpu, cuda (the index's default CUDA build) or a CUDA line such as cu126 "
+    "(env ENVCAPTURE_ACCELERATOR; default: the first cloud-instance-types entry, else the build installed here).",
+)
+
+
 def _job_options(func: F) -> F:
-    """ENTRIES, --config, --python, --target-python, --project: how every job command names its job."""
+    """ENTRIES, --config, --python, --target-python, --accelerator, --project: how every job command names its job."""
     decorators = [
         click.argument("entries", nargs=-1),
         _module_option,
@@ -406,6 +415,7 @@ def _job_options(func: F) -> F:
         click.option(
             "--target-python", help="Target Python version (default: the config's version, else the analysed interpreter's)."
         ),
+        _accelerator_option,
         click.option(
             "--project",
             type=click.Path(file_okay=False, path_type=Path),

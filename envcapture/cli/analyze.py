@@ -176,6 +176,7 @@ def analyze_cmd(
     config_file: Path | None,
     python: str | None,
     target_python: str | None,
+    accelerator: str | None,
     project: Path | None,
     as_json: bool,
     explain_name: str | None,
@@ -206,6 +207,7 @@ def analyze_cmd(
         options = AnalysisOptions(
             python=python,
             target_python=target_python,
+            accelerator=accelerator,
             use_cache=not no_cache,
             jobs=jobs,
             runtime=runtime or runtime_cmd is not None,
@@ -235,6 +237,13 @@ def analyze_cmd(
     if as_json:
         click.echo(render_json(analysis), nl=False)
     else:
+        from envcapture.cli._target import say_target
+        from envcapture.resolution.summary import planned_swaps
+
+        installed = [(d.name, d.version) for d in analysis.distributions]
+        say_target(_console(highlight=False, soft_wrap=True, emoji=False, markup=False), ui, analysis.target, None, installed)
+        for line in planned_swaps(analysis.target, installed):
+            ui.note(f"swap: {line}")
         _print_human(render_analysis(analysis), lambda: render_plain(analysis))
     if strict and any(u.status.value == "required" for u in analysis.unresolved):
         click.get_current_context().exit(EXIT_FINDINGS)

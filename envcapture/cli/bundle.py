@@ -26,6 +26,7 @@ from envcapture.cli import (
     _ui,
     _ui_options,
 )
+from envcapture.cli._target import regenerate, say_build_target, say_sizes, say_swaps, say_target
 
 
 @click.command("lock")
@@ -48,6 +49,7 @@ def lock_cmd(
     config_file: Path | None,
     python: str | None,
     target_python: str | None,
+    accelerator: str | None,
     project: Path | None,
     out_dir: Path,
     offline: bool,
@@ -70,6 +72,7 @@ def lock_cmd(
             project=project,
             python=python,
             target_python=target_python,
+            accelerator=accelerator,
             complete=not offline,
             allow_unresolved=allow_unresolved,
             progress=activity.files if activity.enabled else None,
@@ -84,18 +87,14 @@ def lock_cmd(
             closure = attach_artifacts(result.closure, result.target, client)
             warnings = [str(w) for w in index_warnings(closure, result.target, client)]
             result = replace(result, closure=closure)
+    out = _console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+    say_target(out, ui, result.target, result.closure, [(d.name, d.version) for d in result.snapshot.distributions])
+    say_swaps(out, result.closure, result.target)
     for warning in warnings:
         ui.note(f"warning: {warning}")
-    parts = ["envcapture lock"]
-    if config_file is not None:
-        parts.append(f"--config {config_file}")
-    if target_python:
-        parts.append(f"--target-python {target_python}")
-    parts.extend([*entries, f"-o {out_dir}"])
-    command = " ".join(parts)
+    command = regenerate("lock", config_file, entries, target_python=target_python, accelerator=accelerator)
     _warn_requirements_contradictions(result, config_file, python)
     written = lock_job(result, out_dir, command=command)
-    out = _console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     pins = result.closure.pins
     out.print(f"locked {len(pins)} distributions for Python {result.target.python_version} on linux x86_64", markup=False)
     for path in written.paths:
@@ -143,6 +142,7 @@ def build_cmd(
     config_file: Path | None,
     python: str | None,
     target_python: str | None,
+    accelerator: str | None,
     project: Path | None,
     out_dir: Path,
     jobs: int | None,
@@ -161,12 +161,7 @@ def build_cmd(
     entries = _entry_words(entries, modules)
     paths, config_file, project = _job_inputs(entries, config_file, project, "build")
     python = _python_request(python)
-    parts = ["envcapture build"]
-    if config_file is not None:
-        parts.append(f"--config {config_file.name}")
-    if target_python:
-        parts.append(f"--target-python {target_python}")
-    parts.extend([*entries, f"-o {out_dir.name}"])
+    command = regenerate("build", config_file, entries, target_python=target_python, accelerator=accelerator)
     with ui.activity(not (no_progress or as_json)) as activity:
         activity.phase("reading the environment")
         cap = capture(
@@ -175,6 +170,7 @@ def build_cmd(
             project=project,
             python=python,
             target_python=target_python,
+            accelerator=accelerator,
             allow_unresolved=allow_unresolved,
             progress=activity.files if activity.enabled else None,
         )
@@ -186,7 +182,7 @@ def build_cmd(
             out_dir,
             wheelhouse_options=options,
             progress=activity.wheel if activity.enabled else None,
-            command=" ".join(parts),
+            command=command,
             allow_secret_env=allow_secret_env,
         )
     stats = result.stats
@@ -219,6 +215,7 @@ def build_cmd(
             click.get_current_context().exit(EXIT_BUILD)
         return
     out = _console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+    sizes = say_build_target(out, ui, result)
     wheels = result.wheelhouse.wheels
     inputs = (result.manifest.get("job") or {}).get("inputs") or []
     out.print(
@@ -227,6 +224,7 @@ def build_cmd(
         f"{_count(len(inputs), 'input')}",
         markup=False,
     )
+    say_sizes(out, ui, sizes)
     for item in result.local_code.excluded:
         ui.note(f"note: left out {item.path} ({item.rule})")
     for item in ((result.manifest.get("job") or {}).get("inputs_archive") or {}).get("excluded") or []:

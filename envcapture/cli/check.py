@@ -8,6 +8,7 @@ import click
 
 from envcapture.cli import (
     EXIT_FINDINGS,
+    _accelerator_option,
     _console,
     _entry_words,
     _guarded,
@@ -43,6 +44,7 @@ from envcapture.cli import (
     "--python", "python", help="Interpreter whose environment is analysed (default: the active virtualenv, else this Python)."
 )
 @click.option("--target-python", help="Target Python version (default: the config's version, else the analysed interpreter's).")
+@_accelerator_option
 @click.option(
     "--project",
     type=click.Path(file_okay=False, path_type=Path),
@@ -76,6 +78,7 @@ def check_cmd(
     pyproject: bool,
     python: str | None,
     target_python: str | None,
+    accelerator: str | None,
     project: Path | None,
     require_pins: bool,
     check_index: bool,
@@ -106,6 +109,7 @@ def check_cmd(
         pyproject=pyproject,
         python=python,
         target_python=target_python,
+        accelerator=accelerator,
         require_pins=require_pins,
         check_index=check_index,
         fix=fix,
@@ -129,8 +133,11 @@ def check_cmd(
     elif fmt == "github":
         click.echo(render_github(result.findings), nl=False)
     else:
-        _console(highlight=False, soft_wrap=True, emoji=False, markup=False).print(
-            render_human(result.findings, fixed=result.fixed)
-        )
+        from envcapture.resolution.summary import target_line
+
+        out = _console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+        if result.target is not None:
+            out.print(target_line(result.target), markup=False)
+        out.print(render_human(result.findings, fixed=result.fixed))
     if result.findings:
         click.get_current_context().exit(EXIT_FINDINGS)

@@ -137,6 +137,7 @@ def capture(
     project: str | os.PathLike[str] | None = None,
     python: str | None = None,
     target_python: str | None = None,
+    accelerator: str | None = None,
     options: ResolveOptions | None = None,
     complete: bool = True,
     snapshot: EnvSnapshot | None = None,
@@ -150,6 +151,8 @@ def capture(
     as for `envcapture.analysis.api.analyze`; ``python`` is an interpreter request (a path,
     a virtualenv directory, a version).
 
+    :param accelerator: the target's accelerator (``cpu``, ``cuda``, ``cu126``...); default
+        the config's ``cloud-instance-types``, else the variant installed locally.
     :param options: pip options replacing ``env.python.pip`` (the requirements file's
         options are still merged in).
     :param complete: resolve what the target needs but the local environment lacks
@@ -169,7 +172,9 @@ def capture(
         entry_points,
         config=job,
         project=project_dir,
-        options=AnalysisOptions(python=python, target_python=target_python, cache_dir=cache_dir, progress=progress),
+        options=AnalysisOptions(
+            python=python, target_python=target_python, accelerator=accelerator, cache_dir=cache_dir, progress=progress
+        ),
         snapshot=snapshot,
     )
     if not allow_unresolved:
@@ -203,7 +208,7 @@ def capture(
         if spec.local_paths.given:
             local_paths = manual.local_paths
     closure = resolve(direct, snapshot, target, base_options)
-    if complete and closure.unresolved_for_target:
+    if complete:
         closure = complete_for_target(closure, target)
     if decisions:
         closure = replace(closure, decisions=tuple(sorted({*closure.decisions, *decisions})))

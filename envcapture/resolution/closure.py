@@ -48,7 +48,7 @@ from envcapture.resolution.model import (
 from envcapture.resolution.platforms import LOCAL_PLATFORM_ONLY, TORCH_INDEX, TORCH_VARIANTS, describe_target
 from envcapture.resolution.urls import file_url_path
 
-__all__ = ["origin_from_direct_url", "resolve"]
+__all__ = ["origin_from_direct_url", "resolve", "variant_for_target"]
 
 
 def __dir__() -> list[str]:
@@ -441,13 +441,13 @@ class _ClosureWalk:
         except InvalidVersion:
             parsed = None
         label = parsed.local if parsed is not None else None
-        if (
-            origin.kind is OriginKind.INDEX
-            and dist.name in TORCH_VARIANTS
-            and parsed is not None
-            and (label or self.options.torch_cuda)
-        ):
-            placed = self._pin_torch_variant(dist, origin, parsed, label)
+        mapped = (
+            _map_torch(dist, parsed, self.target, self.options)
+            if origin.kind is OriginKind.INDEX and dist.name in TORCH_VARIANTS and parsed is not None
+            else None
+        )
+        if mapped is not None:
+            placed = self._pin_torch_variant(dist, origin, mapped)
         else:
             by_kind = {
                 OriginKind.INDEX: self._pin_index,
@@ -475,26 +475,28 @@ class _ClosureWalk:
         )
         return pin, placed.extra_index
 
-    def _pin_torch_variant(self, dist: DistributionInfo, origin: Origin, parsed: Version, label: str | None) -> _Placement:
-        """torch/torchvision/torchaudio with a local label or ``torch_cuda``: mapped to the target's variant."""
-        version, extra_index, reason = _map_torch(dist, parsed, self.target, self.options)
+    def _pin_torch_variant(self, dist: DistributionInfo, origin: Origin, mapped: tuple[str, str | None, str]) -> _Placement:
+        """torch/torchvision/torchaudio whose target variant differs from the installed one:
+        pinned to the target's variant; `complete_for_target` resolves what it requires."""
+        version, extra_index, reason = mapped
         self.decisions.append(Decision(subject=dist.name, action="map-local-version", reason=reason))
-        if label is not None or extra_index is not None:
-            self.decisions.append(
-                Decision(
-                    subject=dist.name,
-                    action="variant-dependencies",
-                    reason=f"the target build {dist.name}=={version} may require libraries "
-                    f"(nvidia-*, triton) that the local build does not list; complete_for_target "
-                    "resolves them for the target",
-                )
-            )
         return _Placement(version=version, origin=replace(origin, index_url=extra_index), extra_index=extra_index)
 
     def _pin_index(self, dist: DistributionInfo, origin: Origin, label: str | None) -> _Placement:
         """An index release; one with a local version label travels in the wheelhouse."""
         if label is None:
             return _Placement(version=dist.version, origin=origin)
+        index = _variant_index(dist.name, label, self.options)
+        if index is not None:
+            self.decisions.append(
+                Decision(
+                    subject=dist.name,
+                    action="variant-index",
+                    reason=f"{dist.display_name} {dist.version} is the '+{label}' build of the PyTorch index; "
+                    f"{index} is added as a source for it (no configured index names it)",
+                )
+            )
+            origin = replace(origin, index_url=index)
         self.decisions.append(
             Decision(
                 subject=dist.name,
@@ -603,24 +605,79 @@ class _ClosureWalk:
             )
 
 
-def _map_torch(dist: DistributionInfo, parsed: Version, target: Target, options: ResolveOptions) -> tuple[str, str | None, str]:
+def variant_for_target(name: str, version: str, target: Target, options: ResolveOptions) -> str | None:
+    """The version of the target's build of an installed index package published in
+    accelerator variants (``torch 2.13.0+cpu`` -> ``2.13.0`` for a GPU target), or ``None``
+    when the installed build is the target's."""
+    canonical = dist_name(name)
+    if canonical not in TORCH_VARIANTS:
+        return None
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        return None
+    info = DistributionInfo(name=canonical, display_name=name, version=version, requires=())
+    mapped = _map_torch(info, parsed, target, options)
+    return mapped[0] if mapped is not None else None
+
+
+def _torch_index_for(tag: str, options: ResolveOptions) -> str | None:
+    """The configured index that serves the PyTorch ``tag`` variant (``.../whl/cu126``), if any."""
+    for url in (options.index_url, *options.extra_index_urls):
+        if url and url.rstrip("/").endswith(f"/{tag}") and "pytorch" in url:
+            return None  # configured: nothing to add
+    if options.index_url or options.find_links or options.no_index:
+        return None  # a private index or find-links directory: trusted to serve it
+    return f"{TORCH_INDEX}/{tag}"
+
+
+def _variant_index(name: DistName, label: str, options: ResolveOptions) -> str | None:
+    """The PyTorch index a kept local label (``+cpu``, ``+cu126``) comes from, when no
+    configured source is trusted to serve it."""
+    if name not in TORCH_VARIANTS or not (label == "cpu" or label.startswith("cu") or label.startswith("rocm")):
+        return None
+    return _torch_index_for(label, options)
+
+
+def _cuda_tag(cuda: str) -> str:
+    return "cpu" if cuda.lower() == "cpu" else "cu" + cuda.replace(".", "")
+
+
+def _map_torch(
+    dist: DistributionInfo, parsed: Version, target: Target, options: ResolveOptions
+) -> tuple[str, str | None, str] | None:
+    """(version, extra index, reason) of the target's variant of a PyTorch package, or
+    ``None`` when the installed variant is the target's (or the target keeps it)."""
     public = parsed.public
+    label = parsed.local
     shown = f"{dist.name} {dist.version}"
-    cuda = options.torch_cuda
-    if cuda is None:
-        what = (
-            f"a CUDA Linux target ({describe_target(target)})" if target.cuda else f"the Linux target ({describe_target(target)})"
+    if options.torch_cuda is not None:  # the API's explicit variant
+        tag = _cuda_tag(options.torch_cuda)
+        index = f"{TORCH_INDEX}/{tag}"
+        return (
+            f"{public}+{tag}",
+            index,
+            f"{shown} -> {dist.name}=={public}+{tag} from --extra-index-url {index} (torch_cuda={options.torch_cuda!r})",
         )
+    if target.gpu and target.cuda is None:
+        if label is None:
+            return None  # PyPI's Linux wheels are the CUDA build already
         return (
             public,
             None,
-            f"{shown} -> {dist.name}=={public}: a local version label is never sent to an index; "
-            f"PyPI's Linux x86_64 wheels of {dist.name} are CUDA builds, the right variant for {what}",
+            f"{shown} -> {dist.name}=={public}: the target has a GPU ({describe_target(target)}); a local version "
+            f"label is never sent to an index, and the index's Linux x86_64 wheels of {dist.name} are CUDA builds",
         )
-    tag = "cpu" if cuda.lower() == "cpu" else "cu" + cuda.replace(".", "")
-    index = f"{TORCH_INDEX}/{tag}"
-    return (
-        f"{public}+{tag}",
-        index,
-        f"{shown} -> {dist.name}=={public}+{tag} from --extra-index-url {index} (torch_cuda={cuda!r})",
-    )
+    if target.gpu or target.accelerator == "cpu":
+        tag = _cuda_tag(target.cuda or "cpu")
+        if label == tag:
+            return None
+        found = _torch_index_for(tag, options)
+        where = f"from --extra-index-url {found}" if found else "from the configured indexes"
+        what = "has no GPU" if tag == "cpu" else f"runs CUDA {target.cuda}"
+        return (
+            f"{public}+{tag}",
+            found,
+            f"{shown} -> {dist.name}=={public}+{tag} {where}: the target {what} ({describe_target(target)})",
+        )
+    return None

@@ -25,6 +25,7 @@ __all__ = [
     "Pin",
     "ResolveOptions",
     "Unresolved",
+    "VariantSwap",
     "Via",
     "ViaKind",
 ]
@@ -213,6 +214,23 @@ class DirectRequirement:
     declared: bool = False
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class VariantSwap:
+    """A package published in accelerator variants whose target build replaces the local one.
+
+    ``build`` names the target's build for people (``CUDA 13 build``, ``CPU build``);
+    ``added`` are the packages the target build requires that the closure did not have
+    (or had at another version), ``removed`` those only the local build required.
+    """
+
+    name: DistName
+    installed_version: str
+    version: str
+    build: str
+    added: tuple[DistName, ...] = ()
+    removed: tuple[DistName, ...] = ()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Closure:
     """Everything the target installs, sorted by name, with what was left out and why."""
@@ -222,6 +240,7 @@ class Closure:
     decisions: tuple[Decision, ...] = ()
     unresolved_for_target: tuple[Unresolved, ...] = ()
     options: ResolveOptions = field(default_factory=ResolveOptions)
+    swaps: tuple[VariantSwap, ...] = ()
 
     def pin(self, name: str) -> Pin | None:
         wanted = dist_name(name)

@@ -35,12 +35,13 @@ LOCAL_PLATFORM_ONLY: Mapping[str, str] = {
 
 
 def is_torch_family(name: str) -> bool:
-    """torch, torchvision, torchaudio, triton and the nvidia-* CUDA companions."""
-    return name in _TORCH_FAMILY or name.startswith("nvidia-")
+    """torch, torchvision, torchaudio, triton and the nvidia-*/cuda-* CUDA companions."""
+    return name in _TORCH_FAMILY or name.startswith(("nvidia-", "cuda-"))
 
 
 def describe_target(target: Target) -> str:
-    """The target as reasons name it: ``linux x86_64, CPython 3.11, CUDA 12.1``."""
+    """The target as reasons name it: ``linux x86_64, CPython 3.11, CUDA 12.1`` (``, CPU``;
+    nothing when the accelerator is the one installed locally)."""
     major, minor = target.python_minor
-    cuda = f", CUDA {target.cuda}" if target.cuda else ""
-    return f"{target.sys_platform} {target.platform_machine}, CPython {major}.{minor}{cuda}"
+    acc = f", {target.accelerator_text()}" if target.gpu or target.accelerator == "cpu" else ""
+    return f"{target.sys_platform} {target.platform_machine}, CPython {major}.{minor}{acc}"

@@ -39,7 +39,7 @@ from envcapture.resolution.requirements import parse_requirements_text
 from envcapture.resolution.target import complete_for_target
 
 LINUX_311 = Target(python_version="3.11")
-CUDA_LINUX_311 = Target(python_version="3.11", cuda="12.1")
+CUDA_LINUX_311 = Target(python_version="3.11", accelerator="cuda")
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 

@@ -1,0 +1,85 @@
+"""What every job command says about the target: its first line (``Target: CPython 3.11,
+linux x86_64, CUDA 13``), each accelerator swap, the sizes of a build, and the stable
+command written in a lock header."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from envcapture.cli import _Ui
+
+
+def regenerate(verb: str, config_file: Path | None, entries: Sequence[str], **flags: str | None) -> str:
+    """The header's command: stable whatever the output directory and the project's place
+    (the config and entry points by name, no -o)."""
+    parts = [f"envcapture {verb}"]
+    if config_file is not None:
+        parts.append(f"--config {config_file.name}")
+    for flag, value in flags.items():
+        if value:
+            parts.append(f"--{flag.replace('_', '-')} {value}")
+    parts.extend(Path(e).name if os.path.isabs(e) else e for e in entries)
+    return " ".join(parts)
+
+
+def say_target(out: Console, ui: _Ui, target: Any, closure: Any = None, installed: Iterable[tuple[str, str]] = ()) -> None:
+    """The first line of every command, and how to target a GPU when the installed build is kept."""
+    from envcapture.resolution.summary import local_variant_note, target_line
+
+    out.print(target_line(target, closure), markup=False)
+    note = local_variant_note(target, installed)
+    if note:
+        ui.note(f"note: {note}")
+
+
+def say_swaps(out: Console, closure: Any, target: Any, sizes: Any = None) -> None:
+    """``swap: torch 2.13.0+cpu -> 2.13.0 (CUDA 13 build) for the GPU target, +19 packages, 2.9 GB``."""
+    from envcapture.resolution.summary import swap_lines
+
+    for line in swap_lines(closure, target, sizes):
+        out.print(f"swap: {line}", markup=False)
+
+
+def say_build_target(out: Console, ui: _Ui, result: Any) -> Any:
+    """build's first lines: the target and each swap with its size; returns every wheel's size."""
+    from envcapture.build.manifest import WHEELHOUSE
+    from envcapture.build.sizes import wheel_sizes
+
+    cap = result.capture
+    closure = result.wheelhouse.closure
+    say_target(out, ui, cap.target, closure, [(d.name, d.version) for d in cap.snapshot.distributions])
+    sizes = wheel_sizes(result.path / WHEELHOUSE, result.wheelhouse.wheels)
+    say_swaps(out, closure, cap.target, {s.name: s.download for s in sizes})
+    return sizes
+
+
+def say_sizes(out: Console, ui: _Ui, sizes: Any) -> None:
+    """The download and unpacked size of the largest wheels (all with -v) and of the whole
+    environment, with a warning above the threshold."""
+    from envcapture.build.sizes import size_warning_bytes
+    from envcapture.resolution.summary import format_size
+
+    if not sizes:
+        return
+    shown = sizes if ui.verbose else sizes[:10]
+    for size in shown:
+        out.print(
+            f"  {size.name} {size.version}: {format_size(size.download)} download, {format_size(size.unpacked)} unpacked",
+            markup=False,
+        )
+    if len(sizes) > len(shown):
+        out.print(f"  ... and {len(sizes) - len(shown)} smaller (-v lists them all)", markup=False)
+    download = sum(s.download for s in sizes)
+    unpacked = sum(s.unpacked for s in sizes)
+    out.print(f"environment: {format_size(download)} download, {format_size(unpacked)} unpacked", markup=False)
+    limit = size_warning_bytes()
+    if unpacked > limit:
+        ui.note(
+            f"warning: the environment unpacks to {format_size(unpacked)} (over {format_size(limit)}): every fresh VM "
+            "downloads and installs it; ENVCAPTURE_SIZE_WARNING_GB changes the threshold"
+        )
