@@ -275,7 +275,9 @@ class _Run:
             if pin.origin.index_url:
                 opts = replace(opts, extra_index_urls=tuple(dict.fromkeys([*opts.extra_index_urls, pin.origin.index_url])))
             args += index_args(opts, self.environ)
-            args += ["-d", tmp, f"{pin.name}=={pin.version}"]
+            # a swapped variant by '===': '==2.13.0' also matches '2.13.0+cpu' (PEP 440 ignores the label)
+            swapped = pin.installed_version not in ("", pin.version) and "+" not in pin.version
+            args += ["-d", tmp, f"{pin.name}{'===' if swapped else '=='}{pin.version}"]
             run = run_pip(
                 args,
                 env=pip_environ(self.environ),

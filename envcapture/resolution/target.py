@@ -309,7 +309,9 @@ def _complete_variants(closure: Closure, target: Target, runner: _Uv, variants: 
     roots = {p.name for p in variants}
     local_only = _only_through(closure.pins, roots)
     fixed = [p for p in closure.pins if p.name not in roots and p.name not in local_only and _pinnable(p)]
-    heads = [f"{p.name}=={p.version}" for p in variants] + [u.requirement() for u in closure.unresolved_for_target]
+    # '===' for a plain version: '==2.13.0' would also match '2.13.0+cpu' (PEP 440 ignores the label)
+    heads = [f"{p.name}{'==' if '+' in p.version else '==='}{p.version}" for p in variants]
+    heads += [u.requirement() for u in closure.unresolved_for_target]
     extra = [p.origin.index_url for p in variants if p.origin.index_url]
     shown = ", ".join(f"{p.name}=={p.version}" for p in variants)
     where = describe_target(target)
