@@ -35,8 +35,8 @@ INDEX_WHEELS = {
 }
 PROJECTS = Path(__file__).resolve().parent / "fixtures" / "projects"
 PLACEHOLDER_INDEX = "http://127.0.0.1:9/simple"
-BUILD_COMMAND = "envcapture build --config config.yaml -o bundle"
-"""What the CLI writes in the lock header for ``envcapture build --config config.yaml -o bundle``."""
+BUILD_COMMAND = "envcapture build --config config.yaml"
+"""What the CLI writes in the lock header for ``envcapture build --config config.yaml -o bundle`` (no -o: the header is the same whatever the output)."""
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "envcapture tests",
     "GIT_AUTHOR_EMAIL": "tests@example.invalid",

@@ -97,7 +97,7 @@ def test_bundle_layout_and_manifest(cold_build: Built, buildjob: BuildJob) -> No
         if item["kind"] == "wheel":
             assert f"--hash=sha256:{item['sha256']}" in lock
     assert lock.count("--hash=") == 3
-    assert "# To regenerate it, run:\n#\n#    envcapture build --config config.yaml -o bundle\n" in lock
+    assert "# To regenerate it, run:\n#\n#    envcapture build --config config.yaml\n" in lock
     env = json.loads((bundle / "environment.json").read_text())
     assert all(len(d["hashes"]) == 1 for d in env["distributions"])
     jsonschema = pytest.importorskip("jsonschema")

@@ -217,7 +217,7 @@ def test_no_accelerator_keeps_the_local_build_and_says_how_to_target_a_gpu(gpu_i
 def test_a_conflicting_local_pin_is_decided_for_the_variant(gpu_index, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     server, files = gpu_index
     python = _job(tmp_path, server.url, files, imports="torch triton", installs=("triton==3.9.0",))
-    code, out, err = _cli(
+    code, _out, err = _cli(
         ["lock", "--accelerator", "cuda", "--python", str(python), "-o", str(tmp_path / "L")], capsys, tmp_path / "project"
     )
     assert code == 0, err
@@ -235,11 +235,11 @@ def test_a_conflict_without_a_solution_is_refused_naming_both_sides(gpu_index, t
     python = _job(
         tmp_path, server.url, files, imports="torch needs_new_triton", installs=("triton==3.9.0", "needs-new-triton==1.0")
     )
-    code, out, err = _cli(
+    code, _out, err = _cli(
         ["lock", "--accelerator", "cuda", "--python", str(python), "-o", str(tmp_path / "L")], capsys, tmp_path / "project"
     )
     assert code == 3, err
-    line = [ln for ln in err.splitlines() if ln.startswith("envcapture: error:")][0]
+    line = next(ln for ln in err.splitlines() if ln.startswith("envcapture: error:"))
     assert "torch==2.13.0" in line and "needs-new-triton" in line and "triton" in line
     assert not (tmp_path / "L").exists()
 
