@@ -288,7 +288,8 @@ def test_plain_job_run_line_shows_values_and_build_path_is_normalised(tmp_path: 
     (job / "config.yaml").write_text("cmd: cat -- ${AUDIO}\ninputs:\n  - audio.wav: AUDIO\n")  # plain: only inputs travel
     done = envcapture("build", "-o", "../datafiles-bundle", cwd=job, cache=tmp_path / "c")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"built {tmp_path / 'datafiles-bundle'}: "), done.stdout
+    assert done.stdout.splitlines()[0].startswith("Target: CPython "), done.stdout
+    assert done.stdout.splitlines()[1].startswith(f"built {tmp_path / 'datafiles-bundle'}: "), done.stdout
     assert "/../" not in done.stdout + done.stderr
     run = envcapture("run", str(tmp_path / "datafiles-bundle"), "--workdir", str(tmp_path / "run"), cwd=tmp_path)
     assert run.returncode == 0, run.stderr

@@ -273,7 +273,10 @@ def test_cli_build_json_and_refusals(
     assert bundle_files(out) == bundle_files(cold_build.bundle)
     done = runner.invoke(cli, args)
     assert done.exit_code == 0
-    assert done.stdout.startswith(f"built {out}: 3 wheels (0 downloaded, 0 built, 3 from the store), 3 local files")
+    first, second = done.stdout.splitlines()[:2]
+    assert first == "Target: CPython 3.11, linux x86_64, accelerator as installed"
+    assert second.startswith(f"built {out}: 3 wheels (0 downloaded, 0 built, 3 from the store), 3 local files")
+    assert "environment: " in done.stdout and " unpacked" in done.stdout
     # Something that is not a bundle is never replaced.
     other = tmp_path / "precious"
     other.mkdir()
