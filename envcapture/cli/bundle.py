@@ -26,7 +26,6 @@ from envcapture.cli import (
     _ui,
     _ui_options,
 )
-from envcapture.cli._target import regenerate, say_build_target, say_sizes, say_swaps, say_target
 
 
 @click.command("lock")
@@ -57,6 +56,7 @@ def lock_cmd(
 ) -> None:
     """Resolve the job's environment for the target and write the lock files to OUTPUT."""
     from envcapture.build.lock import lock_job
+    from envcapture.cli._target import regenerate, say_swaps, say_target
     from envcapture.resolution.capture import capture
     from envcapture.resolution.indexes import IndexClient, attach_artifacts, index_warnings
 
@@ -155,6 +155,7 @@ def build_cmd(
     """Build the job's bundle in OUTPUT: locks, wheelhouse, local code, manifest; then verify it."""
     from envcapture.build.bundle import assemble_bundle
     from envcapture.build.wheelhouse import WheelhouseOptions
+    from envcapture.cli._target import regenerate, say_build_target, say_sizes
     from envcapture.resolution.capture import capture
 
     ui = _ui()
