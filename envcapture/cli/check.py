@@ -122,7 +122,11 @@ def check_cmd(
     if fmt == "json":
         click.echo(
             render_json(
-                result.findings, entry_points=result.entry_points, declared_files=result.declared.files, fixed=result.fixed
+                result.findings,
+                entry_points=result.entry_points,
+                declared_files=result.declared.files,
+                fixed=result.fixed,
+                environment=result.environment,
             ),
             nl=False,
         )
@@ -130,7 +134,7 @@ def check_cmd(
         click.echo(render_github(result.findings), nl=False)
     else:
         _console(highlight=False, soft_wrap=True, emoji=False, markup=False).print(
-            render_human(result.findings, fixed=result.fixed)
+            render_human(result.findings, fixed=result.fixed, environment=result.environment)
         )
     if result.findings:
         click.get_current_context().exit(EXIT_FINDINGS)
