@@ -2,7 +2,7 @@
 
 In order: ``--python``; the ``python`` key of ``[tool.envcapture]`` in the project's
 ``pyproject.toml`` (relative paths are relative to the project); ``VIRTUAL_ENV``, then
-``CONDA_PREFIX`` (an activated environment); a ``.venv/`` or ``venv/`` in the project;
+``CONDA_PREFIX`` (an activated environment, unless it is the pre-commit hook's own); a ``.venv/`` or ``venv/`` in the project;
 else *bare* mode: the interpreter running envcapture for the standard library only, none of
 its installed distributions (a pre-commit hook runs in an environment of its own, which
 holds envcapture's dependencies and not the job's), and every third-party import is named
@@ -79,9 +79,24 @@ def _settings_python(project: Path) -> str | None:
     return value  # a version ("3.11") or a name on PATH
 
 
-def find_environment(project: Path, python: str | None = None, environ: Mapping[str, str] | None = None) -> EnvironmentChoice:
-    """The environment to analyse for ``project``, in the documented order."""
+def _same_dir(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.normpath(a) == os.path.normpath(b)
+
+
+def find_environment(
+    project: Path, python: str | None = None, environ: Mapping[str, str] | None = None, *, own_prefix: str | None = None
+) -> EnvironmentChoice:
+    """The environment to analyse for ``project``, in the documented order.
+
+    A pre-commit hook runs with ``VIRTUAL_ENV`` set to the hook's own environment (where
+    envcapture is installed, ``own_prefix``, default ``sys.prefix``) and ``PRE_COMMIT=1``:
+    that ``VIRTUAL_ENV`` is not the project's and is passed over.
+    """
     env = os.environ if environ is None else environ
+    own = sys.prefix if own_prefix is None else own_prefix
     if python:
         return EnvironmentChoice(python=python, source="--python")
     configured = _settings_python(project)
@@ -89,6 +104,8 @@ def find_environment(project: Path, python: str | None = None, environ: Mapping[
         return EnvironmentChoice(python=configured, source="[tool.envcapture] python")
     for variable in ("VIRTUAL_ENV", "CONDA_PREFIX"):
         value = env.get(variable)
+        if value and env.get("PRE_COMMIT") and _same_dir(value, own):
+            continue  # pre-commit's environment of the hook itself
         if value:
             found = _venv_python(Path(value))
             if found is None and (Path(value) / "python.exe").is_file():
