@@ -40,7 +40,10 @@ from envcapture.cli import (
     "--pyproject", is_flag=True, help="Check [project.dependencies] and [project.optional-dependencies] of pyproject.toml."
 )
 @click.option(
-    "--python", "python", help="Interpreter whose environment is analysed (default: the active virtualenv, else this Python)."
+    "--python",
+    "python",
+    help="Interpreter whose environment is analysed (default: [tool.envcapture] python, the active virtualenv, "
+    "a .venv/ in the project, else bare mode with guessed names).",
 )
 @click.option("--target-python", help="Target Python version (default: the config's version, else the analysed interpreter's).")
 @click.option(
