@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 
+from envcapture.analysis.stdlib import SUPPORTED_VERSIONS, stdlib_names
+
 __all__ = [
     "SOURCE_EXTRA",
     "SOURCE_PIPREQS",
@@ -149,13 +151,18 @@ def guess_distribution(module: str) -> str | None:
     return found.distribution if found is not None and found.source != SOURCE_SAME_NAME else None
 
 
+@functools.cache
+def _any_stdlib() -> frozenset[str]:
+    return frozenset().union(*(stdlib_names(v) for v in SUPPORTED_VERSIONS))
+
+
 def same_name(module: str) -> str | None:
     """The PEP 503 normalised name of the project ``module`` would have by convention, or None.
 
     The top-level name (``rouge_score`` -> ``rouge-score``), or below a shared namespace the
     dotted name down to the first name under it (``google.cloud.newthing.x`` ->
-    ``google-cloud-newthing``). None for a namespace itself (``google``), a private name, or
-    a name that is not an identifier.
+    ``google-cloud-newthing``). None for a namespace itself (``google``), a private name, a
+    standard-library name of any Python version, or a name that is not an identifier.
     """
     parts = module.split(".")
     if not parts or not all(p.isidentifier() for p in parts):
@@ -166,8 +173,8 @@ def same_name(module: str) -> str | None:
         keep = found[2] + 1  # one level below the namespace
         if keep > len(parts):
             return None
-    if parts[keep - 1].startswith("_"):
-        return None
+    if parts[keep - 1].startswith("_") or (keep == 1 and parts[0] in _any_stdlib()):
+        return None  # private, or the standard library's in some Python (``tomllib`` before 3.11)
     return re.sub(r"[-_.]+", "-", "-".join(parts[:keep])).lower()
 
 
