@@ -244,7 +244,10 @@ def test_json_env_var_and_explain_json_and_package_explain(tmp_path: Path) -> No
     env = {"ENVCAPTURE_ANALYZE_JSON": "1"}
     done = envcapture("analyze", "main.py", "--python", sys.executable, cwd=tmp_path, cache=tmp_path / "c", env=env)
     assert json.loads(done.stdout)["schema"] == "envcapture/analysis"
-    done = envcapture("analyze", "main.py", "--json", "--explain", "yaml", cwd=tmp_path, cache=tmp_path / "c")
+    # --python: without it (no VIRTUAL_ENV, no .venv/) the analysis is bare and nothing is installed
+    done = envcapture(
+        "analyze", "main.py", "--json", "--explain", "yaml", "--python", sys.executable, cwd=tmp_path, cache=tmp_path / "c"
+    )
     doc = json.loads(done.stdout)
     assert (doc["schema"], doc["kind"], doc["name"]) == ("envcapture/explain", "distribution", "yaml")
     assert doc["chain"][-1] == {"file": "main.py", "line": 1, "imports": "yaml", "detail": "module scope, required"}

@@ -19,6 +19,7 @@ from envcapture.analysis.model import Condition
 __all__ = ["Effect", "GuardEffects"]
 
 _IMPORT_ERRORS: Final = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
+_FIND_SPEC: Final = frozenset({"importlib.util.find_spec", "pkgutil.find_loader", "importlib.find_loader"})
 _TYPE_CHECKING: Final = frozenset({"TYPE_CHECKING", "typing.TYPE_CHECKING", "typing_extensions.TYPE_CHECKING"})
 
 
@@ -61,11 +62,13 @@ class GuardEffects:
         if guard.kind == "if":
             conjuncts = _operands(test, cst.And)
             type_only = any(self._qualname(c) in _TYPE_CHECKING for c in conjuncts)
+            # ``if find_spec("wandb"):``: the body runs only where the module is installed.
+            optional = any(self._is_availability_test(c) for c in conjuncts)
             whole = self._literal_test(test)
             if whole is not None:
-                return Effect(type_only=type_only, conditions=(Condition(expression=whole),))
+                return Effect(optional=optional, type_only=type_only, conditions=(Condition(expression=whole),))
             found = (self._literal_test(c) for c in conjuncts if c is not test)
-            return Effect(type_only=type_only, conditions=tuple(Condition(expression=e) for e in found if e))
+            return Effect(optional=optional, type_only=type_only, conditions=tuple(Condition(expression=e) for e in found if e))
         negated_tc = (
             isinstance(test, cst.UnaryOperation)
             and isinstance(test.operator, cst.Not)
@@ -79,6 +82,15 @@ class GuardEffects:
             type_only=negated_tc,
             conditions=tuple(Condition(expression=e, negated=True) for e in disjuncts if e),
         )
+
+    def _is_availability_test(self, test: cst.BaseExpression) -> bool:
+        """``find_spec("x")``, ``importlib.util.find_spec("x") is not None`` (any alias)."""
+        if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+            target = test.comparisons[0]
+            comparator = target.comparator
+            if isinstance(target.operator, cst.IsNot) and isinstance(comparator, cst.Name) and comparator.value == "None":
+                test = test.left
+        return isinstance(test, cst.Call) and self._qualname(test.func) in _FIND_SPEC
 
     def _catches_import_error(self, handled: cst.BaseExpression | None) -> bool:
         if handled is None:

@@ -32,12 +32,13 @@ from envcapture.analysis.classify import Analysis, CacheStats, classify
 from envcapture.analysis.conditions import import_is_active
 from envcapture.analysis.entries import entry_points_for
 from envcapture.analysis.finder import ModuleFinder
+from envcapture.analysis.mapping import tables_digest
 from envcapture.analysis.model import EntryKind, EntryPoint, SourceFacts
 from envcapture.analysis.walk import build_import_graph
 from envcapture.config.accelerator import choose_accelerator
 from envcapture.config.loader import JobConfig, load_config, parse_config
+from envcapture.environment.discover import snapshot_for_project
 from envcapture.environment.model import EnvSnapshot
-from envcapture.environment.snapshot import default_interpreter, snapshot_environment
 from envcapture.errors import InputError
 from envcapture.model import Diagnostic, Severity, Target
 
@@ -285,8 +286,10 @@ def analyze(
     if job is None and not entry_points:
         raise InputError("nothing to analyse: give entry points or --config config.yaml")
     entries, entry_diags = entry_points_for(job, entry_points, project_dir)
+    environment = ""
     if snapshot is None:
-        snapshot = snapshot_environment(options.python or default_interpreter())
+        snapshot, choice = snapshot_for_project(project_dir, options.python)
+        environment = choice.describe()
     target_version = options.target_python
     if target_version is None and job is not None and job.env.python is not None:
         version = job.env.python.version.value
@@ -299,7 +302,7 @@ def analyze(
     runtime = options.runtime or options.runtime_cmd is not None
     # The runtime pass runs the job's code: its result is never reused.
     analyses = AnalysisCache(options.cache_dir, enabled=options.use_cache and not runtime)
-    key = analyses.key(str(project_dir), repr(entries), repr(target), repr(snapshot))
+    key = analyses.key(str(project_dir), repr(entries), repr(target), repr(snapshot), tables_digest())
     previous = analyses.get(key)
     started = time.time_ns()
     current = previous.revalidate(started) if previous is not None else None
@@ -346,7 +349,7 @@ def analyze(
             key=lambda d: (d.file or "", d.line or 0, d.code, d.message),
         )
     )
-    return replace(analysis, diagnostics=merged, stats=stats)
+    return replace(analysis, diagnostics=merged, stats=stats, environment=environment)
 
 
 def _looked_at(

@@ -10,15 +10,16 @@ from __future__ import annotations
 import enum
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from envcapture.analysis.finder import RootOrigin
-from envcapture.analysis.mapping import guess_distribution
+from envcapture.analysis.mapping import guess, namespace_portion
 from envcapture.analysis.model import DynamicKind, EntryPoint
 from envcapture.analysis.runtime.model import RuntimeReport
-from envcapture.analysis.walk import Edge, ImportGraph, LocalFile, ModuleKind
-from envcapture.environment.distributions import owners_of
+from envcapture.analysis.walk import Edge, ImportGraph, LocalFile, ModuleKind, Resolution
+from envcapture.environment.distributions import module_owners, owners_of
 from envcapture.environment.model import EnvSnapshot
-from envcapture.model import Diagnostic, DistName, Severity, Target
+from envcapture.model import Diagnostic, DistName, ModuleName, Severity, Target
 
 __all__ = ["Analysis", "CacheStats", "DistributionUse", "SiteRef", "Status", "UnresolvedModule", "classify", "strongest_site"]
 
@@ -81,6 +82,7 @@ class UnresolvedModule:
     status: Status
     reason: str
     found_by: str = "static"  # "static", "runtime" or "both"
+    guess_confidence: str | None = None  # mapping.Confidence value: "high", "medium", "low"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +110,7 @@ class Analysis:
     graph: ImportGraph
     stats: CacheStats = CacheStats()
     runtime: RuntimeReport | None = None  # the opt-in runtime pass (analyzers/trace.py, merge.py)
+    environment: str = ""  # which environment was analysed and why (discover.EnvironmentChoice.describe)
 
 
 def site_status(edge: Edge) -> Status:
@@ -147,6 +150,20 @@ def strongest_site(sites: tuple[SiteRef, ...]) -> SiteRef:
     return next(s for s in sites if s.status is best)
 
 
+def _namespace_portions(res: Resolution, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The names imported below an installed namespace directory (``res.file`` is a directory).
+
+    ``import google.cloud.bigquery`` with only ``google.cloud`` found -> ``("google.cloud.bigquery",)``;
+    ``from google.cloud import pubsub_v1`` -> ``("google.cloud.pubsub_v1",)``; ``()`` for a
+    regular module or package (its file has a suffix) and for a bare ``import google.cloud``.
+    """
+    if res.file is None or "." in PurePath(res.file).name:
+        return ()
+    if res.missing_part is not None:
+        return (res.missing_part,)
+    return tuple(f"{res.module}.{name}" for name in names if name.isidentifier())
+
+
 def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, project: str = ".") -> Analysis:
     """Sort every resolved import of ``graph`` for ``target``."""
     by_dist: dict[DistName, list[SiteRef]] = defaultdict(list)
@@ -154,6 +171,7 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
     shared: dict[DistName, set[DistName]] = defaultdict(set)
     unknown: dict[str, list[SiteRef]] = defaultdict(list)
     unknown_reason: dict[str, str] = {}
+    local_missing: set[str] = set()  # modules missing from a local package: no distribution to guess
     stdlib: set[str] = set()
     installed_locally: set[DistName] = set()
     diagnostics = list(graph.diagnostics)
@@ -174,8 +192,24 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
             if res.missing_part is not None:
                 # ``import pkg.gone`` where ``pkg`` is local: the job fails here at run time.
                 unknown[res.missing_part].append(ref)
+                local_missing.add(res.missing_part)
                 unknown_reason.setdefault(res.missing_part, f"{res.missing_part} is not in the local package")
         elif res.kind is ModuleKind.INSTALLED:
+            portions = _namespace_portions(res, edge.site.names)
+            if portions:
+                # A PEP 420 namespace (``google.cloud``) is shared: what is imported below it
+                # belongs to the distribution providing that portion, never to a sibling.
+                for portion in portions:
+                    portion_owners = module_owners(snapshot).get(ModuleName(portion), ())
+                    for owner in portion_owners:
+                        by_dist[owner].append(ref)
+                        names_by_dist[owner].add(portion)
+                    if not portion_owners:
+                        unknown[portion].append(ref)
+                        unknown_reason.setdefault(
+                            portion, f"no installed distribution provides {portion} (its namespace is shared by several)"
+                        )
+                continue
             owners = owners_of(snapshot, res.module)
             if not owners:
                 key = res.module
@@ -195,8 +229,12 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
             if res.missing_part and res.missing_part != res.module.split(".")[0]:
                 # ``pkg.missing`` inside a local or installed package: report where it failed.
                 key = res.missing_part
-            unknown[key].append(ref)
-            unknown_reason.setdefault(key, res.reason)
+            # Below a namespace shared by many projects (``google.cloud``), the portion imported
+            # names the distribution, not the namespace: ``google.cloud.bigquery``.
+            keys = namespace_portion(res.module, edge.site.names)
+            for name in keys or (key,):
+                unknown[name].append(ref)
+                unknown_reason.setdefault(name, res.reason)
     dists: list[DistributionUse] = []
     for name, sites in by_dist.items():
         info = snapshot.distribution(name)
@@ -225,14 +263,14 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
     unresolved: list[UnresolvedModule] = []
     for module, sites in unknown.items():
         sites.sort()
-        guess = guess_distribution(module)
-        source = "not installed: guessed from the import-name mapping" if guess else None
+        found = None if module in local_missing or module.startswith(".") else guess(module)
         status = _strongest(sites)
         unresolved.append(
             UnresolvedModule(
                 module=module,
-                guess=guess,
-                guess_source=source,
+                guess=found.distribution if found else None,
+                guess_source=found.source if found else None,
+                guess_confidence=found.confidence.value if found else None,
                 import_sites=tuple(sites),
                 status=status,
                 reason=unknown_reason[module],
@@ -245,7 +283,7 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
                     file=first.file,
                     line=first.line,
                     code="unresolved-import",
-                    message=f"{module} is imported but not installed" + (f" (guess: {guess})" if guess else ""),
+                    message=f"{module} is imported but not installed" + (f" (guess: {found.distribution})" if found else ""),
                     severity=Severity.WARNING,
                 )
             )

@@ -98,6 +98,7 @@ def analysis_to_json(analysis: Analysis) -> dict[str, Any]:
             "platform_machine": target.platform_machine,
         },
         "analysed_python_version": analysis.interpreter_version,
+        "environment": analysis.environment,
         "entry_points": [str(e) for e in analysis.entry_points],
         "local_files": [f.path for f in analysis.local_files],
         "distributions": [
@@ -119,6 +120,7 @@ def analysis_to_json(analysis: Analysis) -> dict[str, Any]:
                 "module": u.module,
                 "guess": u.guess,
                 "guess_source": u.guess_source,
+                "guess_confidence": u.guess_confidence,
                 "status": u.status.value,
                 "import_sites": [_site_json(s) for s in u.import_sites],
                 "reason": u.reason,
@@ -236,6 +238,8 @@ def render_analysis(analysis: Analysis) -> RenderableType:
 
     parts: list[RenderableType] = []
     target = analysis.target
+    if analysis.environment:
+        parts.append(Text(analysis.environment, style="bold"))
     parts.append(
         Text.assemble(
             ("Target: ", "bold"),
@@ -267,7 +271,7 @@ def render_analysis(analysis: Analysis) -> RenderableType:
             unk.add_row(
                 u.module,
                 Text(u.status.value, style=_STATUS_STYLE[u.status]),
-                f"{u.guess} (guessed)" if u.guess else "-",
+                f"{u.guess} ({u.guess_source or 'guessed'})" if u.guess else "-",
                 _sites_text(u.import_sites),
             )
         parts.append(unk)
@@ -297,7 +301,8 @@ def render_plain(analysis: Analysis) -> str:
     ending in ``:``.
     """
     target = analysis.target
-    lines = [
+    lines = [analysis.environment] if analysis.environment else []
+    lines += [
         f"Target: Python {target.python_version} on {target.sys_platform} {target.platform_machine}"
         f" (analysed interpreter: Python {analysis.interpreter_version})",
         "Entry points: " + (", ".join(str(e) for e in analysis.entry_points) or "none"),
@@ -316,7 +321,7 @@ def render_plain(analysis: Analysis) -> str:
     if needed:
         lines.append(f"Not installed, needed to start ({len(needed)}):")
         for u in needed:
-            guess = f"; guess {u.guess}" if u.guess else ""
+            guess = f"; guess {u.guess} ({u.guess_source})" if u.guess else ""
             lines.append(f"{u.module}  {_sites_text(u.import_sites, None)}  [{u.status.value}; not installed{guess}]")
     if optional:
         lines.append(_optional_line(optional))

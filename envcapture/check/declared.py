@@ -3,7 +3,7 @@
 * requirements files in pip syntax (``-r`` includes followed), through `parse_requirements_file`;
 * PEP 621 ``[project.dependencies]`` and ``[project.optional-dependencies]``; TOML parsers
   give no positions, so each dependency string is found in the text, in order, after its key;
-* ``[tool.envcapture]``: ``entry-points``, ``ignore``, ``mapping``, ``require-pins``; any
+* ``[tool.envcapture]``: ``entry-points``, ``ignore``, ``mapping``, ``python``, ``require-pins``; any
   other key is an `InputError` naming it, with its line;
 * ``# envcapture: ignore``, ``# envcapture: ignore[missing, EC002]`` on a line.
 """
@@ -44,7 +44,7 @@ def __dir__() -> list[str]:
     return list(__all__)
 
 
-SETTINGS_KEYS = ("entry-points", "ignore", "mapping", "require-pins")
+SETTINGS_KEYS = ("entry-points", "ignore", "mapping", "python", "require-pins")
 _IGNORE_RE = re.compile(r"#\s*envcapture:\s*ignore(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
 
 
@@ -284,7 +284,18 @@ def read_settings(path: Path, *, root: Path) -> CheckSettings:
     require_pins = section.get("require-pins", False)
     if not isinstance(require_pins, bool):
         raise InputError(f"expected true or false, got {require_pins!r}", location=loc("require-pins"))
-    return CheckSettings(entry_points=entry_points, ignore=frozenset(ignore), mapping=tuple(mapping), require_pins=require_pins)
+    python = section.get("python")
+    if python is not None and (not isinstance(python, str) or not python.strip()):
+        raise InputError(
+            'expected an interpreter, a virtualenv directory or a version (python = ".venv")', location=loc("python")
+        )
+    return CheckSettings(
+        entry_points=entry_points,
+        ignore=frozenset(ignore),
+        mapping=tuple(mapping),
+        require_pins=require_pins,
+        python=python.strip() if python else None,
+    )
 
 
 # --- all sources -----------------------------------------------------------------------------------

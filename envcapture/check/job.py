@@ -28,8 +28,8 @@ from envcapture.check.fix import rewrite_requirements
 from envcapture.check.model import CheckSettings, Declared, Finding, IndexProblem
 from envcapture.check.rules import check
 from envcapture.config.loader import JobConfig, load_config
+from envcapture.environment.discover import snapshot_for_project
 from envcapture.environment.model import EnvSnapshot
-from envcapture.environment.snapshot import default_interpreter, snapshot_environment
 from envcapture.errors import InputError, Location, RequirementsError
 from envcapture.model import Severity, Target
 from envcapture.resolution.closure import resolve
@@ -78,6 +78,7 @@ class CheckResult:
     written: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     target: Target | None = None
+    environment: str = ""  # which environment was analysed and why (the report's first line)
 
 
 def _project_dir(options: CheckOptions) -> Path:
@@ -216,8 +217,10 @@ def run_check(options: CheckOptions, *, snapshot: EnvSnapshot | None = None) -> 
                 )
     requirement_files, pyproject = _sources(options, project, job)
     declared = read_declared(root=project, requirements=requirement_files, pyproject=pyproject)
+    environment = ""
     if snapshot is None:
-        snapshot = snapshot_environment(options.python or default_interpreter())
+        snapshot, choice = snapshot_for_project(project, options.python)
+        environment = choice.describe()
     analysis = analyze(
         entries,
         config=job,
@@ -238,6 +241,8 @@ def run_check(options: CheckOptions, *, snapshot: EnvSnapshot | None = None) -> 
     if options.check_index:
         problems, index_notes = _index_problems(closure, analysis.target)
         notes.extend(index_notes)
+        analysis, guess_notes = _verify_guesses(analysis, resolve_opts)
+        notes.extend(guess_notes)
     site_files = {s.file for d in analysis.distributions for s in d.import_sites}
     site_files |= {s.file for u in analysis.unresolved for s in u.import_sites}
     inline = read_inline_ignores(project, sorted(site_files | set(declared.files)))
@@ -271,7 +276,32 @@ def run_check(options: CheckOptions, *, snapshot: EnvSnapshot | None = None) -> 
         written=written,
         notes=tuple(notes),
         target=analysis.target,
+        environment=environment,
     )
+
+
+def _verify_guesses(analysis: Analysis, options: ResolveOptions) -> tuple[Analysis, list[str]]:
+    """Same-name guesses looked up on the configured index: found ones gain confidence, others are noted."""
+    from envcapture.analysis.mapping import SOURCE_SAME_NAME, Confidence
+    from envcapture.resolution.indexes import IndexClient
+
+    client = IndexClient(options, environ=os.environ)
+    notes: list[str] = []
+    unresolved = []
+    for u in analysis.unresolved:
+        if u.guess is None or u.guess_source != SOURCE_SAME_NAME:
+            unresolved.append(u)
+            continue
+        found = any(client.usable(url) is None and client.project_files(url, u.guess) for url in client.indexes)
+        if found:
+            u = replace(u, guess_source="same name (found on the index)", guess_confidence=Confidence.MEDIUM.value)
+        else:
+            notes.append(
+                f"{u.module}: no project named {u.guess} on the configured index; "
+                "name its distribution in [tool.envcapture] mapping"
+            )
+        unresolved.append(u)
+    return replace(analysis, unresolved=tuple(unresolved)), notes
 
 
 def _uses_hashes(project: Path, files: tuple[str, ...]) -> bool:

@@ -104,6 +104,7 @@ class CheckSettings:
     ignore: frozenset[tuple[str, str]] = frozenset()
     mapping: tuple[tuple[str, str], ...] = ()
     require_pins: bool = False
+    python: str | None = None  # the interpreter or virtualenv to analyse (environment.discover)
 
     def ignores(self, code: str, names: Iterable[str]) -> bool:
         return any((code, n) in self.ignore for n in names)

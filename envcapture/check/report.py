@@ -46,6 +46,7 @@ def check_to_json(
     entry_points: Sequence[str] = (),
     declared_files: Sequence[str] = (),
     fixed: Sequence[Finding] = (),
+    environment: str = "",
 ) -> dict[str, Any]:
     """The ``envcapture/check`` 1.0 document: ``ok``, ``counts`` per code, ``findings``, ``fixed``."""
     counts = {code: 0 for code in RULES}
@@ -54,6 +55,7 @@ def check_to_json(
     return {
         **document_header(SCHEMA, SCHEMA_VERSION),
         "ok": not findings,
+        "environment": environment,
         "entry_points": list(entry_points),
         "declared_files": list(declared_files),
         "counts": counts,
@@ -91,9 +93,12 @@ def render_github(findings: Sequence[Finding]) -> str:
     return "".join(out)
 
 
-def render_human(findings: Sequence[Finding], *, fixed: Sequence[Finding] = ()) -> Text:
-    """Findings grouped by rule, each ``file:line: message``, then a one-line summary."""
+def render_human(findings: Sequence[Finding], *, fixed: Sequence[Finding] = (), environment: str = "") -> Text:
+    """The analysed environment (when given), findings grouped by rule, each ``file:line: message``,
+    then a one-line summary."""
     text = Text()
+    if environment:
+        text.append(environment + "\n", style="dim")
     for f in fixed:
         where = f"{f.fix.file}" if f.fix is not None else (f.file or "")
         text.append("fixed ", style="green")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from envcapture.analysis.classify import Analysis, SiteRef, Status
-from envcapture.analysis.mapping import guess_distribution
+from envcapture.analysis.mapping import SOURCE_SAME_NAME, distribution_candidates, guess_distribution, import_names_of
 from envcapture.check.model import (
     RULES,
     CheckSettings,
@@ -133,6 +133,9 @@ def _right_name(req: DeclaredRequirement, settings: CheckSettings, snapshot: Env
         if len(owners) == 1:
             info = snapshot.distribution(owners[0])
             candidates.append((info.display_name if info else owners[0], "installed metadata"))
+    known = {dist_name(d) for d in distribution_candidates(module)}
+    if req.name in known:
+        return None  # one of the distributions that provide the module under that name
     guess = guess_distribution(module)
     if guess:
         candidates.append((guess, "the import-name mapping"))
@@ -152,6 +155,7 @@ class _Use:
     modules: tuple[str, ...]
     sites: list[SiteRef]
     installed: bool
+    how: str = ""  # for a distribution that is not installed: where its name comes from
 
 
 def _uses(
@@ -171,15 +175,20 @@ def _uses(
         )
     unknown: list[tuple[str, list[SiteRef]]] = []
     local = _local_tops(analysis)
+    provided = _declared_imports(declared_names)
     for u in analysis.unresolved:
         top = u.module.split(".")[0]
         if top in local:
             continue  # a missing module of a local package: not a requirements problem
-        dist = settings.mapped(u.module) or u.guess
+        dist = settings.mapped(u.module)
+        how = "[tool.envcapture] mapping"
         if dist is None:
-            as_dist = dist_name(top)
-            if as_dist in declared_names:
-                dist = top
+            # A declared distribution known to provide the module (PyYAML for yaml) wins over
+            # the most likely one (opencv-python-headless declared, not opencv-python).
+            dist = _provider(u.module, provided)
+            how = "declared"
+        if dist is None and u.guess is not None:
+            dist, how = u.guess, u.guess_source or "the import-name mapping"
         if dist is None:
             unknown.append((u.module, list(u.import_sites)))
             continue
@@ -187,12 +196,37 @@ def _uses(
         use = uses.get(name)
         if use is None:
             uses[name] = _Use(
-                name=name, display=dist, version="", modules=(u.module,), sites=list(u.import_sites), installed=False
+                name=name,
+                display=dist,
+                version="",
+                modules=(u.module,),
+                sites=list(u.import_sites),
+                installed=False,
+                how=how,
             )
         else:
             use.sites = sorted([*use.sites, *u.import_sites])
             use.modules = tuple(sorted({*use.modules, u.module}))
     return uses, unknown
+
+
+def _declared_imports(declared_names: Mapping[DistName, object]) -> dict[str, DistName]:
+    """Import name -> the declared distribution that provides it, from the import-name tables."""
+    out: dict[str, DistName] = {}
+    for name in sorted(declared_names):
+        for module in import_names_of(name):
+            out.setdefault(module, name)
+    return out
+
+
+def _provider(module: str, provided: Mapping[str, DistName]) -> DistName | None:
+    """The declared distribution providing the longest dotted prefix of ``module``."""
+    parts = module.split(".")
+    for depth in range(len(parts), 0, -1):
+        found = provided.get(".".join(parts[:depth]))
+        if found is not None:
+            return found
+    return None
 
 
 # --- what every rule reads ------------------------------------------------------------------------
@@ -415,9 +449,10 @@ def _undeclared_use(facts: _Facts, use: _Use, code: str, through: Sequence[DistN
             f"{', '.join(through)}: declare {pin} (imported at {_sites_text(sites)})"
         )
     elif not use.installed:
+        guessed = " (a guess: the same name; verify it)" if use.how == SOURCE_SAME_NAME else ""
         message = (
             f"{modules} is imported but not declared, and not installed in the analysed environment: "
-            f"declare {use.display} (imported at {_sites_text(sites)})"
+            f"declare {use.display}{guessed} (imported at {_sites_text(sites)})"
         )
     elif local_install:
         how = _LOCAL_INSTALLS.get(origin, "installed locally")

@@ -410,7 +410,9 @@ def _job_options(func: F) -> F:
         click.option(
             "--python",
             "python",
-            help="Interpreter whose environment is analysed (default: the active virtualenv, else this Python).",
+            help="Interpreter whose environment is analysed (default: for analyze, [tool.envcapture] python, the active "
+            "virtualenv, a .venv/ in the project, else bare mode with guessed names; for the others, the active "
+            "virtualenv, else this Python).",
         ),
         click.option(
             "--target-python", help="Target Python version (default: the config's version, else the analysed interpreter's)."

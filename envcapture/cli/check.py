@@ -41,7 +41,10 @@ from envcapture.cli import (
     "--pyproject", is_flag=True, help="Check [project.dependencies] and [project.optional-dependencies] of pyproject.toml."
 )
 @click.option(
-    "--python", "python", help="Interpreter whose environment is analysed (default: the active virtualenv, else this Python)."
+    "--python",
+    "python",
+    help="Interpreter whose environment is analysed (default: [tool.envcapture] python, the active virtualenv, "
+    "a .venv/ in the project, else bare mode with guessed names).",
 )
 @click.option("--target-python", help="Target Python version (default: the config's version, else the analysed interpreter's).")
 @_accelerator_option
@@ -126,7 +129,11 @@ def check_cmd(
     if fmt == "json":
         click.echo(
             render_json(
-                result.findings, entry_points=result.entry_points, declared_files=result.declared.files, fixed=result.fixed
+                result.findings,
+                entry_points=result.entry_points,
+                declared_files=result.declared.files,
+                fixed=result.fixed,
+                environment=result.environment,
             ),
             nl=False,
         )
@@ -138,6 +145,6 @@ def check_cmd(
         out = _console(highlight=False, soft_wrap=True, emoji=False, markup=False)
         if result.target is not None:
             out.print(target_line(result.target), markup=False)
-        out.print(render_human(result.findings, fixed=result.fixed))
+        out.print(render_human(result.findings, fixed=result.fixed, environment=result.environment))
     if result.findings:
         click.get_current_context().exit(EXIT_FINDINGS)

@@ -617,7 +617,7 @@ DYNAMIC = [
     (
         "find-spec",
         "import importlib.util\nif importlib.util.find_spec('torch') is not None:\n    import torch\n",
-        [site(1, 1, "importlib.util"), site(2, 4, "torch", optional=True, dynamic=SPEC), site(3, 5, "torch")],
+        [site(1, 1, "importlib.util"), site(2, 4, "torch", optional=True, dynamic=SPEC), site(3, 5, "torch", optional=True)],
     ),
     (
         "find-spec-from",

@@ -129,3 +129,83 @@ def test_pipreqs_data_and_notice_shipped() -> None:
     assert len(mapping.splitlines()) == 1152  # pipreqs 0.5.0's `mapping`, unmodified
     notice = data.joinpath("NOTICE").read_text()
     assert "pipreqs 0.5.0" in notice and "Apache License" in notice
+
+
+# --- guesses with their source and confidence ----------------------------------------------------
+
+from envcapture.analysis.mapping import (  # noqa: E402
+    SOURCE_SAME_NAME,
+    Confidence,
+    guess,
+    import_names_of,
+    namespace_portion,
+    same_name,
+)
+
+
+def test_guess_from_a_table_is_high_confidence() -> None:
+    found = guess("yaml")
+    assert found is not None and found.distribution == "PyYAML" and found.confidence is Confidence.HIGH
+    assert found.source != SOURCE_SAME_NAME
+
+
+def test_stale_pipreqs_entries_are_overridden_by_wheel_metadata() -> None:
+    found = guess("msgpack")
+    assert found is not None and found.distribution == "msgpack"  # pipreqs says msgpack_python
+    assert guess_distribution("slack") is None or canonicalize_name(guess_distribution("slack") or "") != "slackclient"
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        ("some_unknown_lib", "some-unknown-lib"),
+        ("Some_Unknown.sub.mod", "some-unknown"),
+        ("google.cloud.newservice", "google-cloud-newservice"),  # below a shared namespace: the portion
+        ("google.cloud.newservice.v1.client", "google-cloud-newservice"),
+    ],
+)
+def test_same_name_fallback(module: str, expected: str) -> None:
+    found = guess(module)
+    assert found is not None
+    assert (found.distribution, found.source, found.confidence) == (expected, SOURCE_SAME_NAME, Confidence.LOW)
+    assert guess_distribution(module) is None  # tables only: no same-name guess there
+
+
+@pytest.mark.parametrize("module", ["google", "google.cloud", "azure", "_private", "a-b", ""])
+def test_no_same_name_for_namespaces_and_bad_names(module: str) -> None:
+    assert same_name(module) is None
+    assert guess(module) is None
+
+
+def test_namespace_portions() -> None:
+    assert namespace_portion("google.cloud.bigquery.client") == ("google.cloud.bigquery",)
+    assert namespace_portion("google.cloud", ("storage", "aiplatform")) == ("google.cloud.storage", "google.cloud.aiplatform")
+    assert namespace_portion("google.protobuf.message") == ("google.protobuf",)
+    assert namespace_portion("numpy.linalg") == ()
+    assert namespace_portion("google") == ()
+    # a portion never names a sibling: bigquery is not storage's, nor core's
+    found = guess("google.cloud.bigquery.job")
+    assert found is not None and found.distribution == "google-cloud-bigquery"
+
+
+def test_import_names_of_a_declared_distribution() -> None:
+    assert "yaml" in import_names_of("PyYAML")
+    assert "yaml" in import_names_of("pyyaml")
+    assert "cv2" in import_names_of("opencv-python-headless")  # not the most downloaded provider of cv2
+    assert "dotenv" in import_names_of("python-dotenv")
+    assert "sklearn" in import_names_of("scikit-learn")
+    assert "google.cloud.bigquery" in import_names_of("google-cloud-bigquery")
+    assert "some_lib" in import_names_of("some-lib")
+
+
+def test_wheel_table_is_well_formed_and_documented() -> None:
+    data = resources.files("envcapture").joinpath("data")
+    text = data.joinpath("wheel_mapping.txt").read_text()
+    entries = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert len(entries) > 1000
+    for line in entries:
+        module, _, dist = line.partition(":")
+        assert all(part.isidentifier() for part in module.split(".")), line
+        assert dist == "-" or canonicalize_name(dist), line
+    notice = data.joinpath("NOTICE").read_text()
+    assert "wheel_mapping.txt" in notice and "gen_mapping.py" in notice

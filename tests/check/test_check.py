@@ -350,6 +350,9 @@ def test_json_and_github_outputs(tmp_path: Path, fixture_snapshot: Any) -> None:
     result = runner.invoke(cli, [*base])
     assert result.exit_code == 1
     assert result.stdout.splitlines()[0] == "Target: CPython 3.11, linux x86_64, accelerator as installed"
+    # The second line names the analysed environment and why it was chosen.
+    second = result.stdout.splitlines()[1]
+    assert second.startswith("Environment: ") and second.endswith(" (from --python)"), second
     assert result.stdout.splitlines()[1:] == [
         "EC004 transitive (1)",
         (
@@ -529,6 +532,84 @@ def test_pre_commit_hook(tmp_path: Path, fixture_env: Any) -> None:
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "envcapture check" in output and "Passed" in output, output
+
+
+def _commit(project: Path, env: dict[str, str], *files: str) -> tuple[int, str]:
+    _git("add", *files, cwd=project, env=env)
+    done = subprocess.run(
+        ["git", "commit", "-m", "change"], cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_pre_commit_hook_finds_the_project_environment(tmp_path: Path, fixture_env: Any) -> None:
+    """The hook runs in pre-commit's own virtualenv (VIRTUAL_ENV is set to it): with no --python it
+    analyses the project's .venv/, else works in bare mode with guessed names."""
+    pytest.importorskip("pre_commit", reason="pre-commit is not installed (pip install pre-commit)")
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    env = pip_env()
+    env.pop("VIRTUAL_ENV", None)
+    env.update({
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(_wheelhouse(tmp_path / "wheelhouse")),
+        "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
+        "VIRTUALENV_NO_PERIODIC_UPDATE": "1",
+        "ENVCAPTURE_CACHE_DIR": str(tmp_path / "cache"),
+        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
+        "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+    })  # fmt: skip
+    hook_repo = tmp_path / "envcapture-repo"
+    hook_repo.mkdir()
+    for item in ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml"):
+        shutil.copy2(REPO / item, hook_repo / item)
+    shutil.copytree(REPO / "envcapture", hook_repo / "envcapture", ignore=shutil.ignore_patterns("__pycache__"))
+    _git("init", "-q", "-b", "main", cwd=hook_repo, env=env)
+    _git("add", ".", cwd=hook_repo, env=env)
+    _git("commit", "-q", "-m", "envcapture", cwd=hook_repo, env=env)
+    rev = _git("rev-parse", "HEAD", cwd=hook_repo, env=env)
+    project = tmp_path / "job"
+    project.mkdir()
+    (project / ".venv").symlink_to(fixture_env.venv)
+    (project / ".gitignore").write_text(".venv\n")
+    (project / "train.py").write_text("import yaml\nimport alpha_mod\n")
+    (project / "requirements.txt").write_text("PyYAML\ndist-alpha==1.0.0\n")
+    (project / "pyproject.toml").write_text('[tool.envcapture]\nentry-points = ["train.py"]\n')
+    (project / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {hook_repo}\n    rev: {rev}\n    hooks:\n      - id: envcapture-check\n"
+    )
+    _git("init", "-q", "-b", "main", cwd=project, env=env)
+    _git("add", ".", cwd=project, env=env)
+    _git("commit", "-q", "-m", "start", "--no-verify", cwd=project, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "install"], cwd=project, env=env, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    # With the project's .venv: alpha_mod is dist-alpha's (installed metadata); fire is not installed.
+    (project / "train.py").write_text("import yaml\nimport alpha_mod\nimport fire\n")
+    code, output = _commit(project, env, "train.py")
+    assert code != 0, output
+    assert "(from .venv/ in the project)" in output, output
+    assert "train.py:3: fire is imported but not declared" in output and "declare fire" in output, output
+    assert "PyYAML" not in output and "dist-alpha" not in output, output
+    (project / "requirements.txt").write_text("PyYAML\ndist-alpha==1.0.0\nfire\n")
+    code, output = _commit(project, env, "requirements.txt")
+    assert code == 0 and "Passed" in output, output
+    # Bare mode: no environment anywhere; names come from the table, declarations match through it.
+    (project / ".venv").unlink()
+    (project / "train.py").write_text("import yaml\nimport fire\nfrom rouge_score import rouge_scorer\n")
+    (project / "requirements.txt").write_text("PyYAML\nfire\n")
+    code, output = _commit(project, env, "train.py", "requirements.txt")
+    assert code != 0, output
+    assert "bare mode" in output, output
+    assert "train.py:3: rouge_score is imported but not declared" in output and "declare rouge-score" in output, output
+    assert "EC002" not in output and "EC003" not in output, output
+    (project / "requirements.txt").write_text("PyYAML\nfire\nrouge-score\n")
+    code, output = _commit(project, env, "requirements.txt")
+    assert code == 0 and "Passed" in output, output
 
 
 # --- Python 3.10 ---------------------------------------------------------------------------------

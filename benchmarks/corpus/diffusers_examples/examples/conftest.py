@@ -1,0 +1,4 @@
+import pytest
+from diffusers.utils.testing_utils import require_torch
+
+print(pytest, require_torch)

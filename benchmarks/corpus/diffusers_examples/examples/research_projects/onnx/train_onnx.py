@@ -1,0 +1,4 @@
+import onnxruntime
+from optimum.onnxruntime import ORTModule
+
+print(onnxruntime, ORTModule)

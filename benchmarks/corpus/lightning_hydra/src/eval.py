@@ -1,0 +1,6 @@
+import hydra
+import lightning
+from omegaconf import DictConfig
+from aim import Run
+
+print(hydra, lightning, DictConfig, Run)

@@ -1,0 +1,7 @@
+import platform
+import sys
+
+import pkg_resources
+from setuptools import find_packages, setup
+
+print(platform, sys, pkg_resources, find_packages, setup)
