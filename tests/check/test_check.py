@@ -353,7 +353,7 @@ def test_json_and_github_outputs(tmp_path: Path, fixture_snapshot: Any) -> None:
     # The second line names the analysed environment and why it was chosen.
     second = result.stdout.splitlines()[1]
     assert second.startswith("Environment: ") and second.endswith(" (from --python)"), second
-    assert result.stdout.splitlines()[1:] == [
+    assert result.stdout.splitlines()[2:] == [
         "EC004 transitive (1)",
         (
             "  main.py:3: alpha_mod is imported but dist-alpha is only installed as a dependency of dep-rich: "
