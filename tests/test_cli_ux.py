@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -179,8 +180,11 @@ def test_python_request_not_found_names_what_was_tried(tmp_path: Path) -> None:
 
 
 def _commands() -> list[list[str]]:
+    # The group loads its commands lazily: ask it for each, as click does when one runs.
+    ctx = click.Context(cli)
     out = []
-    for name, command in cli.commands.items():  # type: ignore[attr-defined]
+    for name in cli.list_commands(ctx):  # type: ignore[attr-defined]
+        command = cli.get_command(ctx, name)  # type: ignore[attr-defined]
         subs = getattr(command, "commands", None)
         out += [[name, sub] for sub in subs] if subs else [[name]]
     return out
