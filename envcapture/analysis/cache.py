@@ -33,6 +33,7 @@ from typing import Any
 
 from envcapture._fs import atomic_write_bytes, default_cache_dir, read_user_file, sha256_bytes
 from envcapture._version import __version__
+from envcapture.analysis.finder import scan_directory
 from envcapture.analysis.model import (
     EXTRACTOR_VERSION,
     Condition,
@@ -188,21 +189,8 @@ def listing_digest(files: frozenset[str] | set[str], dirs: frozenset[str] | set[
 
 def dir_digest(path: str) -> str | None:
     """`listing_digest` of ``path`` as it is now; None when it cannot be listed."""
-    files: set[str] = set()
-    dirs: set[str] = set()
-    try:
-        with os.scandir(path) as it:
-            for entry in it:
-                try:
-                    if entry.is_dir():
-                        dirs.add(entry.name)
-                    elif entry.is_file():
-                        files.add(entry.name)
-                except OSError:
-                    continue
-    except OSError:
-        return None
-    return listing_digest(files, dirs)
+    listing = scan_directory(path)
+    return None if listing is None else listing_digest(*listing)
 
 
 def _file_digest(path: str) -> str | None:

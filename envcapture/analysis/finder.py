@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["STARTUP_MODULES", "Found", "FoundKind", "ModuleFinder", "Root", "RootOrigin"]
+__all__ = ["STARTUP_MODULES", "Found", "FoundKind", "ModuleFinder", "Root", "RootOrigin", "scan_directory"]
 
 # Builtin modules and modules already imported when the interpreter starts (the same on
 # CPython 3.10-3.13, Linux): a local file with one of these names never shadows them.
@@ -159,21 +159,8 @@ class ModuleFinder:
         cached = self._listings.get(directory)
         if cached is not None:
             return cached
-        files: set[str] = set()
-        dirs: set[str] = set()
-        try:
-            with os.scandir(directory) as it:
-                for entry in it:
-                    try:
-                        if entry.is_dir():
-                            dirs.add(entry.name)
-                        elif entry.is_file():
-                            files.add(entry.name)
-                    except OSError:
-                        continue
-        except OSError:
-            pass
-        listing = _Listing(frozenset(files), frozenset(dirs))
+        files, dirs = scan_directory(directory) or (frozenset(), frozenset())
+        listing = _Listing(files, dirs)
         self._listings[directory] = listing
         return listing
 
@@ -277,3 +264,23 @@ def _namespace(name: str, portions: list[tuple[Root, str]]) -> Found:
         search_dirs=tuple(Path(p) for _, p in portions),
         search_roots=tuple(r for r, _ in portions),
     )
+
+
+def scan_directory(path: str) -> tuple[frozenset[str], frozenset[str]] | None:
+    """(file names, directory names) in ``path``, following links as the import system does;
+    None when it cannot be listed. An entry that cannot be stat'ed is left out."""
+    files: set[str] = set()
+    dirs: set[str] = set()
+    try:
+        with os.scandir(path) as it:
+            for entry in it:
+                try:
+                    if entry.is_dir():
+                        dirs.add(entry.name)
+                    elif entry.is_file():
+                        files.add(entry.name)
+                except OSError:
+                    continue
+    except OSError:
+        return None
+    return frozenset(files), frozenset(dirs)
