@@ -465,11 +465,8 @@ def _git(*args: str, cwd: Path, env: dict[str, str]) -> str:
     return done.stdout.strip()
 
 
-@pytest.mark.slow
-def test_pre_commit_hook(tmp_path: Path, fixture_env: Any) -> None:
-    pytest.importorskip("pre_commit", reason="pre-commit is not installed (pip install pre-commit)")
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
+def _pre_commit_env(tmp_path: Path) -> dict[str, str]:
+    """pre-commit offline: hooks install from a local wheelhouse; git needs no user config."""
     env = pip_env()
     env.update({
         "PIP_NO_INDEX": "1",
@@ -481,7 +478,11 @@ def test_pre_commit_hook(tmp_path: Path, fixture_env: Any) -> None:
         "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
         "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
     })  # fmt: skip
-    # The hook's repository: a copy of this source tree, committed (the hook must be at a rev).
+    return env
+
+
+def _hook_repo(tmp_path: Path, env: dict[str, str]) -> tuple[Path, str]:
+    """The hook's repository: a copy of this source tree, committed (the hook must be at a rev)."""
     hook_repo = tmp_path / "envcapture-repo"
     hook_repo.mkdir()
     for item in ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml"):
@@ -491,6 +492,16 @@ def test_pre_commit_hook(tmp_path: Path, fixture_env: Any) -> None:
     _git("add", ".", cwd=hook_repo, env=env)
     _git("commit", "-q", "-m", "envcapture", cwd=hook_repo, env=env)
     rev = _git("rev-parse", "HEAD", cwd=hook_repo, env=env)
+    return hook_repo, rev
+
+
+@pytest.mark.slow
+def test_pre_commit_hook(tmp_path: Path, fixture_env: Any) -> None:
+    pytest.importorskip("pre_commit", reason="pre-commit is not installed (pip install pre-commit)")
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    env = _pre_commit_env(tmp_path)
+    hook_repo, rev = _hook_repo(tmp_path, env)
     # The user's project.
     project = tmp_path / "job"
     project.mkdir()
@@ -549,27 +560,9 @@ def test_pre_commit_hook_finds_the_project_environment(tmp_path: Path, fixture_e
     pytest.importorskip("pre_commit", reason="pre-commit is not installed (pip install pre-commit)")
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
-    env = pip_env()
+    env = _pre_commit_env(tmp_path)
     env.pop("VIRTUAL_ENV", None)
-    env.update({
-        "PIP_NO_INDEX": "1",
-        "PIP_FIND_LINKS": str(_wheelhouse(tmp_path / "wheelhouse")),
-        "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
-        "VIRTUALENV_NO_PERIODIC_UPDATE": "1",
-        "ENVCAPTURE_CACHE_DIR": str(tmp_path / "cache"),
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
-        "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-    })  # fmt: skip
-    hook_repo = tmp_path / "envcapture-repo"
-    hook_repo.mkdir()
-    for item in ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml"):
-        shutil.copy2(REPO / item, hook_repo / item)
-    shutil.copytree(REPO / "envcapture", hook_repo / "envcapture", ignore=shutil.ignore_patterns("__pycache__"))
-    _git("init", "-q", "-b", "main", cwd=hook_repo, env=env)
-    _git("add", ".", cwd=hook_repo, env=env)
-    _git("commit", "-q", "-m", "envcapture", cwd=hook_repo, env=env)
-    rev = _git("rev-parse", "HEAD", cwd=hook_repo, env=env)
+    hook_repo, rev = _hook_repo(tmp_path, env)
     project = tmp_path / "job"
     project.mkdir()
     (project / ".venv").symlink_to(fixture_env.venv)
