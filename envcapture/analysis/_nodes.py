@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-__all__ = ["argument", "integer", "literal_str"]
+__all__ = ["argument", "integer", "literal_head", "literal_str"]
 
 
 def argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:
@@ -38,3 +38,52 @@ def literal_str(node: cst.BaseExpression | None) -> str | None:
             return None
         return value if isinstance(value, str) else None
     return None
+
+
+def literal_head(node: cst.BaseExpression | None) -> tuple[str, bool]:
+    """The literal text a string expression starts with, and whether that is all of it.
+
+    ``"pkg.plugins." + name`` -> ``("pkg.plugins.", False)``; ``f"models.{arch}"`` ->
+    ``("models.", False)``; ``"a." + "b"`` -> ``("a.b", True)``; ``"pkg.%s" % name`` and
+    ``"pkg.{}".format(name)`` -> ``("pkg.", False)``; a name or a call -> ``("", False)``.
+    An escape in an f-string's text ends the head (its value is not decoded here).
+    """
+    value = literal_str(node)
+    if value is not None:
+        return value, True
+    if isinstance(node, cst.FormattedString):
+        return _formatted_head(node)
+    if isinstance(node, cst.ConcatenatedString):  # "a." f"{x}": implicit concatenation with an f-string
+        return _joined(node.left, node.right)
+    if isinstance(node, cst.BinaryOperation):
+        if isinstance(node.operator, cst.Add):
+            return _joined(node.left, node.right)
+        if isinstance(node.operator, cst.Modulo):  # "pkg.%s" % name
+            template = literal_str(node.left)
+            return (template.partition("%")[0], False) if template is not None else ("", False)
+        return "", False
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "format":
+        template = literal_str(node.func.value)  # "pkg.{}".format(name)
+        return (template.partition("{")[0], False) if template is not None else ("", False)
+    return "", False
+
+
+def _joined(left: cst.BaseExpression, right: cst.BaseExpression) -> tuple[str, bool]:
+    head, complete = literal_head(left)
+    if not complete:
+        return head, False
+    rest, rest_complete = literal_head(right)
+    return head + rest, rest_complete
+
+
+def _formatted_head(node: cst.FormattedString) -> tuple[str, bool]:
+    text: list[str] = []
+    for part in node.parts:
+        if not isinstance(part, cst.FormattedStringText):
+            return "".join(text), False
+        raw = part.value
+        if "\\" in raw:
+            text.append(raw.partition("\\")[0].replace("{{", "{").replace("}}", "}"))
+            return "".join(text), False
+        text.append(raw.replace("{{", "{").replace("}}", "}"))
+    return "".join(text), True

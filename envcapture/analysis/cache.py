@@ -60,7 +60,7 @@ __all__ = [
     "stat_of",
 ]
 
-_FORMAT = 1
+_FORMAT = 2  # 2: ImportSite.prefix
 
 
 def _diag_to_json(d: Diagnostic) -> dict[str, Any]:
@@ -85,6 +85,7 @@ def facts_to_json(facts: SourceFacts) -> dict[str, Any]:
                 "type_only": s.type_only,
                 "conditions": [[c.expression, c.negated] for c in s.conditions],
                 "dynamic": s.dynamic.value if s.dynamic else None,
+                "prefix": s.prefix,
             }
             for s in facts.imports
         ],
@@ -109,6 +110,7 @@ def facts_from_json(data: dict[str, Any]) -> SourceFacts:
                 type_only=s["type_only"],
                 conditions=tuple(Condition(expression=e, negated=n) for e, n in s["conditions"]),
                 dynamic=DynamicKind(s["dynamic"]) if s["dynamic"] else None,
+                prefix=s["prefix"],
             )
             for s in data["imports"]
         ),
@@ -166,7 +168,7 @@ class FactsCache:
 
 # --- the whole-analysis cache ------------------------------------------------------------------
 
-_ANALYSIS_FORMAT = 1
+_ANALYSIS_FORMAT = 2  # 2: ImportSite.prefix, LocalFile.via, ImportGraph.prefix_imports
 _RACY_NS = 2_000_000_000  # a stat this close to the walk's start is checked by digest
 
 Stat = tuple[int, int, int]

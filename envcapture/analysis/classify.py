@@ -9,19 +9,29 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePath
 
 from envcapture.analysis.finder import RootOrigin
 from envcapture.analysis.mapping import guess, namespace_portion
 from envcapture.analysis.model import DynamicKind, EntryPoint
 from envcapture.analysis.runtime.model import RuntimeReport
-from envcapture.analysis.walk import Edge, ImportGraph, LocalFile, ModuleKind, Resolution
+from envcapture.analysis.walk import Edge, ImportGraph, LocalFile, ModuleKind, PrefixImport, Resolution
 from envcapture.environment.distributions import module_owners, owners_of
 from envcapture.environment.model import EnvSnapshot
 from envcapture.model import Diagnostic, DistName, ModuleName, Severity, Target
 
-__all__ = ["Analysis", "CacheStats", "DistributionUse", "SiteRef", "Status", "UnresolvedModule", "classify", "strongest_site"]
+__all__ = [
+    "DYNAMIC_PREFIX_UNRESOLVED",
+    "Analysis",
+    "CacheStats",
+    "DistributionUse",
+    "SiteRef",
+    "Status",
+    "UnresolvedModule",
+    "classify",
+    "strongest_site",
+]
 
 
 class Status(str, enum.Enum):
@@ -55,6 +65,7 @@ class SiteRef:
     dynamic: str | None = None
     conditions: tuple[str, ...] = ()
     found_by: str = "static"  # "static" or "runtime" (seen while the runtime trace ran)
+    prefix: str | None = None  # the literal prefix of a computed name ("pkg.plugins."): model.ImportSite.prefix
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}"
@@ -111,6 +122,7 @@ class Analysis:
     stats: CacheStats = CacheStats()
     runtime: RuntimeReport | None = None  # the opt-in runtime pass (analyzers/trace.py, merge.py)
     environment: str = ""  # which environment was analysed and why (discover.EnvironmentChoice.describe)
+    prefix_imports: tuple[PrefixImport, ...] = ()  # dynamic imports by a literal prefix, as resolved (walk.PrefixImport)
 
 
 def site_status(edge: Edge) -> Status:
@@ -137,6 +149,7 @@ def _site_ref(edge: Edge) -> SiteRef:
         status=site_status(edge),
         dynamic=site.dynamic.value if site.dynamic else None,
         conditions=tuple(("not " if c.negated else "") + c.expression for c in site.conditions),
+        prefix=site.prefix,
     )
 
 
@@ -276,7 +289,7 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
                 reason=unknown_reason[module],
             )
         )
-        if status is Status.REQUIRED:
+        if status is Status.REQUIRED and strongest_site(tuple(sites)).prefix is None:  # a prefix: below
             first = strongest_site(tuple(sites))
             diagnostics.append(
                 Diagnostic(
@@ -287,6 +300,7 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
                     severity=Severity.WARNING,
                 )
             )
+    prefix_imports = _resolved_prefixes(graph, snapshot, diagnostics)
     return Analysis(
         project=project,
         target=target,
@@ -298,4 +312,33 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
         stdlib=tuple(sorted(stdlib)),
         diagnostics=tuple(sorted(set(diagnostics), key=lambda d: (d.file or "", d.line or 0, d.code, d.message))),
         graph=graph,
+        prefix_imports=prefix_imports,
     )
+
+
+DYNAMIC_PREFIX_UNRESOLVED = "dynamic-prefix-unresolved"
+"""Diagnostic code: the package a dynamic import's literal prefix names is neither local nor installed."""
+
+
+def _resolved_prefixes(graph: ImportGraph, snapshot: EnvSnapshot, diagnostics: list[Diagnostic]) -> tuple[PrefixImport, ...]:
+    """The graph's prefix imports with the distributions that provide an installed package;
+    a warning for each whose package is not found."""
+    out: list[PrefixImport] = []
+    for item in graph.prefix_imports:
+        if item.kind is ModuleKind.INSTALLED:
+            owners = owners_of(snapshot, item.package)
+            names = sorted((info.display_name if (info := snapshot.distribution(o)) else o) for o in owners)
+            item = replace(item, distributions=tuple(names))
+        elif item.kind is ModuleKind.UNKNOWN:
+            diagnostics.append(
+                Diagnostic(
+                    file=item.importer,
+                    line=item.line,
+                    code=DYNAMIC_PREFIX_UNRESOLVED,
+                    message=f"dynamic import with the prefix {item.prefix}: {item.package} is not a package of the project "
+                    "nor installed, so nothing it loads can ship",
+                    severity=Severity.WARNING,
+                )
+            )
+        out.append(item)
+    return tuple(out)

@@ -247,6 +247,19 @@ class ModuleFinder:
             return _namespace(name, portions)
         return None
 
+    def submodule_names(self, parent: Found) -> tuple[str, ...]:
+        """The names of the modules and packages a package could import from its ``__path__``
+        (sorted; ``__init__`` and ``__pycache__`` left out), read from the cached listings."""
+        names: set[str] = set()
+        for directory in parent.search_dirs:
+            listing = self._listing(str(directory))
+            for file in listing.files:
+                stem, dot, suffix = file.partition(".")
+                if dot and (file.endswith((".so", ".pyd")) or f".{suffix}" in (*_SOURCE_SUFFIXES, *_BYTECODE_SUFFIXES)):
+                    names.add(stem)
+            names.update(listing.dirs)
+        return tuple(sorted(n for n in names if n.isidentifier() and n not in ("__init__", "__pycache__")))
+
     @staticmethod
     def _make(name: str, kind: FoundKind, root: Root, path: str) -> Found:
         file = Path(path)

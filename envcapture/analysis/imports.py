@@ -27,7 +27,14 @@ Conventions of the output:
 ``binary-file``, ``decode-error``, ``parse-error`` (line and message from CPython's
 parser when it agrees the file is invalid: libcst's own positions point past the
 culprit), ``too-deeply-nested`` and ``internal-error``; ``SourceFacts.diagnostics``
-(WARNING) ``relative-import-beyond-top`` and ``relative-import-unresolved``.
+(WARNING) ``relative-import-beyond-top``, ``relative-import-unresolved`` and
+``computed-import`` (``import_module(name)``: no literal package in the name).
+
+A dynamic import whose name is computed behind a literal head (``"pkg.plugins." + name``,
+``f"models.{arch}"``, ``"pkg.%s" % name``, ``"pkg.{}".format(name)``, ``"." + name`` with a
+literal or ``__name__``/``__package__`` package) is a site of the package the head names,
+with ``ImportSite.prefix`` set; ``__import__("importlib").import_module("x")`` is read like
+``importlib.import_module("x")``.
 libcst parses with its native parser, whatever the running interpreter: Python 3.12
 syntax (PEP 695, nested f-string quotes) parses on 3.10 and 3.11; no
 ``PartialParserConfig`` is needed (its ``python_version`` does not restrict that parser).
@@ -50,7 +57,7 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
 from envcapture.analysis._guards import GuardEffects
-from envcapture.analysis._nodes import argument, integer, literal_str
+from envcapture.analysis._nodes import argument, integer, literal_head, literal_str
 from envcapture.analysis._positions import starts
 from envcapture.analysis._source import decode_source, syntax_error
 from envcapture.analysis._syspath import SysPathReader
@@ -68,6 +75,7 @@ from envcapture.errors import InputError
 from envcapture.model import Diagnostic, ModuleName, Severity
 
 __all__ = [
+    "COMPUTED_IMPORT",
     "EXTRACTOR_VERSION",
     "decode_source",
     "evaluate_condition",
@@ -83,6 +91,9 @@ _ANY_FACT_MARKERS: Final = ("import", "sys.path", "__main__")
 # A package nests one directory per level and Linux's PATH_MAX is 4096 bytes: a relative
 # import of a higher level always goes beyond the top (and "." * level would be huge).
 _MAX_LEVEL: Final = 2048
+COMPUTED_IMPORT: Final = "computed-import"
+"""Diagnostic code: a dynamic import whose module name has no literal package prefix."""
+_DUNDER_IMPORTS: Final = ("__import__", "builtins.__import__", "importlib.__import__")
 
 
 def extract_source_facts(source: bytes | str, *, module: str, is_package: bool, path: str | None = None) -> SourceFacts:
@@ -222,10 +233,29 @@ class _Extraction:
         while isinstance(node, cst.Attribute):
             parts.append(node.attr.value)
             node = node.value
-        if not isinstance(node, cst.Name):
+        if isinstance(node, cst.Call):  # __import__("importlib").import_module(...)
+            returned = self._imported_module(node)
+            if returned is None:
+                return None
+            parts.append(returned)
+        elif isinstance(node, cst.Name):
+            parts.append(self.aliases.get(node.value, node.value))
+        else:
             return None
-        parts.append(self.aliases.get(node.value, node.value))
         return ".".join(reversed(parts))
+
+    def _imported_module(self, call: cst.Call) -> str | None:
+        """The module a literal import call returns: ``__import__("a.b")`` gives ``a`` (the
+        top-level package, as without a fromlist), ``importlib.import_module("a.b")`` gives ``a.b``."""
+        qualname = self._qualname(call.func)
+        name = literal_str(argument(call, 0, "name"))
+        if name is None or not name or name.startswith("."):
+            return None
+        if qualname == "importlib.import_module":
+            return name
+        if qualname in _DUNDER_IMPORTS and argument(call, 3, "fromlist") is None:
+            return name.partition(".")[0]
+        return None
 
     def _resolve(self, name: str, level: int, package: str | None = None) -> str | None:
         """Absolute name of a relative import (importlib's ``_resolve_name``); None above the top."""
@@ -280,15 +310,19 @@ class _Extraction:
         qualname = self._qualname(call.func)
         if qualname == "importlib.import_module":
             kind = DynamicKind.IMPORT_MODULE
-        elif qualname in ("__import__", "builtins.__import__", "importlib.__import__"):
+        elif qualname in _DUNDER_IMPORTS:
             kind = DynamicKind.DUNDER_IMPORT
         elif qualname == "importlib.util.find_spec":
             kind = DynamicKind.FIND_SPEC
         else:
             return None
-        name = literal_str(argument(call, 0, "name"))
-        if name is None or not name.strip("."):
-            return None  # a variable or f-string: left to runtime tracing
+        head, complete = literal_head(argument(call, 0, "name"))
+        if not complete:
+            # An availability check with a computed name (a loop over optional backends) ships nothing.
+            return None if kind is DynamicKind.FIND_SPEC else self._prefix_site(pending, kind, head)
+        name = head
+        if not name.strip("."):
+            return None
         names: tuple[str, ...] = ()
         level = len(name) - len(name.lstrip("."))
         if kind is DynamicKind.DUNDER_IMPORT:
@@ -332,6 +366,58 @@ class _Extraction:
             type_only=effect.type_only,
             conditions=effect.conditions,
             dynamic=kind,
+        )
+
+    def _prefix_site(self, pending: Pending, kind: DynamicKind, head: str) -> ImportSite | None:
+        """A dynamic import whose name is computed: a site for the package its literal head
+        names (``"pkg.plugins." + name`` -> ``pkg.plugins``), else a ``computed-import`` note."""
+        call = pending.node
+        assert isinstance(call, cst.Call)
+        effect = self.guards.effect(pending.frame)
+        dots = len(head) - len(head.lstrip("."))
+        package_part, _, partial = head[dots:].rpartition(".")
+        if kind is DynamicKind.DUNDER_IMPORT:
+            level_arg = argument(call, 4, "level")
+            level = integer(level_arg) if level_arg is not None else 0
+            if dots or level is None or level > _MAX_LEVEL:
+                level = None
+        else:
+            level = dots
+        module: str | None = None
+        if level is not None and all(part.isidentifier() for part in package_part.split(".") if package_part):
+            if level == 0 and package_part:
+                module = package_part
+            elif level:
+                package = self._package_argument(argument(call, 1, "package")) if kind is DynamicKind.IMPORT_MODULE else None
+                if package is None and kind is DynamicKind.DUNDER_IMPORT:
+                    package = self.package  # __import__ resolves a level against the caller's package
+                if package is None:
+                    why = f"relative import {head!r} + ... with a package that is not a literal"
+                    self.notes.append((call, "relative-import-unresolved", why))
+                    return None
+                resolved = self._relative(call, package_part, level, package)
+                if resolved.startswith("."):
+                    return None  # beyond the top: noted
+                module = resolved
+        if module is None:
+            if not effect.type_only:
+                written = " ".join(self.tree.code_for_node(call).split())
+                shown = written if len(written) <= 60 else written[:57] + "..."
+                why = f" (its literal part {head!r} names no package)" if head else ""
+                message = f"{shown}: the module name is computed at run time{why}; `envcapture analyze --runtime` would see what it imports"
+                self.notes.append((call, COMPUTED_IMPORT, message))
+            return None
+        return ImportSite(
+            line=0,
+            column=0,
+            module=ModuleName(module),
+            level=level or 0,
+            scope=pending.frame.scope,
+            optional=effect.optional,
+            type_only=effect.type_only,
+            conditions=effect.conditions,
+            dynamic=kind,
+            prefix=f"{module}.{partial}",
         )
 
     def _package_argument(self, node: cst.BaseExpression | None) -> str | None:

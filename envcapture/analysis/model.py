@@ -74,6 +74,12 @@ class ImportSite:
     submodule: resolution checks). For ``import a.b`` ``names`` is empty.
     A relative import that climbs above the top-level package keeps ``module`` as
     written with leading dots and gets a diagnostic.
+
+    ``prefix`` is set for a dynamic import whose name is computed behind a literal head
+    (``importlib.import_module("pkg.plugins." + name)``, ``f"models.{arch}"``, ``"." + name``
+    with ``package=__name__``): the head made absolute (``pkg.plugins.``), while ``module`` is
+    the package it names, up to its last complete dot (``pkg.plugins``), which the walk
+    ships and analyses whole.
     """
 
     line: int
@@ -86,6 +92,12 @@ class ImportSite:
     type_only: bool = False  # under `if TYPE_CHECKING:` / `if typing.TYPE_CHECKING:`
     conditions: tuple[Condition, ...] = ()  # enclosing literal platform/version tests
     dynamic: DynamicKind | None = None
+    prefix: str | None = None
+
+
+def prefix_reason(prefix: str) -> str:
+    """Why a module reached through a literal prefix is part of the job, as reports show it."""
+    return f"dynamic (prefix {prefix})"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
@@ -104,7 +116,7 @@ class PathAddition:
     prepend: bool = True
 
 
-EXTRACTOR_VERSION = 3
+EXTRACTOR_VERSION = 4  # 4: ImportSite.prefix, computed-import diagnostics
 """Bumped whenever extraction (analysis/imports.py and its _modules) changes what it returns for the same
 source: part of the cache key (cache.py), so no stale facts are reused."""
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from envcapture._fs import document_header
 from envcapture.analysis.classify import Analysis, SiteRef, Status, UnresolvedModule, strongest_site
+from envcapture.analysis.model import prefix_reason
 from envcapture.analysis.runtime.model import RuntimeReport, TraceOutcome
 from envcapture.analysis.walk import LocalFile
 from envcapture.model import dist_name
@@ -26,7 +27,7 @@ __all__ = [
     "split_unresolved",
 ]
 
-ANALYSIS_SCHEMA_VERSION = "1.1"  # 1.1: found_by, runtime
+ANALYSIS_SCHEMA_VERSION = "1.2"  # 1.1: found_by, runtime; 1.2: dynamic_prefixes, site prefix
 
 
 def _site_json(site: SiteRef) -> dict[str, Any]:
@@ -40,6 +41,7 @@ def _site_json(site: SiteRef) -> dict[str, Any]:
         "dynamic": site.dynamic,
         "conditions": list(site.conditions),
         "found_by": site.found_by,
+        "prefix": site.prefix,
     }
 
 
@@ -129,6 +131,20 @@ def analysis_to_json(analysis: Analysis) -> dict[str, Any]:
             for u in analysis.unresolved
         ],
         "stdlib": list(analysis.stdlib),
+        "dynamic_prefixes": [
+            {
+                "file": p.importer,
+                "line": p.line,
+                "prefix": p.prefix,
+                "package": p.package,
+                "kind": p.kind.value,
+                "reason": p.reason,
+                "directories": list(p.directories),
+                "files": list(p.files),
+                "distributions": list(p.distributions),
+            }
+            for p in analysis.prefix_imports
+        ],
         "diagnostics": [
             {
                 "file": d.file,
@@ -157,7 +173,8 @@ _STATUS_STYLE = {
 
 
 def _site_text(site: SiteRef) -> str:
-    return f"{site.file}:{site.line}" + ("" if site.scope == "module" else f" ({site.scope})")
+    text = f"{site.file}:{site.line}" + ("" if site.scope == "module" else f" ({site.scope})")
+    return text if site.prefix is None else f"{text} {prefix_reason(site.prefix)}"
 
 
 def _sites_text(sites: tuple[SiteRef, ...], limit: int | None = 3) -> str:
@@ -214,7 +231,7 @@ def _shown_diagnostics(analysis: Analysis, summarised: tuple[UnresolvedModule, .
 
 def _reached(f: LocalFile) -> str:
     if f.reached_from is not None:
-        return f"{f.reached_from[0]}:{f.reached_from[1]}"
+        return f"{f.reached_from[0]}:{f.reached_from[1]}" + (f", {f.via}" if f.via else "")
     return "run time" if f.found_by == "runtime" else "entry point"
 
 
@@ -444,13 +461,14 @@ def _chain_to(file: str, files: dict[str, LocalFile]) -> list[dict[str, Any]]:
             steps.append(_step(current, detail="entry point" if local is not None else None))
             break
         importer, line = local.reached_from
-        steps.append(_step(importer, line, local.module, current))
+        steps.append(_step(importer, line, local.module, current + (f"; {local.via}" if local.via else "")))
         current = importer
     return list(reversed(steps))
 
 
 def _site_step(site: SiteRef) -> dict[str, Any]:
-    return _step(site.file, site.line, site.module, f"{site.scope} scope, {site.status.value}")
+    how = "" if site.prefix is None else f", {prefix_reason(site.prefix)}"
+    return _step(site.file, site.line, site.module, f"{site.scope} scope, {site.status.value}{how}")
 
 
 def explain_json(analysis: Analysis, name: str) -> dict[str, Any] | None:
@@ -488,13 +506,14 @@ def explain_json(analysis: Analysis, name: str) -> dict[str, Any] | None:
             return None if found is None else {**found, "name": name}
     for edge in analysis.graph.edges:
         if edge.resolution.module == name:
+            how = "" if edge.site.prefix is None else f", {prefix_reason(edge.site.prefix)}"
             return {
                 **doc,
                 "kind": edge.resolution.kind.value,
                 "summary": f"{name} ({edge.resolution.reason}):",
                 "chain": [
                     *_chain_to(edge.importer, files),
-                    _step(edge.importer, edge.site.line, name, edge.resolution.kind.value),
+                    _step(edge.importer, edge.site.line, name, edge.resolution.kind.value + how),
                 ],
             }
     prefix = name + "."

@@ -23,7 +23,7 @@ import enum
 import os
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -35,7 +35,7 @@ from envcapture.analysis.finder import (
     Root,
     RootOrigin,
 )
-from envcapture.analysis.model import EntryKind, EntryPoint, ImportSite, SourceFacts
+from envcapture.analysis.model import EntryKind, EntryPoint, ImportSite, SourceFacts, prefix_reason
 from envcapture.analysis.stdlib import is_stdlib
 from envcapture.environment.model import EnvSnapshot
 from envcapture.model import Diagnostic, Severity, Target
@@ -46,9 +46,13 @@ __all__ = [
     "ImportGraph",
     "LocalFile",
     "ModuleKind",
+    "PrefixImport",
     "Resolution",
     "build_import_graph",
 ]
+
+# Directories a local package ships without (build/localcode.py leaves them out by the same names).
+_TEST_DIRS = frozenset({"tests", "test", "testing"})
 
 FALLBACK_IMPORT = "fallback-import"
 """Diagnostic code: an import found only through a directory that is not on the target's ``sys.path``."""
@@ -103,6 +107,32 @@ class LocalFile:
     module: str
     reached_from: tuple[str, int] | None = None  # (importer path, line); None for entry points
     found_by: str = "static"  # "static", "runtime" (only the runtime trace reached it) or "both"
+    via: str | None = None  # how the import at reached_from named it, when not by its name: prefix_reason()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class PrefixImport:
+    """A dynamic import whose name has a literal prefix (``import_module("pkg.plugins." + name)``),
+    as the walk resolved the package the prefix names.
+
+    A local package (``kind`` LOCAL) ships whole from ``directories`` (project-relative, one per
+    namespace portion) and each of its modules (``files``) is analysed; an installed one is
+    required with its distribution (``distributions``, filled in by classification); an unknown
+    one is a warning.
+    """
+
+    importer: str
+    line: int
+    prefix: str  # "pkg.plugins." (absolute)
+    package: str  # "pkg.plugins"
+    kind: ModuleKind
+    directories: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    distributions: tuple[str, ...] = ()  # display names
+
+    @property
+    def reason(self) -> str:
+        return prefix_reason(self.prefix)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,6 +141,7 @@ class ImportGraph:
     local_files: tuple[LocalFile, ...]  # sorted by path
     edges: tuple[Edge, ...]  # sorted by importer, line, column
     diagnostics: tuple[Diagnostic, ...]
+    prefix_imports: tuple[PrefixImport, ...] = ()  # sorted by importer, line
 
 
 def _rel(path: Path | str, project: Path | str) -> str | None:
@@ -171,6 +202,7 @@ class _Walk:
         self.edges: list[Edge] = []
         self.diagnostics: list[Diagnostic] = []
         self.queue: deque[tuple[Path, str, bool]] = deque()
+        self.prefixes: list[PrefixImport] = []
 
     # --- resolution --------------------------------------------------------------------------
 
@@ -332,7 +364,9 @@ class _Walk:
 
     # --- walking -----------------------------------------------------------------------------
 
-    def enqueue(self, path: Path, module: str, is_package: bool, reached_from: tuple[str, int] | None) -> None:
+    def enqueue(
+        self, path: Path, module: str, is_package: bool, reached_from: tuple[str, int] | None, via: str | None = None
+    ) -> None:
         if path in self.files:
             return
         rel = _rel(path, self.project_str)
@@ -347,12 +381,15 @@ class _Walk:
                 )
             )
             return
-        self.files[path] = LocalFile(path=rel, module=module, reached_from=reached_from)
+        self.files[path] = LocalFile(path=rel, module=module, reached_from=reached_from, via=via)
         self.queue.append((path, module, is_package))
         self.read_facts.submit(path, module, is_package)
 
-    def enqueue_chain(self, chain: Iterable[Found], reached_from: tuple[str, int]) -> None:
+    def enqueue_chain(self, chain: Iterable[Found], reached_from: tuple[str, int], via: str | None = None) -> None:
+        """Enqueue the local files of ``chain``; ``via`` is said of its last one only."""
+        chain = list(chain)
         for found in chain:
+            named = via if found is chain[-1] else None
             if (
                 not found.root.is_local
                 and found.root.origin is not RootOrigin.EDITABLE
@@ -364,10 +401,10 @@ class _Walk:
                 if found.file is not None:
                     rel = _rel(found.file, self.project_str)
                     if rel is not None and found.file not in self.files:
-                        self.files[found.file] = LocalFile(path=rel, module=found.name, reached_from=reached_from)
+                        self.files[found.file] = LocalFile(path=rel, module=found.name, reached_from=reached_from, via=named)
                 continue
             name, is_pkg = _module_name_for(found)
-            self.enqueue(found.file, name, is_pkg, reached_from)
+            self.enqueue(found.file, name, is_pkg, reached_from, named)
 
     def run(self) -> None:
         # Breadth first, in the order files were found (as the interpreter would meet them
@@ -429,6 +466,46 @@ class _Walk:
                 reported = True  # once per import statement
             if res.kind is ModuleKind.LOCAL:
                 self.enqueue_chain(chain, (importer, site.line))
+        if site.prefix is not None and active is not False and not site.type_only:
+            self.expand_prefix(importer, site, site.prefix, parent, parent_chain, active)
+
+    def expand_prefix(
+        self, importer: str, site: ImportSite, prefix: str, res: Resolution, chain: list[Found], active: bool | None
+    ) -> None:
+        """``import_module("pkg.plugins." + name)``: any module of ``pkg.plugins`` may load, so
+        a local package's modules are all walked (their imports count) and it ships whole."""
+        found = chain[-1] if chain else None
+        kind = ModuleKind.UNKNOWN if res.missing_part is not None else res.kind  # pkg.gone below a local pkg
+        record = PrefixImport(importer=importer, line=site.line, prefix=prefix, package=res.module, kind=kind)
+        if kind is not ModuleKind.LOCAL or found is None or not found.is_package:
+            self.prefixes.append(record)
+            return
+        reason = prefix_reason(prefix)
+        directories = tuple(rel for d in found.search_dirs if (rel := _rel(d, self.project_str)) is not None)
+        files: list[str] = []
+        seen = {os.path.realpath(d) for d in found.search_dirs}
+        packages = [found]
+        while packages:  # breadth first, each directory once (a symlink loop ends here)
+            package = packages.pop(0)
+            for part in self.finder.submodule_names(package):
+                sub, sub_chain = self.resolution(f"{package.name}.{part}")
+                if sub.kind is not ModuleKind.LOCAL or sub.missing_part is not None or not sub_chain:
+                    continue
+                module = sub_chain[-1]
+                if module.is_package and part in _TEST_DIRS:
+                    continue  # the package ships without its tests: their imports do not count
+                if module.is_package:
+                    real = {os.path.realpath(d) for d in module.search_dirs}
+                    if not real & seen:
+                        seen |= real
+                        packages.append(module)
+                if module.kind is FoundKind.NAMESPACE:
+                    continue  # a bare directory (data, or a namespace portion): nothing to import
+                self.edges.append(Edge(importer=importer, site=site, resolution=sub, active=active))
+                self.enqueue_chain(sub_chain, (importer, site.line), reason)
+                if sub.file is not None:
+                    files.append(sub.file)
+        self.prefixes.append(replace(record, directories=directories, files=tuple(sorted(files))))
 
 
 def _entry_roots(entry: EntryPoint, project: Path, script: Path | None) -> list[Root]:
@@ -468,6 +545,7 @@ def build_import_graph(
     files: dict[Path, LocalFile] = {}
     edges: set[Edge] = set()
     diagnostics: set[Diagnostic] = set()
+    prefixes: set[PrefixImport] = set()
     heuristic: list[Root] = [Root(project, RootOrigin.HEURISTIC)]
     if (project / "src").is_dir():
         heuristic.append(Root(project / "src", RootOrigin.HEURISTIC))
@@ -506,11 +584,13 @@ def build_import_graph(
             files.setdefault(path, local)
         edges.update(walk.edges)
         diagnostics.update(walk.diagnostics)
+        prefixes.update(walk.prefixes)
     return ImportGraph(
         entry_points=entries,
         local_files=tuple(sorted(files.values(), key=lambda f: f.path)),
         edges=tuple(sorted(edges, key=lambda e: (e.importer, e.site.line, e.site.column, e.resolution.module))),
         diagnostics=tuple(sorted(diagnostics, key=lambda d: (d.file or "", d.line or 0, d.code, d.message))),
+        prefix_imports=tuple(sorted(prefixes)),
     )
 
 

@@ -272,6 +272,12 @@ def _local_selection(cap: Capture) -> _Local:
         return _Local(files=tuple(scripts), paths=tuple(cap.local_paths), packages=(), keep_out={})
     files = sorted({*(f.path for f in cap.analysis.local_files), *scripts})
     packages = {found for f in cap.analysis.local_files if (found := package_dir(cap.project, f.path, f.module))}
+    # A package loaded by a computed name (``import_module("plugins." + name)``) ships whole
+    # even as a bare directory (no __init__.py), unless a package around it already does.
+    for loaded in cap.analysis.prefix_imports:
+        for directory in loaded.directories:
+            if not any(directory == d or directory.startswith(d + "/") for d, _ in packages):
+                packages.add((directory, loaded.package))
     keep_out: dict[str, str] = {}
     if cap.config is not None:
         for spec in cap.config.inputs:

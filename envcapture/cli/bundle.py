@@ -94,6 +94,7 @@ def lock_cmd(
         ui.note(f"warning: {warning}")
     command = regenerate("lock", config_file, entries, target_python=target_python, accelerator=accelerator)
     _warn_requirements_contradictions(result, config_file, python)
+    _warn_dynamic_imports(result.analysis)
     written = lock_job(result, out_dir, command=command)
     pins = result.closure.pins
     out.print(f"locked {len(pins)} distributions for Python {result.target.python_version} on linux x86_64", markup=False)
@@ -234,6 +235,7 @@ def build_cmd(
         ui.note(f"note: {name} not written: {why}")
     for name in result.wheelhouse.direct:
         ui.note(f"note: {name} is fetched by the target (direct reference), not shipped")
+    _warn_dynamic_imports(cap.analysis)
     if verified is not None:
         failures = verified.failures
         if failures:
@@ -363,3 +365,14 @@ def _warn_requirements_contradictions(result: Any, config_file: Path | None, pyt
     for finding in checked.findings:
         if finding.code in ("EC001", "EC002", "EC003"):
             _ui().note(f"warning: {finding}")
+
+
+def _warn_dynamic_imports(analysis: Any) -> None:
+    """Dynamic imports whose modules cannot ship: a computed name with no literal package
+    (``import_module(name)``), or a prefix whose package is nowhere; one line each."""
+    from envcapture.analysis.classify import DYNAMIC_PREFIX_UNRESOLVED
+    from envcapture.analysis.imports import COMPUTED_IMPORT
+
+    for diagnostic in analysis.diagnostics:
+        if diagnostic.code in (COMPUTED_IMPORT, DYNAMIC_PREFIX_UNRESOLVED):
+            _ui().note(f"warning: {diagnostic}")

@@ -634,8 +634,7 @@ DYNAMIC = [
         "import importlib\nmods = [importlib.import_module('a') for _ in range(1)]\n",
         [site(1, 1, "importlib"), site(2, 9, "a", dynamic=IM)],
     ),
-    ("f-string", "import importlib\nimportlib.import_module(f'plugins.{name}')\n", [site(1, 1, "importlib")]),
-    ("variable", "import importlib\nimportlib.import_module(name)\n", [site(1, 1, "importlib")]),
+    # computed names (a literal prefix, or none): tests/analysis/test_dynamic_prefix.py
     ("not-importlib", "def import_module(x): pass\nimport_module('a')\nimport os\n", [site(3, 1, "os")]),
 ]
 
