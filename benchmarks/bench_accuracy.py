@@ -13,7 +13,10 @@ optional backends in functions, a Google Cloud user, absl/fire CLIs, ...). Each 
 ``truth.toml``: its ``entry-points`` and the distributions they ``needed`` (PEP 503
 names). The rule for the truth: a distribution is needed when code an entry point reaches
 imports it outside ``try/except ImportError``, ``TYPE_CHECKING`` and ``find_spec`` guards
-(at module level or in a function: a function's import runs when the job calls it).
+(at module level or in a function: a function's import runs when the job calls it), or
+imports a submodule of another one that imports it (``torch.utils.tensorboard`` needs
+tensorboard). ``try: import a`` / ``except ImportError: import b`` needs one of the two: ``a``,
+the preferred one, since nothing is installed.
 
 Each project is copied to a temporary directory (no tool writes into the corpus) with an
 empty ``requirements.txt`` (deptry and FawltyDeps need a declaration to compare with), and

@@ -7,12 +7,12 @@ module's aliases (``qualname``) and caching the effect of each guard.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, get_args
 
 import libcst as cst
 
 from envcapture.analysis._nodes import literal_str
-from envcapture.analysis._visitor import Frame, Guard
+from envcapture.analysis._visitor import Frame, Guard, GuardKind
 from envcapture.analysis.conditions import is_literal_test
 from envcapture.analysis.model import Condition
 
@@ -21,6 +21,7 @@ __all__ = ["Effect", "GuardEffects"]
 _IMPORT_ERRORS: Final = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 _FIND_SPEC: Final = frozenset({"importlib.util.find_spec", "pkgutil.find_loader", "importlib.find_loader"})
 _TYPE_CHECKING: Final = frozenset({"TYPE_CHECKING", "typing.TYPE_CHECKING", "typing_extensions.TYPE_CHECKING"})
+_GUARD_KINDS: Final = get_args(GuardKind)
 
 
 class Effect(NamedTuple):
@@ -40,14 +41,36 @@ class GuardEffects:
         optional = type_only = False
         conditions: list[Condition] = []
         for guard in frame.guards:
-            key = id(guard.node) * 8 + ("if", "else", "try", "handler", "with").index(guard.kind)
-            effect = self.effects.get(key)
-            if effect is None:
-                effect = self.effects[key] = self._guard_effect(guard)
+            effect = self.guard_effect(guard)
             optional = optional or effect.optional
             type_only = type_only or effect.type_only
             conditions.extend(c for c in effect.conditions if c not in conditions)
         return Effect(optional, type_only, tuple(conditions))
+
+    def guard_effect(self, guard: Guard) -> Effect:
+        """The effect of one guard (computed once per guard)."""
+        key = id(guard.node) * 8 + _GUARD_KINDS.index(guard.kind)
+        effect = self.effects.get(key)
+        if effect is None:
+            effect = self.effects[key] = self._guard_effect(guard)
+        return effect
+
+    def alternative_role(self, frame: Frame) -> tuple[cst.CSTNode, bool] | None:
+        """(the ``try`` statement, in its ``except`` branch?) for an import that is optional only
+        because of that one ``try``: in its body, or in one of its import-catching handlers.
+
+        Anything else that makes it optional too (an outer ``try``, a ``suppress``, a
+        ``find_spec`` test) leaves it out: its alternatives are not this ``try``'s.
+        """
+        making_optional = [g for g in frame.guards if self.guard_effect(g).optional]
+        if len(making_optional) != 1:
+            return None
+        guard = making_optional[0]
+        if guard.kind == "try":
+            return guard.node, False
+        if guard.kind == "handler" and guard.owner is not None:
+            return guard.owner, True
+        return None
 
     def _guard_effect(self, guard: Guard) -> Effect:
         node = guard.node

@@ -16,7 +16,7 @@ import libcst as cst
 
 from envcapture.analysis.model import Scope
 
-__all__ = ["FROM_IMPORTS", "IMPORTS", "FactsVisitor", "Frame", "Guard", "Pending", "walk_markers"]
+__all__ = ["FROM_IMPORTS", "IMPORTS", "FactsVisitor", "Frame", "Guard", "GuardKind", "Pending", "walk_markers"]
 
 # Text a statement needs before its expressions are walked for calls and assignments.
 _CALL_MARKERS: Final = ("import_module", "__import__", "find_spec", "sys.path")
@@ -70,11 +70,19 @@ _MODULE_ALIAS_RE: Final = re.compile(r"\bimport\s+(?:importlib|sys)(?:\.\w+)*\s+
 _FROM_ALIAS_RE: Final = re.compile(r"\bfrom\s+(?:importlib(?:\.util)?|sys)\s+import\s+([^\n;#]+)")
 
 
-class Guard(NamedTuple):
-    """An enclosing construct whose effect on an import is decided after the walk."""
+GuardKind = Literal["if", "else", "try", "try-else", "handler", "with"]
 
-    kind: Literal["if", "else", "try", "handler", "with"]
+
+class Guard(NamedTuple):
+    """An enclosing construct whose effect on an import is decided after the walk.
+
+    ``try`` is the body of a ``try`` statement (``node``), ``try-else`` its ``else`` block;
+    a ``handler`` guard keeps the ``try`` statement it belongs to in ``owner``.
+    """
+
+    kind: GuardKind
     node: cst.CSTNode
+    owner: cst.CSTNode | None = None
 
 
 class Frame(NamedTuple):
@@ -99,6 +107,7 @@ class FactsVisitor(cst.CSTVisitor):
         self._tree = tree
         self._markers = markers  # None: no statement needs its expressions walked
         self.frames: list[Frame] = [Frame(Scope.MODULE, ())]
+        self._tries: list[cst.CSTNode] = []  # the try statements being walked, innermost last
         self.imports: list[Pending] = []
         self.calls: list[Pending] = []
         self.assigns: list[Pending] = []
@@ -145,9 +154,9 @@ class FactsVisitor(cst.CSTVisitor):
             self.assigns.append(Pending(node, self.frames[-1]))
 
     # the context stack
-    def _push(self, kind: Literal["if", "else", "try", "handler", "with"], node: cst.CSTNode) -> None:
+    def _push(self, kind: GuardKind, node: cst.CSTNode, owner: cst.CSTNode | None = None) -> None:
         top = self.frames[-1]
-        self.frames.append(Frame(top.scope, (*top.guards, Guard(kind, node))))
+        self.frames.append(Frame(top.scope, (*top.guards, Guard(kind, node, owner))))
 
     def _enter_scope(self, scope: Scope) -> None:
         top = self.frames[-1]
@@ -166,23 +175,36 @@ class FactsVisitor(cst.CSTVisitor):
     def visit_If_orelse(self, node: cst.If) -> None:
         self._push("else", node)
 
+    def visit_Try(self, node: cst.Try) -> None:
+        self._tries.append(node)
+
+    def visit_TryStar(self, node: cst.TryStar) -> None:
+        self._tries.append(node)
+
+    def leave_Try(self, original_node: cst.Try) -> None:
+        self._tries.pop()
+
+    def leave_TryStar(self, original_node: cst.TryStar) -> None:
+        self._tries.pop()
+
     def visit_Try_body(self, node: cst.Try) -> None:
         self._push("try", node)
 
     def visit_Try_orelse(self, node: cst.Try) -> None:
-        self._push("try", node)
+        self._push("try-else", node)
 
     def visit_TryStar_body(self, node: cst.TryStar) -> None:
         self._push("try", node)
 
     def visit_TryStar_orelse(self, node: cst.TryStar) -> None:
-        self._push("try", node)
+        self._push("try-else", node)
 
+    # A handler's body is walked while its try statement is the innermost one being walked.
     def visit_ExceptHandler_body(self, node: cst.ExceptHandler) -> None:
-        self._push("handler", node)
+        self._push("handler", node, self._tries[-1])
 
     def visit_ExceptStarHandler_body(self, node: cst.ExceptStarHandler) -> None:
-        self._push("handler", node)
+        self._push("handler", node, self._tries[-1])
 
     def visit_With_body(self, node: cst.With) -> None:
         self._push("with", node)

@@ -3,6 +3,19 @@
 Pure: the snapshot was read before, the graph was walked before. Each finding keeps the import
 sites that need it and its status for the target, the strongest of its sites':
 required > conditional > optional > type-only > inactive.
+
+Two rules go beyond the import statements themselves:
+
+* alternatives: ``try: import gymnasium as gym`` / ``except ImportError: import gym`` needs one
+  of the two, unless one side is always there (the standard library, the job's own code, or a
+  distribution an unguarded import needs anyway: ``except ImportError: import json``), when it
+  needs nothing more. Else the side the job takes is judged like the interpreter would: the
+  ``try``'s imports when they are all installed, else the ``except``'s when those are, else
+  (bare mode) the ``try``'s, the author's preference. That side's sites lose the ``try``'s
+  "optional" (required, or whatever else guards them); the other side stays optional. Every
+  site of the group lists the other side's modules in ``SiteRef.alternatives``;
+* implied imports (``mapping.implied_imports``): ``from torch.utils.tensorboard import
+  SummaryWriter`` imports ``tensorboard`` too, at the same site, with the same status.
 """
 
 from __future__ import annotations
@@ -11,11 +24,13 @@ import enum
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import PurePath
+from typing import NamedTuple
 
 from envcapture.analysis.finder import RootOrigin
-from envcapture.analysis.mapping import guess, namespace_portion
+from envcapture.analysis.mapping import guess, implied_imports, namespace_portion
 from envcapture.analysis.model import DynamicKind, EntryPoint
 from envcapture.analysis.runtime.model import RuntimeReport
+from envcapture.analysis.stdlib import is_stdlib
 from envcapture.analysis.walk import Edge, ImportGraph, LocalFile, ModuleKind, PrefixImport, Resolution
 from envcapture.environment.distributions import module_owners, owners_of
 from envcapture.environment.model import EnvSnapshot
@@ -66,6 +81,9 @@ class SiteRef:
     conditions: tuple[str, ...] = ()
     found_by: str = "static"  # "static" or "runtime" (seen while the runtime trace ran)
     prefix: str | None = None  # the literal prefix of a computed name ("pkg.plugins."): model.ImportSite.prefix
+    # try/except ImportError: the modules the other branch imports instead; the job needs this
+    # import or those (see the module docstring)
+    alternatives: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}"
@@ -125,20 +143,69 @@ class Analysis:
     prefix_imports: tuple[PrefixImport, ...] = ()  # dynamic imports by a literal prefix, as resolved (walk.PrefixImport)
 
 
-def site_status(edge: Edge) -> Status:
+def site_status(edge: Edge, *, taken: bool = False) -> Status:
+    """The status of one import site for the target; ``taken``: the side of a try/except
+    ImportError alternative that the job takes, which the ``try`` no longer makes optional."""
     site = edge.site
     if edge.active is False:
         return Status.INACTIVE
     if site.type_only:
         return Status.TYPE_ONLY
-    if site.optional or site.dynamic is DynamicKind.FIND_SPEC:
+    if (site.optional and not taken) or site.dynamic is DynamicKind.FIND_SPEC:
         return Status.OPTIONAL
     if site.conditions and edge.active is None:
         return Status.CONDITIONAL
     return Status.REQUIRED
 
 
-def _site_ref(edge: Edge) -> SiteRef:
+_NEEDED = frozenset({Status.REQUIRED, Status.CONDITIONAL})
+
+
+class _Alternative(NamedTuple):
+    status: Status
+    alternatives: tuple[str, ...]
+
+
+def _always_there(edge: Edge, needed_elsewhere: set[str]) -> bool:
+    """Whether the import of ``edge`` works on the target whatever is installed: the standard
+    library, the job's own code, or a module an unguarded import needs anyway."""
+    res = edge.resolution
+    if res.kind is ModuleKind.STDLIB or (res.kind is ModuleKind.LOCAL and res.missing_part is None):
+        return True
+    return edge.site.module.split(".")[0] in needed_elsewhere
+
+
+def _installed(edge: Edge) -> bool:
+    return edge.resolution.kind is ModuleKind.INSTALLED and edge.resolution.missing_part is None
+
+
+def _alternatives(graph: ImportGraph) -> dict[Edge, _Alternative]:
+    """The status and alternatives of every site of a try/except ImportError group (module docstring)."""
+    groups: dict[tuple[str, int], list[Edge]] = defaultdict(list)
+    needed_elsewhere: set[str] = set()
+    for edge in graph.edges:
+        if edge.site.alternative_group is not None:
+            groups[(edge.importer, edge.site.alternative_group)].append(edge)
+        elif site_status(edge) in _NEEDED:
+            needed_elsewhere.add(edge.site.module.split(".")[0])
+    out: dict[Edge, _Alternative] = {}
+    for edges in groups.values():
+        preferred = [e for e in edges if not e.site.fallback]
+        fallback = [e for e in edges if e.site.fallback]
+        if not preferred or not fallback:
+            continue  # one side is not reached (a relative import above the top): no choice to make
+        sides = (preferred, fallback)
+        taken: list[Edge] | None = None  # None: a side is always there, the job needs nothing more
+        if not any(all(_always_there(e, needed_elsewhere) for e in side) for side in sides):
+            taken = next((side for side in sides if all(_installed(e) for e in side)), preferred)
+        for side, other in (sides, sides[::-1]):
+            for edge in side:
+                names = tuple(dict.fromkeys(e.site.module for e in other if e.site.module != edge.site.module))
+                out[edge] = _Alternative(site_status(edge, taken=side is taken), names)
+    return out
+
+
+def _site_ref(edge: Edge, alternative: _Alternative | None = None) -> SiteRef:
     site = edge.site
     return SiteRef(
         file=edge.importer,
@@ -146,10 +213,11 @@ def _site_ref(edge: Edge) -> SiteRef:
         column=site.column,
         module=edge.resolution.module,
         scope=site.scope.value,
-        status=site_status(edge),
+        status=alternative.status if alternative is not None else site_status(edge),
         dynamic=site.dynamic.value if site.dynamic else None,
         conditions=tuple(("not " if c.negated else "") + c.expression for c in site.conditions),
         prefix=site.prefix,
+        alternatives=alternative.alternatives if alternative is not None else (),
     )
 
 
@@ -161,6 +229,11 @@ def strongest_site(sites: tuple[SiteRef, ...]) -> SiteRef:
     """The first site (in file, line order) among those with the strongest status."""
     best = _strongest(list(sites))
     return next(s for s in sites if s.status is best)
+
+
+def _related(a: str, b: str) -> bool:
+    """Whether one dotted name is the other or inside it."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 
 
 def _namespace_portions(res: Resolution, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -188,9 +261,28 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
     stdlib: set[str] = set()
     installed_locally: set[DistName] = set()
     diagnostics = list(graph.diagnostics)
+    alternatives = _alternatives(graph)
+    implied_seen: set[tuple[str, int, int, str]] = set()
+    implied_by: dict[str, str] = {}  # an implied module not installed -> the submodule importing it
     for edge in graph.edges:
         res = edge.resolution
-        ref = _site_ref(edge)
+        ref = _site_ref(edge, alternatives.get(edge))
+        for submodule, implied in implied_imports(edge.site.module, edge.site.names):
+            # ``torch.utils.tensorboard`` imports ``tensorboard``: named like any import of it.
+            seen = (edge.importer, edge.site.line, edge.site.column, implied)
+            if seen in implied_seen or is_stdlib(implied, target.python_version):
+                continue
+            implied_seen.add(seen)
+            implied_owners = owners_of(snapshot, implied)
+            for owner in implied_owners:
+                by_dist[owner].append(ref)
+                names_by_dist[owner].add(implied)
+            if not implied_owners:
+                implied_by.setdefault(implied, submodule)
+                unknown[implied].append(ref)
+                unknown_reason.setdefault(
+                    implied, f"{submodule} imports {implied}, a module of another distribution, which is not installed"
+                )
         if res.kind is ModuleKind.STDLIB:
             if ref.status is not Status.INACTIVE:
                 stdlib.add(res.module.split(".")[0])
@@ -291,12 +383,15 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
         )
         if status is Status.REQUIRED and strongest_site(tuple(sites)).prefix is None:  # a prefix: below
             first = strongest_site(tuple(sites))
+            via = implied_by.get(module)
+            notes = [f"{via} imports it"] if via is not None and not _related(first.module, module) else []
+            notes += [f"guess: {found.distribution}"] if found else []
             diagnostics.append(
                 Diagnostic(
                     file=first.file,
                     line=first.line,
                     code="unresolved-import",
-                    message=f"{module} is imported but not installed" + (f" (guess: {found.distribution})" if found else ""),
+                    message=f"{module} is imported but not installed" + (f" ({'; '.join(notes)})" if notes else ""),
                     severity=Severity.WARNING,
                 )
             )

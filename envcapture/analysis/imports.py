@@ -12,6 +12,10 @@ Conventions of the output:
   ``with contextlib.suppress(ImportError):`` block; every ``find_spec`` call. Not in
   ``finally``. A ``def``/``lambda`` body resets it: the ``try`` around a definition does
   not protect the call.
+* ``alternative_group`` and ``fallback``: ``try: import a`` / ``except ImportError: import b``
+  (optional only because of that one ``try``, both sides importing something) gives ``a``
+  and ``b`` the line of the ``try``; ``b``, in the ``except`` branch, is the ``fallback``.
+  Not for the ``else`` block, nor for an import an outer guard also makes optional.
 * ``type_only``: under ``if TYPE_CHECKING:`` (bare, ``typing.``/``typing_extensions.``
   or an alias of either), not in its ``else``.
 * ``conditions``: the enclosing ``if`` tests that are literal platform/version checks
@@ -168,24 +172,37 @@ class _Extraction:
             self._register_aliases(pending.node)
 
         found: list[tuple[cst.CSTNode, ImportSite]] = []
+        roles: list[tuple[cst.CSTNode, bool] | None] = []  # per found site: alternative_role
         for pending in visitor.imports:
-            found.extend((pending.node, site) for site in self._static_sites(pending))
+            role = self.guards.alternative_role(pending.frame)
+            for static in self._static_sites(pending):
+                found.append((pending.node, static))
+                roles.append(role)
         for pending in visitor.calls:
             site = self._dynamic_site(pending)
             if site is not None:
                 found.append((pending.node, site))
+                # ``find_spec`` only asks whether a module is there, and a computed name (a
+                # prefix) is no one module: neither is one side of an alternative.
+                alternative = site.dynamic is not DynamicKind.FIND_SPEC and site.prefix is None
+                roles.append(self.guards.alternative_role(pending.frame) if alternative else None)
+        groups = _alternative_groups(roles)
         additions: list[tuple[cst.CSTNode, PathAddition]] = []
         for pending in visitor.calls:
             additions.extend((pending.node, a) for a in self.sys_path.of_call(pending.node))
         for pending in visitor.assigns:
             additions.extend((pending.node, a) for a in self.sys_path.of_assign(pending.node))
 
-        nodes = [n for n, _ in found] + [n for n, _ in additions] + [n for n, _, _ in self.notes]
+        nodes = [n for n, _ in found] + [n for n, _ in additions] + [n for n, _, _ in self.notes] + list(groups)
         where = starts(self.tree, nodes) if nodes else {}
-        imports = sorted(
-            (replace(site, line=where[id(node)][0], column=where[id(node)][1] + 1) for node, site in found),
-            key=lambda s: (s.line, s.column),
-        )
+        grouped = {id(t) for t in groups}
+        placed = []
+        for (node, site), role in zip(found, roles, strict=True):
+            site = replace(site, line=where[id(node)][0], column=where[id(node)][1] + 1)
+            if role is not None and id(role[0]) in grouped:
+                site = replace(site, alternative_group=where[id(role[0])][0], fallback=role[1])
+            placed.append(site)
+        imports = sorted(placed, key=lambda s: (s.line, s.column))
         path_additions = tuple(
             sorted(
                 (replace(addition, line=where[id(node)][0]) for node, addition in additions),
@@ -426,6 +443,14 @@ class _Extraction:
         if isinstance(node, cst.Name) and node.value == "__package__":
             return self.package
         return literal_str(node)
+
+
+def _alternative_groups(roles: Sequence[tuple[cst.CSTNode, bool] | None]) -> list[cst.CSTNode]:
+    """The ``try`` statements whose body imports something and whose ``except ImportError``
+    branch imports something else: the job needs one of the two (in the order found)."""
+    preferred = [role[0] for role in roles if role is not None and not role[1]]
+    fallback = {id(role[0]) for role in roles if role is not None and role[1]}
+    return list({id(t): t for t in preferred if id(t) in fallback}.values())
 
 
 def _aliases_of(stmt: cst.CSTNode) -> Sequence[cst.ImportAlias]:

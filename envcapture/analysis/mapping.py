@@ -9,6 +9,10 @@ module, longest first (``google.cloud.storage.blob`` -> ``google.cloud.storage``
    downloaded wins (``yaml`` is PyYAML);
 3. ``pipreqs_mapping.txt``: pipreqs 0.5.0's table (Apache-2.0, see ``data/NOTICE``).
 
+A fourth table, ``implied_imports.txt`` (written by hand), is of another kind: submodules whose
+import imports another distribution's module, one their own distribution does not require
+(``torch.utils.tensorboard`` imports ``tensorboard``): `implied_imports`.
+
 An entry ``name:-`` marks a namespace shared by many projects (``google.cloud``): a prefix
 lookup never stops there, so a module below it is never given to a sibling portion
 (``google.cloud.bigquery`` is not google-cloud-storage's). A name no table knows gets
@@ -39,15 +43,18 @@ __all__ = [
     "distribution_candidates",
     "guess",
     "guess_distribution",
+    "implied_imports",
     "import_names_of",
     "namespace_portion",
     "same_name",
+    "submodules_importing",
     "tables_digest",
 ]
 
 _EXTRA = "extra_mapping.txt"
 _WHEELS = "wheel_mapping.txt"
 _PIPREQS = "pipreqs_mapping.txt"
+_IMPLIED = "implied_imports.txt"
 _NO_GUESS = "-"
 
 SOURCE_EXTRA = "envcapture's import-name table"
@@ -104,9 +111,9 @@ def _tables() -> tuple[tuple[str, Mapping[str, tuple[str, ...]]], ...]:
 
 @functools.cache
 def tables_digest() -> str:
-    """A digest of the three tables: part of the analysis cache's key (a guess depends on them)."""
+    """A digest of the tables: part of the analysis cache's key (a guess depends on them)."""
     digest = hashlib.sha256()
-    for filename in (_EXTRA, _WHEELS, _PIPREQS):
+    for filename in (_EXTRA, _WHEELS, _PIPREQS, _IMPLIED):
         try:
             digest.update((resources.files("envcapture") / "data" / filename).read_bytes())
         except FileNotFoundError:  # pragma: no cover - a broken install
@@ -222,6 +229,43 @@ def guess(module: str) -> Guess | None:
     if name is None:
         return None
     return Guess(distribution=name, source=SOURCE_SAME_NAME, confidence=Confidence.LOW)
+
+
+@functools.cache
+def _implied() -> Mapping[str, tuple[str, ...]]:
+    table: dict[str, list[str]] = {}
+    for module, imported in _lines(_IMPLIED):
+        table.setdefault(module, []).append(imported)
+    return {module: tuple(dict.fromkeys(imported)) for module, imported in table.items()}
+
+
+def implied_imports(module: str, names: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
+    """(submodule, module it imports) for each module of another distribution that importing
+    ``module`` (``from module import names``) imports too, from ``implied_imports.txt``.
+
+    ``torch.utils.tensorboard.writer`` -> ``(("torch.utils.tensorboard", "tensorboard"),)``;
+    ``dask`` with names ``("dataframe",)`` (``from dask import dataframe``) ->
+    ``(("dask.dataframe", "pandas"),)``; ``torch`` -> ``()``.
+    """
+    table = _implied()
+    out: dict[tuple[str, str], None] = {}
+    for imported in (module, *(f"{module}.{name}" for name in names if name.isidentifier())):
+        parts = imported.split(".")
+        for depth in range(len(parts), 0, -1):
+            prefix = ".".join(parts[:depth])
+            found = table.get(prefix)
+            if found is not None:
+                out.update(dict.fromkeys((prefix, other) for other in found))
+                break
+    return tuple(out)
+
+
+def submodules_importing(module: str) -> tuple[str, ...]:
+    """The submodules of other distributions whose import imports ``module`` (``implied_imports.txt``).
+
+    ``tensorboard`` -> ``("torch.utils.tensorboard",)``; ``numpy`` -> ``("dask.array",)``.
+    """
+    return tuple(sub for sub, imported in _implied().items() if module in imported)
 
 
 def _canonical(name: str) -> str:

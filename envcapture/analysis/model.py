@@ -93,6 +93,11 @@ class ImportSite:
     conditions: tuple[Condition, ...] = ()  # enclosing literal platform/version tests
     dynamic: DynamicKind | None = None
     prefix: str | None = None
+    # ``try: import a`` / ``except ImportError: import b``: the job needs one of the two. Both
+    # sites are optional, and carry the line of that ``try`` (which groups them); ``fallback``
+    # marks the ones in the ``except`` branch, imported only when the ``try`` failed.
+    alternative_group: int | None = None
+    fallback: bool = False
 
 
 def prefix_reason(prefix: str) -> str:
@@ -116,7 +121,7 @@ class PathAddition:
     prepend: bool = True
 
 
-EXTRACTOR_VERSION = 4  # 4: ImportSite.prefix, computed-import diagnostics
+EXTRACTOR_VERSION = 5  # 4: ImportSite.prefix, computed-import diagnostics; 5: alternative_group, fallback
 """Bumped whenever extraction (analysis/imports.py and its _modules) changes what it returns for the same
 source: part of the cache key (cache.py), so no stale facts are reused."""
 

@@ -27,7 +27,7 @@ __all__ = [
     "split_unresolved",
 ]
 
-ANALYSIS_SCHEMA_VERSION = "1.2"  # 1.1: found_by, runtime; 1.2: dynamic_prefixes, site prefix
+ANALYSIS_SCHEMA_VERSION = "1.2"  # 1.1: found_by, runtime; 1.2: dynamic_prefixes, site prefix and alternatives
 
 
 def _site_json(site: SiteRef) -> dict[str, Any]:
@@ -42,6 +42,7 @@ def _site_json(site: SiteRef) -> dict[str, Any]:
         "conditions": list(site.conditions),
         "found_by": site.found_by,
         "prefix": site.prefix,
+        "alternatives": list(site.alternatives),
     }
 
 
@@ -174,6 +175,7 @@ _STATUS_STYLE = {
 
 def _site_text(site: SiteRef) -> str:
     text = f"{site.file}:{site.line}" + ("" if site.scope == "module" else f" ({site.scope})")
+    text += f" (or {', '.join(site.alternatives)})" if site.alternatives else ""
     return text if site.prefix is None else f"{text} {prefix_reason(site.prefix)}"
 
 

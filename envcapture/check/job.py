@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,13 +26,13 @@ from envcapture.analysis.api import AnalysisOptions, analyze
 from envcapture.analysis.classify import Analysis
 from envcapture.check.declared import read_declared, read_inline_ignores, read_settings
 from envcapture.check.fix import rewrite_requirements
-from envcapture.check.model import CheckSettings, Declared, Finding, IndexProblem
-from envcapture.check.rules import check
+from envcapture.check.model import CheckSettings, Declared, DeclaredRequirement, Finding, IndexProblem
+from envcapture.check.rules import check, undecided_unused
 from envcapture.config.loader import JobConfig, load_config
 from envcapture.environment.discover import snapshot_for_project
 from envcapture.environment.model import EnvSnapshot
 from envcapture.errors import InputError, Location, RequirementsError
-from envcapture.model import Severity, Target
+from envcapture.model import DistName, Severity, Target
 from envcapture.resolution.closure import resolve
 from envcapture.resolution.manual import merge_file_options
 from envcapture.resolution.model import Closure, DirectRequirement, ResolveOptions
@@ -255,6 +256,9 @@ def run_check(options: CheckOptions, *, snapshot: EnvSnapshot | None = None) -> 
         inline_ignores=inline,
         index_problems=problems,
     )
+    undecided = undecided_unused(analysis, declared, closure=closure, snapshot=snapshot, settings=settings, inline_ignores=inline)
+    if undecided:
+        notes.append(_undecided_note(undecided, declared))
     fixed: tuple[Finding, ...] = ()
     written: tuple[str, ...] = ()
     if options.fix:
@@ -277,6 +281,26 @@ def run_check(options: CheckOptions, *, snapshot: EnvSnapshot | None = None) -> 
         notes=tuple(notes),
         target=analysis.target,
         environment=environment,
+    )
+
+
+def _shown(names: Sequence[str], limit: int) -> str:
+    more = len(names) - limit
+    return ", ".join(names[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
+def _undecided_note(undecided: tuple[tuple[DeclaredRequirement, tuple[DistName, ...]], ...], declared: Declared) -> str:
+    """One line for the declarations EC002 could not judge (`undecided_unused`)."""
+    declarations = [f"{req.written_name or req.name} ({req.where})" for req, _ in undecided]
+    written = {r.name: r.written_name for r in declared.requirements if r.name is not None and r.written_name}
+    parents = sorted({written.get(p, p) for _, unknown in undecided for p in unknown}, key=str.lower)
+    it, they = ("it", "it") if len(declarations) == 1 else ("them", "they")
+    one = len(parents) == 1
+    return (
+        f"EC002 not judged for {_shown(declarations, 5)}: no code imports {it}, but {they} may be required by "
+        f"{_shown(parents, 3)}, whose requirements are unknown (not installed in the analysed environment); "
+        f"install {'it' if one else 'them'}, or analyse an environment where {'it is' if one else 'they are'} "
+        "(--python, a .venv/), to judge"
     )
 
 

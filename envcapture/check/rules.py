@@ -13,7 +13,15 @@ EC006    not-installable  a pin the target cannot install from the configured in
 
 Which imports count: a *required* or *conditional* import site makes a distribution
 needed (EC001, EC004); an optional one (``try/except ImportError``), a type-only one or
-one the target never runs only makes a declaration used (no EC002). ``check`` reads no
+one the target never runs only makes a declaration used (no EC002). A needed site with
+alternatives (``try: import gymnasium`` / ``except ImportError: import gym``, see
+`envcapture.analysis.classify`) is not missing when one of its alternatives is declared.
+
+EC002 needs the dependency graph: a declared distribution nothing imports may be a
+dependency of another declared or imported one. The requirements of a distribution the job
+needs but that is not installed are unknown, and so are those of every declaration in bare
+mode (nothing installed: the declarations are the environment to be). A declaration that may
+be a dependency of one of those is not reported: `undecided_unused` names it. ``check`` reads no
 file: the inline ``# envcapture: ignore[...]`` comments come in as ``inline_ignores``, the
 index's verdicts as ``index_problems`` (both gathered by `envcapture.check.job`). The data
 types live in `envcapture.check.model`.
@@ -28,7 +36,13 @@ from dataclasses import dataclass
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from envcapture.analysis.classify import Analysis, SiteRef, Status
-from envcapture.analysis.mapping import SOURCE_SAME_NAME, distribution_candidates, guess_distribution, import_names_of
+from envcapture.analysis.mapping import (
+    SOURCE_SAME_NAME,
+    distribution_candidates,
+    guess_distribution,
+    import_names_of,
+    submodules_importing,
+)
 from envcapture.check.model import (
     RULES,
     CheckSettings,
@@ -44,7 +58,7 @@ from envcapture.environment.model import EnvSnapshot
 from envcapture.model import DistName, dist_name
 from envcapture.resolution.model import Closure, OriginKind, ViaKind
 
-__all__ = ["check"]
+__all__ = ["check", "undecided_unused"]
 
 
 def __dir__() -> list[str]:
@@ -81,6 +95,11 @@ def _is_pinned(specifier: str) -> bool:
     except InvalidSpecifier:
         return False
     return any(s.operator in ("==", "===") and not s.version.endswith("*") for s in spec)
+
+
+def _related(a: str, b: str) -> bool:
+    """Whether one dotted name is the other or inside it (``google.cloud``, ``google.cloud.storage``)."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 
 
 def _local_tops(analysis: Analysis) -> frozenset[str]:
@@ -160,10 +179,13 @@ class _Use:
 
 def _uses(
     analysis: Analysis, settings: CheckSettings, declared_names: Mapping[DistName, object]
-) -> tuple[dict[DistName, _Use], list[tuple[str, list[SiteRef]]]]:
-    """Distributions imported (by canonical name) and the imports no distribution is known for."""
+) -> tuple[dict[DistName, _Use], list[tuple[str, list[SiteRef]]], dict[str, DistName]]:
+    """Distributions imported (by canonical name), the imports no distribution is known for,
+    and the distribution each imported module is given."""
     uses: dict[DistName, _Use] = {}
+    providers: dict[str, DistName] = {}
     for d in analysis.distributions:
+        providers.update(dict.fromkeys(d.import_names, d.name))
         # Installed metadata is the truth for installed modules; ``mapping`` is for the rest.
         uses[d.name] = _Use(
             name=d.name,
@@ -193,6 +215,7 @@ def _uses(
             unknown.append((u.module, list(u.import_sites)))
             continue
         name = dist_name(dist)
+        providers[u.module] = name
         use = uses.get(name)
         if use is None:
             uses[name] = _Use(
@@ -207,7 +230,7 @@ def _uses(
         else:
             use.sites = sorted([*use.sites, *u.import_sites])
             use.modules = tuple(sorted({*use.modules, u.module}))
-    return uses, unknown
+    return uses, unknown, providers
 
 
 def _declared_imports(declared_names: Mapping[DistName, object]) -> dict[str, DistName]:
@@ -220,7 +243,7 @@ def _declared_imports(declared_names: Mapping[DistName, object]) -> dict[str, Di
 
 
 def _provider(module: str, provided: Mapping[str, DistName]) -> DistName | None:
-    """The declared distribution providing the longest dotted prefix of ``module``."""
+    """The distribution ``provided`` gives the longest dotted prefix of ``module``."""
     parts = module.split(".")
     for depth in range(len(parts), 0, -1):
         found = provided.get(".".join(parts[:depth]))
@@ -252,8 +275,40 @@ class _Facts:
     effective: Mapping[DistName, list[DeclaredRequirement]]
     uses: Mapping[DistName, _Use]
     unknown: Sequence[tuple[str, list[SiteRef]]]
+    providers: Mapping[str, DistName]  # imported module -> the distribution it is given
+    declared_imports: Mapping[str, DistName]  # import name -> the declared distribution providing it (tables)
     children: Mapping[DistName, set[DistName]]
     declared_desc: Mapping[DistName, set[DistName]]
+
+    def declared_alternative(self, site: SiteRef) -> str | None:
+        """The first alternative of ``site`` (try/except ImportError) that something declared provides."""
+        for module in site.alternatives:
+            found = _provider(module, self.providers) or _provider(module, self.declared_imports)
+            mapped = self.settings.mapped(module)
+            if (found is not None and found in self.effective) or (mapped and dist_name(mapped) in self.effective):
+                return module
+        return None
+
+    def needed_sites(self, sites: Sequence[SiteRef], code: str) -> list[SiteRef]:
+        """The sites that make a distribution needed: required or conditional, not ignored inline,
+        and with no declared alternative."""
+        return [
+            s
+            for s in sites
+            if s.status in _NEEDED and not _inline_hit(self.inline, code, s.file, s.line) and self.declared_alternative(s) is None
+        ]
+
+    def alternatives_text(self, sites: Sequence[SiteRef]) -> str:
+        """``", or its alternative gym (try/except ImportError)"`` for sites with alternatives, else ``""``."""
+        names = dict.fromkeys(
+            self.uses[d].display if (d := _provider(m, self.providers)) is not None and d in self.uses else m
+            for s in sites
+            for m in s.alternatives
+        )
+        if not names:
+            return ""
+        plural = "s" if len(names) > 1 else ""
+        return f", or its alternative{plural} {' and '.join(names)} (try/except ImportError)"
 
     def undeclared_uses(self) -> Iterator[tuple[_Use, list[DistName]]]:
         """Imported distributions nothing declares, by name, with the declared ones they are a dependency of."""
@@ -285,7 +340,7 @@ def _facts(
             renames.append((req, dist, how))
             name = dist_name(dist)
         effective.setdefault(name, []).append(req)
-    uses, unknown = _uses(analysis, settings, effective)
+    uses, unknown, providers = _uses(analysis, settings, effective)
     children = _dependency_map(closure)
     return _Facts(
         declared=declared,
@@ -298,6 +353,8 @@ def _facts(
         effective=effective,
         uses=uses,
         unknown=unknown,
+        providers=providers,
+        declared_imports=_declared_imports(effective),
         children=children,
         declared_desc={n: _descendants(children, n) for n in effective},
     )
@@ -314,7 +371,7 @@ def _missing(facts: _Facts) -> Iterator[Finding]:
             if finding is not None:
                 yield finding
     for module, all_sites in facts.unknown:
-        sites = [s for s in all_sites if s.status in _NEEDED and not _inline_hit(facts.inline, "EC001", s.file, s.line)]
+        sites = facts.needed_sites(all_sites, "EC001")
         if not sites:
             continue
         first = sites[0]
@@ -325,20 +382,36 @@ def _missing(facts: _Facts) -> Iterator[Finding]:
             line=first.line,
             column=first.column,
             message=f"{module} is imported but not declared, and no known distribution provides it "
-            f"(imported at {_sites_text(sites)}); add it to [tool.envcapture] mapping",
+            f"(imported at {_sites_text(sites)}){facts.alternatives_text(sites)}; add it to [tool.envcapture] mapping",
             subjects=frozenset({module, module.split(".")[0]}),
         )
 
 
-def _unused(facts: _Facts) -> Iterator[Finding]:
-    """EC002: declared, not imported, not a dependency of anything imported or declared."""
+def _not_imported(facts: _Facts) -> Iterator[tuple[DistName, list[DeclaredRequirement], list[DistName]]]:
+    """Declarations nothing imports nor depends on, as far as the closure tells, each with the
+    distributions whose requirements are unknown (it may be one of them)."""
     used = set(facts.uses)
     reached: set[DistName] = set()  # every dependency of what is declared or imported
     for other in set(facts.effective) | used:
         reached |= facts.declared_desc.get(other) or _descendants(facts.children, other)
+    # The job needs these and they are not installed, so their requirements are unknown; in bare
+    # mode (nothing installed at all) the declarations are the only description of the
+    # environment, so every one of them counts. In an environment, a declaration that is not
+    # installed takes no part in the job's environment: the closure stands.
+    unknown = {u.name for u in facts.uses.values() if not u.installed and any(s.status in _NEEDED for s in u.sites)}
+    if facts.snapshot is None or not facts.snapshot.distributions:
+        unknown |= set(facts.effective)
     for name, reqs in facts.effective.items():
         if name in used or name in reached or name == facts.declared.project_name:
             continue
+        yield name, reqs, sorted(n for n in unknown if n != name)
+
+
+def _unused(facts: _Facts) -> Iterator[Finding]:
+    """EC002: declared, not imported, not a dependency of anything imported or declared."""
+    for name, reqs, unknown in _not_imported(facts):
+        if unknown:
+            continue  # maybe a dependency of one of them: `undecided_unused`
         for req in reqs:
             fix = Fix(action="remove", file=req.file, line=req.line, text=req.text) if req.source == "requirements" else None
             where = f" (in [project.optional-dependencies] {req.group})" if req.group else ""
@@ -430,7 +503,7 @@ def _not_installable(facts: _Facts) -> Iterator[Finding]:
 
 def _undeclared_use(facts: _Facts, use: _Use, code: str, through: Sequence[DistName]) -> Finding | None:
     """The EC001 or EC004 finding of ``use`` at its first needed site (``None``: no needed site is left)."""
-    sites = [s for s in use.sites if s.status in _NEEDED and not _inline_hit(facts.inline, code, s.file, s.line)]
+    sites = facts.needed_sites(use.sites, code)
     if not sites:
         return None
     closure = facts.closure
@@ -443,25 +516,39 @@ def _undeclared_use(facts: _Facts, use: _Use, code: str, through: Sequence[DistN
     if fix_file is not None and use.installed and use.version and not local_install:
         fix = Fix(action="add", file=fix_file, line=None, text=pin)
     modules = ", ".join(use.modules)
+    # ``from torch.utils.tensorboard import ...`` needs tensorboard: say which import brings it in
+    bringing = sorted(
+        {
+            sub
+            for s in sites
+            if not any(_related(s.module, m) for m in use.modules)
+            for m in use.modules
+            for sub in submodules_importing(m)
+            if _related(sub, s.module)
+        }
+    )
+    if bringing:
+        modules += f" (through {', '.join(bringing)})"
+    also = facts.alternatives_text(sites)
     if code == "EC004":
         message = (
             f"{modules} is imported but {use.display} is only installed as a dependency of "
-            f"{', '.join(through)}: declare {pin} (imported at {_sites_text(sites)})"
+            f"{', '.join(through)}: declare {pin} (imported at {_sites_text(sites)}){also}"
         )
     elif not use.installed:
         guessed = " (a guess: the same name; verify it)" if use.how == SOURCE_SAME_NAME else ""
         message = (
             f"{modules} is imported but not declared, and not installed in the analysed environment: "
-            f"declare {use.display}{guessed} (imported at {_sites_text(sites)})"
+            f"declare {use.display}{guessed} (imported at {_sites_text(sites)}){also}"
         )
     elif local_install:
         how = _LOCAL_INSTALLS.get(origin, "installed locally")
         message = (
             f"{modules} is imported but {use.display} is not declared: it is {how} here, "
-            f"declare it by path or URL (imported at {_sites_text(sites)})"
+            f"declare it by path or URL (imported at {_sites_text(sites)}){also}"
         )
     else:
-        message = f"{modules} is imported but {use.display} is not declared: add {pin} (imported at {_sites_text(sites)})"
+        message = f"{modules} is imported but {use.display} is not declared: add {pin} (imported at {_sites_text(sites)}){also}"
     first = sites[0]
     return Finding(
         code=code,
@@ -505,6 +592,9 @@ def check(
         Without it every undeclared import is EC001.
     :param snapshot: the analysed environment: names a declared import name's distribution
         from installed metadata (EC003) and tells local installs (no ``==`` fix for them).
+
+    A declaration nothing imports is EC002 only when the requirements of everything it may be
+    a dependency of are known (module docstring); `undecided_unused` names the others.
     """
     inline = inline_ignores or {}
     facts = _facts(
@@ -524,3 +614,39 @@ def check(
         and not (f.code not in ("EC001", "EC004") and _inline_hit(inline, f.code, f.file, f.line))
     ]
     return tuple(sorted(kept, key=Finding.sort_key))
+
+
+def undecided_unused(
+    analysis: Analysis,
+    declared: Declared,
+    *,
+    closure: Closure | None = None,
+    snapshot: EnvSnapshot | None = None,
+    settings: CheckSettings = _NO_SETTINGS,
+    inline_ignores: InlineIgnores | None = None,
+) -> tuple[tuple[DeclaredRequirement, tuple[DistName, ...]], ...]:
+    """The declarations EC002 cannot judge: nothing imports them, and they may be a dependency of
+    a distribution whose requirements are unknown (needed and not installed; in bare mode, any
+    declared one).
+
+    :returns: each such requirement with those distributions, in declaration order. The
+        arguments are `check`'s; an EC002 ignored by ``settings`` or inline is left out.
+    """
+    inline = inline_ignores or {}
+    facts = _facts(
+        analysis,
+        declared,
+        closure=closure,
+        snapshot=snapshot,
+        settings=settings,
+        inline=inline,
+        index_problems=(),
+    )
+    out = [
+        (req, tuple(unknown))
+        for name, reqs, unknown in _not_imported(facts)
+        if unknown and not settings.ignores("EC002", {name})
+        for req in reqs
+        if not _inline_hit(inline, "EC002", req.file, req.line)
+    ]
+    return tuple(sorted(out, key=lambda item: (item[0].file, item[0].line)))

@@ -40,6 +40,8 @@ def site(
     type_only: bool = False,
     conditions: tuple[Condition, ...] = (),
     dynamic: DynamicKind | None = None,
+    group: int | None = None,
+    fallback: bool = False,
 ) -> ImportSite:
     return ImportSite(
         line=line,
@@ -52,6 +54,8 @@ def site(
         type_only=type_only,
         conditions=conditions,
         dynamic=dynamic,
+        alternative_group=group,
+        fallback=fallback,
     )
 
 
@@ -207,12 +211,12 @@ OPTIONAL = [
     (
         "fallback",
         "try:\n    import ujson as json\nexcept ImportError:\n    import json\n",
-        [site(2, 5, "ujson", optional=True), site(4, 5, "json", optional=True)],
+        [site(2, 5, "ujson", optional=True, group=1), site(4, 5, "json", optional=True, group=1, fallback=True)],
     ),
     (
         "fallback-only-in-catching-handler",
         "try:\n    import a\nexcept ImportError:\n    import b\nexcept OSError:\n    import c\n",
-        [site(2, 5, "a", optional=True), site(4, 5, "b", optional=True), site(6, 5, "c")],
+        [site(2, 5, "a", optional=True, group=1), site(4, 5, "b", optional=True, group=1, fallback=True), site(6, 5, "c")],
     ),
     (
         "else-and-finally",
@@ -250,6 +254,75 @@ OPTIONAL = [
 
 @pytest.mark.parametrize(("source", "expected"), [c[1:] for c in OPTIONAL], ids=[c[0] for c in OPTIONAL])
 def test_optional_imports(source: str, expected: list[ImportSite]) -> None:
+    assert facts(source) == SourceFacts(imports=tuple(expected))
+
+
+# --- try/except ImportError alternatives ---------------------------------------------------------
+
+ALTERNATIVES = [
+    (
+        # the group is named by the line of its try; the try's imports (several) and the fallback's
+        "two-preferred",
+        "import os\ntry:\n    import torch\n    import torchvision\nexcept ModuleNotFoundError:\n    import numpy\n",
+        [
+            site(1, 1, "os"),
+            site(3, 5, "torch", optional=True, group=2),
+            site(4, 5, "torchvision", optional=True, group=2),
+            site(6, 5, "numpy", optional=True, group=2, fallback=True),
+        ],
+    ),
+    (
+        "no-import-in-the-handler",
+        "try:\n    import a\nexcept ImportError:\n    a = None\n",
+        [site(2, 5, "a", optional=True)],
+    ),
+    (
+        "handler-without-try-import",
+        "try:\n    x = 1\nexcept ImportError:\n    import b\n",
+        [site(4, 5, "b", optional=True)],
+    ),
+    (
+        # the else block runs only when the try's imports worked: no alternative of them
+        "else-block",
+        "try:\n    import a\nexcept ImportError:\n    import b\nelse:\n    import c\n",
+        [
+            site(2, 5, "a", optional=True, group=1),
+            site(4, 5, "b", optional=True, group=1, fallback=True),
+            site(6, 5, "c", optional=True),
+        ],
+    ),
+    (
+        # nested: the inner try's imports are optional twice over, so they form no group;
+        # the outer try's import has no plain fallback left
+        "nested-in-handler",
+        "try:\n    import a\nexcept ImportError:\n    try:\n        import b\n    except ImportError:\n        import c\n",
+        [site(2, 5, "a", optional=True), site(5, 9, "b", optional=True), site(7, 9, "c", optional=True)],
+    ),
+    (
+        "in-a-function-with-dynamic",
+        "import importlib\ndef f():\n    try:\n        importlib.import_module('a')\n    except ImportError:\n        from b import c\n",
+        [
+            site(1, 1, "importlib"),
+            site(4, 9, "a", scope=FUNCTION, optional=True, dynamic=IM, group=3),
+            site(6, 9, "b", ("c",), scope=FUNCTION, optional=True, group=3, fallback=True),
+        ],
+    ),
+    (
+        # find_spec imports nothing: it is no side of a group
+        "find-spec-is-no-alternative",
+        "import importlib.util\ntry:\n    importlib.util.find_spec('a')\nexcept ImportError:\n    import b\n",
+        [site(1, 1, "importlib.util"), site(3, 5, "a", optional=True, dynamic=SPEC), site(5, 5, "b", optional=True)],
+    ),
+    (
+        "outer-guard-too",
+        "import contextlib\nwith contextlib.suppress(ImportError):\n    try:\n        import a\n    except ImportError:\n        import b\n",
+        [site(1, 1, "contextlib"), site(4, 9, "a", optional=True), site(6, 9, "b", optional=True)],
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), [c[1:] for c in ALTERNATIVES], ids=[c[0] for c in ALTERNATIVES])
+def test_alternative_imports(source: str, expected: list[ImportSite]) -> None:
     assert facts(source) == SourceFacts(imports=tuple(expected))
 
 

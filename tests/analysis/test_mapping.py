@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from importlib import resources
 
 import pytest
 from packaging.utils import canonicalize_name
 
-from envcapture.analysis.mapping import distribution_candidates, guess_distribution
+from envcapture.analysis.mapping import (
+    distribution_candidates,
+    guess_distribution,
+    implied_imports,
+    submodules_importing,
+    tables_digest,
+)
 
 
 @pytest.mark.parametrize(
@@ -209,3 +216,47 @@ def test_wheel_table_is_well_formed_and_documented() -> None:
         assert dist == "-" or canonicalize_name(dist), line
     notice = data.joinpath("NOTICE").read_text()
     assert "wheel_mapping.txt" in notice and "gen_mapping.py" in notice
+
+
+@pytest.mark.parametrize(
+    ("module", "names", "expected"),
+    [
+        ("torch.utils.tensorboard", ("SummaryWriter",), (("torch.utils.tensorboard", "tensorboard"),)),
+        ("torch.utils.tensorboard.writer", (), (("torch.utils.tensorboard", "tensorboard"),)),
+        ("torch.utils", ("tensorboard", "data"), (("torch.utils.tensorboard", "tensorboard"),)),
+        ("jax.experimental", ("jax2tf",), (("jax.experimental.jax2tf", "tensorflow"),)),
+        ("dask", ("dataframe", "array"), (("dask.dataframe", "pandas"), ("dask.array", "numpy"))),
+        ("dask.distributed", ("Client",), (("dask.distributed", "distributed"),)),
+        ("torch", (), ()),
+        ("torch.utils.data", ("DataLoader",), ()),
+        ("dask", ("delayed",), ()),
+        ("pandas.io.parquet", (), ()),  # pyarrow/fastparquet are asked for when read_parquet runs
+    ],
+)
+def test_implied_imports(module: str, names: tuple[str, ...], expected: tuple[tuple[str, str], ...]) -> None:
+    assert implied_imports(module, names) == expected
+    for submodule, imported in expected:
+        assert submodule in submodules_importing(imported)
+
+
+def test_submodules_importing() -> None:
+    assert submodules_importing("tensorboard") == ("torch.utils.tensorboard",)
+    assert submodules_importing("pandas") == ("dask.dataframe",)
+    assert submodules_importing("torch") == ()
+
+
+def test_implied_imports_table_is_well_formed_and_in_the_cache_key() -> None:
+    text = resources.files("envcapture").joinpath("data", "implied_imports.txt").read_text()
+    entries = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    entries = [e for e in entries if e]
+    assert len(entries) == len(set(entries)) >= 5
+    for entry in entries:
+        module, _, imported = entry.partition(":")
+        assert module.count(".") >= 1, entry  # a submodule: the top-level name is the distribution's own
+        assert all(p.isidentifier() for p in (*module.split("."), *imported.split("."))), entry
+        assert module.split(".")[0] != imported.split(".")[0], entry  # another distribution's module
+    # the analysis cache's key (api.py) holds tables_digest: a change of this table changes it too
+    digest = hashlib.sha256()
+    for name in ("extra_mapping.txt", "wheel_mapping.txt", "pipreqs_mapping.txt", "implied_imports.txt"):
+        digest.update(resources.files("envcapture").joinpath("data", name).read_bytes())
+    assert tables_digest() == digest.hexdigest()

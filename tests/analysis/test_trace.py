@@ -406,6 +406,50 @@ def test_merge_never_removes_and_skips_distribution_imports(untouched: Path, fix
     assert empty.local_files == static.local_files and empty.distributions == static.distributions
 
 
+def test_merge_guesses_like_the_static_pass() -> None:
+    """A module only the run saw missing gets the static pass's guess: the tables, else the same
+    name, with the guess's source and confidence."""
+    from envcapture.analysis.mapping import SOURCE_SAME_NAME, guess
+    from envcapture.analysis.walk import ImportGraph
+    from envcapture.environment.model import EnvSnapshot
+    from envcapture.model import Target
+
+    snapshot = EnvSnapshot(executable="/venv/bin/python", python_version="3.11.7")
+    static = Analysis(
+        project=".",
+        target=Target(python_version="3.11"),
+        interpreter_version="3.11.7",
+        entry_points=(_script(),),
+        local_files=(),
+        distributions=(),
+        unresolved=(),
+        stdlib=(),
+        diagnostics=(),
+        graph=ImportGraph(entry_points=(_script(),), local_files=(), edges=(), diagnostics=()),
+    )
+    failed = tuple(
+        TracedImport(
+            module=name,
+            importer="main.py",
+            line=line,
+            importer_kind="project",
+            error=f"ModuleNotFoundError: No module named '{name}'",
+            missing=name,
+        )
+        for line, name in ((3, "sklearn"), (4, "ghost_pkg"))
+    )
+    trace = RuntimeTrace(entry="main.py", outcome=TraceOutcome.ERROR, failed_import="ghost_pkg", imports=failed)
+    merged = merge_runtime(static, RuntimeReport(timeout=1, network_isolated=True, network="cut off", traces=(trace,)), snapshot)
+    found = {u.module: (u.guess, u.guess_source, u.guess_confidence, u.status.value) for u in merged.unresolved}
+    sklearn = guess("sklearn")
+    assert sklearn is not None
+    assert found == {
+        "sklearn": ("scikit-learn", sklearn.source, "high", "optional"),  # the run went on without it
+        "ghost_pkg": ("ghost-pkg", SOURCE_SAME_NAME, "low", "required"),  # its failure ended the run
+    }
+    assert "ghost_pkg is imported at run time but not installed (guess: ghost-pkg)" in [d.message for d in merged.diagnostics]
+
+
 # --- report and CLI ---------------------------------------------------------------------------------
 
 

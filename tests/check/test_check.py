@@ -99,6 +99,39 @@ def test_unused_keeps_dependencies_of_what_is_used(tmp_path: Path, fixture_snaps
     # black: ignored by [tool.envcapture] ignore = {EC002 = ["black"]}
 
 
+def test_unused_not_judged_when_a_needed_distribution_is_not_installed(tmp_path: Path, fixture_snapshot: Any) -> None:
+    """Yaml-Like may be a requirement of ghost-dist, which the job needs and which is not
+    installed: a note, not an EC002. black, declared and not installed, takes no part in the
+    analysed environment: it leaves Yaml-Like to the closure."""
+    project = _project("unused", tmp_path)
+    (project / "main.py").write_text("import dep_rich\nimport ghost_dist\n")
+    result = run_check(CheckOptions(project=project, cache_dir=tmp_path / "cache"), snapshot=fixture_snapshot)
+    assert _summary(list(result.findings)) == [("EC001", "main.py", 2, "ghost-dist")]
+    assert [n for n in result.notes if n.startswith("EC002")] == [
+        "EC002 not judged for Yaml-Like (requirements.txt:3): no code imports it, but it may be required by "
+        "ghost-dist, whose requirements are unknown (not installed in the analysed environment); install it, or "
+        "analyse an environment where it is (--python, a .venv/), to judge"
+    ]
+
+
+def test_one_declared_alternative_is_enough(tmp_path: Path, fixture_snapshot: Any) -> None:
+    """`try: import alpha_mod` / `except ImportError: import yamlish`: alpha_mod is installed, so
+    the job takes it; declaring either distribution is enough."""
+    project = tmp_path / "alt"
+    project.mkdir()
+    (project / "main.py").write_text("try:\n    import alpha_mod\nexcept ImportError:\n    import yamlish\n")
+    (project / "requirements.txt").write_text("")
+    findings = _run(project, fixture_snapshot, entry_points=("main.py",))
+    assert [f.message for f in findings] == [
+        "alpha_mod is imported but dist-alpha is not declared: add dist-alpha==1.0.0 (imported at main.py:2), "
+        "or its alternative Yaml-Like (try/except ImportError)"
+    ]
+    assert findings[0].fix is not None and findings[0].fix.text == "dist-alpha==1.0.0"
+    for declared in ("dist-alpha==1.0.0\n", "Yaml-Like==2.1\n"):
+        (project / "requirements.txt").write_text(declared)
+        assert _run(project, fixture_snapshot, entry_points=("main.py",)) == [], declared
+
+
 def test_wrong_name(tmp_path: Path, fixture_snapshot: Any) -> None:
     project = _project("wrong_name", tmp_path)
     findings = _run(project, fixture_snapshot)

@@ -30,7 +30,7 @@ from envcapture.analysis.classify import (
     Status,
     UnresolvedModule,
 )
-from envcapture.analysis.mapping import guess_distribution
+from envcapture.analysis.mapping import guess
 from envcapture.analysis.runtime.model import (
     RuntimeFinding,
     RuntimeReport,
@@ -277,11 +277,14 @@ def merge_runtime(analysis: Analysis, report: RuntimeReport, snapshot: EnvSnapsh
         status = Status.REQUIRED
         if module in found.failed and module not in found.unknown_fatal:
             status = Status.OPTIONAL  # the failure was caught: the code went on without it
-        guess = guess_distribution(module)
+        # The same guess as the static pass gives a module that is not installed (tables, else
+        # the same name, with its source and confidence), so both kinds of finding read alike.
+        found_guess = guess(module)
         unresolved[module] = UnresolvedModule(
             module=module,
-            guess=guess,
-            guess_source="not installed: guessed from the import-name mapping" if guess else None,
+            guess=found_guess.distribution if found_guess else None,
+            guess_source=found_guess.source if found_guess else None,
+            guess_confidence=found_guess.confidence.value if found_guess else None,
             import_sites=runtime_sites,
             status=status,
             reason=found.unknown_reason[module],
@@ -295,7 +298,8 @@ def merge_runtime(analysis: Analysis, report: RuntimeReport, snapshot: EnvSnapsh
                     file=first.file,
                     line=first.line or None,
                     code="unresolved-import",
-                    message=f"{module} is imported at run time but not installed" + (f" (guess: {guess})" if guess else ""),
+                    message=f"{module} is imported at run time but not installed"
+                    + (f" (guess: {found_guess.distribution})" if found_guess else ""),
                     severity=Severity.WARNING,
                 )
             )
