@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+import types
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,14 +20,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from packaging.pylock import Pylock, PylockValidationError
-
-if sys.version_info >= (3, 11):
-    import tomllib as _toml
-else:  # pragma: no cover - Python 3.10: validate the dict instead when tomli is absent
-    try:
-        import tomli as _toml
-    except ImportError:
-        _toml = None
 
 from envcapture._fs import GENERATOR, atomic_write_text, document_header, sha256_file
 from envcapture._urls import mask_url
@@ -37,6 +30,21 @@ from envcapture.errors import BuildError
 from envcapture.model import Target
 from envcapture.resolution.capture import Capture, capture
 from envcapture.resolution.model import Closure, Delivery, OriginKind, Pin
+
+# The TOML reader that checks what we write; on Python 3.10 without tomli the dict is
+# validated instead. Typed as a module-or-None so mypy agrees with or without tomli.
+_toml: types.ModuleType | None
+if sys.version_info >= (3, 11):
+    import tomllib
+
+    _toml = tomllib
+else:  # pragma: no cover - Python 3.10
+    try:
+        import tomli
+
+        _toml = tomli
+    except ImportError:
+        _toml = None
 
 __all__ = [
     "ENVIRONMENT_SCHEMA",
