@@ -24,6 +24,7 @@ from envcapture.cli import (
     _shown_path,
     _ui,
     _ui_options,
+    _warn_cache,
 )
 from envcapture.errors import ConfigError
 
@@ -135,6 +136,7 @@ def _derived_settings(job: Any, python: str | None, quiet: bool) -> dict[str, tu
         derived["requirements-file"] = (None, f"the imports the analysis finds, as installed in {where}")
         options = AnalysisOptions(python=snapshot.executable, progress=activity.files if activity.enabled else None)
         analysis = analyze(config=job, options=options, snapshot=snapshot)
+    _warn_cache(analysis.stats.write_error)
     derived["root-paths"] = ([str(e) for e in analysis.entry_points], "cmd")
     derived["local-paths"] = ([f.path for f in analysis.local_files], "the analysis: the local files the entry points reach")
     return derived
@@ -217,6 +219,7 @@ def analyze_cmd(
         )
         analysis = analyze(paths, config=config_file, project=project, options=options)
     s = analysis.stats
+    _warn_cache(s.write_error, no_cache_option=True)
     if stats:
         _err_console().print(f"cache: {s.hits} hits, {s.misses} misses, {s.parsed} files parsed", markup=False)
     ui.detail(

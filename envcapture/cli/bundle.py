@@ -25,6 +25,7 @@ from envcapture.cli import (
     _shown_path,
     _ui,
     _ui_options,
+    _warn_cache,
 )
 
 
@@ -87,6 +88,7 @@ def lock_cmd(
             closure = attach_artifacts(result.closure, result.target, client)
             warnings = [str(w) for w in index_warnings(closure, result.target, client)]
             result = replace(result, closure=closure)
+    _warn_cache(result.analysis.stats.write_error)
     out = _console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     say_target(out, ui, result.target, result.closure, [(d.name, d.version) for d in result.snapshot.distributions])
     say_swaps(out, result.closure, result.target)
@@ -187,6 +189,9 @@ def build_cmd(
             command=command,
             allow_secret_env=allow_secret_env,
         )
+    _warn_cache(cap.analysis.stats.write_error)
+    for note in result.notes:
+        ui.note(f"warning: {note}")
     stats = result.stats
     counters = {
         "downloads": stats.downloads,
