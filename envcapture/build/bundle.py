@@ -41,7 +41,7 @@ from envcapture.analysis.api import ConfigLike, EntryPointsLike, job_config
 from envcapture.analysis.guard import has_main_guard, module_level_imports
 from envcapture.analysis.model import DynamicKind, EntryKind, EntryPoint
 from envcapture.analysis.walk import Edge, ModuleKind
-from envcapture.build.job import check_env_names, collect_inputs, job_json, write_inputs
+from envcapture.build.job import collect_inputs, job_json, write_inputs
 from envcapture.build.localcode import LocalBundle, Selection, package_dir, select_local_files, write_local_bundle
 from envcapture.build.lock import (
     ENVIRONMENT_JSON,
@@ -70,6 +70,7 @@ from envcapture.build.wheelhouse import (
     build_wheelhouse,
     write_wheelhouse,
 )
+from envcapture.config.secret_env import check_env_names
 from envcapture.errors import BuildError, InputError, ResolutionError
 from envcapture.resolution.capture import Capture, capture
 from envcapture.resolution.model import Closure, ResolveOptions
@@ -407,7 +408,7 @@ def assemble_bundle(
 ) -> BuildResult:
     """Build the bundle of an analysed and resolved job into ``output``.
 
-    An ``env.vars`` name that looks like a secret (`envcapture.config.secrets.looks_secret`)
+    An ``env.vars`` name that looks like a secret (`envcapture.config.secret_env.looks_secret`)
     is refused unless ``allow_secret_env`` lists it.
 
     ``environ`` (default ``os.environ``) gives the values of ``env.vars`` listed without

@@ -386,6 +386,16 @@ _module_option = click.option(
 )
 
 
+_allow_secret_env_option = click.option(
+    "--allow-secret-env",
+    "allow_secret_env",
+    multiple=True,
+    metavar="NAME",
+    help="Allow this env.vars entry although its name looks like a secret (*TOKEN*, *SECRET*, *PASSWORD*, *PASSWD*, "
+    "*KEY*): its value ships in clear in the bundle and the image; repeatable.",
+)
+
+
 _allow_unresolved_option = click.option(
     "--allow-unresolved",
     is_flag=True,

@@ -11,6 +11,7 @@ import click
 from envcapture._fs import document_header
 from envcapture.cli import (
     EXIT_FINDINGS,
+    _allow_secret_env_option,
     _console,
     _entry_words,
     _err_console,
@@ -42,20 +43,24 @@ def config_group() -> None:
     "python",
     help="Interpreter the derived settings come from: a path, a virtualenv or a version (default: the active virtualenv, else this Python).",
 )
+@_allow_secret_env_option
 @_ui_options
 @_guarded
-def config_check(config_file: Path, as_json: bool, python: str | None) -> None:
+def config_check(config_file: Path, as_json: bool, python: str | None, allow_secret_env: tuple[str, ...]) -> None:
     """Validate CONFIG_FILE; print its entry points and python settings, given or derived
-    (a derived version or local-paths is computed from the analysed interpreter and the code)."""
+    (a derived version or local-paths is computed from the analysed interpreter and the code).
+    Refuses what build refuses in the config: a missing entry script, an env.vars name that
+    looks like a secret (unless --allow-secret-env NAME)."""
     from envcapture.analysis.entries import entry_points_for, missing_entry_scripts
     from envcapture.config.loader import load_config
+    from envcapture.config.secret_env import secret_env_problems
 
     ui = _ui()
     job = load_config(config_file)
     project = Path(job.project_dir).resolve()
-    missing = missing_entry_scripts(job, project)
-    if missing:
-        raise ConfigError.from_problems(missing)
+    problems = [*missing_entry_scripts(job, project), *secret_env_problems(job, allow_secret_env)]
+    if problems:
+        raise ConfigError.from_problems(sorted(problems, key=lambda p: (p.location.line or 0) if p.location else 0))
     entries, diags = entry_points_for(job, (), project)
     py = job.env.python
     settings: dict[str, Any] = {}

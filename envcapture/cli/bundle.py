@@ -12,6 +12,7 @@ from envcapture._fs import document_header
 from envcapture.cli import (
     EXIT_BUILD,
     EXIT_FINDINGS,
+    _allow_secret_env_option,
     _allow_unresolved_option,
     _console,
     _count,
@@ -124,13 +125,7 @@ def lock_cmd(
 @_json_option("build", "Print the manifest and the counters as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress on stderr (as -q, but notes are still printed).")
 @_ui_options
-@click.option(
-    "--allow-secret-env",
-    "allow_secret_env",
-    multiple=True,
-    metavar="NAME",
-    help="Ship this env.vars entry although its name looks like a secret (*TOKEN*, *SECRET*, *PASSWORD*, *KEY*); repeatable.",
-)
+@_allow_secret_env_option
 @click.option(
     "--no-verify",
     is_flag=True,
