@@ -92,16 +92,18 @@ def main(argv: list[str]) -> int:
     def forward(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = stopping or signum != signal.SIGWINCH
+        if group <= 0:
+            return  # never killpg(0): that is this process' own group (its caller's)
         try:
             os.killpg(group, signum)
         except OSError:
             pass  # the group has ended; its status is on its way
 
     foreground = _in_foreground()
-    for signum in _FORWARDED_SIGNALS:
-        signal.signal(signum, forward)
     # Blocked until the group exists: a signal in between is held, then forwarded, not lost.
     signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED_SIGNALS)
+    for signum in _FORWARDED_SIGNALS:
+        signal.signal(signum, forward)
     child = os.fork()
     if child == 0:
         _start(argv, foreground=foreground)

@@ -12,9 +12,10 @@
       image.json             schema envcapture/image: digest, layers, base, rebase_required
 
 Layers, most stable first: the base image's (when given as an OCI layout or a root
-filesystem tarball), the virtualenv skeleton with envcapture's init (`envcapture.image.jobinit`), one layer per distribution installed larger
-than `HEAVY_LAYER_BYTES`, the other distributions, and the job's local code at the working
-directory. Editing a local file changes only the last layer. Two builds of the same
+filesystem tarball), the virtualenv skeleton with envcapture's init
+(`envcapture.image.jobinit`, the ``Cmd`` of `envcapture.image.command` starts it), one layer
+per distribution installed larger than `HEAVY_LAYER_BYTES`, the other distributions, and the
+job's local code at the working directory. Editing a local file changes only the last layer. Two builds of the same
 bundle with the same options give the same digest: no timestamps (``created`` is
 ``SOURCE_DATE_EPOCH`` or 1970), sorted entries, fixed owners and modes, canonical JSON.
 
