@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +15,7 @@ _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
-from helpers import FixtureEnv, WheelFactory, make_fixture_env, make_venv
+from helpers import FixtureEnv, ReadOnlyDir, WheelFactory, make_fixture_env, make_venv
 
 # The builder fixtures (a local index of real wheels, the buildjob project, one cold build)
 # serve the build, image and runtime tests.
@@ -74,3 +78,27 @@ def fixture_snapshot(fixture_env: FixtureEnv):  # type: ignore[no-untyped-def]
     from envcapture.environment.snapshot import snapshot_environment
 
     return snapshot_environment(str(fixture_env.python))
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[ReadOnlyDir]:
+    """A directory no file can be created in: mode 0555 for a user; for root, who writes
+    through modes, a read-only tmpfs mounted there (skipped where mounting is not allowed)."""
+    path = tmp_path / "read-only"
+    path.mkdir()
+    if os.geteuid() != 0:
+        path.chmod(0o555)
+        try:
+            yield ReadOnlyDir(path=path, reason="Permission denied")
+        finally:
+            path.chmod(0o755)
+        return
+    if shutil.which("mount") is None:
+        pytest.skip("root writes through mode 0555, and there is no mount command for a read-only tmpfs")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"root writes through mode 0555, and a read-only tmpfs cannot be mounted here: {done.stderr.strip()}")
+    try:
+        yield ReadOnlyDir(path=path, reason="Read-only file system")
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)

@@ -28,6 +28,7 @@ __all__ = [
     "FIXTURE_DISTS",
     "FIXTURE_WHEELS",
     "FixtureEnv",
+    "ReadOnlyDir",
     "WheelFactory",
     "build_wheel",
     "build_wheels",
@@ -41,6 +42,17 @@ __all__ = [
 ]
 
 TESTS = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class ReadOnlyDir:
+    """The ``read_only_dir`` fixture: a directory no file can be created in, and the
+    system's words for why (``strerror``): mode 0555 for a user, a read-only mount for root."""
+
+    path: Path
+    reason: str  # "Permission denied" or "Read-only file system"
+
+
 FIXTURE_DISTS = TESTS / "fixtures" / "dists"
 """Tiny setuptools projects, one per directory named after the distribution."""
 

@@ -314,7 +314,7 @@ def analyze(
         reads = len(current.files)
         if options.progress is not None:
             options.progress(reads, 0)
-        stats = CacheStats(hits=reads, misses=0, parsed=0)
+        stats = CacheStats(hits=reads, misses=0, parsed=0, write_error=analyses.write_error)
     else:
         reader = _FactsReader(project_dir, cache, options.jobs, options.progress, previous)
         finder = ModuleFinder()
@@ -340,7 +340,9 @@ def analyze(
                 analysis=analysis,
             )
         )
-        stats = CacheStats(hits=cache.hits, misses=cache.misses, parsed=reader.parsed)
+        stats = CacheStats(
+            hits=cache.hits, misses=cache.misses, parsed=reader.parsed, write_error=cache.write_error or analyses.write_error
+        )
     if runtime:
         analysis = _with_runtime(analysis, entries, project_dir, snapshot, options)
     merged = tuple(

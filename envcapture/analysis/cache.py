@@ -15,7 +15,10 @@ younger than two seconds before the walk started is never trusted alone (a file 
 twice within one timestamp tick), its digest is checked instead.
 
 Entries of both are written atomically (temp file + rename) and verified on read: a damaged
-entry is a miss, never an error, so concurrent runs and interrupted writes are safe.
+entry is a miss, never an error, so concurrent runs and interrupted writes are safe. A cache
+that cannot be written (a read-only or full disk, no permission) is given up for writing at
+the first failure, which ``write_error`` keeps (``<directory> (<reason>)``) for the one-line
+warning the command prints; the analysis goes on without it, as pip does with its cache.
 """
 
 from __future__ import annotations
@@ -123,6 +126,10 @@ def facts_from_json(data: dict[str, Any]) -> SourceFacts:
     )
 
 
+def _write_error(root: Path, exc: OSError) -> str:
+    return f"{root} ({exc.strerror or exc})"
+
+
 class FactsCache:
     """A directory of JSON entries ``facts/ab/abcdef....json``; counts hits and misses."""
 
@@ -131,6 +138,7 @@ class FactsCache:
         self.enabled = enabled
         self.hits = 0
         self.misses = 0
+        self.write_error = ""  # set by the first write that fails; no write is tried after it
 
     @staticmethod
     def key(content: bytes, module: str, is_package: bool) -> str:
@@ -157,13 +165,13 @@ class FactsCache:
         return facts
 
     def put(self, key: str, facts: SourceFacts) -> None:
-        if not self.enabled:
+        if not self.enabled or self.write_error:
             return
         data = json.dumps({"key": key, "facts": facts_to_json(facts)}, separators=(",", ":")).encode()
         try:
             atomic_write_bytes(self._path(key), data, durable=False)
-        except OSError:
-            pass  # a read-only or full cache directory only costs speed
+        except OSError as exc:  # a read-only or full cache directory only costs speed
+            self.write_error = _write_error(self.root, exc)
 
 
 # --- the whole-analysis cache ------------------------------------------------------------------
@@ -277,6 +285,7 @@ class AnalysisCache:
     def __init__(self, root: Path | None = None, *, enabled: bool = True) -> None:
         self.root = (root or default_cache_dir()) / "analyses"
         self.enabled = enabled
+        self.write_error = ""  # as `FactsCache.write_error`
 
     @staticmethod
     def key(*parts: str) -> str:
@@ -306,15 +315,17 @@ class AnalysisCache:
         return entry
 
     def put(self, entry: AnalysisEntry) -> None:
-        if not self.enabled:
+        if not self.enabled or self.write_error:
             return
         try:
             buffer = io.BytesIO()
             _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump((_ANALYSIS_FORMAT, entry))
             data = buffer.getvalue()
             atomic_write_bytes(self._path(entry.key), data, durable=False)
-        except (OSError, pickle.PicklingError):
-            pass  # a read-only or full cache directory only costs speed
+        except OSError as exc:  # a read-only or full cache directory only costs speed
+            self.write_error = _write_error(self.root, exc)
+        except pickle.PicklingError:
+            pass  # an analysis holding something unpicklable is not cached
 
 
 # Frozen slotted dataclasses pickle through a generic ``__getstate__``/``__setstate__`` that

@@ -116,11 +116,16 @@ class UnresolvedModule:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CacheStats:
-    """How the extraction cache served one analysis (for --stats and the benchmarks)."""
+    """How the extraction cache served one analysis (for --stats and the benchmarks).
+
+    ``write_error``: why the cache could not be written (``<directory> (<reason>)``), empty
+    when it could; the analysis went on without storing what it parsed.
+    """
 
     hits: int = 0
     misses: int = 0
     parsed: int = 0
+    write_error: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

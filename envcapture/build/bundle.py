@@ -32,7 +32,7 @@ import posixpath
 import secrets
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from envcapture.analysis.api import ConfigLike, EntryPointsLike, job_config
 from envcapture.analysis.guard import has_main_guard, module_level_imports
 from envcapture.analysis.model import DynamicKind, EntryKind, EntryPoint
 from envcapture.analysis.walk import Edge, ModuleKind
-from envcapture.build.job import check_env_names, collect_inputs, job_json, write_inputs
+from envcapture.build.job import collect_inputs, job_json, write_inputs
 from envcapture.build.localcode import LocalBundle, Selection, package_dir, select_local_files, write_local_bundle
 from envcapture.build.lock import (
     ENVIRONMENT_JSON,
@@ -61,7 +61,7 @@ from envcapture.build.manifest import (
     WHEELHOUSE,
     dump_manifest,
 )
-from envcapture.build.store import Store, StoreKind
+from envcapture.build.store import Store, StoreKind, usable_store
 from envcapture.build.wheelhouse import (
     WheelEvent,
     Wheelhouse,
@@ -70,6 +70,7 @@ from envcapture.build.wheelhouse import (
     build_wheelhouse,
     write_wheelhouse,
 )
+from envcapture.config.secret_env import check_env_names
 from envcapture.errors import BuildError, InputError, ResolutionError
 from envcapture.resolution.capture import Capture, capture
 from envcapture.resolution.model import Closure, ResolveOptions
@@ -105,6 +106,7 @@ class BuildResult:
     wheelhouse: Wheelhouse
     local_code: LocalBundle
     skipped: tuple[tuple[str, str], ...] = ()  # (file, why) lock files not written
+    notes: tuple[str, ...] = ()  # warnings: the store could not be written and a temporary one was used
 
     @property
     def stats(self) -> WheelhouseStats:
@@ -406,17 +408,42 @@ def assemble_bundle(
 ) -> BuildResult:
     """Build the bundle of an analysed and resolved job into ``output``.
 
-    An ``env.vars`` name that looks like a secret (`envcapture.build.job.looks_secret`)
+    An ``env.vars`` name that looks like a secret (`envcapture.config.secret_env.looks_secret`)
     is refused unless ``allow_secret_env`` lists it.
 
     ``environ`` (default ``os.environ``) gives the values of ``env.vars`` listed without
-    one; a plain job (no ``env.python``) gets no lock, wheelhouse or local code.
+    one; a plain job (no ``env.python``) gets no lock, wheelhouse or local code. A ``store``
+    (default: the user's) that cannot be written is replaced by a temporary one for this
+    build, and ``notes`` of the result say so (`envcapture.build.store.usable_store`).
 
     :raises ResolutionError: the target needs distributions the environment lacks.
     :raises BuildError: a wheel cannot be fetched or built (package, target, step named).
     :raises InputError: a local file or symlink leads outside the project; ``output``
         exists and is not a bundle.
     """
+
+    def assemble(into: Store) -> BuildResult:
+        return _assemble(cap, output, store=into, wheelhouse_options=wheelhouse_options, progress=progress,
+                         command=command, environ=environ, allow_secret_env=allow_secret_env)  # fmt: skip
+
+    if cap.config is not None and cap.config.env.python is None:  # plain: nothing goes through the store
+        return assemble(store or Store())
+    with usable_store(store or Store()) as (usable, note):
+        result = assemble(usable)
+    return replace(result, notes=(note,)) if note else result
+
+
+def _assemble(
+    cap: Capture,
+    output: Path,
+    *,
+    store: Store,
+    wheelhouse_options: WheelhouseOptions | None,
+    progress: Callable[[WheelEvent], None] | None,
+    command: str,
+    environ: Mapping[str, str] | None,
+    allow_secret_env: Sequence[str],
+) -> BuildResult:
     closure = cap.closure
     plain = cap.config is not None and cap.config.env.python is None
     if closure.unresolved_for_target and not plain:
@@ -429,7 +456,6 @@ def assemble_bundle(
     output = Path(os.path.abspath(output))  # normalised: messages never show a/../b
     if output.exists() and not (output.is_dir() and (_is_bundle(output) or not any(output.iterdir()))):
         raise InputError(f"{output}: exists and is not an envcapture bundle; refusing to replace it")
-    store = store or Store()
     options = wheelhouse_options or WheelhouseOptions(analysed_python=cap.snapshot.executable)
     if cap.config is not None:
         check_env_names(cap.config, allow_secret_env)
@@ -458,8 +484,6 @@ def assemble_bundle(
         (tmp / _PID_FILE).write_text(str(os.getpid()))
         locked = wheelhouse.closure
         if cap.decisions:
-            from dataclasses import replace
-
             locked = replace(locked, decisions=tuple(sorted({*locked.decisions, *cap.decisions})))
         local = LocalBundle(sha256="", size=0, files=(), excluded=())
         packages: tuple[tuple[str, str], ...] = ()

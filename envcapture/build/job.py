@@ -30,8 +30,7 @@ is written.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -44,10 +43,8 @@ from envcapture.errors import InputError, Location
 __all__ = [
     "INPUTS",
     "JobInputs",
-    "check_env_names",
     "collect_inputs",
     "job_json",
-    "looks_secret",
     "output_path",
     "write_inputs",
 ]
@@ -154,33 +151,6 @@ def write_inputs(inputs: JobInputs, dest: Path) -> LocalBundle | None:
     if not inputs.files:
         return None
     return write_local_bundle(dest.parent, dest, selection=Selection(files=inputs.files, excluded=inputs.excluded))
-
-
-_SECRET_NAME_RE = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY", re.IGNORECASE)
-
-
-def looks_secret(name: str) -> bool:
-    """Whether an ``env.vars`` name looks like it holds a secret (``*TOKEN*``,
-    ``*SECRET*``, ``*PASSWORD*``, ``*PASSWD*``, ``*KEY*``, any case)."""
-    return _SECRET_NAME_RE.search(name) is not None
-
-
-def check_env_names(config: JobConfig, allowed: Iterable[str] = ()) -> None:
-    """Refuse an ``env.vars`` entry whose name looks like a secret, unless ``allowed``
-    names it (``envcapture build --allow-secret-env NAME``): its value would be stored in
-    clear in the manifest, ``build --json``, the image config and the Dockerfile.
-
-    :raises InputError: the first such entry, at its line in the config.
-    """
-    allow = frozenset(allowed)
-    for var in config.env.vars:
-        if looks_secret(var.name) and var.name not in allow:
-            raise InputError(
-                f"{var.name} looks like a secret: its value would be stored in clear in the bundle's manifest, "
-                "the image config and the Dockerfile; refused",
-                location=var.location,
-                hint=f"pass it at run time instead, or allow it with --allow-secret-env {var.name}",
-            )
 
 
 def _env_json(config: JobConfig, environ: Mapping[str, str]) -> list[dict[str, Any]]:

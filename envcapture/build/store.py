@@ -14,6 +14,10 @@ with the index entries that name it and counted in ``corrupted``, and the caller
 or builds it again. A file name alone is never a key: two wheels with one name but other
 bytes are two objects. Using an object touches its mtime, which ``prune`` reads as the
 last use.
+
+A store whose directory cannot be written (a read-only or full disk, no permission) is
+replaced for one build by a temporary one (`usable_store`), with a one-line note: the build
+goes on, as pip goes on without its cache when the cache directory is not writable.
 """
 
 from __future__ import annotations
@@ -23,17 +27,19 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envcapture._fs import atomic_write_bytes, atomic_writer, document_header, key_id, sha256_file
+from envcapture._fs import atomic_write_bytes, atomic_writer, document_header, key_id, remove_debris, sha256_file, temp_prefix
 from envcapture.analysis.cache import default_cache_dir
 
-__all__ = ["PruneResult", "Store", "StoreEntry", "StoreInfo", "StoreKind", "key_id"]
+__all__ = ["PruneResult", "Store", "StoreEntry", "StoreInfo", "StoreKind", "key_id", "usable_store"]
 
 
 def __dir__() -> list[str]:
@@ -121,6 +127,17 @@ class Store:
             setattr(self, attr, getattr(self, attr) + 1)
 
     # --- writing ---------------------------------------------------------------------------
+
+    def write_error(self) -> OSError | None:
+        """Why no file can be created in the store (``None``: one can): tried with a file in ``tmp/``."""
+        try:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=temp_prefix("probe"), dir=self.tmp_dir)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            return exc
+        return None
 
     def put_file(self, source: Path, *, kind: StoreKind, filename: str | None = None) -> StoreEntry:
         """Copy ``source`` into the store (hashing it on the way); return its entry.
@@ -338,3 +355,24 @@ class Store:
                     except OSError:
                         pass
         return PruneResult(objects=removed, bytes=removed_bytes, index_entries=removed_index)
+
+
+@contextmanager
+def usable_store(store: Store) -> Iterator[tuple[Store, str]]:
+    """(``store``, "") when files can be written in it; else (a temporary store, the note
+    that names ``store``'s directory and why), the temporary store removed on exit (and the
+    ones of killed builds, by their process id)."""
+    problem = store.write_error()
+    if problem is None:
+        yield store, ""
+        return
+    remove_debris(tempfile.gettempdir(), "store")
+    root = Path(tempfile.mkdtemp(prefix=temp_prefix("store")))
+    note = (
+        f"cannot write the wheel store {store.root} ({problem.strerror or problem}): building with a temporary "
+        f"store in {root}, removed afterwards (set ENVCAPTURE_CACHE_DIR to a writable directory to keep the wheels)"
+    )
+    try:
+        yield Store(root), note
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

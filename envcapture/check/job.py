@@ -80,6 +80,7 @@ class CheckResult:
     notes: tuple[str, ...] = ()
     target: Target | None = None
     environment: str = ""  # which environment was analysed and why (the report's first line)
+    cache_write_error: str = ""  # the analysis cache could not be written (`CacheStats.write_error`)
 
 
 def _project_dir(options: CheckOptions) -> Path:
@@ -281,6 +282,7 @@ def run_check(options: CheckOptions, *, snapshot: EnvSnapshot | None = None) -> 
         notes=tuple(notes),
         target=analysis.target,
         environment=environment,
+        cache_write_error=analysis.stats.write_error,
     )
 
 

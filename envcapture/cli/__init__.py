@@ -183,6 +183,14 @@ def _ui_options(func: F) -> F:
     )
 
 
+def _warn_cache(write_error: str, *, no_cache_option: bool = False) -> None:
+    """The one line for an analysis cache that could not be written (`CacheStats.write_error`):
+    the analysis went on without storing, as pip goes on when its cache is not writable."""
+    if write_error:
+        hint = "set ENVCAPTURE_CACHE_DIR to a writable directory" + (", or pass --no-cache" if no_cache_option else "")
+        _ui().note(f"warning: cannot write the analysis cache {write_error}; analysed without caching ({hint})")
+
+
 def _json_option(command: str, help_text: str) -> Callable[[F], F]:
     """``--json``, also set by ``ENVCAPTURE_<COMMAND>_JSON=1`` (and the older ``..._AS_JSON``)."""
     prefix = "ENVCAPTURE_" + command.upper().replace(" ", "_").replace("-", "_")
@@ -375,6 +383,16 @@ _module_option = click.option(
     multiple=True,
     metavar="MODULE",
     help="An entry point run as `python -m MODULE` runs it (repeatable; next to script ENTRIES).",
+)
+
+
+_allow_secret_env_option = click.option(
+    "--allow-secret-env",
+    "allow_secret_env",
+    multiple=True,
+    metavar="NAME",
+    help="Allow this env.vars entry although its name looks like a secret (*TOKEN*, *SECRET*, *PASSWORD*, *PASSWD*, "
+    "*KEY*): its value ships in clear in the bundle and the image; repeatable.",
 )
 
 

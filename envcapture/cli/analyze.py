@@ -11,6 +11,7 @@ import click
 from envcapture._fs import document_header
 from envcapture.cli import (
     EXIT_FINDINGS,
+    _allow_secret_env_option,
     _console,
     _entry_words,
     _err_console,
@@ -24,6 +25,7 @@ from envcapture.cli import (
     _shown_path,
     _ui,
     _ui_options,
+    _warn_cache,
 )
 from envcapture.errors import ConfigError
 
@@ -41,20 +43,24 @@ def config_group() -> None:
     "python",
     help="Interpreter the derived settings come from: a path, a virtualenv or a version (default: the active virtualenv, else this Python).",
 )
+@_allow_secret_env_option
 @_ui_options
 @_guarded
-def config_check(config_file: Path, as_json: bool, python: str | None) -> None:
+def config_check(config_file: Path, as_json: bool, python: str | None, allow_secret_env: tuple[str, ...]) -> None:
     """Validate CONFIG_FILE; print its entry points and python settings, given or derived
-    (a derived version or local-paths is computed from the analysed interpreter and the code)."""
+    (a derived version or local-paths is computed from the analysed interpreter and the code).
+    Refuses what build refuses in the config: a missing entry script, an env.vars name that
+    looks like a secret (unless --allow-secret-env NAME)."""
     from envcapture.analysis.entries import entry_points_for, missing_entry_scripts
     from envcapture.config.loader import load_config
+    from envcapture.config.secret_env import secret_env_problems
 
     ui = _ui()
     job = load_config(config_file)
     project = Path(job.project_dir).resolve()
-    missing = missing_entry_scripts(job, project)
-    if missing:
-        raise ConfigError.from_problems(missing)
+    problems = [*missing_entry_scripts(job, project), *secret_env_problems(job, allow_secret_env)]
+    if problems:
+        raise ConfigError.from_problems(sorted(problems, key=lambda p: (p.location.line or 0) if p.location else 0))
     entries, diags = entry_points_for(job, (), project)
     py = job.env.python
     settings: dict[str, Any] = {}
@@ -135,6 +141,7 @@ def _derived_settings(job: Any, python: str | None, quiet: bool) -> dict[str, tu
         derived["requirements-file"] = (None, f"the imports the analysis finds, as installed in {where}")
         options = AnalysisOptions(python=snapshot.executable, progress=activity.files if activity.enabled else None)
         analysis = analyze(config=job, options=options, snapshot=snapshot)
+    _warn_cache(analysis.stats.write_error)
     derived["root-paths"] = ([str(e) for e in analysis.entry_points], "cmd")
     derived["local-paths"] = ([f.path for f in analysis.local_files], "the analysis: the local files the entry points reach")
     return derived
@@ -217,6 +224,7 @@ def analyze_cmd(
         )
         analysis = analyze(paths, config=config_file, project=project, options=options)
     s = analysis.stats
+    _warn_cache(s.write_error, no_cache_option=True)
     if stats:
         _err_console().print(f"cache: {s.hits} hits, {s.misses} misses, {s.parsed} files parsed", markup=False)
     ui.detail(

@@ -12,6 +12,7 @@ from envcapture._fs import document_header
 from envcapture.cli import (
     EXIT_BUILD,
     EXIT_FINDINGS,
+    _allow_secret_env_option,
     _allow_unresolved_option,
     _console,
     _count,
@@ -25,6 +26,7 @@ from envcapture.cli import (
     _shown_path,
     _ui,
     _ui_options,
+    _warn_cache,
 )
 
 
@@ -87,6 +89,7 @@ def lock_cmd(
             closure = attach_artifacts(result.closure, result.target, client)
             warnings = [str(w) for w in index_warnings(closure, result.target, client)]
             result = replace(result, closure=closure)
+    _warn_cache(result.analysis.stats.write_error)
     out = _console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     say_target(out, ui, result.target, result.closure, [(d.name, d.version) for d in result.snapshot.distributions])
     say_swaps(out, result.closure, result.target)
@@ -122,13 +125,7 @@ def lock_cmd(
 @_json_option("build", "Print the manifest and the counters as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress on stderr (as -q, but notes are still printed).")
 @_ui_options
-@click.option(
-    "--allow-secret-env",
-    "allow_secret_env",
-    multiple=True,
-    metavar="NAME",
-    help="Ship this env.vars entry although its name looks like a secret (*TOKEN*, *SECRET*, *PASSWORD*, *KEY*); repeatable.",
-)
+@_allow_secret_env_option
 @click.option(
     "--no-verify",
     is_flag=True,
@@ -187,6 +184,9 @@ def build_cmd(
             command=command,
             allow_secret_env=allow_secret_env,
         )
+    _warn_cache(cap.analysis.stats.write_error)
+    for note in result.notes:
+        ui.note(f"warning: {note}")
     stats = result.stats
     counters = {
         "downloads": stats.downloads,

@@ -16,6 +16,7 @@ from envcapture.cli import (
     _python_request,
     _ui,
     _ui_options,
+    _warn_cache,
 )
 
 
@@ -121,6 +122,7 @@ def check_cmd(
     with ui.activity(fmt == "human") as activity:
         activity.phase("analysing imports")
         result = run_check(options)
+    _warn_cache(result.cache_write_error, no_cache_option=True)
     if fmt != "json":
         for note in result.notes:
             ui.note(f"note: {note}")

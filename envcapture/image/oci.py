@@ -12,9 +12,10 @@
       image.json             schema envcapture/image: digest, layers, base, rebase_required
 
 Layers, most stable first: the base image's (when given as an OCI layout or a root
-filesystem tarball), the virtualenv skeleton, one layer per distribution installed larger
-than `HEAVY_LAYER_BYTES`, the other distributions, and the job's local code at the working
-directory. Editing a local file changes only the last layer. Two builds of the same
+filesystem tarball), the virtualenv skeleton with envcapture's init
+(`envcapture.image.jobinit`, the ``Cmd`` of `envcapture.image.command` starts it), one layer
+per distribution installed larger than `HEAVY_LAYER_BYTES`, the other distributions, and the
+job's local code at the working directory. Editing a local file changes only the last layer. Two builds of the same
 bundle with the same options give the same digest: no timestamps (``created`` is
 ``SOURCE_DATE_EPOCH`` or 1970), sorted entries, fixed owners and modes, canonical JSON.
 
@@ -41,6 +42,7 @@ from envcapture._version import __version__
 from envcapture.build.manifest import read_manifest
 from envcapture.config.model import JobConfig
 from envcapture.errors import InputError
+from envcapture.image.command import INIT_PATH, container_cmd, init_entry
 from envcapture.image.layers import (
     LAYER_MEDIA_TYPE,
     Layer,
@@ -99,7 +101,7 @@ IMAGE_JSON = "image.json"
 IMAGE_TAR = "image.tar"
 DOCKERFILE = "Dockerfile"
 IMAGE_SCHEMA = "envcapture/image"
-IMAGE_SCHEMA_VERSION = "1.0"
+IMAGE_SCHEMA_VERSION = "1.1"  # 1.1: "init", and "cmd" of any length (it starts the init)
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
@@ -191,7 +193,7 @@ class ImageResult:
         return self.path / IMAGE_TAR
 
     def to_json(self) -> dict[str, Any]:
-        """The ``image.json`` document (schema envcapture/image 1.0)."""
+        """The ``image.json`` document (schema envcapture/image 1.1)."""
         return {
             **document_header(IMAGE_SCHEMA, IMAGE_SCHEMA_VERSION),
             "digest": self.digest,
@@ -211,6 +213,7 @@ class ImageResult:
             "base_python": self.base_python,
             "workdir": self.workdir,
             "cmd": list(self.cmd),
+            "init": INIT_PATH,
             "env": list(self.env),
             "layers": [
                 {
@@ -332,21 +335,12 @@ class _Plan:
 
 
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Lists, pipes, redirections, subshells, a newline or a leading assignment: more than one
-# simple command, which ``exec`` cannot make PID 1.
-_COMPOUND_RE = re.compile(r"[|&;<>()`\n]|^\s*[A-Za-z_][A-Za-z0-9_]*=|^\s*exec\s")
 
 
-def _container_cmd(cmd: str) -> list[str]:
-    """The image's ``Cmd`` for ``cmd``: ``/bin/sh -c "exec <cmd>"`` for one simple
-    command, so that the job itself is PID 1 and receives the ``StopSignal`` that
-    ``docker stop`` sends (the shell expands the ``${VAR}`` references, then replaces
-    itself with the job). A compound command (``a && b``, a pipeline) stays
-    ``/bin/sh -c <cmd>``: its shell is PID 1 and does not forward signals (write ``exec``
-    before its last command to hand PID 1 to it)."""
-    if _COMPOUND_RE.search(cmd) or not cmd.strip():
-        return ["/bin/sh", "-c", cmd]
-    return ["/bin/sh", "-c", f"exec {cmd.strip()}"]
+def _container_cmd(plan: _Plan, options: ImageOptions) -> list[str]:
+    """The image's ``Cmd``: envcapture's init runs ``plan.cmd`` (`envcapture.image.command`)."""
+    python = options.base_python if plan.plain else f"{VENV_PREFIX}/bin/python"
+    return container_cmd(plan.cmd, python=python, plain=plan.plain)
 
 
 def _job_plan(manifest: Mapping[str, Any], options: ImageOptions) -> _Plan:
@@ -520,7 +514,7 @@ def _image_config(
     inner = dict(base_cfg.get("config") or {})
     inner.pop("Entrypoint", None)  # our Cmd is the whole command line
     inner["Env"] = _merge_env(list(inner.get("Env") or []), plan.env, venv=not plan.plain)
-    inner["Cmd"] = _container_cmd(plan.cmd)
+    inner["Cmd"] = _container_cmd(plan, options)
     inner["WorkingDir"] = options.workdir
     if plan.stop_signal:
         inner["StopSignal"] = plan.stop_signal
@@ -585,7 +579,7 @@ def render_dockerfile(base: BaseImage, layers: Sequence[Layer], *, plan: _Plan, 
         lines.append(f"STOPSIGNAL {plan.stop_signal}")
     lines.append(f"WORKDIR {options.workdir}")
     lines.append("ENTRYPOINT []")
-    lines.append("CMD " + json.dumps(_container_cmd(plan.cmd)))
+    lines.append("CMD " + json.dumps(_container_cmd(plan, options)))
     return "\n".join(lines) + "\n"
 
 
@@ -661,6 +655,7 @@ def build_image(
         layers: list[Layer] = list(base.layers)
         if not plan.plain:
             skeleton = venv_entries(prefix=VENV_PREFIX, base_python=options.base_python, python_version=python_version)
+            skeleton = with_parents([*skeleton, init_entry()])  # the init changes only with envcapture
             layers.append(write_layer(skeleton, blobs, name="venv", mtime=mtime))
         staged: list[StagedDistribution] = []
         for wheel in wheels:
@@ -681,8 +676,9 @@ def build_image(
             if name == plan.archives[-1][0]:
                 tree = _with_dirs(tree, workdir, plan.output_dirs)
             layers.append(write_layer(tree, blobs, name=name, mtime=mtime))
-        if not plan.archives or plan.archives[-1][0] != "local-code":
-            layers.append(write_layer(_with_dirs((), workdir, plan.output_dirs), blobs, name="local-code", mtime=mtime))
+        if not plan.archives or plan.archives[-1][0] != "local-code":  # a plain job: the init is here
+            own = (init_entry(),) if plan.plain else ()
+            layers.append(write_layer(_with_dirs(own, workdir, plan.output_dirs), blobs, name="local-code", mtime=mtime))
 
         created = _rfc3339(mtime)
         config_doc = _image_config(base, layers, plan=plan, options=options, created=created, python_version=python_version)
@@ -746,7 +742,7 @@ def build_image(
             layers=tuple(layers),
             base=base,
             rebase_required=not base.layers,
-            cmd=tuple(_container_cmd(plan.cmd)),
+            cmd=tuple(_container_cmd(plan, options)),
             env=tuple(config_doc["config"]["Env"]),
             workdir=options.workdir,
             base_python=options.base_python,

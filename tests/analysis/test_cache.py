@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+
+from helpers import ReadOnlyDir
 
 from envcapture.analysis.api import AnalysisOptions, analyze
 from envcapture.analysis.cache import FactsCache, facts_from_json, facts_to_json
@@ -158,3 +161,33 @@ def test_no_cache_writes_no_analysis(tmp_path: Path) -> None:
     opts = AnalysisOptions(cache_dir=tmp_path / "c", use_cache=False)
     analyze(["main.py"], project=project, options=opts, snapshot=SNAPSHOT)
     assert not (tmp_path / "c").exists()
+
+
+def test_a_read_only_cache_is_skipped_with_its_reason(tmp_path: Path, read_only_dir: ReadOnlyDir) -> None:
+    """Issue 16: the analysis goes on without caching, as pip does with an unwritable cache;
+    the reason names the cache directory and the system's words, and no write is retried."""
+    project = _project(tmp_path / "job")
+    analysis = _run(project, read_only_dir.path)
+    assert analysis.stats.write_error == f"{read_only_dir.path / 'facts'} ({read_only_dir.reason})"
+    assert analysis.stats.parsed == 4
+    assert _same(analysis, _run(project, None))
+    assert os.listdir(read_only_dir.path) == []
+    assert _run(project, tmp_path / "writable").stats.write_error == ""
+
+
+def test_the_command_warns_once_and_goes_on_with_a_read_only_cache(tmp_path: Path, read_only_dir: ReadOnlyDir) -> None:
+    project = _project(tmp_path / "job")
+
+    def analyze_cli(*extra: str, cache: Path) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "ENVCAPTURE_CACHE_DIR": str(cache)}
+        return subprocess.run([sys.executable, "-m", "envcapture.cli", "analyze", "main.py", "--python", sys.executable, *extra],
+                              cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+
+    done = analyze_cli(cache=read_only_dir.path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        f"envcapture: warning: cannot write the analysis cache {read_only_dir.path / 'facts'} ({read_only_dir.reason}); "
+        "analysed without caching (set ENVCAPTURE_CACHE_DIR to a writable directory, or pass --no-cache)"
+    ]
+    assert done.stdout == analyze_cli("--no-cache", cache=tmp_path / "unused").stdout
+    assert analyze_cli("--no-cache", cache=read_only_dir.path).stderr == ""  # nothing to write, nothing to say

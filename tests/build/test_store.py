@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+from build_support import BuildJob, Built, bundle_files
 from click.testing import CliRunner
+from helpers import ReadOnlyDir
 
-from envcapture.build.store import Store, StoreKind, key_id
+from envcapture.build.store import Store, StoreKind, key_id, usable_store
 from envcapture.cli import cli
 
 
@@ -153,3 +158,51 @@ def test_cli_cache_info_and_prune(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert done.exit_code == 0 and "removed 1 objects (5 bytes)" in done.output
     done = runner.invoke(cli, ["cache", "prune", "--older-than", "soon"])
     assert done.exit_code == 2
+
+
+def test_a_read_only_store_is_replaced_by_a_temporary_one(read_only_dir: ReadOnlyDir) -> None:
+    store = Store(read_only_dir.path / "store")
+    assert store.write_error() is not None
+    with usable_store(store) as (usable, note):
+        assert usable.root != store.root
+        entry = usable.put_file(Path(__file__), kind=StoreKind.DOWNLOADED)
+        assert usable.export(entry.sha256, usable.root / "copy")
+    assert note == (
+        f"cannot write the wheel store {store.root} ({read_only_dir.reason}): building with a temporary store in "
+        f"{usable.root}, removed afterwards (set ENVCAPTURE_CACHE_DIR to a writable directory to keep the wheels)"
+    )
+    assert not usable.root.exists()
+    writable = Store(read_only_dir.path.parent / "store")
+    with usable_store(writable) as (same, no_note):
+        assert (same, no_note) == (writable, "")
+
+
+def test_build_with_a_read_only_cache_warns_and_ships_the_same_wheels(
+    buildjob: BuildJob, cold_build: Built, read_only_dir: ReadOnlyDir, tmp_path: Path
+) -> None:
+    """Issue 16: ENVCAPTURE_CACHE_DIR read-only: ``build`` says so in one line per cache and
+    goes on, as pip does; never a traceback, never exit 4."""
+    out = tmp_path / "bundle"
+    env = {**os.environ, "ENVCAPTURE_CACHE_DIR": str(read_only_dir.path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "envcapture.cli", "build", "-c", str(buildjob.config), "--python", str(buildjob.python),
+         "-o", str(out), "--no-verify", "--no-progress"],
+        env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("envcapture: warning: ")]
+    assert warnings[0] == (
+        f"envcapture: warning: cannot write the analysis cache {read_only_dir.path / 'facts'} ({read_only_dir.reason}); "
+        "analysed without caching (set ENVCAPTURE_CACHE_DIR to a writable directory)"
+    )
+    store_note = re.fullmatch(
+        rf"envcapture: warning: cannot write the wheel store {re.escape(str(read_only_dir.path / 'store'))} "
+        rf"\({read_only_dir.reason}\): building with a temporary store in (\S+), removed afterwards "
+        r"\(set ENVCAPTURE_CACHE_DIR to a writable directory to keep the wheels\)",
+        warnings[1],
+    )
+    assert store_note is not None and len(warnings) == 2, done.stderr
+    assert not Path(store_note.group(1)).exists()
+    wheels = {k: v for k, v in bundle_files(out).items() if k.startswith("wheelhouse/")}
+    assert wheels == {k: v for k, v in bundle_files(cold_build.bundle).items() if k.startswith("wheelhouse/")}
+    assert os.listdir(read_only_dir.path) == []

@@ -55,6 +55,9 @@ from envcapture.image.staging import CheckedWheel, install_wheel, venv_entries
 EXPECTED_OUTPUT = "buildjob ok hello-vm 42 vcs-1.2.0 editable-0.3.0 cores=True"
 SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "schema" / "image.schema.json"
 PREFIX = "opt/envcapture/venv"
+# The init runs the job's cmd (envcapture/image/command.py); the virtualenv's Python runs the init.
+VENV_CMD = ["/opt/envcapture/venv/bin/python", "-I", "-S", "/opt/envcapture/init.py", "/bin/sh", "-c", "exec python main.py"]
+JOBINIT = Path(__file__).resolve().parents[2] / "envcapture" / "image" / "jobinit.py"
 
 
 # --- fixtures -----------------------------------------------------------------------------------
@@ -287,7 +290,7 @@ def test_layout_layers_and_config(cold_build: Built, tmp_path: Path) -> None:
         "VIRTUAL_ENV=/opt/envcapture/venv",
         "DEVICE_COUNT=8",
     ]
-    assert config["config"]["Cmd"] == ["/bin/sh", "-c", "exec python main.py"]
+    assert config["config"]["Cmd"] == VENV_CMD
     assert config["config"]["WorkingDir"] == "/job"
     assert config["config"]["StopSignal"] == "SIGINT"
     assert config["config"]["Labels"]["org.opencontainers.image.base.name"] == "python:3.11-slim"
@@ -316,6 +319,8 @@ def test_layout_layers_and_config(cold_build: Built, tmp_path: Path) -> None:
     # The virtualenv and the code, as laid out in the image.
     venv = {m.name: m for m in _layer_members(out, result.layers[0].digest)}
     assert venv[f"{PREFIX}/bin/python"].linkname == "/usr/local/bin/python3"
+    assert venv["opt/envcapture/init.py"].mode == 0o755
+    assert _layer_file(out, result.layers[0].digest, "opt/envcapture/init.py") == JOBINIT.read_bytes()
     cfg = _layer_file(out, result.layers[0].digest, f"{PREFIX}/pyvenv.cfg").decode()
     assert "home = /usr/local/bin\n" in cfg and "version = 3.11\n" in cfg
     dists = [m.name for m in _layer_members(out, result.layers[1].digest)]
@@ -329,7 +334,7 @@ def test_layout_layers_and_config(cold_build: Built, tmp_path: Path) -> None:
     assert dockerfile.splitlines()[2] == "FROM python:3.11-slim"
     assert dockerfile.count("ADD blobs/sha256/") == 3
     assert 'ENV DEVICE_COUNT="8"' in dockerfile and "STOPSIGNAL SIGINT" in dockerfile
-    assert dockerfile.endswith('WORKDIR /job\nENTRYPOINT []\nCMD ["/bin/sh", "-c", "exec python main.py"]\n')
+    assert dockerfile.endswith("WORKDIR /job\nENTRYPOINT []\nCMD " + json.dumps(VENV_CMD) + "\n")
 
 
 def test_job_section_gives_variables_inputs_and_stop_signal(cold_build: Built, buildjob: BuildJob, tmp_path: Path) -> None:
@@ -395,6 +400,14 @@ def test_plain_job_gets_no_virtualenv(cold_build: Built, buildjob: BuildJob, pyt
     assert [layer.name for layer in result.layers] == ["base:0", "inputs", "local-code"]
     assert result.env == ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "DATA=/job/inputs/DATA/data.txt")
     assert "ENV PATH" not in (tmp_path / "image" / "Dockerfile").read_text()
+    assert list(result.cmd[3:]) == [
+        "envcapture-init",
+        "/usr/local/bin/python3",
+        "/bin/sh",
+        "-c",
+        'read line < ${DATA}; echo "$line"',
+    ]
+    assert "opt/envcapture/init.py" in [m.name for m in _layer_members(tmp_path / "image", result.layers[-1].digest)]
     prefix = _offline_chroot_prefix()
     _tools("umoci")
     unpacked = tmp_path / "unpacked"
@@ -410,6 +423,39 @@ def test_plain_job_gets_no_virtualenv(cold_build: Built, buildjob: BuildJob, pyt
         check=False,
     )
     assert (run.returncode, run.stdout) == (0, "plain-input-ok\n"), run.stderr
+
+
+def _layout_config(out: Path) -> dict[str, Any]:
+    """The image config as the OCI layout holds it: index.json -> manifest -> config blob."""
+    (entry,) = json.loads((out / "index.json").read_text())["manifests"]
+    manifest = json.loads((out / "blobs/sha256" / entry["digest"].split(":")[1]).read_bytes())
+    return dict(json.loads((out / "blobs/sha256" / manifest["config"]["digest"].split(":")[1]).read_bytes()))
+
+
+def test_a_compound_cmd_runs_under_the_init(tmp_path: Path) -> None:
+    """Issue 16: a multi-line (``sh -e``) or compound cmd is not PID 1 as ``sh``: the image's
+    Cmd starts envcapture's init (shipped in the image), which forwards the stop signal."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "prep.sh").write_text("echo prep\n")
+    (project / "config.yaml").write_text(
+        "name: multi\ncmd: |\n  sh prep.sh\n  sh prep.sh && echo done\ninputs:\n  - prep.sh\n"
+        "graceful-shutdown:\n  signal: SIGUSR1\n  timeout: 5s\n"
+    )
+    bundle = build_bundle(config=project / "config.yaml", output=tmp_path / "bundle").path
+    result = _image(bundle, tmp_path / "image")
+    config = _layout_config(tmp_path / "image")["config"]
+    launcher = 'py=$1; shift; if [ -x "$py" ]; then exec "$py" -I -S /opt/envcapture/init.py "$@"; fi; exec "$@"'
+    assert config["Cmd"] == list(result.cmd) == [
+        "/bin/sh", "-c", launcher, "envcapture-init", "/usr/local/bin/python3",
+        "/bin/sh", "-e", "-c", "sh prep.sh\nsh prep.sh && echo done",
+    ]  # fmt: skip
+    assert config["StopSignal"] == "SIGUSR1"
+    assert "Entrypoint" not in config
+    assert result.to_json()["init"] == "/opt/envcapture/init.py"
+    (init,) = [m for m in _layer_members(tmp_path / "image", result.layers[-1].digest) if m.name == "opt/envcapture/init.py"]
+    assert init.mode == 0o755
+    assert _layer_file(tmp_path / "image", result.layers[-1].digest, init.name) == JOBINIT.read_bytes()
 
 
 def test_layer_tars_are_normalized(cold_build: Built, tmp_path: Path) -> None:
@@ -550,7 +596,7 @@ def test_umoci_and_skopeo_read_the_layout(cold_build: Built, tmp_path: Path) -> 
     assert "VIRTUAL_ENV=/opt/envcapture/venv" in config["config"]["Env"]
     assert "DEVICE_COUNT=8" in config["config"]["Env"]
     assert config["config"]["WorkingDir"] == "/job"
-    assert config["config"]["Cmd"] == ["/bin/sh", "-c", "exec python main.py"]
+    assert config["config"]["Cmd"] == VENV_CMD
     # skopeo also reads the docker-save archive.
     inspect = json.loads(
         subprocess.run(
@@ -602,7 +648,7 @@ def test_job_runs_offline_from_the_unpacked_image_without_a_daemon(
     )
     assert unpack.returncode == 0, unpack.stderr
     process = json.loads((bundle / "config.json").read_text())["process"]
-    assert process["args"] == ["/bin/sh", "-c", "exec python main.py"] and process["cwd"] == "/job"
+    assert process["args"] == VENV_CMD and process["cwd"] == "/job"
     env = dict(item.split("=", 1) for item in process["env"])
     run = subprocess.run(
         [*prefix, str(bundle / "rootfs"), "/bin/sh", "-c", 'cd "$0" && exec "$@"', process["cwd"], *process["args"]],
@@ -755,7 +801,7 @@ def test_docker_engine_loads_and_runs_the_job_offline(
     assert (ran["run"]["status"], ran["run"]["output"].strip()) == (0, EXPECTED_OUTPUT)
     loaded = client.images.get("envcapture-tests/buildjob:e2e")
     assert loaded.attrs["Config"]["WorkingDir"] == "/job"
-    assert loaded.attrs["Config"]["Cmd"] == ["/bin/sh", "-c", "exec python main.py"]
+    assert loaded.attrs["Config"]["Cmd"] == VENV_CMD
     doc = json.loads((out / "image.json").read_text())
     # docker import of the same tar made the same layer: the daemon shares it.
     assert loaded.attrs["RootFS"]["Layers"][0] == base.attrs["RootFS"]["Layers"][0] == doc["layers"][0]["diff_id"]
@@ -826,27 +872,43 @@ _STOP_JOB = """\
 import signal, sys, time
 def stop(signum, frame):
     print("job got", signal.Signals(signum).name, flush=True)
+    time.sleep(1)  # cleaning up: the init waits for the job, not only for the sh that started it
+    print("cleaned", flush=True)
     sys.exit(0)
-signal.signal(signal.SIGINT, stop)
-signal.signal(signal.SIGTERM, stop)
+if "--no-handler" not in sys.argv:
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 print("ready", flush=True)
 time.sleep(120)
 """
 
 
+@pytest.mark.parametrize(
+    ("cmd", "stop_signal", "status", "logs"),
+    [
+        # One command: sh execs the job, the init forwards SIGINT to it, it cleans up and exits 0.
+        ("python job.py", "SIGINT", 0, "ready job got SIGINT cleaned"),
+        # Compound: the signal reaches the job behind sh; sh dies of it (128 + 15), the init
+        # waits for the job's clean-up before it exits.
+        ("python prep.py && python job.py", "SIGTERM", 143, "prep ready job got SIGTERM cleaned"),
+        # No handler: as PID 1 the job would ignore SIGTERM (the kernel's rule); under the init it dies of it.
+        ("python job.py --no-handler", "SIGTERM", 143, "ready"),
+    ],
+    ids=["single", "compound", "no-handler"],
+)
 def test_docker_stop_delivers_the_graceful_shutdown_signal_to_the_job(
-    python_rootfs: Path, engine: tuple[Any, str | None], tmp_path: Path
+    python_rootfs: Path, engine: tuple[Any, str | None], tmp_path: Path, cmd: str, stop_signal: str, status: int, logs: str
 ) -> None:
-    """Issue 16 item 7: the job is PID 1 (``exec``), so ``docker stop`` reaches it with the
-    configured signal and it exits on its own, well before the engine's SIGKILL."""
-    from envcapture.build.bundle import build_bundle
-
+    """Issue 16: ``docker stop`` reaches the job with the configured signal through the init
+    (PID 1), also behind ``sh`` for a compound cmd, well before the engine's SIGKILL."""
     client, host = engine
     project = tmp_path / "project"
     project.mkdir()
     (project / "job.py").write_text(_STOP_JOB)
+    (project / "prep.py").write_text('print("prep", flush=True)\n')
     (project / "config.yaml").write_text(
-        "name: stopjob\ncmd: python job.py\ninputs:\n  - job.py\ngraceful-shutdown:\n  signal: SIGINT\n  timeout: 30s\n"
+        f"name: stopjob\ncmd: {cmd}\ninputs:\n  - job.py\n  - prep.py\n"
+        f"graceful-shutdown:\n  signal: {stop_signal}\n  timeout: 30s\n"
     )
     bundle = build_bundle(config=project / "config.yaml", output=tmp_path / "bundle").path
     out = tmp_path / "image"
@@ -856,8 +918,9 @@ def test_docker_stop_delivers_the_graceful_shutdown_signal_to_the_job(
                                            "--base-python", "/usr/local/bin/python3", "--tag", tag, "--load"])  # fmt: skip
     assert done.exit_code == 0, done.output + done.stderr
     image = client.images.get(tag)
-    assert image.attrs["Config"]["Cmd"] == ["/bin/sh", "-c", "exec python job.py"]
-    assert image.attrs["Config"]["StopSignal"] == "SIGINT"
+    assert image.attrs["Config"]["Cmd"][3:] == ["envcapture-init", "/usr/local/bin/python3", "/bin/sh", "-c",
+                                                 cmd if "&&" in cmd else f"exec {cmd}"]  # fmt: skip
+    assert image.attrs["Config"]["StopSignal"] == stop_signal
     container = client.containers.run(tag, network_mode="none", detach=True, environment={"PATH": "/usr/local/bin:/usr/bin:/bin"})
     try:
         deadline = time.monotonic() + 60
@@ -866,8 +929,8 @@ def test_docker_stop_delivers_the_graceful_shutdown_signal_to_the_job(
         began = time.monotonic()
         container.stop(timeout=20)
         assert time.monotonic() - began < 10  # not the engine's SIGKILL after the timeout
-        assert container.wait(timeout=30)["StatusCode"] == 0
-        assert container.logs().decode().split() == ["ready", "job", "got", "SIGINT"]
+        assert container.wait(timeout=30)["StatusCode"] == status
+        assert container.logs().decode().split() == logs.split()
     finally:
         container.remove(force=True)
         client.images.remove(tag, force=True)
