@@ -16,6 +16,7 @@ from envcapture.cli import (
     _python_request,
     _ui,
     _ui_options,
+    _with_options,
 )
 
 
@@ -71,6 +72,7 @@ from envcapture.cli import (
     help="Output: grouped text, a JSON document (envcapture/check 1.0), or GitHub workflow annotations.",
 )
 @click.option("--no-cache", is_flag=True, help="Parse every file again; do not read or write the analysis cache.")
+@_with_options
 @_ui_options
 @_guarded
 def check_cmd(
@@ -88,6 +90,8 @@ def check_cmd(
     fix: bool,
     fmt: str,
     no_cache: bool,
+    with_requirements: tuple[str, ...],
+    installed_extras: bool | None,
 ) -> None:
     """Check that the declared requirements match what the code imports (exit 1 on problems).
 
@@ -117,6 +121,8 @@ def check_cmd(
         check_index=check_index,
         fix=fix,
         use_cache=not no_cache,
+        with_requirements=with_requirements,
+        installed_extras=installed_extras,
     )
     with ui.activity(fmt == "human") as activity:
         activity.phase("analysing imports")
