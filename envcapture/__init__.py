@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from envcapture._version import __version__
 
 __all__ = [
+    "Additions",
     "AnalysisOptions",
     "EnvcaptureError",
     "__version__",
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from envcapture.build.lock import lock_job
     from envcapture.config.loader import load_config
     from envcapture.errors import EnvcaptureError
-    from envcapture.resolution.capture import capture
+    from envcapture.resolution.capture import Additions, capture
     from envcapture.runtime.run import run_bundle
     from envcapture.runtime.verify import verify_bundle
 
@@ -40,6 +41,7 @@ _LAZY = {
     "analyze": "envcapture.analysis.api",
     "AnalysisOptions": "envcapture.analysis.api",
     "capture": "envcapture.resolution.capture",
+    "Additions": "envcapture.resolution.capture",
     "lock_job": "envcapture.build.lock",
     "load_config": "envcapture.config.loader",
     "EnvcaptureError": "envcapture.errors",

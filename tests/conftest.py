@@ -15,7 +15,7 @@ _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
-from helpers import FixtureEnv, ReadOnlyDir, WheelFactory, make_fixture_env, make_venv
+from helpers import FixtureEnv, ReadOnlyDir, WheelFactory, make_fixture_env, make_tabular_env, make_venv
 
 # The builder fixtures (a local index of real wheels, the buildjob project, one cold build)
 # serve the build, image and runtime tests.
@@ -62,6 +62,12 @@ def wheel_factory(tmp_path_factory: pytest.TempPathFactory, builder_python: Path
 def fixture_env(tmp_path_factory: pytest.TempPathFactory, wheel_factory: WheelFactory) -> FixtureEnv:
     """A virtualenv with every fixture distribution installed (see `helpers.FixtureEnv`). Do not modify it."""
     return make_fixture_env(tmp_path_factory.mktemp("fixture-env"), wheel_factory)
+
+
+@pytest.fixture(scope="session")
+def tabular_env(tmp_path_factory: pytest.TempPathFactory, wheel_factory: WheelFactory) -> Path:
+    """The python of a virtualenv with tabular, arrowlite and dist-alpha (`helpers.make_tabular_env`). Do not modify it."""
+    return make_tabular_env(tmp_path_factory.mktemp("tabular-env"), wheel_factory)
 
 
 @pytest.fixture(autouse=True, scope="session")

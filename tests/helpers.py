@@ -27,6 +27,7 @@ from typing import Any
 __all__ = [
     "FIXTURE_DISTS",
     "FIXTURE_WHEELS",
+    "TABULAR_DISTS",
     "FixtureEnv",
     "ReadOnlyDir",
     "WheelFactory",
@@ -34,6 +35,7 @@ __all__ = [
     "build_wheels",
     "copy_fixture",
     "make_fixture_env",
+    "make_tabular_env",
     "make_venv",
     "pip_env",
     "pip_install",
@@ -270,3 +272,17 @@ def make_fixture_env(root: Path, wheels: WheelFactory) -> FixtureEnv:
         editable_dir=editable_dir,
         editable_src_dir=editable_src_dir,
     )
+
+
+TABULAR_DISTS = ("tabular", "arrowlite", "dist-alpha")
+"""The installed-extras fixture: tabular 2.1.0 (extras parquet -> arrowlite, test -> dist-alpha,
+fast -> arrowlite>=9, plot -> a distribution never installed), arrowlite 1.0.3, dist-alpha."""
+
+
+def make_tabular_env(root: Path, wheels: WheelFactory, python: str | None = None) -> Path:
+    """A virtualenv under ``root`` with `TABULAR_DISTS` installed from their wheels (no
+    ``direct_url.json``: index releases, as pandas and pyarrow from PyPI); returns its python."""
+    wheels.build(*TABULAR_DISTS)
+    venv_py = make_venv(root / "venv", python)
+    pip_install(venv_py, *TABULAR_DISTS, find_links=[wheels.wheelhouse])
+    return venv_py

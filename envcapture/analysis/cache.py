@@ -176,7 +176,7 @@ class FactsCache:
 
 # --- the whole-analysis cache ------------------------------------------------------------------
 
-_ANALYSIS_FORMAT = 2  # 2: ImportSite.prefix, LocalFile.via, ImportGraph.prefix_imports
+_ANALYSIS_FORMAT = 3  # 2: ImportSite.prefix, LocalFile.via, ImportGraph.prefix_imports; 3: Analysis.added
 _RACY_NS = 2_000_000_000  # a stat this close to the walk's start is checked by digest
 
 Stat = tuple[int, int, int]

@@ -38,6 +38,7 @@ from envcapture.model import Diagnostic, DistName, ModuleName, Severity, Target
 
 __all__ = [
     "DYNAMIC_PREFIX_UNRESOLVED",
+    "AddedDistribution",
     "Analysis",
     "CacheStats",
     "DistributionUse",
@@ -102,6 +103,25 @@ class DistributionUse:
     found_by: str = "static"  # "static", "runtime" (only the runtime trace saw it) or "both"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class AddedDistribution:
+    """An installed distribution the job gets although its code does not import it, and why.
+
+    ``rule`` is one of the rules of the README's "What ships and why": ``installed-extra``
+    (``via`` ``pandas[parquet]``: an extra whose requirements are all installed),
+    ``runtime-import`` (``via`` ``pandas``: imported by an included distribution while
+    the runtime pass ran), ``with`` (``via`` ``--with pyarrow`` or ``pyproject.toml:12``).
+    """
+
+    name: DistName
+    display_name: str
+    version: str
+    rule: str
+    via: str
+    reason: str  # "extra parquet of pandas, installed locally", "imported by pandas at run time"
+    parent: DistName | None = None  # the distribution that brought it in, for --explain
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnresolvedModule:
     module: str
@@ -146,6 +166,10 @@ class Analysis:
     runtime: RuntimeReport | None = None  # the opt-in runtime pass (analyzers/trace.py, merge.py)
     environment: str = ""  # which environment was analysed and why (discover.EnvironmentChoice.describe)
     prefix_imports: tuple[PrefixImport, ...] = ()  # dynamic imports by a literal prefix, as resolved (walk.PrefixImport)
+    # What ships although the code does not import it: run-time imports by included
+    # distributions (merge.py), then, once resolved, installed extras and --with
+    # (resolution/additions.py). Sorted by name.
+    added: tuple[AddedDistribution, ...] = ()
 
 
 def site_status(edge: Edge, *, taken: bool = False) -> Status:

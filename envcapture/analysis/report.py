@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from envcapture._fs import document_header
-from envcapture.analysis.classify import Analysis, SiteRef, Status, UnresolvedModule, strongest_site
+from envcapture.analysis.classify import AddedDistribution, Analysis, SiteRef, Status, UnresolvedModule, strongest_site
 from envcapture.analysis.model import prefix_reason
 from envcapture.analysis.runtime.model import RuntimeReport, TraceOutcome
 from envcapture.analysis.walk import LocalFile
@@ -27,7 +27,7 @@ __all__ = [
     "split_unresolved",
 ]
 
-ANALYSIS_SCHEMA_VERSION = "1.2"  # 1.1: found_by, runtime; 1.2: dynamic_prefixes, site prefix and alternatives
+ANALYSIS_SCHEMA_VERSION = "1.2"  # 1.1: found_by, runtime; 1.2: dynamic_prefixes, site prefix and alternatives, added
 
 
 def _site_json(site: SiteRef) -> dict[str, Any]:
@@ -131,6 +131,17 @@ def analysis_to_json(analysis: Analysis) -> dict[str, Any]:
             }
             for u in analysis.unresolved
         ],
+        "added": [
+            {
+                "name": a.name,
+                "display_name": a.display_name,
+                "version": a.version,
+                "rule": a.rule,
+                "via": a.via,
+                "reason": a.reason,
+            }
+            for a in analysis.added
+        ],
         "stdlib": list(analysis.stdlib),
         "dynamic_prefixes": [
             {
@@ -231,6 +242,15 @@ def _shown_diagnostics(analysis: Analysis, summarised: tuple[UnresolvedModule, .
     return [d for d in analysis.diagnostics if not (d.code == "unresolved-import" and d.message.startswith(quiet))]
 
 
+def _added_title(added: tuple[AddedDistribution, ...]) -> str:
+    return f"Shipped, not imported by the code ({len({a.name for a in added})})"
+
+
+def _added_line(a: AddedDistribution) -> str:
+    """``arrowlite==1.0.3  via tabular[parquet]  [installed-extra; extra parquet of tabular, installed locally]``."""
+    return f"{a.display_name}=={a.version}  via {a.via}  [{a.rule}; {a.reason}]"
+
+
 def _reached(f: LocalFile) -> str:
     if f.reached_from is not None:
         return f"{f.reached_from[0]}:{f.reached_from[1]}" + (f", {f.via}" if f.via else "")
@@ -283,6 +303,11 @@ def render_analysis(analysis: Analysis) -> RenderableType:
             _sites_text(d.import_sites),
         )
     parts.append(dists)
+    if analysis.added:
+        added = _table(_added_title(analysis.added), "distribution", "version", "rule", "reason")
+        for a in analysis.added:
+            added.add_row(a.display_name, a.version, a.rule, a.reason)
+        parts.append(added)
     needed, optional, never = split_unresolved(analysis)
     if needed:
         unk = _table(f"Not installed, needed to start ({len(needed)})", "module", "status", "guess", "import sites")
@@ -336,6 +361,9 @@ def render_plain(analysis: Analysis) -> str:
         lines.append(
             f"{d.display_name}=={d.version}  {_sites_text(d.import_sites, None)}  [{d.status.value}; import {', '.join(d.import_names)}]"
         )
+    if analysis.added:
+        lines.append(_added_title(analysis.added) + ":")
+        lines += [_added_line(a) for a in analysis.added]
     needed, optional, never = split_unresolved(analysis)
     if needed:
         lines.append(f"Not installed, needed to start ({len(needed)}):")
@@ -492,6 +520,9 @@ def explain_json(analysis: Analysis, name: str) -> dict[str, Any] | None:
                 "chain": [*_chain_to(site.file, files), _site_step(site)],
                 "also": [{"file": s.file, "line": s.line, "status": s.status.value} for s in d.import_sites if s is not site],
             }
+    added = [a for a in analysis.added if a.name == wanted]
+    if added:
+        return {**doc, **_explain_added(analysis, added, files)}
     for u in analysis.unresolved:
         if u.module == name or u.module.split(".")[0] == name:
             site = strongest_site(u.import_sites)
@@ -528,9 +559,30 @@ def explain_json(analysis: Analysis, name: str) -> dict[str, Any] | None:
     return None
 
 
+def _explain_added(analysis: Analysis, added: list[AddedDistribution], files: dict[str, LocalFile]) -> dict[str, Any]:
+    """A distribution shipped without an import: each reason, and the imports that pulled in
+    the distribution that brought it (``pandas`` for ``pandas[parquet]``) when the code imports it."""
+    first = added[0]
+    chain: list[dict[str, Any]] = []
+    for row in added:
+        parent = next((d for d in analysis.distributions if d.name == row.parent), None)
+        if parent is not None and parent.import_sites:
+            site = strongest_site(parent.import_sites)
+            chain += [*_chain_to(site.file, files), _site_step(site)]
+        chain.append(_step(row.via, None, first.display_name, row.reason))
+    return {
+        "kind": "added",
+        "summary": f"{first.display_name}=={first.version} ships although the code does not import it, because:",
+        "chain": chain,
+        "reasons": [{"rule": a.rule, "via": a.via, "reason": a.reason} for a in added],
+    }
+
+
 def _step_text(step: dict[str, Any]) -> str:
     if step["imports"] is None:
         return f"{step['file']} is an entry point" if step["detail"] == "entry point" else str(step["file"])
+    if step["line"] is None:  # a reason of the rules that add a distribution
+        return f"{step['file']} -> {step['imports']} ({step['detail']})"
     return f"{step['file']}:{step['line']} imports {step['imports']} ({step['detail']})"
 
 

@@ -72,7 +72,7 @@ from envcapture.build.wheelhouse import (
 )
 from envcapture.config.secret_env import check_env_names
 from envcapture.errors import BuildError, InputError, ResolutionError
-from envcapture.resolution.capture import Capture, capture
+from envcapture.resolution.capture import Additions, Capture, capture
 from envcapture.resolution.model import Closure, ResolveOptions
 
 __all__ = [
@@ -574,12 +574,13 @@ def build_bundle(
     environ: Mapping[str, str] | None = None,
     allow_secret_env: Sequence[str] = (),
     allow_unresolved: bool = False,
+    additions: Additions | None = None,
 ) -> BuildResult:
     """Analyse, resolve, lock and build the job into the bundle directory ``output``.
 
     Arguments as for `envcapture.resolution.capture.capture` (``config``: a path, a
-    `JobConfig` or a parsed mapping); ``options`` replaces ``env.python.pip``; ``store``
-    defaults to the user's cache.
+    `JobConfig` or a parsed mapping, ``additions``: ``--with`` and the installed-extras
+    switch); ``options`` replaces ``env.python.pip``; ``store`` defaults to the user's cache.
 
     :raises InputError: bad config, entry points, local files; ``output`` is not a bundle.
     :raises ResolutionError: the environment cannot be resolved for the target.
@@ -597,6 +598,7 @@ def build_bundle(
         options=options,
         complete=not plain,
         allow_unresolved=allow_unresolved,
+        additions=additions if additions is not None else Additions(),
     )
     wh_options = wheelhouse_options or WheelhouseOptions(analysed_python=cap.snapshot.executable, environ=environ)
     return assemble_bundle(

@@ -29,7 +29,7 @@ from envcapture.environment.model import EnvSnapshot
 from envcapture.errors import BuildError
 from envcapture.model import Target
 from envcapture.resolution.capture import Capture, capture
-from envcapture.resolution.model import Closure, Delivery, OriginKind, Pin
+from envcapture.resolution.model import Closure, Delivery, OriginKind, Pin, Via
 
 # The TOML reader that checks what we write; on Python 3.10 without tomli the dict is
 # validated instead. Typed as a module-or-None so mypy agrees with or without tomli.
@@ -69,7 +69,7 @@ def __dir__() -> list[str]:
 
 
 ENVIRONMENT_SCHEMA = "envcapture/environment"
-ENVIRONMENT_SCHEMA_VERSION = "1.1"  # 1.1: local_files
+ENVIRONMENT_SCHEMA_VERSION = "1.2"  # 1.1: local_files; 1.2: installed_extras, via reasons and rule kinds
 DEFAULT_INDEX = "https://pypi.org/simple"
 
 PYLOCK = "pylock.toml"
@@ -407,6 +407,14 @@ def render_pylock(closure: Closure, target: Target) -> str:
 # --- environment.json ----------------------------------------------------------------------
 
 
+def _via_json(via: Via) -> dict[str, str]:
+    """``kind`` and ``source``; ``reason`` for the kinds that add a distribution the code does not import."""
+    out = {"kind": via.kind.value, "source": via.source}
+    if via.reason:
+        out["reason"] = via.reason
+    return out
+
+
 def _pin_json(pin: Pin) -> dict[str, Any]:
     origin = pin.origin
     return {
@@ -426,9 +434,10 @@ def _pin_json(pin: Pin) -> dict[str, Any]:
             "index_url": _public_url(origin.index_url),
         },
         "extras": sorted(pin.extras),
+        "installed_extras": sorted(pin.installed_extras),
         "local_label": pin.local_label,
         "marker_reason": pin.marker_reason,
-        "via": [{"kind": v.kind.value, "source": v.source} for v in sorted(pin.via)],
+        "via": [_via_json(v) for v in sorted(pin.via)],
         "hashes": list(pin.hashes),
     }
 

@@ -3,8 +3,9 @@
 * requirements files in pip syntax (``-r`` includes followed), through `parse_requirements_file`;
 * PEP 621 ``[project.dependencies]`` and ``[project.optional-dependencies]``; TOML parsers
   give no positions, so each dependency string is found in the text, in order, after its key;
-* ``[tool.envcapture]``: ``entry-points``, ``ignore``, ``mapping``, ``python``, ``require-pins``; any
-  other key is an `InputError` naming it, with its line;
+* ``[tool.envcapture]``: ``entry-points``, ``ignore``, ``mapping``, ``python``, ``require-pins``,
+  and the job commands' ``with`` and ``installed-extras`` (read by `envcapture.config.pyproject`);
+  any other key is an `InputError` naming it, with its line;
 * ``# envcapture: ignore``, ``# envcapture: ignore[missing, EC002]`` on a line.
 """
 
@@ -15,12 +16,20 @@ import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
 from envcapture._fs import read_user_file
 from envcapture.check.model import CheckSettings, Declared, DeclaredRequirement, rule_code
+from envcapture.config.pyproject import (
+    header_pos,
+    key_pos,
+    line_of,
+    load_toml,
+    read_project_settings,
+    settings_line,
+    string_pos,
+)
 from envcapture.errors import InputError, Location, RequirementsError
 from envcapture.model import DistName, dist_name
 from envcapture.resolution.requirements import parse_requirements_file
@@ -44,7 +53,7 @@ def __dir__() -> list[str]:
     return list(__all__)
 
 
-SETTINGS_KEYS = ("entry-points", "ignore", "mapping", "python", "require-pins")
+SETTINGS_KEYS = ("entry-points", "ignore", "installed-extras", "mapping", "python", "require-pins", "with")
 _IGNORE_RE = re.compile(r"#\s*envcapture:\s*ignore(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
 
 
@@ -86,64 +95,22 @@ def read_requirements(path: Path, *, root: Path) -> tuple[DeclaredRequirement, .
 # --- pyproject.toml -----------------------------------------------------------------------------
 
 
-def _load_toml(path: Path, shown: str) -> tuple[dict[str, Any], str]:
-    try:
-        text = read_user_file(path).decode("utf-8-sig")
-    except FileNotFoundError as exc:
-        raise InputError("no such file", location=Location(file=shown)) from exc
-    except OSError as exc:
-        raise InputError(f"cannot read the file: {exc.strerror or exc}", location=Location(file=shown)) from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"cannot read the file: {exc}", location=Location(file=shown)) from exc
-    try:
-        return _toml.loads(text), text
-    except _toml.TOMLDecodeError as exc:
-        # tomllib puts the position in the text only: "Invalid value (at line 3, column 9)"
-        found = re.search(r"\(at line (\d+), column \d+\)", str(exc))
-        line = int(found.group(1)) if found else None
-        first = str(exc).split(" (at ", 1)[0]
-        raise InputError(f"not valid TOML: {first}", location=Location(file=shown, line=line)) from exc
-
-
-def _line_of(text: str, pos: int) -> int:
-    return text.count("\n", 0, pos) + 1
-
-
-def _header_pos(text: str, table: str) -> int | None:
-    match = re.search(rf"(?m)^\s*\[\s*{re.escape(table)}\s*\]\s*(#.*)?$", text)
-    return match.start() if match else None
-
-
-def _key_pos(text: str, key: str, start: int) -> int | None:
-    quoted = rf"(?:{re.escape(key)}|\"{re.escape(key)}\"|'{re.escape(key)}')"
-    match = re.compile(rf"(?m)^\s*{quoted}\s*=").search(text, start)
-    return match.start() if match else None
-
-
-def _string_pos(text: str, value: str, start: int) -> int | None:
-    for quote in ('"', "'"):
-        pos = text.find(f"{quote}{value}{quote}", start)
-        if pos >= 0:
-            return pos
-    return None
-
-
 class _Locator:
     """Finds each dependency string in order; falls back to its key's line."""
 
     def __init__(self, text: str) -> None:
         self.text = text
 
-    def lines(self, values: list[str], key_pos: int | None) -> list[int]:
-        cursor = key_pos or 0
-        fallback = _line_of(self.text, key_pos) if key_pos is not None else 1
+    def lines(self, values: list[str], start: int | None) -> list[int]:
+        cursor = start or 0
+        fallback = line_of(self.text, start) if start is not None else 1
         out = []
         for value in values:
-            pos = _string_pos(self.text, value, cursor)
+            pos = string_pos(self.text, value, cursor)
             if pos is None:
                 out.append(fallback)
                 continue
-            out.append(_line_of(self.text, pos))
+            out.append(line_of(self.text, pos))
             cursor = pos + len(value) + 2
         return out
 
@@ -163,21 +130,21 @@ def read_pyproject_requirements(path: Path, *, root: Path) -> tuple[tuple[Declar
     :raises InputError: not TOML, or a dependency that is not a PEP 508 string.
     """
     shown = _rel(path, root)
-    data, text = _load_toml(path, shown)
+    data, text = load_toml(path, shown)
     project = data.get("project")
     if not isinstance(project, dict):
         return (), None
     name = project.get("name")
     own = dist_name(name) if isinstance(name, str) else None
-    table = _header_pos(text, "project") or 0
+    table = header_pos(text, "project") or 0
     locator = _Locator(text)
     out: list[DeclaredRequirement] = []
 
-    def add(values: object, key: str, key_pos: int | None, group: str | None) -> None:
+    def add(values: object, key: str, start: int | None, group: str | None) -> None:
         if not isinstance(values, list):
             raise InputError(f"expected a list of strings, got {type(values).__name__}", location=Location(file=shown, key=key))
         strings = [v if isinstance(v, str) else "" for v in values]
-        for value, line in zip(values, locator.lines(strings, key_pos), strict=True):
+        for value, line in zip(values, locator.lines(strings, start), strict=True):
             loc = Location(file=shown, line=line, key=key)
             req = _pep508(value, loc)
             out.append(
@@ -197,30 +164,17 @@ def read_pyproject_requirements(path: Path, *, root: Path) -> tuple[tuple[Declar
             )
 
     if "dependencies" in project:
-        add(project["dependencies"], "project.dependencies", _key_pos(text, "dependencies", table), None)
+        add(project["dependencies"], "project.dependencies", key_pos(text, "dependencies", table), None)
     optional = project.get("optional-dependencies")
     if isinstance(optional, dict):
-        sub = _header_pos(text, "project.optional-dependencies")
-        base = sub if sub is not None else (_key_pos(text, "optional-dependencies", table) or table)
+        sub = header_pos(text, "project.optional-dependencies")
+        base = sub if sub is not None else (key_pos(text, "optional-dependencies", table) or table)
         for group, values in optional.items():
-            add(values, f"project.optional-dependencies.{group}", _key_pos(text, group, base) or base, group)
+            add(values, f"project.optional-dependencies.{group}", key_pos(text, group, base) or base, group)
     return tuple(out), own
 
 
 # --- [tool.envcapture] ---------------------------------------------------------------------------
-
-
-def _settings_line(text: str, key: str) -> int | None:
-    header = _header_pos(text, "tool.envcapture")
-    sub = _header_pos(text, f"tool.envcapture.{key}")
-    if sub is not None:
-        return _line_of(text, sub)
-    if header is not None:
-        pos = _key_pos(text, key, header)
-        if pos is not None:
-            return _line_of(text, pos)
-        return _line_of(text, header)
-    return None
 
 
 def _names(value: object, loc: Location) -> frozenset[str]:
@@ -237,14 +191,14 @@ def read_settings(path: Path, *, root: Path) -> CheckSettings:
     if not path.is_file():
         return CheckSettings()
     shown = _rel(path, root)
-    data, text = _load_toml(path, shown)
+    data, text = load_toml(path, shown)
     tool = data.get("tool", {})
     section = tool.get("envcapture") if isinstance(tool, dict) else None
     if section is None:
         return CheckSettings()
 
     def loc(key: str) -> Location:
-        return Location(file=shown, line=_settings_line(text, key), key=f"tool.envcapture.{key}")
+        return Location(file=shown, line=settings_line(text, key), key=f"tool.envcapture.{key}")
 
     if not isinstance(section, dict):
         raise InputError("expected a table", location=Location(file=shown, key="tool.envcapture"))
@@ -289,12 +243,15 @@ def read_settings(path: Path, *, root: Path) -> CheckSettings:
         raise InputError(
             'expected an interpreter, a virtualenv directory or a version (python = ".venv")', location=loc("python")
         )
+    job_keys = read_project_settings(path.parent, shown=shown)
     return CheckSettings(
         entry_points=entry_points,
         ignore=frozenset(ignore),
         mapping=tuple(mapping),
         require_pins=require_pins,
         python=python.strip() if python else None,
+        with_requirements=job_keys.with_requirements,
+        installed_extras=job_keys.installed_extras,
     )
 
 

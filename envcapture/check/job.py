@@ -29,10 +29,12 @@ from envcapture.check.fix import rewrite_requirements
 from envcapture.check.model import CheckSettings, Declared, DeclaredRequirement, Finding, IndexProblem
 from envcapture.check.rules import check, undecided_unused
 from envcapture.config.loader import JobConfig, load_config
+from envcapture.config.pyproject import WithEntry
 from envcapture.environment.discover import snapshot_for_project
 from envcapture.environment.model import EnvSnapshot
 from envcapture.errors import InputError, Location, RequirementsError
 from envcapture.model import DistName, Severity, Target
+from envcapture.resolution.additions import with_requests, with_requirements
 from envcapture.resolution.closure import resolve
 from envcapture.resolution.manual import merge_file_options
 from envcapture.resolution.model import Closure, DirectRequirement, ResolveOptions
@@ -61,6 +63,8 @@ class CheckOptions:
     target_python: str | None = None
     accelerator: str | None = None  # cpu, cuda, cuXYZ (see envcapture.config.accelerator)
     require_pins: bool = False  # on top of [tool.envcapture] require-pins
+    with_requirements: tuple[str, ...] = ()  # --with: shipped although not imported (never EC002)
+    installed_extras: bool | None = None  # None: [tool.envcapture] installed-extras, else on
     check_index: bool = False
     fix: bool = False
     use_cache: bool = True
@@ -109,8 +113,16 @@ def _sources(options: CheckOptions, project: Path, job: JobConfig | None) -> tup
     )
 
 
-def _closure(analysis: Analysis, declared: Declared, snapshot: EnvSnapshot, target: Target, options: ResolveOptions) -> Closure:
-    """The closure of what is declared and imported: its ``via`` parents are the dependency graph."""
+def _closure(
+    analysis: Analysis,
+    declared: Declared,
+    snapshot: EnvSnapshot,
+    target: Target,
+    options: ResolveOptions,
+    added: tuple[DirectRequirement, ...] = (),
+) -> Closure:
+    """The closure of what is declared, imported and ``added`` (``with``): its ``via``
+    parents are the dependency graph, installed extras included."""
     direct: dict[str, DirectRequirement] = {}
     for req in declared.requirements:
         if req.name is None or snapshot.distribution(req.name) is None:
@@ -125,7 +137,7 @@ def _closure(analysis: Analysis, declared: Declared, snapshot: EnvSnapshot, targ
     for use in analysis.distributions:
         if use.status.ships and use.name not in direct:
             direct[use.name] = DirectRequirement(name=use.name, via=tuple(str(s) for s in use.import_sites))
-    return resolve(sorted(direct.values(), key=lambda r: r.name), snapshot, target, options)
+    return resolve([*sorted(direct.values(), key=lambda r: r.name), *added], snapshot, target, options)
 
 
 def _resolve_options(job: JobConfig | None, requirement_files: list[Path], project: Path) -> ResolveOptions:
@@ -198,13 +210,17 @@ def apply_fixes(
 def run_check(options: CheckOptions, *, snapshot: EnvSnapshot | None = None) -> CheckResult:
     """Check the project's declared requirements against what its entry points import.
 
-    :raises InputError: nothing to check, bad config, requirements file or ``[tool.envcapture]``.
-    :raises ResolutionError: an installed distribution's metadata cannot be read.
+    :raises InputError: nothing to check, bad config, requirements file, ``[tool.envcapture]`` or ``--with``.
+    :raises ResolutionError: an installed distribution's metadata cannot be read; a ``with``
+        distribution is not installed in the analysed environment.
     """
     project = _project_dir(options)
     settings = read_settings(project / "pyproject.toml", root=project)
     if options.require_pins:
         settings = replace(settings, require_pins=True)
+    requests = with_requests(options.with_requirements, settings.with_requirements)
+    cli_with = tuple(WithEntry(text=r.text, location=r.location) for r in requests[: len(options.with_requirements)])
+    settings = replace(settings, with_requirements=(*cli_with, *settings.with_requirements))
     job = load_config(options.config) if options.config is not None else None
     entries = options.entry_points
     if not entries and job is None:
@@ -223,6 +239,8 @@ def run_check(options: CheckOptions, *, snapshot: EnvSnapshot | None = None) -> 
     if snapshot is None:
         snapshot, choice = snapshot_for_project(project, options.python)
         environment = choice.describe()
+    # Bare mode has nothing installed to pin a `with` distribution to: it only counts as used.
+    added = with_requirements(requests, snapshot) if snapshot.distributions else ()
     analysis = analyze(
         entries,
         config=job,
@@ -237,7 +255,9 @@ def run_check(options: CheckOptions, *, snapshot: EnvSnapshot | None = None) -> 
         snapshot=snapshot,
     )
     resolve_opts = _resolve_options(job, requirement_files, project) if options.check_index else ResolveOptions()
-    closure = _closure(analysis, declared, snapshot, analysis.target, resolve_opts)
+    extras = options.installed_extras if options.installed_extras is not None else settings.installed_extras
+    resolve_opts = replace(resolve_opts, installed_extras=extras is not False)
+    closure = _closure(analysis, declared, snapshot, analysis.target, resolve_opts, added)
     notes = [f"{d}" for d in analysis.diagnostics if d.severity is not Severity.INFO and d.code != "unresolved-import"]
     problems: list[IndexProblem] = []
     if options.check_index:

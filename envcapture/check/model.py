@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from envcapture.config.pyproject import WithEntry
 from envcapture.model import DistName
 
 __all__ = [
@@ -105,6 +106,8 @@ class CheckSettings:
     mapping: tuple[tuple[str, str], ...] = ()
     require_pins: bool = False
     python: str | None = None  # the interpreter or virtualenv to analyse (environment.discover)
+    with_requirements: tuple[WithEntry, ...] = ()  # shipped although not imported: never EC002
+    installed_extras: bool | None = None  # the installed-extras rule (None: its default, on)
 
     def ignores(self, code: str, names: Iterable[str]) -> bool:
         return any((code, n) in self.ignore for n in names)

@@ -53,10 +53,11 @@ from envcapture.check.model import (
     IndexProblem,
     InlineIgnores,
 )
+from envcapture.config.pyproject import parse_with
 from envcapture.environment.distributions import owners_of
 from envcapture.environment.model import EnvSnapshot
 from envcapture.model import DistName, dist_name
-from envcapture.resolution.model import Closure, OriginKind, ViaKind
+from envcapture.resolution.model import Closure, OriginKind
 
 __all__ = ["check", "undecided_unused"]
 
@@ -113,10 +114,9 @@ def _dependency_map(closure: Closure | None) -> dict[DistName, set[DistName]]:
         return children
     for pin in closure.pins:
         for via in pin.via:
-            if via.kind is ViaKind.PARENT:
-                parent = dist_name(via.source.split("[", 1)[0])
-                if parent != pin.name:
-                    children.setdefault(parent, set()).add(pin.name)
+            parent = via.parent
+            if parent is not None and parent != pin.name:
+                children.setdefault(parent, set()).add(pin.name)
     return children
 
 
@@ -388,9 +388,11 @@ def _missing(facts: _Facts) -> Iterator[Finding]:
 
 
 def _not_imported(facts: _Facts) -> Iterator[tuple[DistName, list[DeclaredRequirement], list[DistName]]]:
-    """Declarations nothing imports nor depends on, as far as the closure tells, each with the
-    distributions whose requirements are unknown (it may be one of them)."""
+    """Declarations nothing imports nor depends on, as far as the closure tells, and not asked
+    for with ``--with`` / ``[tool.envcapture] with``, each with the distributions whose
+    requirements are unknown (it may be one of them)."""
     used = set(facts.uses)
+    used |= {dist_name(parse_with(e.text, e.location).name) for e in facts.settings.with_requirements}
     reached: set[DistName] = set()  # every dependency of what is declared or imported
     for other in set(facts.effective) | used:
         reached |= facts.declared_desc.get(other) or _descendants(facts.children, other)

@@ -413,6 +413,26 @@ _accelerator_option = click.option(
 )
 
 
+def _with_options(func: F) -> F:
+    """``--with NAME`` (repeatable) and ``--installed-extras/--no-installed-extras``: what ships
+    beyond the imports, for analyze, lock, build and check."""
+    func = click.option(
+        "--installed-extras/--no-installed-extras",
+        "installed_extras",
+        default=None,
+        help="Ship the extras whose requirements are all installed here (pandas[parquet] -> pyarrow), test/dev/docs "
+        "extras left out (default: on in auto mode; [tool.envcapture] installed-extras).",
+    )(func)
+    return click.option(
+        "--with",
+        "with_requirements",
+        multiple=True,
+        metavar="NAME",
+        help="Also ship this installed distribution although the code does not import it (a requirement such as "
+        "pyarrow or 'pyarrow>=15', pinned to the installed version); repeatable; adds to [tool.envcapture] with.",
+    )(func)
+
+
 def _job_options(func: F) -> F:
     """ENTRIES, --config, --python, --target-python, --accelerator, --project: how every job command names its job."""
     decorators = [

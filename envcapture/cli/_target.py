@@ -5,6 +5,7 @@ command written in a lock header."""
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,15 @@ from rich.console import Console
 from envcapture.cli import _Ui
 
 
-def regenerate(verb: str, config_file: Path | None, entries: Sequence[str], **flags: str | None) -> str:
+def regenerate(
+    verb: str,
+    config_file: Path | None,
+    entries: Sequence[str],
+    *,
+    with_requirements: Sequence[str] = (),
+    installed_extras: bool | None = None,
+    **flags: str | None,
+) -> str:
     """The header's command: stable whatever the output directory and the project's place
     (the config and entry points by name, no -o)."""
     parts = [f"envcapture {verb}"]
@@ -23,6 +32,9 @@ def regenerate(verb: str, config_file: Path | None, entries: Sequence[str], **fl
     for flag, value in flags.items():
         if value:
             parts.append(f"--{flag.replace('_', '-')} {value}")
+    parts.extend(f"--with {shlex.quote(text)}" for text in with_requirements)
+    if installed_extras is not None:
+        parts.append("--installed-extras" if installed_extras else "--no-installed-extras")
     parts.extend(Path(e).name if os.path.isabs(e) else e for e in entries)
     return " ".join(parts)
 
@@ -83,3 +95,10 @@ def say_sizes(out: Console, ui: _Ui, sizes: Any) -> None:
             f"warning: the environment unpacks to {format_size(unpacked)} (over {format_size(limit)}): every fresh VM "
             "downloads and installs it; ENVCAPTURE_SIZE_WARNING_GB changes the threshold"
         )
+
+
+def say_added(out: Console, analysis: Any) -> None:
+    """``added arrowlite==1.0.3 (extra parquet of tabular, installed locally)``: what ships
+    although the code does not import it, one line per reason."""
+    for added in analysis.added:
+        out.print(f"  added {added.display_name}=={added.version} ({added.reason})", markup=False)

@@ -26,6 +26,7 @@ from envcapture.cli import (
     _ui,
     _ui_options,
     _warn_cache,
+    _with_options,
 )
 from envcapture.errors import ConfigError
 
@@ -149,6 +150,7 @@ def _derived_settings(job: Any, python: str | None, quiet: bool) -> dict[str, tu
 
 @click.command("analyze")
 @_job_options
+@_with_options
 @_json_option("analyze", "Print the analysis as JSON (schema envcapture/analysis 1.1).")
 @click.option(
     "--explain", "explain_name", metavar="NAME", help="Print the chain of imports that pulled NAME in (JSON with --json)."
@@ -194,6 +196,8 @@ def analyze_cmd(
     runtime: bool,
     runtime_timeout: float,
     runtime_cmd: str | None,
+    with_requirements: tuple[str, ...],
+    installed_extras: bool | None,
 ) -> None:
     """Explain what the job needs: ENTRIES are scripts or directories with __main__.py (and
     -m MODULE modules), else the config's cmd.
@@ -201,9 +205,10 @@ def analyze_cmd(
     On a terminal the report is a set of tables; piped, one complete record per line
     (``name==version  file:line, ...  [status; import names]``); --json for programs.
     """
-    from envcapture.analysis.api import AnalysisOptions, analyze
+    from envcapture.analysis.api import AnalysisOptions
     from envcapture.analysis.report import explain, explain_json, render_analysis, render_json, render_plain
     from envcapture.errors import InputError
+    from envcapture.resolution.capture import Additions, analyze_job
 
     ui = _ui()
     entries = _entry_words(entries, modules)
@@ -222,7 +227,8 @@ def analyze_cmd(
             runtime_cmd=runtime_cmd,
             progress=activity.files if activity.enabled else None,
         )
-        analysis = analyze(paths, config=config_file, project=project, options=options)
+        additions = Additions(with_requirements=with_requirements, installed_extras=installed_extras)
+        analysis = analyze_job(paths, config=config_file, project=project, options=options, additions=additions)
     s = analysis.stats
     _warn_cache(s.write_error, no_cache_option=True)
     if stats:

@@ -27,11 +27,13 @@ from envcapture.cli import (
     _ui,
     _ui_options,
     _warn_cache,
+    _with_options,
 )
 
 
 @click.command("lock")
 @_job_options
+@_with_options
 @click.option(
     "-o",
     "--output",
@@ -52,14 +54,16 @@ def lock_cmd(
     target_python: str | None,
     accelerator: str | None,
     project: Path | None,
+    with_requirements: tuple[str, ...],
+    installed_extras: bool | None,
     out_dir: Path,
     offline: bool,
     allow_unresolved: bool,
 ) -> None:
     """Resolve the job's environment for the target and write the lock files to OUTPUT."""
     from envcapture.build.lock import lock_job
-    from envcapture.cli._target import regenerate, say_swaps, say_target
-    from envcapture.resolution.capture import capture
+    from envcapture.cli._target import regenerate, say_added, say_swaps, say_target
+    from envcapture.resolution.capture import Additions, capture
     from envcapture.resolution.indexes import IndexClient, attach_artifacts, index_warnings
 
     ui = _ui()
@@ -78,6 +82,7 @@ def lock_cmd(
             complete=not offline,
             allow_unresolved=allow_unresolved,
             progress=activity.files if activity.enabled else None,
+            additions=Additions(with_requirements=with_requirements, installed_extras=installed_extras),
         )
         ui.detail(f"resolved {_count(len(result.closure.pins), 'distribution')} for Python {result.target.python_version}")
         warnings: list[str] = []
@@ -95,12 +100,21 @@ def lock_cmd(
     say_swaps(out, result.closure, result.target)
     for warning in warnings:
         ui.note(f"warning: {warning}")
-    command = regenerate("lock", config_file, entries, target_python=target_python, accelerator=accelerator)
+    command = regenerate(
+        "lock",
+        config_file,
+        entries,
+        with_requirements=with_requirements,
+        installed_extras=installed_extras,
+        target_python=target_python,
+        accelerator=accelerator,
+    )
     _warn_requirements_contradictions(result, config_file, python)
     _warn_dynamic_imports(result.analysis)
     written = lock_job(result, out_dir, command=command)
     pins = result.closure.pins
     out.print(f"locked {len(pins)} distributions for Python {result.target.python_version} on linux x86_64", markup=False)
+    say_added(out, result.analysis)
     for path in written.paths:
         out.print(f"  wrote {_shown_path(path)}", markup=False)
     for name, why in written.skipped:
@@ -113,6 +127,7 @@ def lock_cmd(
 
 @click.command("build")
 @_job_options
+@_with_options
 @click.option(
     "-o",
     "--output",
@@ -142,6 +157,8 @@ def build_cmd(
     target_python: str | None,
     accelerator: str | None,
     project: Path | None,
+    with_requirements: tuple[str, ...],
+    installed_extras: bool | None,
     out_dir: Path,
     jobs: int | None,
     as_json: bool,
@@ -153,14 +170,22 @@ def build_cmd(
     """Build the job's bundle in OUTPUT: locks, wheelhouse, local code, manifest; then verify it."""
     from envcapture.build.bundle import assemble_bundle
     from envcapture.build.wheelhouse import WheelhouseOptions
-    from envcapture.cli._target import regenerate, say_build_target, say_sizes
-    from envcapture.resolution.capture import capture
+    from envcapture.cli._target import regenerate, say_added, say_build_target, say_sizes
+    from envcapture.resolution.capture import Additions, capture
 
     ui = _ui()
     entries = _entry_words(entries, modules)
     paths, config_file, project = _job_inputs(entries, config_file, project, "build")
     python = _python_request(python)
-    command = regenerate("build", config_file, entries, target_python=target_python, accelerator=accelerator)
+    command = regenerate(
+        "build",
+        config_file,
+        entries,
+        with_requirements=with_requirements,
+        installed_extras=installed_extras,
+        target_python=target_python,
+        accelerator=accelerator,
+    )
     with ui.activity(not (no_progress or as_json)) as activity:
         activity.phase("reading the environment")
         cap = capture(
@@ -172,6 +197,7 @@ def build_cmd(
             accelerator=accelerator,
             allow_unresolved=allow_unresolved,
             progress=activity.files if activity.enabled else None,
+            additions=Additions(with_requirements=with_requirements, installed_extras=installed_extras),
         )
         ui.detail(f"resolved {_count(len(cap.closure.pins), 'distribution')} for Python {cap.target.python_version}")
         activity.phase("wheels")
@@ -206,7 +232,10 @@ def build_cmd(
         for note in verified.notes:
             ui.note(f"note: verify: {note}")
     if as_json:
-        doc = {"bundle": str(result.path), "counters": counters, "manifest": result.manifest}
+        added = [
+            {"name": a.name, "version": a.version, "rule": a.rule, "via": a.via, "reason": a.reason} for a in cap.analysis.added
+        ]
+        doc = {"bundle": str(result.path), "counters": counters, "added": added, "manifest": result.manifest}
         if verified is not None:
             doc["verify"] = {
                 "ok": verified.ok,
@@ -226,6 +255,7 @@ def build_cmd(
         f"{_count(len(inputs), 'input')}",
         markup=False,
     )
+    say_added(out, cap.analysis)
     say_sizes(out, ui, sizes)
     for item in result.local_code.excluded:
         ui.note(f"note: left out {item.path} ({item.rule})")

@@ -17,6 +17,7 @@ from envcapture.cli import (
     _ui,
     _ui_options,
     _warn_cache,
+    _with_options,
 )
 
 
@@ -72,6 +73,7 @@ from envcapture.cli import (
     help="Output: grouped text, a JSON document (envcapture/check 1.0), or GitHub workflow annotations.",
 )
 @click.option("--no-cache", is_flag=True, help="Parse every file again; do not read or write the analysis cache.")
+@_with_options
 @_ui_options
 @_guarded
 def check_cmd(
@@ -89,6 +91,8 @@ def check_cmd(
     fix: bool,
     fmt: str,
     no_cache: bool,
+    with_requirements: tuple[str, ...],
+    installed_extras: bool | None,
 ) -> None:
     """Check that the declared requirements match what the code imports (exit 1 on problems).
 
@@ -118,6 +122,8 @@ def check_cmd(
         check_index=check_index,
         fix=fix,
         use_cache=not no_cache,
+        with_requirements=with_requirements,
+        installed_extras=installed_extras,
     )
     with ui.activity(fmt == "human") as activity:
         activity.phase("analysing imports")

@@ -6,6 +6,12 @@ reads ``requirements-file``), maps ``env.python.pip`` to `ResolveOptions` (merge
 requirements file's own options) and calls `resolve`; with ``complete=True`` what the
 target needs but the local environment lacks is resolved with `complete_for_target`.
 
+What ships although the code does not import it joins the direct requirements or the
+walk (`envcapture.resolution.additions`): run-time imports by included distributions,
+``--with`` and ``[tool.envcapture] with`` (refused when not installed), and, in auto mode
+unless turned off, the installed extras; the result lists them as ``analysis.added``.
+``analyze_job`` does the same for ``envcapture analyze``, without completing for the target.
+
 A job that cannot run as analysed is refused before anything is resolved (unless
 ``allow_unresolved``): a script ``cmd`` runs that does not exist or a Python job without an
 entry point (`InputError`, exit 2), an import found only outside the target's ``sys.path``
@@ -32,10 +38,13 @@ from envcapture.analysis.classify import Analysis
 from envcapture.analysis.entries import NO_ENTRY_POINT, missing_entry_scripts
 from envcapture.analysis.walk import FALLBACK_IMPORT
 from envcapture.config.loader import JobConfig
+from envcapture.config.pyproject import read_project_settings
+from envcapture.environment.discover import snapshot_for_project
 from envcapture.environment.model import EnvSnapshot
 from envcapture.environment.snapshot import default_interpreter, snapshot_environment
 from envcapture.errors import ConfigError, InputError, Location, ResolutionError
-from envcapture.model import Severity, Target
+from envcapture.model import Diagnostic, Severity, Target
+from envcapture.resolution.additions import attach_added, runtime_requirements, with_requests, with_requirements
 from envcapture.resolution.closure import resolve
 from envcapture.resolution.manual import (
     complete_manual,
@@ -46,7 +55,7 @@ from envcapture.resolution.model import Closure, Decision, DirectRequirement, Re
 from envcapture.resolution.requirements import parse_requirements_file
 from envcapture.resolution.target import complete_for_target
 
-__all__ = ["Capture", "capture", "direct_requirements", "refuse_unrunnable", "resolve_options"]
+__all__ = ["Additions", "Capture", "analyze_job", "capture", "direct_requirements", "refuse_unrunnable", "resolve_options"]
 
 
 def __dir__() -> list[str]:
@@ -87,13 +96,44 @@ def resolve_options(config: JobConfig | None) -> ResolveOptions:
 
 def direct_requirements(analysis: Analysis) -> list[DirectRequirement]:
     """One requirement per distribution the job imports (type-only and inactive imports
-    left out), ``via`` its import sites."""
+    left out), ``via`` its import sites; and one per distribution the runtime pass saw an
+    included distribution import (``imported by pandas at run time``)."""
     out = []
     for use in analysis.distributions:
         if not use.status.ships:
             continue
         out.append(DirectRequirement(name=use.name, via=tuple(str(s) for s in use.import_sites)))
+    out.extend(runtime_requirements(analysis))
     return sorted(out, key=lambda r: r.name)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Additions:
+    """What the caller adds to what the code imports: ``with_requirements`` (``--with``
+    values, before ``[tool.envcapture] with``), and the installed-extras rule (``None``:
+    ``[tool.envcapture] installed-extras``, else on in auto mode)."""
+
+    with_requirements: tuple[str, ...] = ()
+    installed_extras: bool | None = None
+
+
+def _added_direct(
+    additions: Additions, project: Path, snapshot: EnvSnapshot, *, manual: bool
+) -> tuple[list[DirectRequirement], bool]:
+    """The ``with`` requirements and whether the installed-extras rule applies.
+
+    The rule is for auto mode: in manual mode the requirements file says what is installed.
+
+    :raises InputError: a bad ``--with`` value or ``[tool.envcapture]`` key.
+    :raises ResolutionError: a ``with`` distribution that is not installed.
+    """
+    settings = read_project_settings(project)
+    requests = with_requests(additions.with_requirements, settings.with_requirements)
+    direct = list(with_requirements(requests, snapshot))
+    extras = additions.installed_extras
+    if extras is None:
+        extras = settings.installed_extras if settings.installed_extras is not None else not manual
+    return direct, extras
 
 
 _GO_ON = "--allow-unresolved goes on anyway"
@@ -144,6 +184,7 @@ def capture(
     cache_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
     allow_unresolved: bool = False,
+    additions: Additions = Additions(),
 ) -> Capture:
     """Analyse and resolve a job for its target.
 
@@ -158,10 +199,12 @@ def capture(
     :param complete: resolve what the target needs but the local environment lacks
         (`complete_for_target`, needs uv and the indexes).
     :param allow_unresolved: go on with a job `refuse_unrunnable` refuses.
-    :raises InputError: bad config, entry points, requirements file or interpreter; a
-        missing entry script; a Python job without an entry point.
+    :param additions: ``--with`` requirements and the installed-extras switch (`Additions`).
+    :raises InputError: bad config, entry points, requirements file, interpreter or
+        ``[tool.envcapture]`` key; a missing entry script; a Python job without an entry point.
     :raises ResolutionError: an installed distribution's metadata cannot be read; an
-        import found only outside the target's ``sys.path``.
+        import found only outside the target's ``sys.path``; a ``with`` distribution
+        that is not installed.
     """
     entry_points = entry_point_args(entry_points)
     job = job_config(config, project=project)
@@ -185,7 +228,13 @@ def capture(
     decisions: list[Decision] = []
     local_paths: tuple[str, ...] | None = None
     spec = job.env.python if job is not None else None
-    if spec is not None and spec.mode == "manual":
+    is_manual = spec is not None and spec.mode == "manual"
+    added: list[DirectRequirement] = []
+    use_extras = False
+    if job is None or spec is not None:  # a plain job (no env.python) ships no environment
+        added, use_extras = _added_direct(additions, project_dir, snapshot, manual=is_manual)
+    base_options = replace(base_options, installed_extras=use_extras)
+    if spec is not None and is_manual:
         req_file = spec.requirements_file.value if spec.requirements_file.given else None
         file_direct = None
         if req_file is not None:
@@ -207,13 +256,13 @@ def capture(
         decisions.extend(manual.notes)
         if spec.local_paths.given:
             local_paths = manual.local_paths
-    closure = resolve(direct, snapshot, target, base_options)
+    closure = resolve([*direct, *added], snapshot, target, base_options)
     if complete:
         closure = complete_for_target(closure, target)
     if decisions:
         closure = replace(closure, decisions=tuple(sorted({*closure.decisions, *decisions})))
     return Capture(
-        analysis=analysis,
+        analysis=attach_added(analysis, closure),
         snapshot=snapshot,
         target=target,
         closure=closure,
@@ -222,3 +271,46 @@ def capture(
         local_paths=local_paths,
         decisions=tuple(decisions),
     )
+
+
+def analyze_job(
+    entry_points: EntryPointsLike = (),
+    *,
+    config: ConfigLike | None = None,
+    project: str | os.PathLike[str] | None = None,
+    options: AnalysisOptions | None = None,
+    additions: Additions = Additions(),
+) -> Analysis:
+    """`analyze` in the environment `snapshot_for_project` finds, with ``added`` filled in:
+    the closure is resolved from the installed metadata (no index, nothing completed for
+    the target) to name what ships although the code does not import it.
+
+    In bare mode (nothing installed to read) ``added`` keeps what the runtime pass found.
+
+    :raises InputError: as `analyze`; a bad ``--with`` value or ``[tool.envcapture]`` key.
+    :raises ResolutionError: a ``with`` distribution that is not installed.
+    """
+    options = options if options is not None else AnalysisOptions()
+    job = job_config(config, project=project)
+    project_dir = project_directory(job, project)
+    snapshot, choice = snapshot_for_project(project_dir, options.python)
+    analysis = analyze(entry_point_args(entry_points), config=job, project=project_dir, options=options, snapshot=snapshot)
+    analysis = replace(analysis, environment=choice.describe())
+    if choice.bare or (job is not None and job.env.python is None):
+        return analysis
+    spec = job.env.python if job is not None else None
+    is_manual = spec is not None and spec.mode == "manual"
+    added, use_extras = _added_direct(additions, project_dir, snapshot, manual=is_manual)
+    resolve_with = replace(resolve_options(job), installed_extras=use_extras)
+    try:
+        closure = resolve([*direct_requirements(analysis), *added], snapshot, analysis.target, resolve_with)
+    except ResolutionError as exc:  # analyze reports what it can: the lock would stop here
+        problem = Diagnostic(
+            file=None,
+            line=None,
+            code="resolution-failed",
+            message=f"what ships beyond the imports is not shown: {exc}",
+            severity=Severity.WARNING,
+        )
+        return replace(analysis, diagnostics=(*analysis.diagnostics, problem))
+    return attach_added(analysis, closure)

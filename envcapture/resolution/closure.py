@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,6 +30,7 @@ from envcapture._urls import mask_url
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
 from envcapture.errors import ResolutionError
 from envcapture.model import DistName, Target, dist_name
+from envcapture.resolution.extras import evaluate_marker, extra_reason, installed_extras
 from envcapture.resolution.model import (
     Artifact,
     Closure,
@@ -125,20 +126,14 @@ def _local_environment(snapshot: EnvSnapshot) -> dict[str, str]:
     }
 
 
-def _evaluate(marker: Marker, env: Mapping[str, str], extra: str = "") -> bool:
-    try:
-        return marker.evaluate({**env, "extra": extra})
-    except Exception:  # noqa: BLE001 - an undecidable marker (platform_release >= "5") keeps the dependency
-        return True
-
-
 # --- the closure --------------------------------------------------------------------------
 
 
 @dataclass
 class _State:
     dist: DistributionInfo
-    extras: set[str] = field(default_factory=set)
+    extras: set[str] = field(default_factory=set)  # asked for (requirements, Requires-Dist)
+    installed_extras: set[str] = field(default_factory=set)  # added by the installed-extras rule
     walked_extras: set[str] = field(default_factory=set)
     walked_base: bool = False
     via: set[Via] = field(default_factory=set)
@@ -257,13 +252,14 @@ class _ClosureWalk:
         )
 
     def _add_direct(self, req: DirectRequirement) -> None:
-        vias = [Via(source=s, kind=_via_kind(s)) for s in req.via] or [Via(source="(direct)", kind=ViaKind.IMPORT)]
+        vias = [Via(source=s, kind=_via_kind(s)) for s in req.via] + list(req.reasons)
+        vias = vias or [Via(source="(direct)", kind=ViaKind.IMPORT)]
         if req.markers:
             try:
                 marker = Marker(req.markers)
             except InvalidMarker as exc:
                 raise ResolutionError(f"{req.name}: invalid marker {req.markers!r} ({', '.join(req.via)})") from exc
-            if not _evaluate(marker, self.env_t):
+            if not evaluate_marker(marker, self.env_t):
                 self.dropped[req.name] = f"marker '{marker}' is false for the target ({self.where})"
                 return
         if req.name in LOCAL_PLATFORM_ONLY:
@@ -290,11 +286,15 @@ class _ClosureWalk:
         name = dist.name
         if name not in self.requires_cache:
             self.requires_cache[name] = self._parse_requires(dist)
-        new_extras = sorted(state.extras - state.walked_extras)
+        if not state.walked_base and self.options.installed_extras:
+            self._add_installed_extras(state)
+        new_extras = sorted((state.extras | state.installed_extras) - state.walked_extras)
         contexts = ([""] if not state.walked_base else []) + new_extras
         state.walked_base = True
         state.walked_extras.update(new_extras)
         for extra in new_extras:
+            if extra in state.installed_extras:
+                continue
             if dist.provides_extras and extra not in {_canonical(e) for e in dist.provides_extras}:
                 self.decisions.append(
                     Decision(
@@ -304,17 +304,56 @@ class _ClosureWalk:
                     )
                 )
         for dep_req in self.requires_cache[name]:
-            self._follow(dist, dep_req, contexts)
+            self._follow(state, dep_req, contexts)
 
-    def _follow(self, dist: DistributionInfo, dep_req: Requirement, contexts: list[str]) -> None:
-        """One Requires-Dist entry of ``dist``, walked in the extras ``contexts`` (``""``: the base)."""
-        name = dist.name
+    def _add_installed_extras(self, state: _State) -> None:
+        """The installed-extras rule (`envcapture.resolution.extras`): each extra of the
+        distribution whose requirements are all installed here joins the walk."""
+        dist = state.dist
+        for found in installed_extras(dist, self.snapshot, self.env_t):
+            if found.extra in state.extras:
+                continue  # asked for already
+            wanted = ", ".join(found.requirements)
+            if found.skipped:
+                self.decisions.append(
+                    Decision(
+                        subject=dist.name,
+                        action="skip-installed-extra",
+                        reason=f"extra {found.extra} of {dist.display_name} is installed locally ({wanted}) but names "
+                        "tooling a job does not import at run time (envcapture/data/skipped_extras.txt); "
+                        "--with adds one of its distributions on purpose",
+                    )
+                )
+                continue
+            state.installed_extras.add(found.extra)
+            self.decisions.append(
+                Decision(
+                    subject=dist.name,
+                    action="installed-extra",
+                    reason=f"{extra_reason(dist.display_name, [found.extra])}: {wanted} joins the closure",
+                )
+            )
+
+    def _parent_via(self, state: _State, applies: list[str]) -> Via:
+        """``pandas``, ``pandas[parquet]`` (asked for) or, when only extras the installed-extras
+        rule added apply, ``pandas[parquet]`` with that rule's reason."""
+        name = state.dist.name
+        if "" in applies:
+            return Via(source=name)
+        source = f"{name}[{','.join(applies)}]"
+        if all(a in state.installed_extras and a not in state.extras for a in applies):
+            return Via(source=source, kind=ViaKind.INSTALLED_EXTRA, reason=extra_reason(state.dist.display_name, applies))
+        return Via(source=source)
+
+    def _follow(self, state: _State, dep_req: Requirement, contexts: list[str]) -> None:
+        """One Requires-Dist entry of ``state``'s distribution, walked in the extras ``contexts`` (``""``: the base)."""
+        dist = state.dist
         env_t, env_l = self.env_t, self.env_l
         child = dist_name(dep_req.name)
-        applies = [c for c in contexts if dep_req.marker is None or _evaluate(dep_req.marker, env_t, c)]
-        parent_via = Via(source=name if "" in applies else f"{name}[{','.join(applies)}]")
+        applies = [c for c in contexts if dep_req.marker is None or evaluate_marker(dep_req.marker, env_t, c)]
+        parent_via = self._parent_via(state, applies)
         if not applies:
-            locally_true = dep_req.marker is not None and any(_evaluate(dep_req.marker, env_l, c) for c in contexts)
+            locally_true = dep_req.marker is not None and any(evaluate_marker(dep_req.marker, env_l, c) for c in contexts)
             if locally_true and self.snapshot.distribution(child) is not None and child not in self.dropped:
                 self.dropped[child] = (
                     f"{dist.display_name} requires it only when {dep_req.marker}: false for the target ({self.where})"
@@ -326,7 +365,7 @@ class _ClosureWalk:
         marker_reason = f"{dist.display_name} requires '{dep_req}': true for the target" if dep_req.marker is not None else None
         dep = self.snapshot.distribution(child)
         if dep is None:
-            local_true = dep_req.marker is None or any(_evaluate(dep_req.marker, env_l, c) for c in contexts)
+            local_true = dep_req.marker is None or any(evaluate_marker(dep_req.marker, env_l, c) for c in contexts)
             why = "not installed in the analysed environment"
             if dep_req.marker is not None and not local_true:
                 why = f"needed only on the target ({dep_req.marker}), so not installed locally"
@@ -466,6 +505,7 @@ class _ClosureWalk:
             delivery=placed.delivery,
             installed_version=dist.version,
             extras=frozenset(state.extras),
+            installed_extras=frozenset(state.installed_extras - state.extras),
             via=tuple(sorted(state.via)),
             marker_reason="; ".join(sorted(state.markers)) or None,
             local_label=label,

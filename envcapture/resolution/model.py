@@ -55,17 +55,37 @@ class ViaKind(str, enum.Enum):
     IMPORT = "import"  # an import site, "train.py:3"
     REQUIREMENT = "requirement"  # a requirements-file line, "requirements.txt:4"
     PARENT = "parent"  # a distribution whose Requires-Dist names this one
+    # The rules that add a distribution the job's code does not import (README, "What
+    # ships and why"); each Via of these kinds carries its ``reason``.
+    INSTALLED_EXTRA = "installed-extra"  # "pandas[parquet]": an extra whose requirements are all installed here
+    RUNTIME_IMPORT = "runtime-import"  # "pandas": an included distribution imported it at run time
+    WITH = "with"  # "--with pyarrow", "pyproject.toml:12": asked for by name
+
+    @property
+    def adds(self) -> bool:
+        """A kind that adds a distribution the code does not import (one of the rules above)."""
+        return self in (ViaKind.INSTALLED_EXTRA, ViaKind.RUNTIME_IMPORT, ViaKind.WITH)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
 class Via:
-    """Why a distribution is in the closure: ``source`` is a site, a file:line or a name."""
+    """Why a distribution is in the closure: ``source`` is a site, a file:line or a name
+    (``pandas``, ``pandas[parquet]``); ``reason`` says it in words for the kinds that add a
+    distribution (``extra parquet of pandas, installed locally``)."""
 
     source: str
     kind: ViaKind = ViaKind.PARENT
+    reason: str = ""
 
     def __str__(self) -> str:
         return self.source
+
+    @property
+    def parent(self) -> DistName | None:
+        """The distribution that brought this one in (``pandas`` for ``pandas[parquet]``), if any."""
+        if self.kind not in (ViaKind.PARENT, ViaKind.INSTALLED_EXTRA, ViaKind.RUNTIME_IMPORT):
+            return None
+        return dist_name(self.source.split("[", 1)[0])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
@@ -137,6 +157,9 @@ class Pin:
     requires_python: str | None = None
     artifacts: tuple[Artifact, ...] = ()
     source: str | None = None
+    # Extras whose requirements were all installed here and so joined the closure; not
+    # written on the install line (those requirements are pinned lines of their own).
+    installed_extras: frozenset[str] = frozenset()
 
     @property
     def hashes(self) -> tuple[str, ...]:
@@ -182,7 +205,9 @@ class ResolveOptions:
 
     ``torch_cuda``: ``None`` maps PyTorch local builds to the plain index release (PyPI's
     Linux wheels are CUDA builds); ``"12.1"`` pins ``+cu121`` from the PyTorch index;
-    ``"cpu"`` pins ``+cpu`` from it.
+    ``"cpu"`` pins ``+cpu`` from it. ``installed_extras``: an extra of a distribution in
+    the closure whose requirements are all installed here joins it
+    (`envcapture.resolution.extras`).
     """
 
     index_url: str | None = None
@@ -194,11 +219,14 @@ class ResolveOptions:
     no_index: bool = False
     pre: bool = False
     prefer_binary: bool = False
+    installed_extras: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DirectRequirement:
-    """A distribution the job needs directly. ``via``: import sites or file:line.
+    """A distribution the job needs directly. ``via``: import sites or file:line;
+    ``reasons``: the `Via` of a rule that adds it (``--with``, a run-time import by
+    another distribution), with its words.
 
     ``declared`` marks one that a person wrote (a requirements file): how its specifier
     was pinned is then reported as a decision.
@@ -212,6 +240,7 @@ class DirectRequirement:
     editable: bool = False
     markers: str | None = None
     declared: bool = False
+    reasons: tuple[Via, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)

@@ -262,12 +262,6 @@ def _merge_compiled(closure: Closure, compiled: _Compiled, target: Target) -> Cl
 # --- accelerator variants ---------------------------------------------------------------------
 
 
-def _parent(via: Via) -> DistName | None:
-    if via.kind.value != "parent":
-        return None
-    return dist_name(via.source.split("[")[0])
-
-
 def _only_through(pins: Sequence[Pin], roots: set[DistName]) -> set[DistName]:
     """Names every path to which goes through ``roots``: what only the local builds require."""
     found: set[DistName] = set()
@@ -277,7 +271,7 @@ def _only_through(pins: Sequence[Pin], roots: set[DistName]) -> set[DistName]:
         for pin in pins:
             if pin.name in roots or pin.name in found or not pin.via:
                 continue
-            parents = [_parent(v) for v in pin.via]
+            parents = [v.parent for v in pin.via]
             if all(p is not None and (p in roots or p in found) for p in parents):
                 found.add(pin.name)
                 changed = True
@@ -369,7 +363,7 @@ def _merge_variants(
             continue
         if pin.name in local_only and pin.name not in out:
             removed.append(pin.name)
-            local = ", ".join(sorted(by_variant[r] for r in roots if any(_parent(v) == r for v in pin.via))) or "the local build"
+            local = ", ".join(sorted(by_variant[r] for r in roots if any(v.parent == r for v in pin.via))) or "the local build"
             dropped.append(
                 Dropped(name=pin.name, reason=f"required only by the local build ({local}), not by {target_of} for the target")
             )

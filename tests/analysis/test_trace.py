@@ -498,3 +498,59 @@ def test_json_without_runtime_has_null(fixture_snapshot: Any, tmp_path: Path) ->
     )
     doc = analysis_to_json(analysis)
     assert doc["runtime"] is None and doc["schema_version"] == "1.2"
+
+
+# --- distributions imported by included distributions ------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("untouched", ["parquet"], indirect=True)
+def test_distribution_imported_by_an_included_distribution_is_required(
+    untouched: Path, tabular_env: Path, tmp_path: Path
+) -> None:
+    """tabular.read_parquet() imports arrowlite inside tabular: the run sees it, and arrowlite
+    (installed, required by no Requires-Dist of tabular) is added with its reason."""
+    from envcapture.analysis.classify import AddedDistribution
+    from envcapture.environment.snapshot import snapshot_environment
+
+    snapshot = snapshot_environment(str(tabular_env))
+    analysis = _analyze(untouched, snapshot, tmp_path, runtime_cmd="python main.py")
+    assert analysis.runtime is not None
+    assert [t.outcome for t in analysis.runtime.traces] == [TraceOutcome.OK]
+    assert analysis.added == (
+        AddedDistribution(
+            name="arrowlite",  # type: ignore[arg-type]
+            display_name="arrowlite",
+            version="1.0.3",
+            rule="runtime-import",
+            via="tabular",
+            reason="imported by tabular at run time",
+            parent="tabular",  # type: ignore[arg-type]
+        ),
+    )
+    assert "arrowlite" not in _dists(analysis)  # not an import of the job's code
+    assert "arrowlite" not in analysis.runtime.not_attributed
+    found = {(f.kind, f.name): f.imported_by for f in analysis.runtime.found_only_at_runtime}
+    assert found[("distribution", "arrowlite")] == ("tabular/__init__.py:11",)
+    # Entry mode imports main.py without running main(): nothing is seen, nothing added.
+    static_only = _analyze(untouched, snapshot, tmp_path)
+    assert static_only.added == ()
+    # The CLI: --json lists it; the lock path (capture) turns it into a pin with the reason.
+    args = ["analyze", str(untouched / "main.py"), "--runtime-cmd", "python main.py", "--project", str(untouched)]
+    args += ["--python", str(tabular_env)]
+    result = CliRunner().invoke(cli, [*args, "--no-installed-extras", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert [(a["name"], a["rule"], a["via"], a["reason"]) for a in json.loads(result.output)["added"]] == [
+        ("arrowlite", "runtime-import", "tabular", "imported by tabular at run time")
+    ]
+    result = CliRunner().invoke(cli, [*args, "--explain", "arrowlite"], catch_exceptions=False)
+    assert result.output.splitlines()[0] == "arrowlite==1.0.3 ships although the code does not import it, because:"
+    assert "  tabular -> arrowlite (imported by tabular at run time)" in result.output.splitlines()
+    from envcapture.resolution.capture import direct_requirements
+    from envcapture.resolution.closure import resolve
+    from envcapture.resolution.model import ResolveOptions, Via, ViaKind
+
+    closure = resolve(direct_requirements(analysis), snapshot, analysis.target, ResolveOptions())
+    pin = closure.pin("arrowlite")
+    assert pin is not None
+    assert pin.via == (Via(source="tabular", kind=ViaKind.RUNTIME_IMPORT, reason="imported by tabular at run time"),)

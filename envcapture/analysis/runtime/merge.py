@@ -8,7 +8,10 @@ Rules:
 * a distribution, a standard-library module or a failed import counts only when the
   job's own code (a project file) made the import. Imports made from inside a
   distribution belong to that distribution's metadata; they are listed in
-  ``RuntimeReport.not_attributed`` and not added;
+  ``RuntimeReport.not_attributed`` and not added as the job's imports. One exception
+  (`envcapture.analysis.runtime.inside`): an installed distribution that a distribution
+  the job includes imported (pandas importing pyarrow) is required: it joins
+  ``Analysis.added`` with the reason ``imported by pandas at run time``;
 * what static analysis found and the run did not import is kept (it may be on another
   code path); what both found becomes ``found_by="both"``;
 * sites of the run are ``SiteRef(found_by="runtime")``; a distribution found statically
@@ -24,6 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 from envcapture.analysis.classify import (
+    AddedDistribution,
     Analysis,
     DistributionUse,
     SiteRef,
@@ -31,6 +35,7 @@ from envcapture.analysis.classify import (
     UnresolvedModule,
 )
 from envcapture.analysis.mapping import guess
+from envcapture.analysis.runtime.inside import InsideImport, added_at_run_time
 from envcapture.analysis.runtime.model import (
     RuntimeFinding,
     RuntimeReport,
@@ -65,6 +70,7 @@ class _Found:
     unknown_fatal: set[str] = field(default_factory=set)  # ... and that failure ended the trace
     stdlib: set[str] = field(default_factory=set)
     inside_dists: set[str] = field(default_factory=set)
+    inside_imports: set[InsideImport] = field(default_factory=set)  # ... that loaded, with their importer
     user_modules: set[str] = field(default_factory=set)
 
 
@@ -131,6 +137,8 @@ def _collect_one(
     if not by_user:
         if imp.importer_kind == "distribution" and not is_stdlib(top, python_version):
             found.inside_dists.add(missing or imp.module)
+            if missing is None and imp.importer:
+                found.inside_imports.add(InsideImport(module=imp.module, importer=imp.importer, line=imp.line))
         return
     found.user_modules.add(missing or imp.module)
     if missing is not None:
@@ -307,9 +315,17 @@ def merge_runtime(analysis: Analysis, report: RuntimeReport, snapshot: EnvSnapsh
     new_stdlib = found.stdlib - set(analysis.stdlib)
     findings.extend(RuntimeFinding(kind="stdlib", name=name) for name in sorted(new_stdlib))
 
+    included = [d.name for d in dists.values() if d.status.ships]
+    env = analysis.target.marker_environment()
+    inside, inside_findings = added_at_run_time(sorted(found.inside_imports), included, snapshot, env)
+    findings.extend(inside_findings)
+    added = _merge_added(analysis.added, inside)
+
     attributed = {m.split(".")[0] for m in found.user_modules} | {f.module.split(".")[0] for f in files.values()}
     for d in dists.values():
         attributed.update(n.split(".")[0] for n in d.import_names)
+    added_names = {a.name for a in inside}
+    attributed.update(m.module.split(".")[0] for m in found.inside_imports if set(owners_of(snapshot, m.module)) & added_names)
     not_attributed = tuple(sorted({m.split(".")[0] for m in found.inside_dists} - attributed))
 
     diagnostics.extend(_diagnostics(report))
@@ -326,7 +342,14 @@ def merge_runtime(analysis: Analysis, report: RuntimeReport, snapshot: EnvSnapsh
         stdlib=tuple(sorted(set(analysis.stdlib) | found.stdlib)),
         diagnostics=tuple(sorted(set(diagnostics), key=lambda d: (d.file or "", d.line or 0, d.code, d.message))),
         runtime=runtime,
+        added=added,
     )
+
+
+def _merge_added(old: tuple[AddedDistribution, ...], new: tuple[AddedDistribution, ...]) -> tuple[AddedDistribution, ...]:
+    """``old`` and ``new``, one row per (name, rule, via), sorted."""
+    rows = {(a.name, a.rule, a.via): a for a in (*old, *new)}
+    return tuple(sorted(rows.values()))
 
 
 def __dir__() -> list[str]:
