@@ -126,18 +126,20 @@ class StagedFile:
 
 
 @contextmanager
-def atomic_writer(dest: Path, *, mode: int = 0o644, durable: bool = True) -> Iterator[StagedFile]:
+def atomic_writer(dest: Path, *, mode: int = 0o644, durable: bool = True, prefix: str | None = None) -> Iterator[StagedFile]:
     """Write a file so that a reader sees the old ``dest`` or the whole new one, never a part.
 
-    The block writes to a temporary file in ``dest``'s directory; when it ends without an
-    exception the file is flushed (and fsynced unless ``durable=False``, for caches whose
-    entries are verified on read anyway: an fsync costs milliseconds), given ``mode`` and
-    renamed over ``staged.dest`` (``os.replace`` is atomic on POSIX and Windows). When it
-    raises, the temporary file is removed: an interrupted write leaves at most a stray
-    ``.tmp`` file that nothing trusts.
+    The block writes to a temporary file in ``dest``'s directory (named ``prefix...tmp``,
+    default ``.<name>.``: a `temp_prefix` lets `remove_debris` clear it once its writer
+    was killed); when it ends without an exception the file is flushed (and fsynced unless
+    ``durable=False``, for caches whose entries are verified on read anyway: an fsync
+    costs milliseconds), given ``mode`` and renamed over ``staged.dest`` (``os.replace``
+    is atomic on POSIX and Windows), whose directory is then fsynced so the rename
+    survives a crash too. When it raises, the temporary file is removed: an interrupted
+    write leaves at most a stray temporary file that nothing trusts.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=prefix or f".{dest.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             staged = StagedFile(file=fh, path=Path(tmp), dest=dest)
@@ -150,12 +152,28 @@ def atomic_writer(dest: Path, *, mode: int = 0o644, durable: bool = True) -> Ite
             return
         os.chmod(tmp, mode)
         os.replace(tmp, staged.dest)
+        if durable:
+            _fsync_directory(staged.dest.parent)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make a rename in ``path`` durable (POSIX; a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:

@@ -15,7 +15,7 @@ _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
-from helpers import FixtureEnv, ReadOnlyDir, WheelFactory, make_fixture_env, make_tabular_env, make_venv
+from helpers import FixtureEnv, ReadOnlyDir, WheelFactory, isolate_pip_config, make_fixture_env, make_tabular_env, make_venv
 
 # The builder fixtures (a local index of real wheels, the buildjob project, one cold build)
 # serve the build, image and runtime tests.
@@ -68,6 +68,14 @@ def fixture_env(tmp_path_factory: pytest.TempPathFactory, wheel_factory: WheelFa
 def tabular_env(tmp_path_factory: pytest.TempPathFactory, wheel_factory: WheelFactory) -> Path:
     """The python of a virtualenv with tabular, arrowlite and dist-alpha (`helpers.make_tabular_env`). Do not modify it."""
     return make_tabular_env(tmp_path_factory.mktemp("tabular-env"), wheel_factory)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_pip_config() -> None:
+    """envcapture builds from the sources of pip's configuration; the machine's (a global
+    pip.conf with an extra index and find-links, PIP_FIND_LINKS) is not the tests': they
+    set PIP_CONFIG_FILE=/dev/null in their environment, or their own pip.conf."""
+    isolate_pip_config()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -4,6 +4,12 @@ Every pip call is isolated from the machine's global pip configuration (an extra
 find-links): ``PIP_*`` variables are dropped, ``PIP_CONFIG_FILE=/dev/null``, and
 ``--no-index`` with only the caller's ``--find-links``. No helper touches the network.
 
+envcapture honours the pip configuration of the environment it analyses, so the tests set
+theirs in their environment: `isolate_pip_config` (a session fixture of conftest.py) sets
+``PIP_CONFIG_FILE=/dev/null`` and removes the ``PIP_*`` source variables from
+``os.environ``; a test that wants a pip configuration sets ``PIP_CONFIG_FILE`` to its own
+file, and `machine_pip_environ` gives back what the machine had.
+
 Virtualenvs are made with ``virtualenv`` (a dependency of envcapture): ~0.5 s with pip and
 setuptools seeded from its embedded wheels, offline, versus ~3 s for ``python -m venv``
 plus ensurepip. Seeded setuptools (>= 70.1, with ``bdist_wheel`` built in) is what
@@ -27,6 +33,7 @@ from typing import Any
 __all__ = [
     "FIXTURE_DISTS",
     "FIXTURE_WHEELS",
+    "PIP_SOURCE_VARS",
     "TABULAR_DISTS",
     "FixtureEnv",
     "ReadOnlyDir",
@@ -34,6 +41,8 @@ __all__ = [
     "build_wheel",
     "build_wheels",
     "copy_fixture",
+    "isolate_pip_config",
+    "machine_pip_environ",
     "make_fixture_env",
     "make_tabular_env",
     "make_venv",
@@ -57,6 +66,34 @@ class ReadOnlyDir:
 
 FIXTURE_DISTS = TESTS / "fixtures" / "dists"
 """Tiny setuptools projects, one per directory named after the distribution."""
+
+
+# pip's settings that say where packages come from, as environment variables.
+PIP_SOURCE_VARS = (
+    "PIP_CONFIG_FILE",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "PIP_TRUSTED_HOST",
+    "PIP_NO_INDEX",
+)
+_MACHINE_PIP: dict[str, str] = {}
+
+
+def isolate_pip_config() -> None:
+    """Turn the machine's pip configuration off for this process and its children
+    (``PIP_CONFIG_FILE=/dev/null``, no ``PIP_*`` source variables); remember it."""
+    for var in PIP_SOURCE_VARS:
+        if var in os.environ and var not in _MACHINE_PIP:
+            _MACHINE_PIP[var] = os.environ.pop(var)
+    os.environ["PIP_CONFIG_FILE"] = os.devnull
+
+
+def machine_pip_environ() -> dict[str, str]:
+    """``os.environ`` with the machine's own pip settings back (as before `isolate_pip_config`)."""
+    env = {k: v for k, v in os.environ.items() if k not in PIP_SOURCE_VARS}
+    env.update(_MACHINE_PIP)
+    return env
 
 
 def pip_env() -> dict[str, str]:

@@ -9,7 +9,8 @@
 It binds an ephemeral port on 127.0.0.1 and runs in a daemon thread; ``url`` can name
 another host that resolves to the loopback (``http://vm:PORT/simple``), which pip treats
 as insecure unless it is a ``--trusted-host``. ``requests`` records every path served.
-``credentials=("user", "token")`` makes every path require that HTTP Basic auth.
+``credentials=("user", "token")`` makes every path require that HTTP Basic auth;
+``rate`` (bytes per second) serves files slowly, in 64 KiB chunks, to watch a download.
 
 The ``index_server`` fixture is a factory: ``index_server(wheels_dir)``; servers stop at
 teardown. Import it into a test module: ``from index_server import index_server``.
@@ -22,6 +23,7 @@ import hashlib
 import html
 import socket
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from email.parser import Parser
@@ -122,10 +124,12 @@ class IndexServer:
         *,
         host_name: str = "127.0.0.1",
         credentials: tuple[str, str] | None = None,
+        rate: float | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.host_name = host_name
         self.credentials = credentials
+        self.rate = rate  # bytes per second for /files/ (None: at once); may change while serving
         self.requests: list[str] = []
         server = self
 
@@ -151,8 +155,20 @@ class IndexServer:
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                if not head:
+                if head:
+                    return
+                rate = server.rate if self.path.startswith("/files/") else None
+                if not rate:
                     self.wfile.write(body)
+                    return
+                chunk = 64 * 1024
+                try:
+                    for start in range(0, len(body), chunk):
+                        self.wfile.write(body[start : start + chunk])
+                        self.wfile.flush()
+                        time.sleep(chunk / rate)
+                except OSError:  # the client went away (killed mid-download)
+                    pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self._httpd.server_address[1]

@@ -4,6 +4,10 @@ Every renderer is deterministic: sorted packages, sorted ``# via`` sources and h
 no timestamps, usernames or absolute paths. Credentials never appear in clear: in the
 requirements lock a URL's ``user:token@`` becomes ``${ENVCAPTURE_INDEX_TOKEN}@`` (pip
 expands ``${VAR}`` in requirements files), elsewhere it is masked as ``***@``.
+
+Where each file came from, when known (`Artifact.found_on`: the index or find-links
+location pip found it on), is a ``# from`` line under the pin, pylock's ``index`` of the
+package (an index only) and ``found_on`` in ``environment.json``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from envcapture.environment.model import EnvSnapshot
 from envcapture.errors import BuildError
 from envcapture.model import Target
 from envcapture.resolution.capture import Capture, capture
-from envcapture.resolution.model import Closure, Delivery, OriginKind, Pin, Via
+from envcapture.resolution.model import Closure, Delivery, OriginKind, PackageSource, Pin, SourceKind, Via
+from envcapture.resolution.sources import DEFAULT_INDEX
 
 # The TOML reader that checks what we write; on Python 3.10 without tomli the dict is
 # validated instead. Typed as a module-or-None so mypy agrees with or without tomli.
@@ -69,8 +74,7 @@ def __dir__() -> list[str]:
 
 
 ENVIRONMENT_SCHEMA = "envcapture/environment"
-ENVIRONMENT_SCHEMA_VERSION = "1.2"  # 1.1: local_files; 1.2: installed_extras, via reasons and rule kinds
-DEFAULT_INDEX = "https://pypi.org/simple"
+ENVIRONMENT_SCHEMA_VERSION = "1.3"  # 1.1: local_files; 1.2: installed_extras, via reasons and rule kinds; 1.3: found_on
 
 PYLOCK = "pylock.toml"
 ENVIRONMENT_JSON = "environment.json"
@@ -163,6 +167,11 @@ def _via_lines(pin: Pin) -> list[str]:
     return ["    # via", *(f"    #   {s}" for s in sources)]
 
 
+def _found_on(pin: Pin) -> list[PackageSource]:
+    """The sources the pin's files were found on (one, unless two files came from two)."""
+    return sorted({a.found_on for a in pin.artifacts if a.found_on is not None})
+
+
 def _hashable(closure: Closure) -> bool:
     """pip's hash-checking mode needs a hash for every line and refuses VCS lines."""
     return bool(closure.pins) and all(
@@ -237,6 +246,8 @@ def _iter_requirement_lines(closure: Closure, options: RenderOptions) -> Iterato
         else:
             yield line
         yield from _via_lines(pin)
+        for source in _found_on(pin):
+            yield f"    # from {mask_url(str(source))}"
         if pin.delivery is Delivery.WHEELHOUSE:
             yield f"    # shipped in the wheelhouse ({pin.origin.kind.value} install)"
     if closure.dropped:
@@ -346,7 +357,12 @@ def _pylock_package(pin: Pin, closure: Closure) -> dict[str, Any]:
         package["archive"] = archive
         return package
     if pin.delivery is Delivery.INDEX or origin.kind is OriginKind.INDEX:
-        package["index"] = mask_url(origin.index_url or closure.options.index_url or DEFAULT_INDEX)
+        found = _found_on(pin)
+        if not found:  # not known: the index pip asks first
+            package["index"] = mask_url(origin.index_url or closure.options.index_url or DEFAULT_INDEX)
+        elif found[0].kind is SourceKind.INDEX:
+            package["index"] = mask_url(found[0].location)
+        # a find-links location is no index: the wheel's path says where it is
     wheels = [a for a in pin.artifacts if a.filename.endswith(".whl")]
     sdists = [a for a in pin.artifacts if not a.filename.endswith(".whl")]
     if sdists:
@@ -439,6 +455,7 @@ def _pin_json(pin: Pin) -> dict[str, Any]:
         "marker_reason": pin.marker_reason,
         "via": [_via_json(v) for v in sorted(pin.via)],
         "hashes": list(pin.hashes),
+        "found_on": [{"kind": s.kind.value, "location": mask_url(s.location)} for s in _found_on(pin)],
     }
 
 

@@ -6,9 +6,12 @@ Layout (``<cache>/store/``)::
     index/<k[:2]>/<k>.json       a lookup key (name, version, target tags, origin) -> ``h``
     tmp/                         files being written; never read
 
-Objects are written to ``tmp/`` while hashing, then renamed into ``objects/`` (atomic on
-POSIX), and index entries are written atomically after their object: an interrupted
-write leaves at most a stray temporary file, and a reader sees a whole object or none.
+Objects are written to ``tmp/`` while hashing (``tmp/envcapture-put-<pid>-*.tmp``), fsynced,
+then renamed into ``objects/`` (atomic on POSIX, and on one file system) and the directory
+fsynced; index entries are written the same way after their object. An interrupted write
+leaves at most a temporary file in ``tmp/`` named after its dead writer, which the next
+run removes (`Store.sweep`, with the download and build directories of killed builds,
+where pip's own partial downloads go too), and a reader sees a whole object or none.
 Every object is hashed again when it is used: a damaged or truncated object is deleted
 with the index entries that name it and counted in ``corrupted``, and the caller fetches
 or builds it again. A file name alone is never a key: two wheels with one name but other
@@ -47,9 +50,11 @@ def __dir__() -> list[str]:
 
 
 INDEX_SCHEMA = "envcapture/store-index"
-INDEX_SCHEMA_VERSION = "1.0"
+INDEX_SCHEMA_VERSION = "1.1"  # 1.1: meta
 # A temporary file older than this was left by a killed process (a live one renames in seconds).
 _STALE_TMP_SECONDS = 6 * 3600
+# What a killed run leaves in tmp/: staged objects, download and build directories.
+_DEBRIS_KINDS = ("put", "dl", "build")
 
 
 class StoreKind(str, enum.Enum):
@@ -60,13 +65,15 @@ class StoreKind(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoreEntry:
-    """One object of the store as a lookup returns it: verified, ready to copy."""
+    """One object of the store as a lookup returns it: verified, ready to copy. ``meta``:
+    what the caller recorded with the key (where a wheel was found), sorted pairs."""
 
     sha256: str
     filename: str
     kind: StoreKind
     size: int
     path: Path
+    meta: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +108,7 @@ class Store:
         self.misses = 0
         self.corrupted = 0
         self._lock = threading.Lock()
+        self._swept = False
 
     # --- paths ---------------------------------------------------------------------------
 
@@ -145,9 +153,10 @@ class Store:
         The copy goes to ``tmp/`` first and is renamed to ``objects/<h[:2]>/<h>``; an
         object already present with the right bytes is kept as is.
         """
+        self.sweep()
         digest = hashlib.sha256()
         size = 0
-        with atomic_writer(self.tmp_dir / "put") as staged, open(source, "rb") as src:
+        with atomic_writer(self.tmp_dir / "put", prefix=temp_prefix("put")) as staged, open(source, "rb") as src:
             while block := src.read(1 << 20):
                 digest.update(block)
                 staged.file.write(block)
@@ -161,10 +170,20 @@ class Store:
                 staged.dest = final
         return StoreEntry(sha256=sha, filename=filename or Path(source).name, kind=kind, size=size, path=final)
 
-    def record(self, key: Mapping[str, Any], entry: StoreEntry) -> None:
-        """Remember that ``key`` resolves to ``entry`` (written atomically, after the object)."""
+    def sweep(self) -> int:
+        """Once per store object: remove what killed runs left in ``tmp/`` (files and
+        directories named after a process that is gone); return how many."""
+        with self._lock:
+            if self._swept:
+                return 0
+            self._swept = True
+        return sum(remove_debris(self.tmp_dir, kind) for kind in _DEBRIS_KINDS)
+
+    def record(self, key: Mapping[str, Any], entry: StoreEntry, *, meta: Mapping[str, str] | None = None) -> None:
+        """Remember that ``key`` resolves to ``entry`` (written atomically, after the object),
+        with ``meta`` (no secrets: it is written as is)."""
         kid = key_id(key)
-        doc = {
+        doc: dict[str, Any] = {
             **document_header(INDEX_SCHEMA, INDEX_SCHEMA_VERSION),
             "key": dict(key),
             "sha256": entry.sha256,
@@ -172,6 +191,8 @@ class Store:
             "kind": entry.kind.value,
             "size": entry.size,
         }
+        if meta:
+            doc["meta"] = dict(sorted(meta.items()))
         data = (json.dumps(doc, sort_keys=True, indent=1) + "\n").encode("utf-8")
         try:
             atomic_write_bytes(self._index_path(kid), data)
@@ -200,9 +221,10 @@ class Store:
             filename = str(doc["filename"])
             kind = StoreKind(doc["kind"])
             size = int(doc["size"])
+            meta = tuple(sorted((str(k), str(v)) for k, v in (doc.get("meta") or {}).items()))
             if doc.get("key") != json.loads(json.dumps(dict(key))):
                 raise ValueError("key mismatch")
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             self._count("misses")
             return None
         path = self.object_path(sha)
@@ -218,7 +240,7 @@ class Store:
             return None
         self._touch(path)
         self._count("hits")
-        return StoreEntry(sha256=sha, filename=filename, kind=kind, size=size, path=path)
+        return StoreEntry(sha256=sha, filename=filename, kind=kind, size=size, path=path, meta=meta)
 
     def get(self, sha256: str, *, filename: str = "", kind: StoreKind = StoreKind.DOWNLOADED) -> StoreEntry | None:
         """The object with this hash, verified, or ``None``."""

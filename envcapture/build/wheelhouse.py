@@ -6,8 +6,12 @@
   every older manylinux level (never ``linux_x86_64``: an index's plain-Linux wheel is
   not portable), plus pure-Python wheels. pip, not a client of our own: it is the proven
   implementation of indexes, find-links, trusted hosts, ``.netrc`` and proxies, and the
-  target installs with pip too. Only the job's pip options are used (``PIP_CONFIG_FILE``
-  is ``/dev/null``): a global ``pip.conf`` never changes what is locked.
+  target installs with pip too. The sources are the closure's options (``env.python.pip``
+  over pip's configuration of the analysed environment), given on pip's command line with
+  its configuration files off, and the source each file was found on (pip's debug log) is
+  recorded with the wheel (`WheelFile.found_on`) and in the store. pip's temporary files go
+  to the download's own directory in the store's ``tmp/``: a killed build leaves nothing
+  partial elsewhere, and the next run removes it (`Store.sweep`).
 * Wheelhouse pins (VCS commits on this machine, local directories, editable installs,
   local archives) are built with ``pip wheel --no-deps`` and build isolation (the build
   backend comes from the job's indexes), from a clean copy of the source, with
@@ -18,7 +22,8 @@
   x86_64; otherwise a `BuildError` names the package and the ways out.
 
 Every file goes through the `Store`; a warm run downloads and builds nothing. Pins run in
-a thread pool; transient pip failures are retried twice with backoff.
+a thread pool; transient pip failures are retried twice with backoff. With a ``progress``
+callback, each download reports its bytes as pip receives them (pip's ``raw`` progress).
 """
 
 from __future__ import annotations
@@ -45,9 +50,9 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from envcapture._fs import remove_debris, sha256_file, temp_prefix
+from envcapture._fs import sha256_file, temp_prefix
 from envcapture._urls import mask_url
-from envcapture.build._pip import index_args, pip_environ, run_pip
+from envcapture.build._pip import found_on, index_args, pip_environ, raw_progress, run_pip
 from envcapture.build._wheels import (
     DEFAULT_SOURCE_DATE_EPOCH,
     copy_tree,
@@ -61,7 +66,8 @@ from envcapture.build.store import Store, StoreEntry, StoreKind
 from envcapture.environment.interpreters import find_interpreter, host_matches
 from envcapture.errors import BuildError
 from envcapture.model import DistName, Target
-from envcapture.resolution.model import Artifact, Closure, Delivery, OriginKind, Pin
+from envcapture.resolution.model import Artifact, Closure, Delivery, OriginKind, PackageSource, Pin, SourceKind
+from envcapture.resolution.sources import configured_indexes
 
 # pip's words for a disk that cannot take the download: full, read-only, over quota, failing.
 _DISK_ERROR_RE = re.compile(r"\[Errno (?:5|28|30|122)\] ([A-Za-z][A-Za-z ,-]+)")
@@ -89,6 +95,8 @@ log = logging.getLogger(__name__)
 
 # Bumped when the way wheels are built or normalized changes: older store entries miss.
 _BUILD_FORMAT = "pip-wheel-isolated/1"
+# Bumped when what a download's entry records changes (2: where it was found, in meta).
+_DOWNLOAD_FORMAT = "pip-download/2"
 
 
 class WheelSource(str, enum.Enum):
@@ -125,6 +133,7 @@ class WheelFile:
     source: WheelSource
     from_store: bool
     downloaded_bytes: int = 0
+    found_on: PackageSource | None = None  # the index or find-links location of a download
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,13 +150,22 @@ class WheelhouseStats:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WheelEvent:
-    """Progress: ``action`` is ``start`` (once, ``done`` 0), then ``cached``,
-    ``downloaded``, ``built`` or ``copied`` per pin."""
+    """Progress: ``action`` is ``start`` (once, ``done`` 0), then per pin ``cached``,
+    ``downloaded``, ``built`` or ``copied`` when its wheel is there (``done`` counts them;
+    ``version``, ``filename``, ``size`` and ``found_on`` say which). On the way, without
+    counting: ``downloading`` as bytes arrive (``bytes_done`` of ``bytes_total``, 0 when the
+    server sent no length) and ``building`` when a build starts."""
 
     name: str
     action: str
     done: int
     total: int
+    version: str = ""
+    filename: str = ""
+    size: int = 0
+    found_on: PackageSource | None = None
+    bytes_done: int = 0
+    bytes_total: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,22 +202,45 @@ class _Run:
         self.done = 0
         self.total = 0
         self._builder: tuple[str | None, bool] | None = None
-        self._swept = False
 
     # -- helpers
 
-    def _event(self, name: str, action: str) -> None:
+    def _event(self, action: str, wheel: WheelFile) -> WheelFile:
+        """A pin's wheel is there: count it and tell the caller; returns ``wheel``."""
         with self.lock:
             self.done += 1
             done = self.done
         if self.progress is not None:
-            self.progress(WheelEvent(name=name, action=action, done=done, total=self.total))
+            self.progress(
+                WheelEvent(
+                    name=wheel.name,
+                    action=action,
+                    done=done,
+                    total=self.total,
+                    version=wheel.version,
+                    filename=wheel.filename,
+                    size=wheel.size,
+                    found_on=wheel.found_on,
+                )
+            )
+        return wheel
+
+    def _on_the_way(self, pin: Pin, action: str, bytes_done: int = 0, bytes_total: int = 0) -> None:
+        if self.progress is not None:
+            self.progress(
+                WheelEvent(
+                    name=pin.name,
+                    action=action,
+                    done=self.done,
+                    total=self.total,
+                    version=pin.version,
+                    bytes_done=bytes_done,
+                    bytes_total=bytes_total,
+                )
+            )
 
     def _indexes(self) -> list[str]:
-        opts = self.closure.options
-        if opts.no_index:
-            return []
-        return [mask_url(u) for u in dict.fromkeys([opts.index_url or "https://pypi.org/simple", *opts.extra_index_urls])]
+        return [mask_url(u) for u in configured_indexes(self.closure.options)]
 
     def _index_key(self) -> dict[str, Any]:
         opts = self.closure.options
@@ -241,23 +282,33 @@ class _Run:
         return self.build_directory(pin)
 
     def download(self, pin: Pin) -> WheelFile:
-        key = {"op": "download", "name": pin.name, "version": pin.version, "tags": tag_key(self.target), **self._index_key()}
+        key = {
+            "op": "download",
+            "format": _DOWNLOAD_FORMAT,
+            "name": pin.name,
+            "version": pin.version,
+            "tags": tag_key(self.target),
+            **self._index_key(),
+        }
         if pin.origin.index_url:
             key["pin_index"] = mask_url(pin.origin.index_url)
         entry = self.store.lookup(key)
         if entry is not None:
             self._check_known_hashes(pin, entry)
-            self._event(pin.name, "cached")
-            return self._wheel(pin, entry, WheelSource.DOWNLOADED, from_store=True)
+            return self._event("cached", self._wheel(pin, entry, WheelSource.DOWNLOADED, from_store=True))
         major, minor = self.target.python_minor
+        bar, on_line = raw_progress(
+            (lambda got, size: self._on_the_way(pin, "downloading", got, size)) if self.progress else None
+        )
         with tempfile.TemporaryDirectory(prefix=temp_prefix("dl"), dir=self._tmp_root()) as tmp:
+            pip_tmp = Path(tmp, "pip")  # pip's partial downloads, removed with the directory
+            pip_tmp.mkdir()
             args = [
                 "download",
                 "--no-deps",
                 "--only-binary=:all:",
                 "--no-cache-dir",
-                "--progress-bar",
-                "off",
+                *bar,
                 "--retries",
                 "0",
                 "--timeout",
@@ -280,10 +331,12 @@ class _Run:
             args += ["-d", tmp, f"{pin.name}{'===' if swapped else '=='}{pin.version}"]
             run = run_pip(
                 args,
-                env=pip_environ(self.environ),
+                env=pip_environ(self.environ, transport=opts.transport, TMPDIR=str(pip_tmp)),
                 retries=self.options.retries,
                 backoff=self.options.backoff,
                 timeout=self.options.timeout,
+                keep_log=True,
+                on_line=on_line,
             )
             wheels = sorted(Path(tmp).glob("*.whl"))
             if run.returncode != 0 and (disk := _DISK_ERROR_RE.search(f"{run.stderr}\n{run.stdout}\n{run.log}")):
@@ -302,11 +355,13 @@ class _Run:
             wheel = wheels[0]
             self._check_tags(pin, wheel, built_here=False)
             size = wheel.stat().st_size
+            extra = [pin.origin.index_url] if pin.origin.index_url else []
+            source = found_on(run.log, wheel.name, self.closure.options, extra_indexes=extra, environ=self.environ)
             entry = self.store.put_file(wheel, kind=StoreKind.DOWNLOADED)
         self._check_known_hashes(pin, entry)
-        self.store.record(key, entry)
-        self._event(pin.name, "downloaded")
-        return self._wheel(pin, entry, WheelSource.DOWNLOADED, from_store=False, downloaded=size)
+        self.store.record(key, entry, meta={"found_on": source.location, "found_on_kind": source.kind.value} if source else None)
+        made = self._wheel(pin, entry, WheelSource.DOWNLOADED, from_store=False, downloaded=size, found=source)
+        return self._event("downloaded", made)
 
     def _check_known_hashes(self, pin: Pin, entry: StoreEntry) -> None:
         known = [a for a in pin.artifacts if a.filename == entry.filename and a.hashes]
@@ -345,13 +400,23 @@ class _Run:
     def _tmp_root(self) -> str:
         path = self.store.tmp_dir
         path.mkdir(parents=True, exist_ok=True)
-        if not self._swept:  # the download and build directories of killed builds
-            self._swept = True
-            for kind in ("dl", "build"):
-                remove_debris(path, kind)
+        self.store.sweep()  # what killed builds left: staged objects, download and build directories
         return str(path)
 
-    def _wheel(self, pin: Pin, entry: StoreEntry, source: WheelSource, *, from_store: bool, downloaded: int = 0) -> WheelFile:
+    def _wheel(
+        self,
+        pin: Pin,
+        entry: StoreEntry,
+        source: WheelSource,
+        *,
+        from_store: bool,
+        downloaded: int = 0,
+        found: PackageSource | None = None,
+    ) -> WheelFile:
+        if found is None and from_store:
+            meta = dict(entry.meta)
+            if meta.get("found_on") and meta.get("found_on_kind") in {k.value for k in SourceKind}:
+                found = PackageSource(kind=SourceKind(meta["found_on_kind"]), location=meta["found_on"])
         return WheelFile(
             name=pin.name,
             version=pin.version,
@@ -361,6 +426,7 @@ class _Run:
             source=source,
             from_store=from_store,
             downloaded_bytes=downloaded,
+            found_on=found,
         )
 
     # -- builds
@@ -393,14 +459,12 @@ class _Run:
         }
         entry = self._build_lookup(base)
         if entry is not None:
-            self._event(pin.name, "cached")
-            return self._wheel(pin, entry, WheelSource.BUILT, from_store=True)
+            return self._event("cached", self._wheel(pin, entry, WheelSource.BUILT, from_store=True))
         with tempfile.TemporaryDirectory(prefix=temp_prefix("build"), dir=self._tmp_root()) as tmp:
             staged = Path(tmp, "src", project.name or "project")
             copy_tree(project, staged)
             entry = self._build(pin, staged, Path(tmp), base, DEFAULT_SOURCE_DATE_EPOCH)
-        self._event(pin.name, "built")
-        return self._wheel(pin, entry, WheelSource.BUILT, from_store=False)
+        return self._event("built", self._wheel(pin, entry, WheelSource.BUILT, from_store=False))
 
     def build_vcs(self, pin: Pin) -> WheelFile:
         origin = pin.origin
@@ -427,8 +491,7 @@ class _Run:
         }
         entry = self._build_lookup(base)
         if entry is not None:
-            self._event(pin.name, "cached")
-            return self._wheel(pin, entry, WheelSource.BUILT, from_store=True)
+            return self._event("cached", self._wheel(pin, entry, WheelSource.BUILT, from_store=True))
         git = shutil.which("git")
         if git is None:
             raise BuildError(f"{pin.name}=={pin.version}: step checkout for {self.where}: git is not installed")
@@ -458,8 +521,7 @@ class _Run:
             project = checkout / origin.subdirectory if origin.subdirectory else checkout
             epoch = int(when) if when.isdigit() else DEFAULT_SOURCE_DATE_EPOCH
             entry = self._build(pin, project, Path(tmp), base, epoch)
-        self._event(pin.name, "built")
-        return self._wheel(pin, entry, WheelSource.BUILT, from_store=False)
+        return self._event("built", self._wheel(pin, entry, WheelSource.BUILT, from_store=False))
 
     def local_archive(self, pin: Pin) -> WheelFile:
         path = Path(pin.source or "")
@@ -475,10 +537,8 @@ class _Run:
                 self._check_tags(pin, path, built_here=True)
                 entry = self.store.put_file(path, kind=StoreKind.DOWNLOADED)
                 self.store.record(key, entry)
-                self._event(pin.name, "copied")
-                return self._wheel(pin, entry, WheelSource.COPIED, from_store=False)
-            self._event(pin.name, "cached")
-            return self._wheel(pin, entry, WheelSource.COPIED, from_store=True)
+                return self._event("copied", self._wheel(pin, entry, WheelSource.COPIED, from_store=False))
+            return self._event("cached", self._wheel(pin, entry, WheelSource.COPIED, from_store=True))
         base = {
             "op": "build",
             "format": _BUILD_FORMAT,
@@ -490,17 +550,16 @@ class _Run:
         }
         entry = self._build_lookup(base)
         if entry is not None:
-            self._event(pin.name, "cached")
-            return self._wheel(pin, entry, WheelSource.BUILT, from_store=True)
+            return self._event("cached", self._wheel(pin, entry, WheelSource.BUILT, from_store=True))
         with tempfile.TemporaryDirectory(prefix=temp_prefix("build"), dir=self._tmp_root()) as tmp:
             staged = Path(tmp, "src", path.name)
             staged.parent.mkdir(parents=True)
             shutil.copyfile(path, staged)
             entry = self._build(pin, staged, Path(tmp), base, DEFAULT_SOURCE_DATE_EPOCH)
-        self._event(pin.name, "built")
-        return self._wheel(pin, entry, WheelSource.BUILT, from_store=False)
+        return self._event("built", self._wheel(pin, entry, WheelSource.BUILT, from_store=False))
 
     def _build(self, pin: Pin, project: Path, tmp: Path, base: dict[str, Any], epoch: int) -> StoreEntry:
+        self._on_the_way(pin, "building")
         python, exact = self.builder()
         out = tmp / "wheels"
         out.mkdir()
@@ -508,7 +567,7 @@ class _Run:
         args += ["wheel", "--no-deps", "--no-cache-dir", "--progress-bar", "off", "--wheel-dir", str(out)]
         args += index_args(self.closure.options, self.environ)
         args.append(str(project))
-        env = pip_environ(self.environ, SOURCE_DATE_EPOCH=str(epoch))
+        env = pip_environ(self.environ, transport=self.closure.options.transport, SOURCE_DATE_EPOCH=str(epoch))
         # setuptools-scm / hatch-vcs derive the version from .git, which a clean copy of a
         # directory does not have: pretend the version that is installed (for this one
         # distribution only), so the wheel matches the pin.
@@ -593,7 +652,9 @@ def build_wheelhouse(
         if wheel is None:
             pins.append(pin)
             continue
-        artifact = Artifact(filename=wheel.filename, hashes=(f"sha256:{wheel.sha256}",), url=None, size=wheel.size)
+        artifact = Artifact(
+            filename=wheel.filename, hashes=(f"sha256:{wheel.sha256}",), url=None, size=wheel.size, found_on=wheel.found_on
+        )
         pins.append(replace(pin, artifacts=(artifact,)))
     wheels = tuple(sorted(results.values()))
     stats = WheelhouseStats(

@@ -111,8 +111,11 @@ class _Ui:
     @contextlib.contextmanager
     def activity(self, enabled: bool = True) -> Iterator[_Activity]:
         """Progress on stderr while the block runs: a rich display on a terminal, erased at
-        the end; nothing when stderr is not a terminal, with ``-q`` or when not ``enabled``."""
-        activity = _Activity(enabled and not self.quiet and _stderr_is_terminal())
+        the end (a bar per large download); elsewhere (CI, a pipe) one line per wheel;
+        nothing with ``-q`` or when not ``enabled``."""
+        shown = enabled and not self.quiet
+        terminal = _stderr_is_terminal()
+        activity = _Activity(shown and terminal, lines=shown and not terminal)
         try:
             yield activity
         finally:
@@ -123,13 +126,20 @@ def _stderr_is_terminal() -> bool:
     return sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
 
 
-class _Activity:
-    """One live progress line (rich, transient); every method is a no-op when disabled."""
+# A download gets its own bar from this size on (smaller ones finish before a bar is read).
+_BAR_BYTES = 1 << 20
 
-    def __init__(self, enabled: bool) -> None:
+
+class _Activity:
+    """One live progress line (rich, transient) and a bar per large download, or with
+    ``lines`` one plain line per wheel; every method is a no-op when neither is on."""
+
+    def __init__(self, enabled: bool, *, lines: bool = False) -> None:
         self.enabled = enabled
+        self.lines = lines and not enabled
         self._progress: Any = None
         self._task: Any = None
+        self._pins: dict[str, Any] = {}  # name -> the task of its download or build
         if enabled:
             from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -137,12 +147,18 @@ class _Activity:
                 SpinnerColumn(),
                 TextColumn("{task.description}"),
                 BarColumn(),
+                TextColumn("{task.fields[amount]}"),
                 TimeElapsedColumn(),
                 console=_err_console(),
                 transient=True,
             )
-            self._task = self._progress.add_task("working", total=None)
+            self._task = self._progress.add_task("working", total=None, amount="")
             self._progress.start()
+
+    @property
+    def wheel_progress(self) -> Callable[[Any], None] | None:
+        """The wheelhouse callback when anything is shown of it."""
+        return self.wheel if (self.enabled or self.lines) else None
 
     def phase(self, description: str, *, total: int | None = None, completed: int = 0) -> None:
         if self._progress is not None:
@@ -154,10 +170,51 @@ class _Activity:
             self._progress.update(self._task, description=f"analysing imports: {read} files ({parsed} parsed)")
 
     def wheel(self, event: Any) -> None:
-        """The wheelhouse callback: one event per wheel downloaded, built or copied."""
-        if self._progress is not None:
-            what = f"wheels {event.done}/{event.total}" + ("" if event.action == "start" else f": {event.action} {event.name}")
-            self._progress.update(self._task, description=what, completed=event.done, total=event.total)
+        """The wheelhouse callback (`WheelEvent`): wheels done of all on the main line, a bar
+        per download of 1 MiB or more (bytes, speed) and a line per build while it runs;
+        with ``lines``, one line per wheel once it is there."""
+        if self.lines:
+            self._wheel_line(event)
+        if self._progress is None:
+            return
+        if event.action == "downloading":
+            self._pin_bar(event)
+            return
+        if event.action == "building":
+            self._pins[event.name] = self._progress.add_task(f"  building {event.name} {event.version}", total=None, amount="")
+            return
+        task = self._pins.pop(event.name, None)
+        if task is not None:
+            self._progress.remove_task(task)
+        what = f"wheels {event.done}/{event.total}" + ("" if event.action == "start" else f": {event.action} {event.name}")
+        self._progress.update(self._task, description=what, completed=event.done, total=event.total)
+
+    def _pin_bar(self, event: Any) -> None:
+        from envcapture.resolution.summary import format_size
+
+        size = event.bytes_total
+        amount = f"{format_size(event.bytes_done)} of {format_size(size)}" if size else format_size(event.bytes_done)
+        task = self._pins.get(event.name)
+        if task is None:
+            if size and size < _BAR_BYTES:
+                return
+            task = self._pins[event.name] = self._progress.add_task(
+                f"  downloading {event.name} {event.version}", total=size or None, amount=amount
+            )
+        self._progress.update(task, completed=event.bytes_done, total=size or None, amount=amount)
+
+    def _wheel_line(self, event: Any) -> None:
+        if event.action in ("start", "downloading", "building"):
+            return
+        from envcapture.resolution.summary import format_size
+
+        what = {"cached": "from the store"}.get(event.action, event.action)
+        line = f"envcapture: wheel {event.done}/{event.total}: {event.name} {event.version} {what}"
+        if event.size:
+            line += f" ({format_size(event.size)})"
+        if event.found_on is not None and event.action == "downloaded":
+            line += f" from {event.found_on}"
+        _err_console().print(line, markup=False, highlight=False, soft_wrap=True)
 
     def stop(self) -> None:
         if self._progress is not None:

@@ -49,6 +49,19 @@ def say_target(out: Console, ui: _Ui, target: Any, closure: Any = None, installe
         ui.note(f"note: {note}")
 
 
+# Decisions about where packages come from, said as notes: pip's configuration taken or
+# not, the PyTorch index added for a kept local label.
+_SOURCE_ACTIONS = {"pip-config": "pip config", "pip-config-overridden": "pip config", "variant-index": None}
+
+
+def say_sources(ui: _Ui, closure: Any) -> None:
+    """``note: pip config: --find-links /opt/wheels from PIP_FIND_LINKS: ...`` per source
+    decision; ``note: torch: ... is added as a source for it`` per variant index."""
+    for decision in closure.decisions:
+        if decision.action in _SOURCE_ACTIONS:
+            ui.note(f"note: {_SOURCE_ACTIONS[decision.action] or decision.subject}: {decision.reason}")
+
+
 def say_swaps(out: Console, closure: Any, target: Any, sizes: Any = None) -> None:
     """``swap: torch 2.13.0+cpu -> 2.13.0 (CUDA 13 build) for the GPU target, +19 packages, 2.9 GB``."""
     from envcapture.resolution.summary import swap_lines
@@ -65,6 +78,7 @@ def say_build_target(out: Console, ui: _Ui, result: Any) -> Any:
     cap = result.capture
     closure = result.wheelhouse.closure
     say_target(out, ui, cap.target, closure, [(d.name, d.version) for d in cap.snapshot.distributions])
+    say_sources(ui, closure)
     sizes = wheel_sizes(result.path / WHEELHOUSE, result.wheelhouse.wheels)
     say_swaps(out, closure, cap.target, {s.name: s.download for s in sizes})
     return sizes

@@ -62,7 +62,7 @@ def lock_cmd(
 ) -> None:
     """Resolve the job's environment for the target and write the lock files to OUTPUT."""
     from envcapture.build.lock import lock_job
-    from envcapture.cli._target import regenerate, say_added, say_swaps, say_target
+    from envcapture.cli._target import regenerate, say_added, say_sources, say_swaps, say_target
     from envcapture.resolution.capture import Additions, capture
     from envcapture.resolution.indexes import IndexClient, attach_artifacts, index_warnings
 
@@ -97,6 +97,7 @@ def lock_cmd(
     _warn_cache(result.analysis.stats.write_error)
     out = _console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     say_target(out, ui, result.target, result.closure, [(d.name, d.version) for d in result.snapshot.distributions])
+    say_sources(ui, result.closure)
     say_swaps(out, result.closure, result.target)
     for warning in warnings:
         ui.note(f"warning: {warning}")
@@ -206,7 +207,7 @@ def build_cmd(
             cap,
             out_dir,
             wheelhouse_options=options,
-            progress=activity.wheel if activity.enabled else None,
+            progress=activity.wheel_progress,
             command=command,
             allow_secret_env=allow_secret_env,
         )

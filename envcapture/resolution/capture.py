@@ -3,7 +3,8 @@
 ``capture()`` runs the analysed interpreter once (`snapshot_environment`), analyses the
 job (`analyze`), turns what it imports into `DirectRequirement`s (or, in manual mode,
 reads ``requirements-file``), maps ``env.python.pip`` to `ResolveOptions` (merged with the
-requirements file's own options) and calls `resolve`; with ``complete=True`` what the
+requirements file's own options, over pip's own configuration in the analysed environment:
+`read_pip_config`, `with_pip_config`) and calls `resolve`; with ``complete=True`` what the
 target needs but the local environment lacks is resolved with `complete_for_target`.
 
 What ships although the code does not import it joins the direct requirements or the
@@ -41,6 +42,7 @@ from envcapture.config.loader import JobConfig
 from envcapture.config.pyproject import read_project_settings
 from envcapture.environment.discover import snapshot_for_project
 from envcapture.environment.model import EnvSnapshot
+from envcapture.environment.pipconfig import PipConfig, read_pip_config
 from envcapture.environment.snapshot import default_interpreter, snapshot_environment
 from envcapture.errors import ConfigError, InputError, Location, ResolutionError
 from envcapture.model import Diagnostic, Severity, Target
@@ -53,6 +55,7 @@ from envcapture.resolution.manual import (
 )
 from envcapture.resolution.model import Closure, Decision, DirectRequirement, ResolveOptions
 from envcapture.resolution.requirements import parse_requirements_file
+from envcapture.resolution.sources import with_pip_config
 from envcapture.resolution.target import complete_for_target
 
 __all__ = ["Additions", "Capture", "analyze_job", "capture", "direct_requirements", "refuse_unrunnable", "resolve_options"]
@@ -185,6 +188,7 @@ def capture(
     progress: Callable[[int, int], None] | None = None,
     allow_unresolved: bool = False,
     additions: Additions = Additions(),
+    pip_config: PipConfig | None = None,
 ) -> Capture:
     """Analyse and resolve a job for its target.
 
@@ -200,8 +204,11 @@ def capture(
         (`complete_for_target`, needs uv and the indexes).
     :param allow_unresolved: go on with a job `refuse_unrunnable` refuses.
     :param additions: ``--with`` requirements and the installed-extras switch (`Additions`).
+    :param pip_config: pip's configuration under the job's options (default: asked of the
+        analysed interpreter's pip, `read_pip_config`).
     :raises InputError: bad config, entry points, requirements file, interpreter or
-        ``[tool.envcapture]`` key; a missing entry script; a Python job without an entry point.
+        ``[tool.envcapture]`` key; a missing entry script; a Python job without an entry
+        point; a pip configuration pip cannot read.
     :raises ResolutionError: an installed distribution's metadata cannot be read; an
         import found only outside the target's ``sys.path``; a ``with`` distribution
         that is not installed.
@@ -256,6 +263,11 @@ def capture(
         decisions.extend(manual.notes)
         if spec.local_paths.given:
             local_paths = manual.local_paths
+    if pip_config is None:  # a plain job (no env.python) installs nothing
+        plain = job is not None and job.env.python is None
+        pip_config = PipConfig() if plain else read_pip_config(snapshot.executable)
+    base_options, from_pip = with_pip_config(base_options, pip_config)
+    decisions.extend(from_pip)
     closure = resolve([*direct, *added], snapshot, target, base_options)
     if complete:
         closure = complete_for_target(closure, target)

@@ -8,7 +8,8 @@
 * plain-HTTP indexes that pip ignores unless their host is a trusted host.
 
 Pages are read from each index's ``/simple/<name>/`` (PEP 503 HTML) once per client
-(`IndexClient` caches them). Credentials in index URLs are sent as HTTP Basic auth and
+(`IndexClient` caches them); a ``file://`` index is read from the disk, as pip reads it
+(``<name>/index.html``). Credentials in index URLs are sent as HTTP Basic auth and
 never appear in a message.
 """
 
@@ -20,6 +21,7 @@ import urllib.error
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -35,8 +37,10 @@ from packaging.version import InvalidVersion, Version
 from envcapture._http import is_loopback, open_url
 from envcapture._urls import mask_url
 from envcapture.model import Diagnostic, Severity, Target
-from envcapture.resolution.model import Artifact, Closure, Delivery, OriginKind, Pin, ResolveOptions
+from envcapture.resolution.model import Artifact, Closure, Delivery, OriginKind, PackageSource, Pin, ResolveOptions, SourceKind
 from envcapture.resolution.requirements import expand_env_vars
+from envcapture.resolution.sources import configured_indexes
+from envcapture.resolution.urls import file_url_path
 
 __all__ = [
     "IndexClient",
@@ -130,10 +134,7 @@ class IndexClient:
 
     @property
     def indexes(self) -> tuple[str, ...]:
-        if self.options.no_index:
-            return ()
-        primary = self.options.index_url or "https://pypi.org/simple"
-        return tuple(dict.fromkeys([primary, *self.options.extra_index_urls]))
+        return configured_indexes(self.options)
 
     def _trusted(self, host: str) -> bool:
         for item in self.options.trusted_hosts:
@@ -162,6 +163,8 @@ class IndexClient:
     def _fetch(self, index_url: str, name: str) -> tuple[IndexFile, ...] | None:
         expanded = expand_env_vars(index_url, self.environ)
         parts = urlsplit(expanded)
+        if parts.scheme == "file":  # a mirror on this machine, as pip reads it
+            return self._fetch_local(index_url, Path(file_url_path(expanded)) / name)
         headers = {"Accept": "text/html", "User-Agent": "envcapture"}
         if parts.username is not None or parts.password is not None:
             creds = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
@@ -187,6 +190,20 @@ class IndexClient:
             self.errors[index_url] = f"{mask_url(index_url)} is unreachable ({reason})"
             return None
         parser = _LinkParser(final)
+        parser.feed(body)
+        return tuple(parser.files)
+
+    def _fetch_local(self, index_url: str, project: Path) -> tuple[IndexFile, ...] | None:
+        page = project / "index.html" if project.is_dir() else project
+        self.fetches += 1
+        try:
+            body = page.read_text("utf-8", errors="replace")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self.errors[index_url] = f"{mask_url(index_url)} cannot be read ({exc.strerror or exc})"
+            return None
+        parser = _LinkParser(page.as_uri())
         parser.feed(body)
         return tuple(parser.files)
 
@@ -339,7 +356,8 @@ def check_target_wheels(closure: Closure, target: Target, client: IndexClient) -
 
 def attach_artifacts(closure: Closure, target: Target, client: IndexClient) -> Closure:
     """A closure whose index pins carry the target-compatible wheels and the sdist of their
-    exact version, with the hashes the index publishes (first index that has them)."""
+    exact version, with the hashes the index publishes (first index that has them) and
+    that index as where they were found."""
     pins = []
     for pin in closure.pins:
         if pin.origin.kind is not OriginKind.INDEX or pin.artifacts:
@@ -355,7 +373,10 @@ def attach_artifacts(closure: Closure, target: Target, client: IndexClient) -> C
             wheels, sdists = _compatible(_files_for(page, pin), target)
             chosen = [f for f in [*wheels, *sdists[:1]] if f.hashes]
             if chosen:
-                artifacts = tuple(sorted(Artifact(filename=f.filename, url=f.url, hashes=f.hashes) for f in chosen))
+                source = PackageSource(kind=SourceKind.INDEX, location=mask_url(index))
+                artifacts = tuple(
+                    sorted(Artifact(filename=f.filename, url=f.url, hashes=f.hashes, found_on=source) for f in chosen)
+                )
                 break
         pins.append(replace(pin, artifacts=artifacts) if artifacts else pin)
     return replace(closure, pins=tuple(pins))

@@ -22,8 +22,10 @@ __all__ = [
     "Dropped",
     "Origin",
     "OriginKind",
+    "PackageSource",
     "Pin",
     "ResolveOptions",
+    "SourceKind",
     "Unresolved",
     "VariantSwap",
     "Via",
@@ -124,14 +126,33 @@ class Origin:
         return url
 
 
+class SourceKind(str, enum.Enum):
+    INDEX = "index"  # a PEP 503 index: ``location`` is its base URL
+    FIND_LINKS = "find-links"  # a find-links directory or page
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class PackageSource:
+    """Where pip found a file: an index or a find-links location, as configured, with
+    credentials masked (``https://***@host/simple``): never a secret, safe to write."""
+
+    kind: SourceKind
+    location: str
+
+    def __str__(self) -> str:
+        return self.location if self.kind is SourceKind.INDEX else f"{self.location} (find-links)"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
 class Artifact:
-    """One file a pin can be installed from, with its hashes (``"sha256:<hex>"``)."""
+    """One file a pin can be installed from, with its hashes (``"sha256:<hex>"``) and,
+    when known, the source it was found on."""
 
     filename: str
     hashes: tuple[str, ...]
     url: str | None = None
     size: int | None = None
+    found_on: PackageSource | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
@@ -201,7 +222,8 @@ class Unresolved:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResolveOptions:
-    """pip options for the target (``env.python.pip`` merged with a requirements file).
+    """pip options for the target: ``env.python.pip``, merged with a requirements file,
+    over pip's own configuration (`envcapture.resolution.sources.with_pip_config`).
 
     ``torch_cuda``: ``None`` maps PyTorch local builds to the plain index release (PyPI's
     Linux wheels are CUDA builds); ``"12.1"`` pins ``+cu121`` from the PyTorch index;
@@ -220,6 +242,7 @@ class ResolveOptions:
     pre: bool = False
     prefer_binary: bool = False
     installed_extras: bool = False
+    transport: tuple[tuple[str, str], ...] = ()  # pip's cert, client-cert, proxy, keyring-provider
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

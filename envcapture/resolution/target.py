@@ -11,6 +11,10 @@ Two things the local environment cannot answer:
   requires another version of a local pin (a local ``triton 3.9.0``, ``triton==3.7.1``
   required), the variant's requirement wins and a decision says so; where no solution
   exists, a `ResolutionError` names both sides.
+
+uv reads no ``pip.conf``: it gets the closure's sources (``env.python.pip`` over pip's
+configuration) on its command line, with ``--no-config`` and without uv's own source
+variables, so pip and uv search the same indexes and find-links.
 """
 
 from __future__ import annotations
@@ -127,7 +131,8 @@ class _Uv:
                 cmd += ["--allow-insecure-host", host]
             if opts.pre:
                 cmd += ["--prerelease", "allow"]
-            env = {**self.env, "UV_NO_CONFIG": "1", "UV_HTTP_TIMEOUT": str(int(min(self.timeout, 60)))}
+            env = _uv_environ(self.env, opts.transport)
+            env.update(UV_NO_CONFIG="1", UV_HTTP_TIMEOUT=str(int(min(self.timeout, 60))))
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=self.timeout, check=False)
             except (OSError, subprocess.TimeoutExpired) as exc:
@@ -142,6 +147,22 @@ class _Uv:
             vias = tuple(v.strip() for v in (match.group("via") or "").split(",") if v.strip())
             pins[dist_name(match.group("name"))] = (match.group("name"), match.group("version"), vias)
         return _Compiled(pins)
+
+
+# uv's own source variables: the closure's sources are given on its command line, as to pip.
+_UV_SOURCES = frozenset({"UV_INDEX", "UV_DEFAULT_INDEX", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS", "UV_NO_INDEX"})
+# pip's transport settings (from its configuration) as uv reads them, where not set already.
+_UV_TRANSPORT = {"cert": "SSL_CERT_FILE", "keyring-provider": "UV_KEYRING_PROVIDER"}
+
+
+def _uv_environ(environ: Mapping[str, str], transport: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """``environ`` for uv: no uv source variables (uv reads no pip.conf, and the sources it
+    gets are the closure's), pip's certificate bundle and keyring provider carried over."""
+    env = {k: v for k, v in environ.items() if k not in _UV_SOURCES}
+    for key, value in transport:
+        if key in _UV_TRANSPORT:
+            env.setdefault(_UV_TRANSPORT[key], value)
+    return env
 
 
 def _uv_error(stderr: str) -> str:

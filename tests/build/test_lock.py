@@ -156,7 +156,7 @@ def test_environment_json_golden() -> None:
     text = render_environment_json(_closure(), TARGET, snapshot=_snapshot())
     doc = json.loads(text)
     assert list(doc)[:3] == ["schema", "schema_version", "generator"]
-    assert (doc["schema"], doc["schema_version"]) == ("envcapture/environment", "1.2")
+    assert (doc["schema"], doc["schema_version"]) == ("envcapture/environment", "1.3")
     assert {d["name"]: d["origin"]["kind"] for d in doc["distributions"]}["mylib"] == "editable"
     assert [d["name"] for d in doc["dropped"]] == ["colorama", "pywin32"]
     _golden("environment.json", text)

@@ -24,7 +24,17 @@ from envcapture.build.wheelhouse import (
 )
 from envcapture.errors import BuildError
 from envcapture.model import DistName, Target
-from envcapture.resolution.model import Artifact, Closure, Delivery, Origin, OriginKind, Pin, ResolveOptions
+from envcapture.resolution.model import (
+    Artifact,
+    Closure,
+    Delivery,
+    Origin,
+    OriginKind,
+    PackageSource,
+    Pin,
+    ResolveOptions,
+    SourceKind,
+)
 
 FAST = WheelhouseOptions(backoff=0.01)
 HOST = f"cp{sys.version_info[0]}{sys.version_info[1]}"
@@ -130,9 +140,14 @@ def test_download_picks_the_target_wheel_and_fills_the_artifacts(index: IndexSer
     assert house.stats.bytes_downloaded == sum(w.size for w in house.wheels) > 0
     pin = house.closure.pin("psutil")
     assert pin is not None and pin.artifacts == (
-        Artifact(filename=INDEX_WHEELS["psutil"], hashes=(f"sha256:{house.wheels[1].sha256}",), size=house.wheels[1].size),
+        Artifact(
+            filename=INDEX_WHEELS["psutil"],
+            hashes=(f"sha256:{house.wheels[1].sha256}",),
+            size=house.wheels[1].size,
+            found_on=PackageSource(kind=SourceKind.INDEX, location=index.url),  # from pip's log
+        ),
     )
-    # Warm: the store answers, nothing is downloaded.
+    # Warm: the store answers, nothing is downloaded; where each wheel was found is remembered.
     warm = build_wheelhouse(closure, Target(python_version="3.11"), store=store, options=FAST)
     assert (warm.stats.downloads, warm.stats.store_hits, warm.stats.bytes_downloaded) == (0, 2, 0)
     assert warm.closure == house.closure
@@ -276,7 +291,8 @@ def test_build_backend_missing_from_the_index(index_dir: Path, tmp_path: Path, b
         "(editable install): ERROR: Could not find a version that satisfies the requirement setuptools>=68 "
         "(from versions: none) ERROR: No matching distribution found for setuptools>=68"
     )
-    assert [(e.action, e.done, e.total) for e in events] == [("start", 0, 1)]
+    # the build started, no wheel was counted
+    assert [(e.action, e.done, e.total) for e in events] == [("start", 0, 1), ("building", 0, 1)]
 
 
 def test_missing_source_directory(index: IndexServer, tmp_path: Path) -> None:

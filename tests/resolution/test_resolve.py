@@ -15,6 +15,7 @@ from helpers import FIXTURE_DISTS, FixtureEnv, make_venv, pip_install, run
 from index_server import index_dirs, index_server  # noqa: F401 - pytest fixtures
 
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
+from envcapture.environment.pipconfig import read_pip_config
 from envcapture.errors import ConfigError, RequirementsError, ResolutionError
 from envcapture.model import Target, dist_name
 from envcapture.resolution.closure import origin_from_direct_url, resolve
@@ -36,6 +37,7 @@ from envcapture.resolution.model import (
     ViaKind,
 )
 from envcapture.resolution.requirements import parse_requirements_text
+from envcapture.resolution.sources import with_pip_config
 from envcapture.resolution.target import complete_for_target
 
 LINUX_311 = Target(python_version="3.11")
@@ -500,6 +502,32 @@ def test_complete_for_target_resolves_what_the_local_env_lacks(index_dirs: tuple
     assert linuxdep is not None and linuxdep.version == "1.0" and linuxdep.via == (Via(source="lock-app"),)
     assert "resolved for linux x86_64, CPython 3.11" in decision(done, "lock-linuxdep", "resolved-for-target").reason
     assert not [d for d in done.decisions if d.action == "unresolved-for-target"]
+    assert any(p.startswith("/simple/lock-linuxdep") for p in private.requests)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(UV is None, reason="uv is not installed")
+def test_uv_searches_the_index_named_only_in_pip_conf(
+    index_dirs: tuple[Path, Path],  # noqa: F811
+    index_server,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uv reads no pip.conf: the closure's options carry pip's index to it, and uv's own
+    source variables do not add to them."""
+    private = index_server(index_dirs[0])
+    conf = tmp_path / "pip.conf"
+    conf.write_text(f"[global]\nindex-url = {private.url}\n", "utf-8")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path))
+    options, _ = with_pip_config(ResolveOptions(), read_pip_config(sys.executable))
+    assert options.index_url == private.url
+    closure = replace(_mac_closure(private.url), options=options)
+    unreachable = {"UV_INDEX_URL": "http://127.0.0.1:9/simple", "UV_EXTRA_INDEX_URL": "http://127.0.0.1:9/simple"}
+    done = complete_for_target(closure, LINUX_311, uv=UV, environ=unreachable, timeout=120)
+    assert done.unresolved_for_target == ()
+    linuxdep = done.pin("lock-linuxdep")
+    assert linuxdep is not None and linuxdep.version == "1.0"
     assert any(p.startswith("/simple/lock-linuxdep") for p in private.requests)
 
 

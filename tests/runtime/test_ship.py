@@ -45,6 +45,7 @@ PLACEHOLDER_INDEX = "http://127.0.0.1:9/simple"
 def _env(cache: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "VIRTUAL_ENV", "ENVCAPTURE_", "PYTHON"))}
     env["ENVCAPTURE_CACHE_DIR"] = str(cache)
+    env["PIP_CONFIG_FILE"] = os.devnull  # the machine's pip configuration is not the test's
     return env
 
 

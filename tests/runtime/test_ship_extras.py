@@ -34,6 +34,7 @@ PLACEHOLDER_INDEX = "http://127.0.0.1:9/simple"
 def _cli(*args: str | Path, cache: Path, cwd: Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "VIRTUAL_ENV", "ENVCAPTURE_", "PYTHON"))}
     env["ENVCAPTURE_CACHE_DIR"] = str(cache)
+    env["PIP_CONFIG_FILE"] = os.devnull  # the machine's pip configuration is not the test's
     return subprocess.run(
         [*prefix, sys.executable, "-m", "envcapture.cli", *(str(a) for a in args)],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False,
