@@ -90,7 +90,9 @@ class DataFiles:
         return tuple(
             DataFile(
                 path=rel,
-                reasons=tuple(sorted(reasons, key=lambda r: (r.file is not None, r.file or "", r.line or 0, r.how))),
+                reasons=tuple(
+                    sorted(reasons, key=lambda r: (r.file is not None, r.file or "", r.line or 0, r.how, r.from_file_dir))
+                ),
                 is_dir=is_dir,
                 analysed=rel in self._analysed,
                 left_out=self._left_out(rel, is_dir),

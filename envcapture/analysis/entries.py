@@ -13,7 +13,7 @@ What Python does with each kind of entry, and so what the analysis walks:
 
 `missing_entry_scripts` names the scripts ``cmd`` runs that do not exist, each located in
 config.yaml (``config check``, ``lock`` and ``build`` refuse them); `cmd_named_files` the
-other project files its arguments name (``--cfg models/yolov5n.yaml``).
+project files its arguments name (``config/train_x.py``, ``--cfg models/yolov5n.yaml``).
 """
 
 from __future__ import annotations
@@ -212,8 +212,8 @@ def entry_points_for(
 
 
 def cmd_named_files(config: JobConfig | None, project: Path) -> tuple[str, ...]:
-    """The project files other than scripts that arguments of ``cmd``'s Python commands name
-    (``python train.py --cfg models/yolov5n.yaml``): they travel with the job."""
+    """The project files that arguments of ``cmd``'s Python commands name (``python train.py
+    config/train_x.py --cfg models/yolov5n.yaml``): they travel with the job."""
     if config is None:
         return ()
     return _cmd_analysis(config, project).named_files

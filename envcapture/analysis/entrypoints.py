@@ -32,8 +32,8 @@ Launchers and wrappers are rows of `_COMMANDS`, saying which options take values
 written ``--opt=value`` never takes the next word; ``--num_gpus`` equals ``--num-gpus``).
 After an unknown option a launcher's script is the first later word ending in ``.py`` (else
 the entry is undecided), and a wrapper's command the first later word that runs Python.
-A ``.py`` argument of a Python program is an entry point too when it is in ``project_files``,
-any other argument in ``project_files`` a named file (`CommandAnalysis.named_files`);
+A ``.py`` argument of a Python program is an entry point too when it is in ``project_files``;
+any argument in ``project_files`` is a named file (`CommandAnalysis.named_files`);
 a command word with a ``/`` naming one of ``python_scripts`` (extension-less files whose
 ``#!`` line runs Python) is a script.
 Script paths are joined with ``cd`` targets and normalized (``./a.py`` -> ``a.py``), so are
@@ -78,7 +78,7 @@ class CommandAnalysis:
     is_python: bool
     diagnostics: tuple[Diagnostic, ...]
     pythonpath: tuple[str, ...]
-    named_files: tuple[str, ...] = ()  # project files other than .py scripts that arguments name: --cfg models/x.yaml
+    named_files: tuple[str, ...] = ()  # project files that arguments name: --cfg models/x.yaml, config/train_x.py
 
 
 _ROOT_HINT = "list it in env.python.root-paths"
@@ -472,7 +472,7 @@ class _Analyzer:
 
     def scan_args(self, args: Sequence[str], ctx: _Ctx) -> None:
         """Arguments naming a project ``.py`` file are entry points: ``python main.py other.py``;
-        other project files they name travel with the job: ``--cfg models/yolov5n.yaml``."""
+        every project file they name travels with the job: ``--cfg models/yolov5n.yaml``."""
         if ctx.cwd is None:
             return
         for arg in args:
@@ -483,6 +483,7 @@ class _Analyzer:
             if value.endswith(".py"):
                 if target in self.project_files:
                     self.add(EntryKind.SCRIPT, target, ctx)
+                    self.named_files[target] = None  # config/train_x.py, which train.py may exec
             elif _names_project_file(value, target) and target in self.project_files:  # --cfg models/yolov5n.yaml
                 self.named_files[target] = None
 

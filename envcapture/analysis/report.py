@@ -28,7 +28,9 @@ __all__ = [
     "split_unresolved",
 ]
 
-ANALYSIS_SCHEMA_VERSION = "1.3"  # 1.1: found_by, runtime; 1.2: dynamic_prefixes, site prefix and alternatives, added; 1.3: data_files
+ANALYSIS_SCHEMA_VERSION = (
+    "1.3"  # 1.1: found_by, runtime; 1.2: dynamic_prefixes, site prefix and alternatives, added; 1.3: data_files
+)
 
 
 def _site_json(site: SiteRef) -> dict[str, Any]:
@@ -527,8 +529,9 @@ def _step(file: str, line: int | None = None, imports: str | None = None, detail
     return {"file": file, "line": line, "imports": imports, "detail": detail}
 
 
-def _chain_to(file: str, files: dict[str, LocalFile]) -> list[dict[str, Any]]:
-    """The imports from an entry point down to ``file``: the first step names the entry point."""
+def _chain_to(file: str, files: dict[str, LocalFile], runs: dict[str, DataFile] | None = None) -> list[dict[str, Any]]:
+    """The imports from an entry point down to ``file``: the first step names the entry point.
+    A file run by ``exec``/``runpy`` (``runs``) is reached by the line that runs it."""
     steps: list[dict[str, Any]] = []
     seen: set[str] = set()
     current: str | None = file
@@ -539,7 +542,12 @@ def _chain_to(file: str, files: dict[str, LocalFile]) -> list[dict[str, Any]]:
             steps.append(_step(current, detail="entry point" if local is not None else None))
             break
         importer, line = local.reached_from
-        steps.append(_step(importer, line, local.module, current + (f"; {local.via}" if local.via else "")))
+        ran = runs.get(current) if runs else None
+        how = next((r.detail for r in ran.reasons if (r.file, r.line) == (importer, line)), None) if ran else None
+        if how is not None:
+            steps.append(_step(importer, line, None, f"reads {current} ({how})"))
+        else:
+            steps.append(_step(importer, line, local.module, current + (f"; {local.via}" if local.via else "")))
         current = importer
     return list(reversed(steps))
 
@@ -554,12 +562,18 @@ def explain_json(analysis: Analysis, name: str) -> dict[str, Any] | None:
     of the job: ``kind``, a one-line ``summary`` and the ``chain`` of imports from an entry
     point (each step ``file``, ``line``, ``imports``, ``detail``). None when it is not."""
     files = {f.path: f for f in analysis.local_files}
+    runs = {f.path: f for f in analysis.data_files if f.analysed}
     doc: dict[str, Any] = {"name": name}
     data = next((f for f in analysis.data_files if f.path == name.rstrip("/")), None)
     if data is not None:
-        return {**doc, **_explain_data_file(data, files)}
+        return {**doc, **_explain_data_file(data, files, runs)}
     if name in files:
-        return {**doc, "kind": "local-file", "summary": f"{name} ships as local code because:", "chain": _chain_to(name, files)}
+        return {
+            **doc,
+            "kind": "local-file",
+            "summary": f"{name} ships as local code because:",
+            "chain": _chain_to(name, files, runs),
+        }
     wanted = dist_name(name)
     for d in analysis.distributions:
         if d.name == wanted or name in d.import_names:
@@ -568,7 +582,7 @@ def explain_json(analysis: Analysis, name: str) -> dict[str, Any] | None:
                 **doc,
                 "kind": "distribution",
                 "summary": f"{d.display_name}=={d.version} is {d.status.value} because:",
-                "chain": [*_chain_to(site.file, files), _site_step(site)],
+                "chain": [*_chain_to(site.file, files, runs), _site_step(site)],
                 "also": [{"file": s.file, "line": s.line, "status": s.status.value} for s in d.import_sites if s is not site],
             }
     added = [a for a in analysis.added if a.name == wanted]
@@ -582,7 +596,7 @@ def explain_json(analysis: Analysis, name: str) -> dict[str, Any] | None:
                 **doc,
                 "kind": "not-installed",
                 "summary": f"{u.module} is not installed ({u.reason}{guess}):",
-                "chain": [*_chain_to(site.file, files), _site_step(site)],
+                "chain": [*_chain_to(site.file, files, runs), _site_step(site)],
             }
     for f in analysis.local_files:  # a local module or package by its dotted name
         if f.module == name:
@@ -596,7 +610,7 @@ def explain_json(analysis: Analysis, name: str) -> dict[str, Any] | None:
                 "kind": edge.resolution.kind.value,
                 "summary": f"{name} ({edge.resolution.reason}):",
                 "chain": [
-                    *_chain_to(edge.importer, files),
+                    *_chain_to(edge.importer, files, runs),
                     _step(edge.importer, edge.site.line, name, edge.resolution.kind.value + how),
                 ],
             }
@@ -629,20 +643,20 @@ def _explain_added(analysis: Analysis, added: list[AddedDistribution], files: di
     }
 
 
-def _explain_data_file(data: DataFile, files: dict[str, LocalFile]) -> dict[str, Any]:
+def _explain_data_file(data: DataFile, files: dict[str, LocalFile], runs: dict[str, DataFile]) -> dict[str, Any]:
     """A file the job reads or runs by path: why it ships (or why not), and from where."""
     what = "directory" if data.is_dir else "file"
     if data.ships:
-        runs = " (and is analysed as Python: its imports count)" if data.analysed else ""
-        summary = f"{data.path} ships as local code{runs} because:"
+        analysed = " (and is analysed as Python: its imports count)" if data.analysed else ""
+        summary = f"{data.path} ships as local code{analysed} because:"
     elif data.left_out == JOB_INPUT:
         summary = f"{data.path} travels in inputs, not as local code; the job reads it:"
     else:
         summary = f"{data.path} does not ship ({data.left_out}: such files never leave the machine); the job reads it:"
-    first = next((r for r in data.reasons if r.file is not None), None)
-    if first is not None and first.file is not None:
+    first = next((r for r in data.reasons if r.file is not None), data.reasons[0])
+    if first.file is not None:
         verb = "names" if first.use is FileUse.DEFAULT else "reads"
-        chain = [*_chain_to(first.file, files), _step(first.file, first.line, None, f"{verb} {data.path} ({first.detail})")]
+        chain = [*_chain_to(first.file, files, runs), _step(first.file, first.line, None, f"{verb} {data.path} ({first.detail})")]
     else:
         chain = [_step("cmd", None, None, f"names {data.path}")]
     return {

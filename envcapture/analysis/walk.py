@@ -561,9 +561,12 @@ def build_import_graph(
     project = project.resolve()
     finder = finder if finder is not None else ModuleFinder()
     data = DataFiles(project, finder.entry_kind, inputs=inputs)
+    entries = tuple(entry_points)
+    scripts = {e.target for e in entries if e.kind is EntryKind.SCRIPT}
     for named in named_files:
         data.add_named(named)
-    entries = tuple(entry_points)
+        if named in scripts:
+            data.mark_analysed(named)  # python train.py config/train_x.py: walked as an entry point
     files: dict[Path, LocalFile] = {}
     edges: set[Edge] = set()
     diagnostics: set[Diagnostic] = set()

@@ -347,12 +347,17 @@ def _entry_file(cap: Capture, entry: EntryPoint) -> str | None:
 
 
 def _reached(cap: Capture, start: str) -> set[str]:
-    """The local files the job imports from ``start`` on (live imports only)."""
+    """The local files the job imports (or runs: ``exec(open(...).read())``) from ``start`` on
+    (live imports only)."""
     out: dict[str, list[str]] = {}
     for edge in cap.analysis.graph.edges:
         res = edge.resolution
         if res.kind is ModuleKind.LOCAL and res.file is not None and res.missing_part is None and _live(edge):
             out.setdefault(edge.importer, []).append(res.file)
+    for data in cap.analysis.data_files:
+        for reason in data.reasons if data.analysed else ():
+            if reason.file is not None:
+                out.setdefault(reason.file, []).append(data.path)
     seen = {start}
     todo = [start]
     while todo:
