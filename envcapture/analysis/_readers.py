@@ -81,11 +81,22 @@ CLI_DEFAULTS: Final[Mapping[str, str]] = {
     "click.argument": "click default",
 }
 """Command-line options whose ``default=`` may name a file; ``X.add_argument`` (argparse,
-whatever the parser's name) is recognised by its method name."""
+whatever the parser's name) is recognised by its method name. A reader is recognised when
+the statement shows its name (``np.load(``, ``load(`` through an alias of the module), not
+through an alias of the function itself (``from numpy import load as L``)."""
+
+
+# Callables named so commonly (``f.read()``) that their name alone would open most statements
+# of a module to the walk: their marker is the module's name with it (``soundfile.read(``).
+_GENERIC_NAMES: Final = frozenset({"read"})
 
 
 def reader_markers() -> tuple[str, ...]:
     """Text a statement holds when it may name a file for one of these callables (the libcst
-    walk enters only such statements' expressions)."""
-    names = {name.rpartition(".")[2] + "(" for name in (*READERS, *EXECUTORS, *CLI_DEFAULTS)}
-    return tuple(sorted(names | {"__file__", "exec(", "read_text(", "read_bytes(", "add_argument("}))
+    walk enters only such statements' expressions, the cost of the extraction): ``np.load(``
+    shows ``load(``; an option's default shows ``default=``."""
+    names = set()
+    for name in (*READERS, *EXECUTORS):
+        parts = name.split(".")
+        names.add(".".join(parts[-2:] if parts[-1] in _GENERIC_NAMES else parts[-1:]) + "(")
+    return tuple(sorted(names | {"__file__", "exec(", "read_text(", "read_bytes(", "default="}))

@@ -21,6 +21,12 @@ Only the outermost expression counts (``open(ROOT / "a.txt")`` is one reference)
 bound once at module level is followed (``ROOT = Path(__file__).parent``), and a path that
 goes to ``sys.path`` is not data. Whether a path names a project file is the walk's
 question (`datapaths`): extraction never looks at the disk.
+
+Cost: libcst gives no positions, so a statement's expressions are walked only when its text
+shows a marker (`DATA_MARKERS`: ``open(``, ``load(``, ``__file__``, ``default=``...), and
+finding that out costs the codegen of each statement of a module holding one (the price
+``sys.path`` additions already paid); a reader called through an alias of the function
+itself (``from numpy import load as L``) is not seen.
 """
 
 from __future__ import annotations

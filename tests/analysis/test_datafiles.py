@@ -74,6 +74,7 @@ FOUND = [
         (3, "cfg/c.yaml", DEFAULT, "click default", False),
     ),
     ("with open('a.txt') as f:\n    pass", (1, "a.txt", READ, "open", False)),
+    ("import soundfile\nsoundfile.read('a.wav')", (2, "a.wav", READ, "soundfile.read", False)),
 ]
 
 
@@ -97,6 +98,8 @@ NOT_FOUND = [
     "import argparse\np = argparse.ArgumentParser()\np.add_argument('--n', default=3)",
     "exec(code)",
     "import numpy as np\nnp.save('x.npy', a)",
+    # a reader named so commonly that only its module's name opens the statement to the walk
+    "import soundfile as sf\nsf.read('a.wav')",
 ]
 
 
