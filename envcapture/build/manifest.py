@@ -39,9 +39,8 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "envcapture/manifest"
-MANIFEST_SCHEMA_VERSION = (
-    "1.3"  # 1.1: the job section, inputs.tar.gz, plain bundles; 1.2: verify, local packages; 1.3: read files
-)
+# 1.1: the job section, inputs.tar.gz, plain bundles; 1.2: verify, local packages; 1.3: read files
+MANIFEST_SCHEMA_VERSION = "1.3"
 LOCAL_CODE = "local-code.tar.gz"
 WHEELHOUSE = "wheelhouse"
 INPUTS = "inputs.tar.gz"
