@@ -1,6 +1,6 @@
-"""Private file helpers: atomic writes, hashing, paths that must stay inside a directory, and
-the JSON documents envcapture writes (their schema header and the reader with the
-schema-major check).
+"""Private file helpers: atomic writes, hashing, paths that must stay inside a directory, the
+rules of the files that never ship (`exclusion_rule`), and the JSON documents envcapture
+writes (their schema header and the reader with the schema-major check).
 
 Every JSON document opens with ``schema`` (``envcapture/<kind>``), ``schema_version``
 (``MAJOR.MINOR``) and ``generator``. A reader accepts the major version it knows (a newer minor
@@ -12,6 +12,7 @@ anyway, and ``envcapture run`` keeps to 15 envcapture modules.)
 from __future__ import annotations
 
 import errno
+import fnmatch
 import hashlib
 import json
 import os
@@ -22,7 +23,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, Literal, overload
 
 from envcapture._version import __version__
@@ -37,6 +38,7 @@ __all__ = [
     "atomic_writer",
     "default_cache_dir",
     "document_header",
+    "exclusion_rule",
     "live_members",
     "pid_alive",
     "read_document",
@@ -47,6 +49,50 @@ __all__ = [
     "sha256_file",
     "temp_prefix",
 ]
+
+
+# --- files that never leave the machine ----------------------------------------------------
+# The rules of the one walker that selects the local code and the inputs (build/localcode.py);
+# here, below the stages, so that the analysis reports a file the code reads but that never ships.
+
+# (rule, what it matches): directory names, file names, file globs. Matched per path
+# component, case-sensitively except the globs of keys and certificates.
+_DIR_RULES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("vcs-metadata", frozenset({".git", ".hg", ".svn", ".bzr"})),
+    ("bytecode-cache", frozenset({"__pycache__"})),
+    ("credentials", frozenset({".aws", ".ssh", ".gnupg", ".docker"})),
+)
+_FILE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("vcs-metadata", (".git", ".gitmodules-credentials")),
+    ("bytecode", ("*.pyc", "*.pyo")),
+    ("dotenv", (".env", ".env.*", ".envrc")),
+    ("private-key", ("id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.pem", "*.key", "*.ppk")),
+    (
+        "credentials",
+        (".netrc", "_netrc", ".pypirc", "credentials.json", ".git-credentials", "*.p12", "*.pfx", "*.jks", "*.keystore"),
+    ),
+    (
+        "secrets",
+        ("secrets.yaml", "secrets.yml", "secrets.json", "secrets.toml", "secrets.env", ".secrets", "*.secret", "*.secrets"),
+    ),
+)
+
+
+def exclusion_rule(rel: str, *, is_dir: bool = False) -> str | None:
+    """The rule that leaves ``rel`` (a project-relative POSIX path) out, or ``None``."""
+    parts = PurePosixPath(rel).parts
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if not last or is_dir:
+            for rule, names in _DIR_RULES:
+                if part in names:
+                    return rule
+        if last and not is_dir:
+            lowered = part.lower()
+            for rule, patterns in _FILE_RULES:
+                if any(fnmatch.fnmatchcase(part, p) or fnmatch.fnmatchcase(lowered, p) for p in patterns):
+                    return rule
+    return None
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -35,6 +35,7 @@ SLOW_FIXTURES = frozenset(
         "python_rootfs",  # a root file system made from a CPython
         "engine",  # a Docker engine
         "registry",  # a registry server
+        "shop",  # CPython 3.11 virtualenvs of the projects that ship (tests/ship_support.py)
     }
 )
 

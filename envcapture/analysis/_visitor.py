@@ -1,9 +1,11 @@
 """The libcst walk of one module: import statements, candidate calls and assignments, and their context.
 
 `FactsVisitor` records each import statement (and each call or subscript assignment that
-may be a dynamic import or a ``sys.path`` change) with its `Frame`: the scope it runs in and
-the enclosing guards (``if``/``else``, ``try``, except handlers, ``with``), whose effect is
-decided after the walk, once the module's aliases are known.
+may be a dynamic import or a ``sys.path`` change, each ``/`` that may build a path) with its
+`Frame`: the scope it runs in and the enclosing guards (``if``/``else``, ``try``, except
+handlers, ``with``), whose effect is decided after the walk, once the module's aliases are
+known. When expressions are walked, the names each statement binds are recorded too (a
+path held in a module-level name: ``ROOT = Path(__file__).parent``).
 """
 
 from __future__ import annotations
@@ -43,12 +45,14 @@ _STATEMENT_NODES: Final = (
 # 10,000 chained operators it crashes the process (SIGSEGV), and it is quadratic well
 
 
-def walk_markers(text: str) -> set[str] | None:
-    """Text that makes a statement worth walking for calls, or None when no statement needs it."""
+def walk_markers(text: str, extra: tuple[str, ...] = ()) -> set[str] | None:
+    """Text that makes a statement worth walking for calls (``extra``: more of it, such as the
+    data-file readers'), or None when no statement needs it."""
     # names bound to importlib/sys things must also open a statement
     aliased = set(_alias_markers(text))
-    if aliased or any(marker in text for marker in _CALL_MARKERS):
-        return aliased | set(_CALL_MARKERS)
+    markers = _CALL_MARKERS + extra
+    if aliased or any(marker in text for marker in markers):
+        return aliased | set(markers)
     return None
 
 
@@ -91,8 +95,12 @@ class Frame(NamedTuple):
 
 
 class Pending(NamedTuple):
-    node: cst.CSTNode  # an import statement, a call or a `sys.path` assignment
+    node: cst.CSTNode  # an import statement, a call, a `sys.path` assignment or a `/`
     frame: Frame
+
+
+# Methods called without arguments that read a file: Path("x").read_text(), open(p).read().
+_READ_METHODS: Final = frozenset({"read_text", "read_bytes", "open", "read"})
 
 
 class FactsVisitor(cst.CSTVisitor):
@@ -111,6 +119,8 @@ class FactsVisitor(cst.CSTVisitor):
         self.imports: list[Pending] = []
         self.calls: list[Pending] = []
         self.assigns: list[Pending] = []
+        self.expressions: list[Pending] = []  # the calls and `a / b` operations, in source order (outer first)
+        self.bindings: list[tuple[str, cst.BaseExpression | None, Scope]] = []  # name, value (None: not one), scope
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         # With no call to look for, only statements matter: headers, expressions and
@@ -126,6 +136,8 @@ class FactsVisitor(cst.CSTVisitor):
                 self.imports.append(Pending(stmt, self.frames[-1]))
         if self._markers is None:
             return False
+        for stmt in node.body:
+            self._bind(stmt)
         code = self._tree.code_for_node(node)
         return any(marker in code for marker in self._markers)
 
@@ -135,6 +147,22 @@ class FactsVisitor(cst.CSTVisitor):
     def visit_SimpleStatementSuite(self, node: cst.SimpleStatementSuite) -> bool:
         return self._small_statements(node)
 
+    def _bind(self, stmt: cst.BaseSmallStatement) -> None:
+        """The names ``stmt`` binds: ``a = b = value``, ``a: T = value``; ``a += x`` and
+        tuple targets bind a name to no single value."""
+        scope = self.frames[-1].scope
+        if isinstance(stmt, cst.Assign):
+            for target in stmt.targets:
+                if isinstance(target.target, cst.Name):
+                    self.bindings.append((target.target.value, stmt.value, scope))
+                elif isinstance(target.target, (cst.Tuple, cst.List)):
+                    for element in target.target.elements:
+                        if isinstance(element.value, cst.Name):
+                            self.bindings.append((element.value.value, None, scope))
+        elif isinstance(stmt, (cst.AnnAssign, cst.AugAssign)) and isinstance(stmt.target, cst.Name):
+            value = stmt.value if isinstance(stmt, cst.AnnAssign) else None
+            self.bindings.append((stmt.target.value, value, scope))
+
     def visit_Import(self, node: cst.Import) -> bool:
         return False  # recorded by its statement line
 
@@ -142,8 +170,16 @@ class FactsVisitor(cst.CSTVisitor):
         return False
 
     def visit_Call(self, node: cst.Call) -> None:
-        if node.args and isinstance(node.func, (cst.Name, cst.Attribute)):
-            self.calls.append(Pending(node, self.frames[-1]))
+        if (node.args and isinstance(node.func, (cst.Name, cst.Attribute))) or (
+            isinstance(node.func, cst.Attribute) and node.func.attr.value in _READ_METHODS
+        ):
+            pending = Pending(node, self.frames[-1])
+            self.calls.append(pending)
+            self.expressions.append(pending)
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if isinstance(node.operator, cst.Divide):  # Path(__file__).parent / "assets"
+            self.expressions.append(Pending(node, self.frames[-1]))
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Subscript):

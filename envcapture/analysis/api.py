@@ -30,7 +30,7 @@ from envcapture.analysis.cache import (
 )
 from envcapture.analysis.classify import Analysis, CacheStats, classify
 from envcapture.analysis.conditions import import_is_active
-from envcapture.analysis.entries import entry_points_for
+from envcapture.analysis.entries import cmd_named_files, entry_points_for
 from envcapture.analysis.finder import ModuleFinder
 from envcapture.analysis.mapping import tables_digest
 from envcapture.analysis.model import EntryKind, EntryPoint, SourceFacts
@@ -286,6 +286,8 @@ def analyze(
     if job is None and not entry_points:
         raise InputError("nothing to analyse: give entry points or --config config.yaml")
     entries, entry_diags = entry_points_for(job, entry_points, project_dir)
+    named_files = cmd_named_files(job, project_dir) if not entry_points else ()
+    inputs = _project_inputs(job)
     environment = ""
     if snapshot is None:
         snapshot, choice = snapshot_for_project(project_dir, options.python)
@@ -302,7 +304,9 @@ def analyze(
     runtime = options.runtime or options.runtime_cmd is not None
     # The runtime pass runs the job's code: its result is never reused.
     analyses = AnalysisCache(options.cache_dir, enabled=options.use_cache and not runtime)
-    key = analyses.key(str(project_dir), repr(entries), repr(target), repr(snapshot), tables_digest())
+    key = analyses.key(
+        str(project_dir), repr(entries), repr(target), repr(snapshot), tables_digest(), repr(named_files), repr(inputs)
+    )
     previous = analyses.get(key)
     started = time.time_ns()
     current = previous.revalidate(started) if previous is not None else None
@@ -327,6 +331,8 @@ def analyze(
                 read_facts=reader,
                 evaluate=import_is_active,
                 finder=finder,
+                named_files=named_files,
+                inputs=inputs,
             )
         finally:
             reader.close()
@@ -352,6 +358,13 @@ def analyze(
         )
     )
     return replace(analysis, diagnostics=merged, stats=stats, environment=environment)
+
+
+def _project_inputs(job: JobConfig | None) -> tuple[str, ...]:
+    """The config's inputs given by a relative path: a data file among them stays an input."""
+    if job is None:
+        return ()
+    return tuple(spec.path for spec in job.inputs if not os.path.isabs(os.path.expanduser(spec.path)))
 
 
 def _looked_at(

@@ -41,6 +41,8 @@ from envcapture.analysis.model import (
     EXTRACTOR_VERSION,
     Condition,
     DynamicKind,
+    FileRef,
+    FileUse,
     ImportSite,
     PathAddition,
     Scope,
@@ -96,6 +98,7 @@ def facts_to_json(facts: SourceFacts) -> dict[str, Any]:
         "has_main_guard": facts.has_main_guard,
         "error": _diag_to_json(facts.error) if facts.error else None,
         "diagnostics": [_diag_to_json(d) for d in facts.diagnostics],
+        "file_refs": [[r.line, r.path, r.use.value, r.how, r.from_file_dir] for r in facts.file_refs],
     }
 
 
@@ -123,6 +126,10 @@ def facts_from_json(data: dict[str, Any]) -> SourceFacts:
         has_main_guard=data["has_main_guard"],
         error=_diag_from_json(data["error"]) if data["error"] else None,
         diagnostics=tuple(_diag_from_json(d) for d in data["diagnostics"]),
+        file_refs=tuple(
+            FileRef(line=line, path=p, use=FileUse(use), how=how, from_file_dir=rel)
+            for line, p, use, how, rel in data["file_refs"]
+        ),
     )
 
 
@@ -176,7 +183,7 @@ class FactsCache:
 
 # --- the whole-analysis cache ------------------------------------------------------------------
 
-_ANALYSIS_FORMAT = 3  # 2: ImportSite.prefix, LocalFile.via, ImportGraph.prefix_imports; 3: Analysis.added
+_ANALYSIS_FORMAT = 4  # 2: ImportSite.prefix, LocalFile.via, ImportGraph.prefix_imports; 3: Analysis.added; 4: Analysis.data_files
 _RACY_NS = 2_000_000_000  # a stat this close to the walk's start is checked by digest
 
 Stat = tuple[int, int, int]

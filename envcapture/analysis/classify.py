@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from envcapture.analysis.finder import RootOrigin
 from envcapture.analysis.mapping import guess, implied_imports, namespace_portion
-from envcapture.analysis.model import DynamicKind, EntryPoint
+from envcapture.analysis.model import DataFile, DynamicKind, EntryPoint
 from envcapture.analysis.runtime.model import RuntimeReport
 from envcapture.analysis.stdlib import is_stdlib
 from envcapture.analysis.walk import Edge, ImportGraph, LocalFile, ModuleKind, PrefixImport, Resolution
@@ -170,6 +170,7 @@ class Analysis:
     # distributions (merge.py), then, once resolved, installed extras and --with
     # (resolution/additions.py). Sorted by name.
     added: tuple[AddedDistribution, ...] = ()
+    data_files: tuple[DataFile, ...] = ()  # read or run by a literal path, or named in cmd (analysis/datapaths.py)
 
 
 def site_status(edge: Edge, *, taken: bool = False) -> Status:
@@ -437,6 +438,7 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
         diagnostics=tuple(sorted(set(diagnostics), key=lambda d: (d.file or "", d.line or 0, d.code, d.message))),
         graph=graph,
         prefix_imports=prefix_imports,
+        data_files=graph.data_files,
     )
 
 

@@ -12,7 +12,8 @@ What Python does with each kind of entry, and so what the analysis walks:
 * ``./bin/train``, an extension-less project file whose ``#!`` line runs Python: a script.
 
 `missing_entry_scripts` names the scripts ``cmd`` runs that do not exist, each located in
-config.yaml (``config check``, ``lock`` and ``build`` refuse them).
+config.yaml (``config check``, ``lock`` and ``build`` refuse them); `cmd_named_files` the
+project files its arguments name (``config/train_x.py``, ``--cfg models/yolov5n.yaml``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from envcapture.config.model import JobConfig
 from envcapture.errors import InputError
 from envcapture.model import Diagnostic, Severity
 
-__all__ = ["NO_ENTRY_POINT", "entry_points_for", "missing_entry_scripts"]
+__all__ = ["NO_ENTRY_POINT", "cmd_named_files", "entry_points_for", "missing_entry_scripts"]
 
 NO_ENTRY_POINT = "no-entry-point"
 """Diagnostic code: ``cmd`` runs Python, but no entry point was found (``lock``/``build`` refuse)."""
@@ -208,6 +209,14 @@ def entry_points_for(
         if key not in unique or (entry.runs_main and not unique[key].runs_main):
             unique[key] = entry
     return tuple(unique.values()), tuple(dict.fromkeys(diagnostics))
+
+
+def cmd_named_files(config: JobConfig | None, project: Path) -> tuple[str, ...]:
+    """The project files that arguments of ``cmd``'s Python commands name (``python train.py
+    config/train_x.py --cfg models/yolov5n.yaml``): they travel with the job."""
+    if config is None:
+        return ()
+    return _cmd_analysis(config, project).named_files
 
 
 def missing_entry_scripts(config: JobConfig, project: Path) -> tuple[InputError, ...]:

@@ -33,6 +33,7 @@ written ``--opt=value`` never takes the next word; ``--num_gpus`` equals ``--num
 After an unknown option a launcher's script is the first later word ending in ``.py`` (else
 the entry is undecided), and a wrapper's command the first later word that runs Python.
 A ``.py`` argument of a Python program is an entry point too when it is in ``project_files``;
+any argument in ``project_files`` is a named file (`CommandAnalysis.named_files`);
 a command word with a ``/`` naming one of ``python_scripts`` (extension-less files whose
 ``#!`` line runs Python) is a script.
 Script paths are joined with ``cd`` targets and normalized (``./a.py`` -> ``a.py``), so are
@@ -77,6 +78,7 @@ class CommandAnalysis:
     is_python: bool
     diagnostics: tuple[Diagnostic, ...]
     pythonpath: tuple[str, ...]
+    named_files: tuple[str, ...] = ()  # project files that arguments name: --cfg models/x.yaml, config/train_x.py
 
 
 _ROOT_HINT = "list it in env.python.root-paths"
@@ -221,6 +223,11 @@ def _norm(cwd: str, path: str) -> str:
     return posixpath.normpath(posixpath.join(cwd, path))
 
 
+def _names_project_file(value: str, target: str) -> bool:
+    """Whether an argument may name a project file: not an option, not a path out of the project."""
+    return not value.startswith("-") and not target.startswith(("/", "../")) and target not in (".", "..")
+
+
 def _is_dynamic(word: str) -> bool:
     """A word whose value only the shell knows: a variable, a glob, ``~``, a substitution."""
     return word == "" or any(c in word for c in "$`*?[") or word.startswith("~")
@@ -244,6 +251,7 @@ class _Analyzer:
         self.entries: dict[tuple[EntryKind, str], EntryPoint] = {}
         self.diagnostics: dict[Diagnostic, None] = {}
         self.pythonpath: dict[str, None] = {}
+        self.named_files: dict[str, None] = {}
         self.is_python = False
         self.commands = 0
 
@@ -463,15 +471,21 @@ class _Analyzer:
         self.scan_args(args, ctx)
 
     def scan_args(self, args: Sequence[str], ctx: _Ctx) -> None:
-        """Arguments naming a project ``.py`` file are entry points: ``python main.py other.py``."""
+        """Arguments naming a project ``.py`` file are entry points: ``python main.py other.py``;
+        every project file they name travels with the job: ``--cfg models/yolov5n.yaml``."""
         if ctx.cwd is None:
             return
         for arg in args:
             value = arg.partition("=")[2] if "=" in arg else arg  # --cfg=a.py, hydra's cfg=a.py
-            if value.endswith(".py") and not _is_dynamic(value):
-                target = _norm(ctx.cwd, value)
+            if _is_dynamic(value):
+                continue
+            target = _norm(ctx.cwd, value)
+            if value.endswith(".py"):
                 if target in self.project_files:
                     self.add(EntryKind.SCRIPT, target, ctx)
+                    self.named_files[target] = None  # config/train_x.py, which train.py may exec
+            elif _names_project_file(value, target) and target in self.project_files:  # --cfg models/yolov5n.yaml
+                self.named_files[target] = None
 
     def launch(self, spec: _Spec, head: Sequence[str], args: Sequence[str], ctx: _Ctx, interpreter: str | None = None) -> None:
         """A launcher or wrapper: skip its options, then run its script or its command."""
@@ -596,6 +610,7 @@ def find_entry_points(
         is_python=analyzer.is_python,
         diagnostics=tuple(analyzer.diagnostics),
         pythonpath=tuple(analyzer.pythonpath),
+        named_files=tuple(analyzer.named_files),
     )
 
 

@@ -13,6 +13,7 @@ import enum
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 __all__ = ["STARTUP_MODULES", "Found", "FoundKind", "ModuleFinder", "Root", "RootOrigin", "scan_directory"]
 
@@ -163,6 +164,15 @@ class ModuleFinder:
         listing = _Listing(files, dirs)
         self._listings[directory] = listing
         return listing
+
+    def entry_kind(self, directory: str, name: str) -> Literal["file", "dir"] | None:
+        """Whether ``directory`` (absolute) holds a file or a directory called ``name``
+        (links followed), from its cached listing: the existence checks of the data files
+        the code reads, recorded with the rest for the analysis cache."""
+        listing = self._listing(directory)
+        if name in listing.files:
+            return "file"
+        return "dir" if name in listing.dirs else None
 
     def _find_in(self, directory: str, part: str) -> tuple[FoundKind, str] | None:
         """A package or module named ``part`` directly in ``directory``, or a namespace portion."""

@@ -24,8 +24,10 @@ Conventions of the output:
   literal conjuncts are kept; in an ``else`` the test is negated (``elif`` adds the
   earlier tests negated).
 * ``scope``: comprehensions do not open a scope (they run where they stand); lambdas do.
-* A source without ``import``, ``sys.path`` and ``__main__`` in its text is not parsed
-  at all (it can yield no fact), so a syntax error in it is not reported.
+* ``file_refs``: the files named by a literal path (`datafiles`), sorted by line.
+* A source without ``import``, ``sys.path``, ``__main__``, ``open(``, ``exec(`` and
+  ``__file__`` in its text is not parsed at all (it can yield no fact), so a syntax error
+  in it is not reported.
 
 ``SourceFacts.error`` (severity ERROR, nothing else reported) has the codes
 ``binary-file``, ``decode-error``, ``parse-error`` (line and message from CPython's
@@ -46,8 +48,9 @@ syntax (PEP 695, nested f-string quotes) parses on 3.10 and 3.11; no
 The work is split by concern: `nesting` (the pre-parse nesting scan), `_source` (bytes -> text, parse
 error messages), `_visitor` (the walk that collects import sites and their context),
 `_guards` (optional / type-only / conditions), `_syspath` (``sys.path`` additions),
-`_positions` (lines and columns), `_nodes` (literals and call arguments); this module
-resolves names, relative and dynamic imports, and assembles `SourceFacts`.
+`_positions` (lines and columns), `_nodes` (literals and call arguments), `datafiles` (the
+files the code reads or runs by a literal path); this module resolves names, relative and
+dynamic imports, and assembles `SourceFacts`.
 """
 
 from __future__ import annotations
@@ -67,9 +70,11 @@ from envcapture.analysis._source import decode_source, syntax_error
 from envcapture.analysis._syspath import SysPathReader
 from envcapture.analysis._visitor import FROM_IMPORTS, IMPORTS, FactsVisitor, Pending, walk_markers
 from envcapture.analysis.conditions import evaluate_condition, import_is_active
+from envcapture.analysis.datafiles import DATA_MARKERS, FileRefReader, module_bindings
 from envcapture.analysis.model import (
     EXTRACTOR_VERSION,
     DynamicKind,
+    FileRef,
     ImportSite,
     PathAddition,
     SourceFacts,
@@ -90,8 +95,9 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-# Text that any file with a fact to report contains (`__import__` contains "import").
-_ANY_FACT_MARKERS: Final = ("import", "sys.path", "__main__")
+# Text that any file with a fact to report contains (`__import__` contains "import"); a file
+# without an import reads a file only through a builtin (open, exec) or its own __file__.
+_ANY_FACT_MARKERS: Final = ("import", "sys.path", "__main__", "open(", "exec(", "__file__")
 # A package nests one directory per level and Linux's PATH_MAX is 4096 bytes: a relative
 # import of a higher level always goes beyond the top (and "." * level would be huge).
 _MAX_LEVEL: Final = 2048
@@ -166,7 +172,7 @@ class _Extraction:
         self.notes: list[tuple[cst.CSTNode, str, str]] = []  # node, code, message
 
     def facts(self) -> SourceFacts:
-        visitor = FactsVisitor(self.tree, walk_markers(self.text))
+        visitor = FactsVisitor(self.tree, walk_markers(self.text, DATA_MARKERS))
         self.tree.visit(visitor)
         for pending in visitor.imports:
             self._register_aliases(pending.node)
@@ -192,8 +198,11 @@ class _Extraction:
             additions.extend((pending.node, a) for a in self.sys_path.of_call(pending.node))
         for pending in visitor.assigns:
             additions.extend((pending.node, a) for a in self.sys_path.of_assign(pending.node))
+        reader = FileRefReader(self._qualname, module_bindings(visitor.bindings))
+        refs = list(reader.refs(p.node for p in visitor.expressions))
 
         nodes = [n for n, _ in found] + [n for n, _ in additions] + [n for n, _, _ in self.notes] + list(groups)
+        nodes += [n for n, _ in refs]
         where = starts(self.tree, nodes) if nodes else {}
         grouped = {id(t) for t in groups}
         placed = []
@@ -215,11 +224,13 @@ class _Extraction:
                 for node, code, message in self.notes
             )
         )
+        file_refs: list[FileRef] = sorted({replace(ref, line=where[id(node)][0]) for node, ref in refs})
         return SourceFacts(
             imports=tuple(imports),
             path_additions=path_additions,
             has_main_guard=any(_is_main_guard(stmt) for stmt in self.tree.body),
             diagnostics=diagnostics,
+            file_refs=tuple(file_refs),
         )
 
     # names

@@ -1,4 +1,4 @@
-"""What the static analysis produces: entry points, import sites, per-file facts."""
+"""What the static analysis produces: entry points, import sites, per-file facts, the files the code reads."""
 
 from __future__ import annotations
 
@@ -121,7 +121,82 @@ class PathAddition:
     prepend: bool = True
 
 
-EXTRACTOR_VERSION = 5  # 4: ImportSite.prefix, computed-import diagnostics; 5: alternative_group, fallback
+class FileUse(str, enum.Enum):
+    """How the job uses a file it names by path (analysis/datafiles.py)."""
+
+    READ = "read"  # open("x.json"), np.load("x.npy"), Path("cfg/a.yaml").read_text()
+    EXEC = "exec"  # exec(open("x.py").read()), runpy.run_path("x.py"): analysed for imports too
+    FILE_RELATIVE = "file-relative"  # Path(__file__).parent / "assets" / "x.npz", anywhere in the code
+    DEFAULT = "default"  # argparse add_argument(default="cfg/x.yaml"), click.option(default=...)
+    CMD = "cmd"  # an argument of a Python command in cmd: --cfg models/x.yaml
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class FileRef:
+    """A file one source file names by a literal path, as extraction reads it.
+
+    ``path`` is POSIX and normalized; relative to the job's working directory, or to the
+    directory of the file that names it when ``from_file_dir`` (built from ``__file__``).
+    ``how`` is the code's own spelling, for people: ``exec(open(...))``, ``np.load``,
+    ``open``, ``__file__-relative``, ``argparse default``.
+    """
+
+    line: int
+    path: str
+    use: FileUse
+    how: str
+    from_file_dir: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class FileReason:
+    """Why a file travels with the job: ``file``:``line`` reads it (``how``), or cmd names it
+    (``file`` None). ``from_file_dir``: the code finds it next to ``file``, not in the working
+    directory (what ``verify`` checks)."""
+
+    use: FileUse
+    how: str
+    file: str | None = None
+    line: int | None = None
+    from_file_dir: bool = False
+
+    @property
+    def detail(self) -> str:
+        """How the code names it: ``exec(open(...))``, ``open, __file__-relative``, ``named in cmd``."""
+        if self.from_file_dir and self.use is not FileUse.FILE_RELATIVE:
+            return f"{self.how}, __file__-relative"
+        return self.how
+
+    def __str__(self) -> str:
+        if self.file is None:
+            return self.how
+        verb = "named by" if self.use is FileUse.DEFAULT else "read by"
+        return f"{verb} {self.file}:{self.line} ({self.detail})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class DataFile:
+    """A project file (or a directory, when named from ``__file__``) the job reads or executes
+    by its path rather than imports.
+
+    ``left_out`` says why it does not ship as local code: an exclusion rule (``dotenv``,
+    ``secrets``, ``vcs-metadata``... as the local-code walker names them) or ``job-input``
+    (it is one of the config's ``inputs``, which travel as inputs). ``analysed``: executed as
+    Python (``exec``, ``runpy``), its imports are part of the analysis.
+    """
+
+    path: str  # project-relative POSIX
+    reasons: tuple[FileReason, ...]
+    is_dir: bool = False
+    analysed: bool = False
+    left_out: str | None = None
+
+    @property
+    def ships(self) -> bool:
+        return self.left_out is None
+
+
+EXTRACTOR_VERSION = 6  # 4: ImportSite.prefix, computed-import diagnostics; 5: alternative_group, fallback; 6: file_refs
 """Bumped whenever extraction (analysis/imports.py and its _modules) changes what it returns for the same
 source: part of the cache key (cache.py), so no stale facts are reused."""
 
@@ -135,3 +210,4 @@ class SourceFacts:
     has_main_guard: bool = False
     error: Diagnostic | None = None  # set when the file does not parse; imports is then ()
     diagnostics: tuple[Diagnostic, ...] = ()  # non-fatal findings (relative import beyond top, ...)
+    file_refs: tuple[FileRef, ...] = ()  # files named by a literal path (analysis/datafiles.py)

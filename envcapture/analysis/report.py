@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from envcapture._fs import document_header
 from envcapture.analysis.classify import AddedDistribution, Analysis, SiteRef, Status, UnresolvedModule, strongest_site
-from envcapture.analysis.model import prefix_reason
+from envcapture.analysis.datapaths import JOB_INPUT
+from envcapture.analysis.model import DataFile, FileUse, prefix_reason
 from envcapture.analysis.runtime.model import RuntimeReport, TraceOutcome
 from envcapture.analysis.walk import LocalFile
 from envcapture.model import dist_name
@@ -27,7 +28,9 @@ __all__ = [
     "split_unresolved",
 ]
 
-ANALYSIS_SCHEMA_VERSION = "1.2"  # 1.1: found_by, runtime; 1.2: dynamic_prefixes, site prefix and alternatives, added
+ANALYSIS_SCHEMA_VERSION = (
+    "1.3"  # 1.1: found_by, runtime; 1.2: dynamic_prefixes, site prefix and alternatives, added; 1.3: data_files
+)
 
 
 def _site_json(site: SiteRef) -> dict[str, Any]:
@@ -89,6 +92,20 @@ def _runtime_json(runtime: RuntimeReport | None) -> dict[str, Any] | None:
     }
 
 
+def _data_file_json(f: DataFile) -> dict[str, Any]:
+    return {
+        "path": f.path,
+        "kind": "directory" if f.is_dir else "file",
+        "ships": f.ships,
+        "left_out": f.left_out,
+        "analysed": f.analysed,
+        "reasons": [
+            {"use": r.use.value, "how": r.how, "file": r.file, "line": r.line, "from_file_dir": r.from_file_dir, "text": str(r)}
+            for r in f.reasons
+        ],
+    }
+
+
 def analysis_to_json(analysis: Analysis) -> dict[str, Any]:
     """The documented JSON form (docs/schema/analysis.schema.json). Lists in a stated order:
     entry points as found, everything else sorted by name or path."""
@@ -104,6 +121,7 @@ def analysis_to_json(analysis: Analysis) -> dict[str, Any]:
         "environment": analysis.environment,
         "entry_points": [str(e) for e in analysis.entry_points],
         "local_files": [f.path for f in analysis.local_files],
+        "data_files": [_data_file_json(f) for f in analysis.data_files],
         "distributions": [
             {
                 "name": d.name,
@@ -257,6 +275,29 @@ def _reached(f: LocalFile) -> str:
     return "run time" if f.found_by == "runtime" else "entry point"
 
 
+def _reasons_text(f: DataFile, limit: int | None = 3) -> str:
+    shown = [str(r) for r in (f.reasons if limit is None else f.reasons[:limit])]
+    if limit is not None and len(f.reasons) > limit:
+        shown.append(f"+{len(f.reasons) - limit} more")
+    return "; ".join(shown)
+
+
+def _left_out_text(f: DataFile) -> str:
+    if f.left_out == JOB_INPUT:
+        return "a job input: it travels in inputs"
+    return f"never ships ({f.left_out})"
+
+
+def _shipped_rows(analysis: Analysis, limit: int | None = 3) -> list[tuple[str, str, bool]]:
+    """(path, why, read by path?) of every file that ships as local code: the modules the job
+    reaches (and its entry points), and the files it reads or runs by path, by path; a
+    directory ends in /."""
+    data = {f.path: f for f in analysis.data_files if f.ships}
+    rows = [(f.path, _reached(f), False) for f in analysis.local_files if f.path not in data]
+    rows += [(path + ("/" if f.is_dir else ""), _reasons_text(f, limit), True) for path, f in data.items()]
+    return sorted(rows)
+
+
 def _table(title: str, *columns: str) -> Table:
     """A table that wraps and folds its cells to the terminal's width: nothing is cut off."""
     from rich.table import Table
@@ -287,10 +328,17 @@ def render_analysis(analysis: Analysis) -> RenderableType:
         )
     )
     parts.append(Text.assemble(("Entry points: ", "bold"), ", ".join(str(e) for e in analysis.entry_points) or "none"))
-    files = _table(f"Local files to ship ({len(analysis.local_files)})", "file", "reached from")
-    for f in analysis.local_files:
-        files.add_row(f.path, _reached(f))
+    shipped = _shipped_rows(analysis)
+    files = _table(f"Local files to ship ({len(shipped)})", "file", "reached from")
+    for path, why, _ in shipped:
+        files.add_row(path, why)
     parts.append(files)
+    kept = [f for f in analysis.data_files if not f.ships]
+    if kept:
+        home = _table(f"Read by the job, not shipped ({len(kept)})", "file", "read by", "why")
+        for f in kept:
+            home.add_row(f.path, _reasons_text(f), _left_out_text(f))
+        parts.append(home)
     dists = _table(
         f"Distributions ({len(analysis.distributions)})", "distribution", "version", "status", "imported as", "import sites"
     )
@@ -350,12 +398,14 @@ def render_plain(analysis: Analysis) -> str:
         f"Target: Python {target.python_version} on {target.sys_platform} {target.platform_machine}"
         f" (analysed interpreter: Python {analysis.interpreter_version})",
         "Entry points: " + (", ".join(str(e) for e in analysis.entry_points) or "none"),
-        f"Local files to ship ({len(analysis.local_files)}):",
     ]
-    lines += [
-        f"{f.path}  " + ("entry point" if _reached(f) == "entry point" else f"reached from {_reached(f)}")
-        for f in analysis.local_files
-    ]
+    shipped = _shipped_rows(analysis, None)
+    lines.append(f"Local files to ship ({len(shipped)}):")
+    lines += [f"{path}  " + (why if by_path or why == "entry point" else f"reached from {why}") for path, why, by_path in shipped]
+    kept = [f for f in analysis.data_files if not f.ships]
+    if kept:
+        lines.append(f"Read by the job, not shipped ({len(kept)}):")
+        lines += [f"{f.path}  {_reasons_text(f, None)}  [{_left_out_text(f)}]" for f in kept]
     lines.append(f"Distributions ({len(analysis.distributions)}):")
     for d in analysis.distributions:
         lines.append(
@@ -479,8 +529,9 @@ def _step(file: str, line: int | None = None, imports: str | None = None, detail
     return {"file": file, "line": line, "imports": imports, "detail": detail}
 
 
-def _chain_to(file: str, files: dict[str, LocalFile]) -> list[dict[str, Any]]:
-    """The imports from an entry point down to ``file``: the first step names the entry point."""
+def _chain_to(file: str, files: dict[str, LocalFile], runs: dict[str, DataFile] | None = None) -> list[dict[str, Any]]:
+    """The imports from an entry point down to ``file``: the first step names the entry point.
+    A file run by ``exec``/``runpy`` (``runs``) is reached by the line that runs it."""
     steps: list[dict[str, Any]] = []
     seen: set[str] = set()
     current: str | None = file
@@ -491,7 +542,12 @@ def _chain_to(file: str, files: dict[str, LocalFile]) -> list[dict[str, Any]]:
             steps.append(_step(current, detail="entry point" if local is not None else None))
             break
         importer, line = local.reached_from
-        steps.append(_step(importer, line, local.module, current + (f"; {local.via}" if local.via else "")))
+        ran = runs.get(current) if runs else None
+        how = next((r.detail for r in ran.reasons if (r.file, r.line) == (importer, line)), None) if ran else None
+        if how is not None:
+            steps.append(_step(importer, line, None, f"reads {current} ({how})"))
+        else:
+            steps.append(_step(importer, line, local.module, current + (f"; {local.via}" if local.via else "")))
         current = importer
     return list(reversed(steps))
 
@@ -506,9 +562,18 @@ def explain_json(analysis: Analysis, name: str) -> dict[str, Any] | None:
     of the job: ``kind``, a one-line ``summary`` and the ``chain`` of imports from an entry
     point (each step ``file``, ``line``, ``imports``, ``detail``). None when it is not."""
     files = {f.path: f for f in analysis.local_files}
+    runs = {f.path: f for f in analysis.data_files if f.analysed}
     doc: dict[str, Any] = {"name": name}
+    data = next((f for f in analysis.data_files if f.path == name.rstrip("/")), None)
+    if data is not None:
+        return {**doc, **_explain_data_file(data, files, runs)}
     if name in files:
-        return {**doc, "kind": "local-file", "summary": f"{name} ships as local code because:", "chain": _chain_to(name, files)}
+        return {
+            **doc,
+            "kind": "local-file",
+            "summary": f"{name} ships as local code because:",
+            "chain": _chain_to(name, files, runs),
+        }
     wanted = dist_name(name)
     for d in analysis.distributions:
         if d.name == wanted or name in d.import_names:
@@ -517,7 +582,7 @@ def explain_json(analysis: Analysis, name: str) -> dict[str, Any] | None:
                 **doc,
                 "kind": "distribution",
                 "summary": f"{d.display_name}=={d.version} is {d.status.value} because:",
-                "chain": [*_chain_to(site.file, files), _site_step(site)],
+                "chain": [*_chain_to(site.file, files, runs), _site_step(site)],
                 "also": [{"file": s.file, "line": s.line, "status": s.status.value} for s in d.import_sites if s is not site],
             }
     added = [a for a in analysis.added if a.name == wanted]
@@ -531,7 +596,7 @@ def explain_json(analysis: Analysis, name: str) -> dict[str, Any] | None:
                 **doc,
                 "kind": "not-installed",
                 "summary": f"{u.module} is not installed ({u.reason}{guess}):",
-                "chain": [*_chain_to(site.file, files), _site_step(site)],
+                "chain": [*_chain_to(site.file, files, runs), _site_step(site)],
             }
     for f in analysis.local_files:  # a local module or package by its dotted name
         if f.module == name:
@@ -545,7 +610,7 @@ def explain_json(analysis: Analysis, name: str) -> dict[str, Any] | None:
                 "kind": edge.resolution.kind.value,
                 "summary": f"{name} ({edge.resolution.reason}):",
                 "chain": [
-                    *_chain_to(edge.importer, files),
+                    *_chain_to(edge.importer, files, runs),
                     _step(edge.importer, edge.site.line, name, edge.resolution.kind.value + how),
                 ],
             }
@@ -578,7 +643,35 @@ def _explain_added(analysis: Analysis, added: list[AddedDistribution], files: di
     }
 
 
+def _explain_data_file(data: DataFile, files: dict[str, LocalFile], runs: dict[str, DataFile]) -> dict[str, Any]:
+    """A file the job reads or runs by path: why it ships (or why not), and from where."""
+    what = "directory" if data.is_dir else "file"
+    if data.ships:
+        analysed = " (and is analysed as Python: its imports count)" if data.analysed else ""
+        summary = f"{data.path} ships as local code{analysed} because:"
+    elif data.left_out == JOB_INPUT:
+        summary = f"{data.path} travels in inputs, not as local code; the job reads it:"
+    else:
+        summary = f"{data.path} does not ship ({data.left_out}: such files never leave the machine); the job reads it:"
+    first = next((r for r in data.reasons if r.file is not None), data.reasons[0])
+    if first.file is not None:
+        verb = "names" if first.use is FileUse.DEFAULT else "reads"
+        chain = [*_chain_to(first.file, files, runs), _step(first.file, first.line, None, f"{verb} {data.path} ({first.detail})")]
+    else:
+        chain = [_step("cmd", None, None, f"names {data.path}")]
+    return {
+        "kind": f"data-{what}",
+        "summary": summary,
+        "chain": chain,
+        "also": [{"file": r.file, "line": r.line, "status": str(r)} for r in data.reasons if r is not first],
+    }
+
+
 def _step_text(step: dict[str, Any]) -> str:
+    if step["imports"] is None and step["line"] is not None:
+        return f"{step['file']}:{step['line']} {step['detail']}"
+    if step["imports"] is None and step["file"] == "cmd":
+        return f"cmd {step['detail']}"
     if step["imports"] is None:
         return f"{step['file']} is an entry point" if step["detail"] == "entry point" else str(step["file"])
     if step["line"] is None:  # a reason of the rules that add a distribution
@@ -595,5 +688,10 @@ def explain(analysis: Analysis, name: str) -> list[str] | None:
     doc = explain_json(analysis, name)
     if doc is None:
         return None
-    also = [f"  also imported at {a['file']}:{a['line']} ({a['status']})" for a in doc.get("also", ())]
+    also = [
+        f"  also {a['status']}"
+        if doc["kind"].startswith("data-")
+        else f"  also imported at {a['file']}:{a['line']} ({a['status']})"
+        for a in doc.get("also", ())
+    ]
     return [doc["summary"], *("  " + _step_text(s) for s in doc["chain"]), *also]

@@ -15,6 +15,11 @@ Search order for a top-level name, as ``python <entry>`` on the target would see
 
 Local modules are followed transitively; installed distributions are not descended into
 (their dependencies come from metadata). Only the walk reads files, through ``read_facts``.
+
+The files the code reads or runs by a literal path (``SourceFacts.file_refs``) and the ones
+``cmd`` names are resolved against the project as the target would (`datapaths`); a file
+run as Python (``exec(open("configurator.py").read())``, ``runpy.run_path``) is walked like
+a module, in the walk of the file that runs it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+from envcapture.analysis.datapaths import DataFiles
 from envcapture.analysis.finder import (
     STARTUP_MODULES,
     Found,
@@ -35,7 +41,7 @@ from envcapture.analysis.finder import (
     Root,
     RootOrigin,
 )
-from envcapture.analysis.model import EntryKind, EntryPoint, ImportSite, SourceFacts, prefix_reason
+from envcapture.analysis.model import DataFile, EntryKind, EntryPoint, FileUse, ImportSite, SourceFacts, prefix_reason
 from envcapture.analysis.stdlib import is_stdlib
 from envcapture.environment.model import EnvSnapshot
 from envcapture.model import Diagnostic, Severity, Target
@@ -142,6 +148,7 @@ class ImportGraph:
     edges: tuple[Edge, ...]  # sorted by importer, line, column
     diagnostics: tuple[Diagnostic, ...]
     prefix_imports: tuple[PrefixImport, ...] = ()  # sorted by importer, line
+    data_files: tuple[DataFile, ...] = ()  # sorted by path: read or run by a literal path, or named in cmd
 
 
 def _rel(path: Path | str, project: Path | str) -> str | None:
@@ -173,8 +180,10 @@ class _Walk:
         read_facts: FactsReader,
         finder: ModuleFinder,
         evaluate: Callable[[ImportSite, Target], bool | None],
+        data: DataFiles,
     ) -> None:
         self.project = project
+        self.data = data
         self.snapshot = snapshot
         self.target = target
         self.read_facts = read_facts
@@ -432,6 +441,12 @@ class _Walk:
                 self.set_local_roots(roots)
         for site in facts.imports:
             self.visit_site(rel, site)
+        for ref in facts.file_refs:
+            found = self.data.add_ref(rel, ref)
+            if found is not None and ref.use is FileUse.EXEC:
+                # Runs as Python where it is executed: with this walk's sys.path, as __main__.
+                self.data.mark_analysed(found)
+                self.enqueue(self.project / found, "__main__", False, (rel, ref.line))
 
     def visit_site(self, importer: str, site: ImportSite) -> None:
         active = self.evaluate(site, self.target)
@@ -531,6 +546,8 @@ def build_import_graph(
     read_facts: FactsReader,
     evaluate: Callable[[ImportSite, Target], bool | None],
     finder: ModuleFinder | None = None,
+    named_files: Iterable[str] = (),
+    inputs: Iterable[str] = (),
 ) -> ImportGraph:
     """Walk every entry point's imports to the closure of local code.
 
@@ -538,10 +555,18 @@ def build_import_graph(
     :param read_facts: the extraction stage, usually behind the cache.
     :param evaluate: decides whether a conditional import is active on the target.
     :param finder: the module finder to use (its listings tell what the walk looked at).
+    :param named_files: project files ``cmd`` names as arguments (``--cfg models/x.yaml``).
+    :param inputs: the config's ``inputs`` (project-relative): data files among them stay inputs.
     """
     project = project.resolve()
     finder = finder if finder is not None else ModuleFinder()
+    data = DataFiles(project, finder.entry_kind, inputs=inputs)
     entries = tuple(entry_points)
+    scripts = {e.target for e in entries if e.kind is EntryKind.SCRIPT}
+    for named in named_files:
+        data.add_named(named)
+        if named in scripts:
+            data.mark_analysed(named)  # python train.py config/train_x.py: walked as an entry point
     files: dict[Path, LocalFile] = {}
     edges: set[Edge] = set()
     diagnostics: set[Diagnostic] = set()
@@ -557,6 +582,7 @@ def build_import_graph(
             read_facts=read_facts,
             finder=finder,
             evaluate=evaluate,
+            data=data,
         )
         script: Path | None = None
         if entry.kind is EntryKind.SCRIPT:
@@ -585,12 +611,14 @@ def build_import_graph(
         edges.update(walk.edges)
         diagnostics.update(walk.diagnostics)
         prefixes.update(walk.prefixes)
+    diagnostics.update(data.diagnostics)
     return ImportGraph(
         entry_points=entries,
         local_files=tuple(sorted(files.values(), key=lambda f: f.path)),
         edges=tuple(sorted(edges, key=lambda e: (e.importer, e.site.line, e.site.column, e.resolution.module))),
         diagnostics=tuple(sorted(diagnostics, key=lambda d: (d.file or "", d.line or 0, d.code, d.message))),
         prefix_imports=tuple(sorted(prefixes)),
+        data_files=data.data_files(),
     )
 
 

@@ -38,8 +38,9 @@ from typing import Any
 
 from envcapture._fs import atomic_write_text, document_header, pid_alive, replace_directory, sha256_file
 from envcapture.analysis.api import ConfigLike, EntryPointsLike, job_config
+from envcapture.analysis.datapaths import JOB_INPUT
 from envcapture.analysis.guard import has_main_guard, module_level_imports
-from envcapture.analysis.model import DynamicKind, EntryKind, EntryPoint
+from envcapture.analysis.model import DataFile, DynamicKind, EntryKind, EntryPoint
 from envcapture.analysis.walk import Edge, ModuleKind
 from envcapture.build.job import collect_inputs, job_json, write_inputs
 from envcapture.build.localcode import LocalBundle, Selection, package_dir, select_local_files, write_local_bundle
@@ -179,6 +180,7 @@ def render_manifest(
             "files": [{"path": f.path, "size": f.size, "mode": f"{f.mode:04o}", "sha256": f.sha256} for f in local_code.files],
             "excluded": [{"path": e.path, "rule": e.rule} for e in local_code.excluded],
             "packages": [{"name": name, "path": path} for path, name in sorted(packages)],
+            "read_files": _read_files_json(cap, local_code),
         },
         "verify_modules": verify_modules(cap, closure),
         "verify": dict(verify) if verify is not None else None,
@@ -186,6 +188,23 @@ def render_manifest(
         "artifacts": [{"path": path, "kind": kind, "sha256": sha, "size": size} for path, kind, sha, size in sorted(artifacts)],
     }
     return dump_manifest(doc)
+
+
+def _read_files_json(cap: Capture, local: LocalBundle) -> list[dict[str, Any]]:
+    """The manifest's ``local_code.read_files``: every file the code reads or runs by path
+    (or ``cmd`` names), why, and whether it ships (else the rule or ``job-input``)."""
+    shipped = {f.path for f in local.files}
+    excluded = {e.path: e.rule for e in local.excluded}
+    return [
+        {
+            "path": data.path,
+            "kind": "directory" if data.is_dir else "file",
+            "reasons": [str(reason) for reason in data.reasons],
+            "shipped": _shipped_data(data, shipped),
+            "left_out": data.left_out or excluded.get(data.path),
+        }
+        for data in cap.analysis.data_files
+    ]
 
 
 # --- EDGE: directories ------------------------------------------------------------------------
@@ -256,6 +275,7 @@ class _Local:
     paths: tuple[str, ...]
     packages: tuple[tuple[str, str], ...]  # (directory, dotted name)
     keep_out: Mapping[str, str]
+    directories: tuple[str, ...] = ()  # read by path from __file__: shipped whole
 
 
 def _live(edge: Edge) -> bool:
@@ -272,7 +292,12 @@ def _local_selection(cap: Capture) -> _Local:
     scripts = [e.target for e in cap.analysis.entry_points if e.kind is EntryKind.SCRIPT]
     if cap.local_paths is not None:
         return _Local(files=tuple(scripts), paths=tuple(cap.local_paths), packages=(), keep_out={})
-    files = sorted({*(f.path for f in cap.analysis.local_files), *scripts})
+    # Files the code reads by path go to the walker too: one that the rules never ship is
+    # left out there, with its rule in the manifest. A job input stays an input.
+    data = [f for f in cap.analysis.data_files if f.left_out != JOB_INPUT]
+    inputs = {f.path for f in cap.analysis.data_files if f.left_out == JOB_INPUT}
+    code = (f.path for f in cap.analysis.local_files if f.path not in inputs)
+    files = sorted({*code, *scripts, *(f.path for f in data if not f.is_dir)})
     packages = {found for f in cap.analysis.local_files if (found := package_dir(cap.project, f.path, f.module))}
     # A package loaded by a computed name (``import_module("plugins." + name)``) ships whole
     # even as a bare directory (no __init__.py), unless a package around it already does.
@@ -285,7 +310,8 @@ def _local_selection(cap: Capture) -> _Local:
         for spec in cap.config.inputs:
             if spec.var is None and not os.path.isabs(os.path.expanduser(spec.path)):
                 keep_out[os.path.normpath(spec.path).replace(os.sep, "/")] = "job-input"
-    return _Local(files=tuple(files), paths=(), packages=tuple(sorted(packages)), keep_out=keep_out)
+    directories = tuple(sorted(f.path for f in data if f.is_dir))
+    return _Local(files=tuple(files), paths=(), packages=tuple(sorted(packages)), keep_out=keep_out, directories=directories)
 
 
 def check_local_paths(cap: Capture, shipped: Sequence[str]) -> None:
@@ -321,12 +347,17 @@ def _entry_file(cap: Capture, entry: EntryPoint) -> str | None:
 
 
 def _reached(cap: Capture, start: str) -> set[str]:
-    """The local files the job imports from ``start`` on (live imports only)."""
+    """The local files the job imports (or runs: ``exec(open(...).read())``) from ``start`` on
+    (live imports only)."""
     out: dict[str, list[str]] = {}
     for edge in cap.analysis.graph.edges:
         res = edge.resolution
         if res.kind is ModuleKind.LOCAL and res.file is not None and res.missing_part is None and _live(edge):
             out.setdefault(edge.importer, []).append(res.file)
+    for data in cap.analysis.data_files:
+        for reason in data.reasons if data.analysed else ():
+            if reason.file is not None:
+                out.setdefault(reason.file, []).append(data.path)
     seen = {start}
     todo = [start]
     while todo:
@@ -341,15 +372,18 @@ def verify_plan(cap: Capture, local: LocalBundle, packages: Sequence[tuple[str, 
     """The manifest's ``verify`` section: per entry point, how to load it without running
     the job (``guarded``: imported as a module; else its module-level ``imports`` one by
     one), the local modules it reaches (``required``: an unguarded import, so a failure
-    fails the check), and the data files of their packages, relative to the package."""
+    fails the check), the data files of their packages, relative to the package, and the
+    files the code reads by path (`_read_checks`)."""
     shipped = {f.path for f in local.files}
     required_files = {
         e.resolution.file for e in cap.analysis.graph.edges if e.resolution.kind is ModuleKind.LOCAL and _required(e)
     }
     by_file = {f.path: f.module for f in cap.analysis.local_files}
     entries: list[dict[str, Any]] = []
-    for entry in cap.analysis.entry_points:
-        first = _entry_file(cap, entry)
+    firsts = [_entry_file(cap, entry) for entry in cap.analysis.entry_points]
+    walks = [(first, _reached(cap, first) if first is not None else set()) for first in firsts]
+    reads = _read_checks(cap, shipped, walks)
+    for entry, (first, reached), read_files in zip(cap.analysis.entry_points, walks, reads, strict=True):
         source = b""
         if first is not None and first in shipped:
             try:
@@ -358,7 +392,6 @@ def verify_plan(cap: Capture, local: LocalBundle, packages: Sequence[tuple[str, 
                 source = b""
         main = entry.kind is EntryKind.MODULE and first is not None and first.endswith("/__main__.py")
         guarded = bool(source) and not main and has_main_guard(source)
-        reached = _reached(cap, first) if first is not None else set()
         modules = sorted(
             ({"name": by_file[path], "file": path, "required": path in required_files}
              for path in reached if path in by_file and path != first and by_file[path] != "__main__"),
@@ -390,9 +423,46 @@ def verify_plan(cap: Capture, local: LocalBundle, packages: Sequence[tuple[str, 
                 ],
                 "modules": modules,
                 "data_files": data,
+                "read_files": read_files,
             }
         )
     return {"entries": entries}
+
+
+def _shipped_data(data: DataFile, shipped: set[str]) -> bool:
+    return data.path in shipped or (data.is_dir and any(p.startswith(data.path + "/") for p in shipped))
+
+
+def _read_checks(cap: Capture, shipped: set[str], walks: Sequence[tuple[str | None, set[str]]]) -> list[list[dict[str, Any]]]:
+    """Per entry point, the files the code reads by path that its check looks for, where the
+    code expects them: in the working directory, or next to the reading module as imported
+    (``module``, ``relative``) when the path is built from that module's ``__file__``. Each
+    is checked once, by the first entry that reaches the file reading it (else the first)."""
+    by_file = {f.path: f.module for f in cap.analysis.local_files}
+    plans: list[list[dict[str, Any]]] = [[] for _ in walks]
+    done: set[tuple[str, str | None]] = set()
+    for data in cap.analysis.data_files:
+        if not _shipped_data(data, shipped):
+            continue
+        for reason in data.reasons:
+            reader = reason.file
+            owner = next((i for i, (_, reached) in enumerate(walks) if reader in reached), 0)
+            first = walks[owner][0] if walks else None
+            module = by_file.get(reader) if reader is not None and reason.from_file_dir and reader != first else None
+            module = None if module == "__main__" else module
+            if (data.path, module) in done or not plans:
+                continue
+            done.add((data.path, module))
+            plans[owner].append(
+                {
+                    "path": data.path,
+                    "kind": "directory" if data.is_dir else "file",
+                    "module": module,
+                    "relative": posixpath.relpath(data.path, posixpath.dirname(str(reader))) if module else None,
+                    "by": str(reason),
+                }
+            )
+    return plans
 
 
 def assemble_bundle(
@@ -465,7 +535,7 @@ def _assemble(
     if not plain:
         selection = select_local_files(
             cap.project, files=selected.files, paths=selected.paths,
-            packages=[d for d, _ in selected.packages], keep_out=selected.keep_out,
+            packages=[d for d, _ in selected.packages], keep_out=selected.keep_out, directories=selected.directories,
         )  # fmt: skip
         check_local_paths(cap, [rel for rel, _ in selection.files])
     if plain:

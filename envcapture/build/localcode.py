@@ -1,11 +1,13 @@
 """The job's local files -> ``local-code.tar.gz``: deterministic, secrets left out. EDGE: reads files, writes one.
 
-The selection is the files the analysis reached plus the entry-point scripts and, whole,
-every local package they belong to (auto mode: the package's modules and data files, such
-as ``assets/*.npz`` read through ``os.path.dirname(__file__)``, but not its ``tests``
-directories nor the job's inputs), or the ``local-paths`` files and whole directories
+The selection is the files the analysis reached plus the entry-point scripts, the files the
+code reads or runs by a literal path or ``cmd`` names (``configurator.py``, ``cfg/model.yaml``)
+and, whole, every local package they belong to (auto mode: the package's modules and data
+files, such as ``assets/*.npz`` read through ``os.path.dirname(__file__)``, but not its
+``tests`` directories nor the job's inputs), or the ``local-paths`` files and whole directories
 (manual mode), laid out relative to the job's working directory. Left out, and reported
-with the rule that matched, even inside a listed directory: VCS metadata (``.git``), bytecode
+with the rule that matched (`envcapture._fs.exclusion_rule`), even inside a listed
+directory or read by the code: VCS metadata (``.git``), bytecode
 (``__pycache__``, ``*.pyc``), virtualenvs (a directory holding ``pyvenv.cfg``), ``.env``
 files, private keys (``id_rsa*``, ``*.pem``, ``*.key``...), credential files
 (``.netrc``, ``.pypirc``, ``credentials.json``, ``.aws/``, ``*.p12``...) and secrets files
@@ -32,7 +34,6 @@ PAX format, gzip level 9 with no timestamp and no file name in its header.
 from __future__ import annotations
 
 import errno
-import fnmatch
 import gzip
 import hashlib
 import os
@@ -43,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from envcapture._fs import atomic_writer
+from envcapture._fs import atomic_writer, exclusion_rule
 from envcapture.errors import BuildError, InputError
 
 __all__ = [
@@ -66,28 +67,6 @@ def __dir__() -> list[str]:
 
 ARCHIVE_MTIME = 315532800
 """1980-01-01T00:00:00Z: the mtime of every archive entry."""
-
-# (rule, what it matches): directory names, file names, file globs. Matched per path
-# component, case-sensitively except the globs of keys and certificates.
-_DIR_RULES: tuple[tuple[str, frozenset[str]], ...] = (
-    ("vcs-metadata", frozenset({".git", ".hg", ".svn", ".bzr"})),
-    ("bytecode-cache", frozenset({"__pycache__"})),
-    ("credentials", frozenset({".aws", ".ssh", ".gnupg", ".docker"})),
-)
-_FILE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("vcs-metadata", (".git", ".gitmodules-credentials")),
-    ("bytecode", ("*.pyc", "*.pyo")),
-    ("dotenv", (".env", ".env.*", ".envrc")),
-    ("private-key", ("id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.pem", "*.key", "*.ppk")),
-    (
-        "credentials",
-        (".netrc", "_netrc", ".pypirc", "credentials.json", ".git-credentials", "*.p12", "*.pfx", "*.jks", "*.keystore"),
-    ),
-    (
-        "secrets",
-        ("secrets.yaml", "secrets.yml", "secrets.json", "secrets.toml", "secrets.env", ".secrets", "*.secret", "*.secrets"),
-    ),
-)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
@@ -124,23 +103,6 @@ class LocalBundle:
     size: int
     files: tuple[BundleFile, ...]
     excluded: tuple[Excluded, ...]
-
-
-def exclusion_rule(rel: str, *, is_dir: bool = False) -> str | None:
-    """The rule that leaves ``rel`` (a project-relative POSIX path) out, or ``None``."""
-    parts = PurePosixPath(rel).parts
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if not last or is_dir:
-            for rule, names in _DIR_RULES:
-                if part in names:
-                    return rule
-        if last and not is_dir:
-            lowered = part.lower()
-            for rule, patterns in _FILE_RULES:
-                if any(fnmatch.fnmatchcase(part, p) or fnmatch.fnmatchcase(lowered, p) for p in patterns):
-                    return rule
-    return None
 
 
 _TEST_DIRS = frozenset({"tests", "test", "testing"})
@@ -354,15 +316,19 @@ def select_local_files(
     paths: Iterable[str] = (),
     packages: Iterable[str] = (),
     keep_out: Mapping[str, str] | None = None,
+    directories: Iterable[str] = (),
 ) -> Selection:
     """Choose the files of the archive.
 
-    :param files: project-relative files the analysis reached, and entry-point scripts.
+    :param files: project-relative files the analysis reached, the files the code reads by
+        path, and entry-point scripts; one the rules never ship is left out with its rule.
     :param paths: ``local-paths`` entries: files, or directories taken whole.
     :param packages: directories of local packages the job imports, taken whole but for
         their test directories (``tests``, ``test``, ``testing``: rule ``tests``) and the
         paths in ``keep_out`` (path -> rule, such as the job's inputs); files the analysis
         reached in such a directory ship anyway.
+    :param directories: directories the code reads by path (``Path(__file__).parent /
+        "assets"``), taken whole as packages are.
     :raises InputError: a path or a symlink leads outside the project; a listed path is missing.
     """
     selector = _Selector(Path(project))
@@ -371,7 +337,7 @@ def select_local_files(
         selector.add_file(raw, "local file")
     for raw in paths:
         selector.add_file(raw, "local-paths")
-    for rel in sorted(set(packages)):
+    for rel in sorted({*packages, *directories}):
         selector.add_package(rel)
     excluded = {k: v for k, v in selector.excluded.items() if k not in selector.files}
     return Selection(

@@ -39,7 +39,8 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "envcapture/manifest"
-MANIFEST_SCHEMA_VERSION = "1.2"  # 1.1: the job section, inputs.tar.gz, plain bundles; 1.2: verify, local packages
+# 1.1: the job section, inputs.tar.gz, plain bundles; 1.2: verify, local packages; 1.3: read files
+MANIFEST_SCHEMA_VERSION = "1.3"
 LOCAL_CODE = "local-code.tar.gz"
 WHEELHOUSE = "wheelhouse"
 INPUTS = "inputs.tar.gz"
@@ -51,7 +52,8 @@ class Check:
     """One verification step: ``step`` is ``hash``, ``install``, ``import`` (a
     distribution's module), ``entry`` (an entry point loaded as a module, or one of the
     module-level imports of an unguarded script), ``local`` (a local module, from the job's
-    working directory) or ``data`` (a data file next to its package)."""
+    working directory), ``data`` (a data file next to its package) or ``file`` (a file the
+    code reads by path, where it expects it)."""
 
     step: str
     subject: str

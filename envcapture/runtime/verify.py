@@ -20,8 +20,11 @@
    never imported: its module-level imports are imported one by one instead (with a
    note). Then every local module the entry reaches is imported by name and every data
    file of their packages is looked for next to the package's ``__init__.py`` as
-   imported (from the work directory, or from a wheel built from the project). A failed
-   import behind ``try``/``except`` is a note, not a failure.
+   imported (from the work directory, or from a wheel built from the project); every
+   file the code reads by path (manifest 1.3 ``read_files``) is looked for where the code
+   expects it: in the working directory, or next to the module that builds its path from
+   ``__file__``, as imported. A failed import behind ``try``/``except`` is a note, not a
+   failure.
 """
 
 from __future__ import annotations
@@ -232,6 +235,18 @@ for item in plan.get("data_files", []):
         record("data", subject, os.path.isfile(where), "" if os.path.isfile(where) else "not found next to %s (imported from %s)" % (item["package"], shown))
     except BaseException as exc:
         record("data", subject, False, "package not importable: " + why(exc))
+for item in plan.get("read_files", []):
+    where = os.path.join(here, *item["path"].split("/"))
+    if item.get("module"):
+        try:
+            module = sys.modules.get(item["module"]) or importlib.import_module(item["module"])
+            where = os.path.join(os.path.dirname(module.__file__ or ""), *item["relative"].split("/"))
+        except BaseException as exc:  # the local check reports the module itself
+            record("file", item["path"], False, "module %s not importable: %s" % (item["module"], why(exc)), True)
+            continue
+    found = os.path.isdir(where) if item["kind"] == "directory" else os.path.isfile(where)
+    shown = os.path.relpath(where, here) if where.startswith(here) else where
+    record("file", item["path"], found, "" if found else "not found at %s, where the code expects it (%s)" % (shown, item["by"]))
 sys.stdout.write("\\n@@envcapture@@" + json.dumps(out))
 sys.stdout.flush()
 os._exit(0)

@@ -191,3 +191,53 @@ def test_the_command_warns_once_and_goes_on_with_a_read_only_cache(tmp_path: Pat
     ]
     assert done.stdout == analyze_cli("--no-cache", cache=tmp_path / "unused").stdout
     assert analyze_cli("--no-cache", cache=read_only_dir.path).stderr == ""  # nothing to write, nothing to say
+
+
+# --- the files the code reads by path are part of both caches ---------------------------------------
+
+
+def test_file_references_round_trip() -> None:
+    source = b"import numpy as np\nexec(open('configurator.py').read())\nx = np.load('x.npy')\n"
+    facts = extract_source_facts(source, module="__main__", is_package=False)
+    assert [r.path for r in facts.file_refs] == ["configurator.py", "x.npy"]
+    assert facts_from_json(facts_to_json(facts)) == facts
+
+
+def _reading_project(root: Path) -> Path:
+    root.mkdir(parents=True)
+    (root / "main.py").write_text("import json\ncfg = json.load(open('cfg/a.json'))\nexec(open('extra.py').read())\n")
+    (root / "extra.py").write_text("import csv\n")
+    old = time.time() - 60
+    for path in [root, *root.rglob("*")]:
+        os.utime(path, (old, old))
+    return root
+
+
+def test_a_file_the_code_reads_is_seen_when_it_appears(tmp_path: Path) -> None:
+    project = _reading_project(tmp_path / "job")
+    before = _run(project, tmp_path / "c")
+    assert [f.path for f in before.data_files] == ["extra.py"]
+    assert "csv" in before.stdlib  # the file main.py runs is analysed
+    (project / "cfg").mkdir()
+    (project / "cfg" / "a.json").write_text("{}")
+    old = time.time() - 60
+    os.utime(project, (old, old))  # the project's listing is what changed (cfg/ appeared)
+    after = _run(project, tmp_path / "c")
+    assert [f.path for f in after.data_files] == ["cfg/a.json", "extra.py"]
+    assert _same(after, _run(project, None))
+    warm = _run(project, tmp_path / "c")
+    assert warm.stats.parsed == 0 and warm.data_files == after.data_files
+
+
+def test_the_files_cmd_names_are_part_of_the_key(tmp_path: Path) -> None:
+    project = _reading_project(tmp_path / "job")
+    (project / "a.yaml").write_text("")
+    (project / "b.yaml").write_text("")
+
+    def named(cmd: str) -> list[str]:
+        opts = AnalysisOptions(cache_dir=tmp_path / "c")
+        analysis = analyze(config={"cmd": cmd, "env": {"python": "auto"}}, project=project, options=opts, snapshot=SNAPSHOT)
+        return [f.path for f in analysis.data_files if any(r.how == "named in cmd" for r in f.reasons)]
+
+    assert named("python main.py --cfg a.yaml") == ["a.yaml"]
+    assert named("python main.py --cfg b.yaml") == ["b.yaml"]  # the same entry points, another answer

@@ -270,7 +270,7 @@ def test_report_shows_the_reason(tmp_path: Path) -> None:
     assert "plugins/plain.py  reached from train.py:4, dynamic (prefix plugins.)\n" in plain
     assert "mathutils.py  reached from plugins/fancy.py:1\n" in plain
     doc = analysis_to_json(analysis)
-    assert doc["schema_version"] == "1.2"
+    assert doc["schema_version"] == "1.3"
     assert doc["dynamic_prefixes"] == [
         {
             "file": "train.py",

@@ -466,7 +466,7 @@ def test_cli_runtime_section_and_json(untouched: Path, fixture_env: Any) -> None
     result = runner.invoke(cli, [*args, "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    assert doc["schema_version"] == "1.2"
+    assert doc["schema_version"] == "1.3"
     runtime = doc["runtime"]
     assert [t["outcome"] for t in runtime["traces"]] == ["ok"]
     assert {f["name"] for f in runtime["found_only_at_runtime"]["local_files"]} == {
@@ -497,7 +497,7 @@ def test_json_without_runtime_has_null(fixture_snapshot: Any, tmp_path: Path) ->
         ("main.py",), project=RUNTIME / "side_effect", options=AnalysisOptions(cache_dir=tmp_path), snapshot=fixture_snapshot
     )
     doc = analysis_to_json(analysis)
-    assert doc["runtime"] is None and doc["schema_version"] == "1.2"
+    assert doc["runtime"] is None and doc["schema_version"] == "1.3"
 
 
 # --- distributions imported by included distributions ------------------------------------------------

@@ -279,3 +279,14 @@ def test_package_ships_whole_but_its_tests_and_inputs(tmp_path: Path) -> None:
         ("pkg/data", "job-input"),
         ("pkg/tests", "tests"),
     }
+
+
+def test_a_directory_the_code_reads_ships_whole_with_the_same_rules(tmp_path: Path) -> None:
+    """``Path(__file__).parent / "assets"`` names a directory: it ships as a package does."""
+    for rel in ("tool.py", "assets/mel.npz", "assets/sub/vocab.txt", "assets/secrets.yaml", "assets/cache/big.bin", "cfg.yaml"):
+        _write(tmp_path, rel)
+    selection = select_local_files(
+        tmp_path, files=["tool.py", "cfg.yaml"], directories=["assets"], keep_out={"assets/cache": "job-input"}
+    )
+    assert [rel for rel, _ in selection.files] == ["assets/mel.npz", "assets/sub/vocab.txt", "cfg.yaml", "tool.py"]
+    assert {(e.path, e.rule) for e in selection.excluded} == {("assets/secrets.yaml", "secrets"), ("assets/cache", "job-input")}

@@ -16,121 +16,27 @@ have:
 
 Each is captured from its own virtualenv made with CPython 3.11, built with ``envcapture
 build`` (which verifies the bundle) and run with ``envcapture run`` with the network cut off
-and the project and its virtualenv renamed away.
+and the project and its virtualenv renamed away (`ship_support`). The files a job reads by
+path: tests/runtime/test_ship_datafiles.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from build_support import INDEX_WHEELS, MIRROR, pyenv_python
-from helpers import make_venv, pip_install
-from index_server import IndexServer
-
-from envcapture.runtime.verify import offline_prefix
-
-SHIP = Path(__file__).resolve().parents[1] / "fixtures" / "ship"
-PLACEHOLDER_INDEX = "http://127.0.0.1:9/simple"
-
-
-def _env(cache: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "VIRTUAL_ENV", "ENVCAPTURE_", "PYTHON"))}
-    env["ENVCAPTURE_CACHE_DIR"] = str(cache)
-    env["PIP_CONFIG_FILE"] = os.devnull  # the machine's pip configuration is not the test's
-    return env
-
-
-def _cli(*args: str | Path, cache: Path, cwd: Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*prefix, sys.executable, "-m", "envcapture.cli", *(str(a) for a in args)],
-        cwd=cwd, env=_env(cache), capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-
-
-def _errors(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("envcapture: error:")]
-
-
-@dataclass(frozen=True)
-class Shop:
-    root: Path
-    python: str
-    index: IndexServer
+from helpers import make_venv
+from ship_support import PLACEHOLDER_INDEX, SHIP, Job, Shop, build_job, cli, errors, open_shop, run_offline
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    """CPython 3.11 and a local index with setuptools (the projects' build backend)."""
-    setuptools = MIRROR / INDEX_WHEELS["setuptools"]
-    if not setuptools.is_file():
-        pytest.skip(f"the local wheel mirror lacks {setuptools.name} (the build backend of the fixtures)")
-    py311 = sys.executable if sys.version_info[:2] == (3, 11) else pyenv_python("3.11")
-    if py311 is None:
-        pytest.skip("no CPython 3.11 on this machine")
-    root = tmp_path_factory.mktemp("ship")
-    (root / "index").mkdir()
-    shutil.copy(setuptools, root / "index")
-    server = IndexServer(root / "index").start()
-    try:
-        yield Shop(root=root, python=py311, index=server)
-    finally:
-        server.stop()
-
-
-@dataclass(frozen=True)
-class Job:
-    project: Path
-    venv: Path
-    python: Path
-    bundle: Path
-    cache: Path
-    build: subprocess.CompletedProcess[str]
-
-    def manifest(self) -> dict:  # type: ignore[type-arg]
-        return json.loads((self.bundle / "manifest.json").read_text("utf-8"))
-
-
-def _build(shop: Shop, name: str, *install: str, extra: tuple[str, ...] = ()) -> Job:
-    """Copy ``name``, make its virtualenv (``install``: pip arguments, the project as ``{p}``),
-    build it with the CLI."""
-    base = shop.root / name
-    project = shutil.copytree(SHIP / name, base / "project")
-    config = project / "config.yaml"
-    config.write_text(config.read_text("utf-8").replace(PLACEHOLDER_INDEX, shop.index.url), "utf-8")
-    python = make_venv(base / "venv", shop.python)
-    if install:
-        pip_install(python, *(arg.format(p=project) for arg in install))
-    cache = base / "cache"
-    done = _cli(
-        "build", "--config", config, "--python", python, "-o", base / "bundle", "--no-progress", *extra, cache=cache, cwd=base
-    )
-    return Job(project=project, venv=base / "venv", python=python, bundle=base / "bundle", cache=cache, build=done)
-
-
-def _run_offline(job: Job, tmp: Path) -> subprocess.CompletedProcess[str]:
-    """``envcapture run`` of a copy of the bundle with the network cut off and the project
-    and its virtualenv renamed away."""
-    prefix = offline_prefix()
-    if not prefix or os.geteuid() != 0:
-        pytest.skip("cannot cut the network here: needs root and a working `unshare -n`")
-    bundle = shutil.copytree(job.bundle, tmp / "bundle")
-    hidden = [(p, p.with_name(p.name + ".away")) for p in (job.project, job.venv)]
-    for path, away in hidden:
-        path.rename(away)
-    try:
-        return _cli("run", bundle, "--workdir", tmp / "run", cache=tmp / "cache", cwd=tmp, prefix=prefix)
-    finally:
-        for path, away in hidden:
-            away.rename(path)
+    with open_shop(tmp_path_factory) as opened:
+        yield opened
 
 
 # --- editable install at the repository root, script in a subdirectory -------------------------
@@ -138,7 +44,7 @@ def _run_offline(job: Job, tmp: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def editable(shop: Shop) -> Job:
-    return _build(shop, "editable_repo", "-e", "{p}")
+    return build_job(shop, "editable_repo", "-e", "{p}")
 
 
 def test_editable_project_is_built_as_a_wheel(editable: Job) -> None:
@@ -169,7 +75,7 @@ def test_editable_project_is_built_as_a_wheel(editable: Job) -> None:
 
 def test_editable_wheel_is_reproducible(editable: Job, shop: Shop) -> None:
     again = shop.root / "editable_repo" / "again"
-    done = _cli("build", "--config", editable.project / "config.yaml", "--python", editable.python, "-o", again,
+    done = cli("build", "--config", editable.project / "config.yaml", "--python", editable.python, "-o", again,
                 "--no-progress", "--no-verify", cache=shop.root / "editable_repo" / "cache2", cwd=shop.root)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "1 built" in done.stdout  # a cold store: really built again
@@ -179,7 +85,7 @@ def test_editable_wheel_is_reproducible(editable: Job, shop: Shop) -> None:
 
 
 def test_editable_project_runs_offline_from_a_subdirectory_script(editable: Job, tmp_path: Path) -> None:
-    done = _run_offline(editable, tmp_path)
+    done = run_offline(editable, tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "run" / "outputs" / "results" / "demo.txt").read_text() == "demo: hello from the vocabulary\n"
     assert "demo ok" in done.stdout
@@ -190,7 +96,7 @@ def test_editable_project_runs_offline_from_a_subdirectory_script(editable: Job,
 
 @pytest.fixture(scope="module")
 def src_installed(shop: Shop) -> Job:
-    return _build(shop, "src_installed", "{p}")
+    return build_job(shop, "src_installed", "{p}")
 
 
 def test_src_layout_install_runs_offline(src_installed: Job, tmp_path: Path) -> None:
@@ -198,7 +104,7 @@ def test_src_layout_install_runs_offline(src_installed: Job, tmp_path: Path) -> 
     manifest = src_installed.manifest()
     assert [(d["name"], d["origin"]) for d in manifest["distributions"]] == [("srcpkg", "local-dir")]
     assert [f["path"] for f in manifest["local_code"]["files"]] == ["examples/finetune.py"]
-    done = _run_offline(src_installed, tmp_path)
+    done = run_offline(src_installed, tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "run" / "outputs" / "results" / "tuned.txt").read_text() == "tuned 42\n"
 
@@ -208,7 +114,7 @@ def test_src_layout_install_runs_offline(src_installed: Job, tmp_path: Path) -> 
 
 @pytest.fixture(scope="module")
 def pkgdata(shop: Shop) -> Job:
-    return _build(shop, "pkgdata")
+    return build_job(shop, "pkgdata")
 
 
 def test_local_package_ships_whole(pkgdata: Job) -> None:
@@ -224,7 +130,7 @@ def test_local_package_ships_whole(pkgdata: Job) -> None:
 
 
 def test_local_package_with_data_runs_offline(pkgdata: Job, tmp_path: Path) -> None:
-    done = _run_offline(pkgdata, tmp_path)
+    done = run_offline(pkgdata, tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "run" / "outputs" / "results" / "words.txt").read_text() == "alpha beta gamma plugins\n"
 
@@ -235,13 +141,13 @@ def test_local_package_with_data_runs_offline(pkgdata: Job, tmp_path: Path) -> N
 def test_module_not_importable_from_the_working_directory_fails_verify(shop: Shop) -> None:
     # The analysis refuses it first (import helpers is found only through the project
     # directory, tests/test_cli.py); --allow-unresolved goes on, and verify fails it.
-    job = _build(shop, "off_path", extra=("--allow-unresolved",))
+    job = build_job(shop, "off_path", extra=("--allow-unresolved",))
     assert job.build.returncode == 3, job.build.stdout + job.build.stderr
-    errors = _errors(job.build.stderr)
-    assert "envcapture: error: verify: local helpers (helpers.py): ModuleNotFoundError: No module named 'helpers'" in errors
-    assert errors[-1].startswith("envcapture: error: bundle: the job would fail on the target")
+    lines = errors(job.build.stderr)
+    assert "envcapture: error: verify: local helpers (helpers.py): ModuleNotFoundError: No module named 'helpers'" in lines
+    assert lines[-1].startswith("envcapture: error: bundle: the job would fail on the target")
     # The same bundle, checked with envcapture verify: exit 1 and the failed import.
-    done = _cli("verify", job.bundle, "--json", cache=job.cache, cwd=job.bundle.parent)
+    done = cli("verify", job.bundle, "--json", cache=job.cache, cwd=job.bundle.parent)
     assert done.returncode == 1, done.stderr
     failed = [(c["step"], c["subject"]) for c in json.loads(done.stdout)["checks"] if not c["ok"]]
     assert ("local", "helpers (helpers.py)") in failed and ("entry", "tools/run.py") in failed
@@ -256,7 +162,7 @@ def test_verify_passes_once_the_path_is_set(shop: Shop) -> None:
     text = config.read_text("utf-8").replace(PLACEHOLDER_INDEX, shop.index.url)
     config.write_text(text.replace("cmd: python tools/run.py", "cmd: PYTHONPATH=. python tools/run.py"), "utf-8")
     python = make_venv(base / "venv", shop.python)
-    done = _cli(
+    done = cli(
         "build", "--config", config, "--python", python, "-o", base / "bundle", "--no-progress", cache=base / "cache", cwd=base
     )
     assert done.returncode == 0, done.stderr
@@ -264,9 +170,9 @@ def test_verify_passes_once_the_path_is_set(shop: Shop) -> None:
 
 
 def test_local_paths_that_leave_out_an_imported_module_are_refused(shop: Shop) -> None:
-    job = _build(shop, "manual_paths")
+    job = build_job(shop, "manual_paths")
     assert job.build.returncode == 3, job.build.stdout + job.build.stderr
-    assert _errors(job.build.stderr) == [
+    assert errors(job.build.stderr) == [
         f"envcapture: error: {job.project / 'config.yaml'}:6:5: env.python.local-paths: local-paths leaves out "
         "tok/__init__.py (module tok), imported at main.py:4; the job would fail on the target (add tok to "
         "local-paths, or use type: auto)"

@@ -115,7 +115,7 @@ def test_read_manifest_checks_schema_and_major(cold_build: Built, tmp_path: Path
     assert read_manifest(cold_build.bundle)["schema"] == "envcapture/manifest"
     bundle = _copy(cold_build, tmp_path / "bundle")
     _edit_manifest(bundle, schema_version="2.0")
-    with pytest.raises(InputError, match=r"manifest schema_version '2\.0'; this envcapture reads 1\.2 \(major 1\)$"):
+    with pytest.raises(InputError, match=r"manifest schema_version '2\.0'; this envcapture reads 1\.3 \(major 1\)$"):
         read_manifest(bundle)
     _edit_manifest(bundle, schema="envcapture/environment", schema_version="1.0")
     with pytest.raises(InputError, match=r"not an envcapture manifest \(schema 'envcapture/environment'\)$"):
