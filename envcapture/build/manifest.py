@@ -39,7 +39,7 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "envcapture/manifest"
-MANIFEST_SCHEMA_VERSION = "1.2"  # 1.1: the job section, inputs.tar.gz, plain bundles; 1.2: verify, local packages
+MANIFEST_SCHEMA_VERSION = "1.3"  # 1.1: the job section, inputs.tar.gz, plain bundles; 1.2: verify, local packages; 1.3: sdist
 LOCAL_CODE = "local-code.tar.gz"
 WHEELHOUSE = "wheelhouse"
 INPUTS = "inputs.tar.gz"

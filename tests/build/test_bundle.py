@@ -75,7 +75,7 @@ def test_bundle_layout_and_manifest(cold_build: Built, buildjob: BuildJob) -> No
     ]
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert list(manifest)[:3] == ["schema", "schema_version", "generator"]
-    assert (manifest["schema"], manifest["schema_version"]) == ("envcapture/manifest", "1.2")
+    assert (manifest["schema"], manifest["schema_version"]) == ("envcapture/manifest", "1.3")
     assert manifest["cmd"] == "python main.py"
     assert [e["target"] for e in manifest["entry_points"]] == ["main.py"]
     assert manifest["verify_modules"] == ["editdep", "psutil", "vcsdep"]

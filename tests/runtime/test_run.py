@@ -222,7 +222,7 @@ def cold_run(pyjob: PyJob, tmp_path_factory: pytest.TempPathFactory) -> ColdRun:
 
 def test_manifest_job_section(pyjob: PyJob) -> None:
     manifest = json.loads((pyjob.bundle / "manifest.json").read_text())
-    assert manifest["schema_version"] == "1.2"
+    assert manifest["schema_version"] == "1.3"
     job = manifest["job"]
     assert job["cmd"] == "python main.py --params ${PARAMS} --out ${RESULT} --tag ${TAG}"
     assert job["plain"] is False
