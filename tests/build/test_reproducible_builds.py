@@ -36,13 +36,12 @@ except ModuleNotFoundError:  # Python 3.10
 
 from packaging.pylock import Pylock
 
-from envcapture.build._isolated import _without_rpath
+from envcapture.build import _isolated
+from envcapture.build._isolated import _without_rpath, build_directory, sweep_build_dirs
 from envcapture.build._wheels import unpack_sdist
 from envcapture.build.bundle import build_bundle
 from envcapture.cli import main
 from envcapture.runtime.environment import environment_key
-
-pytestmark = pytest.mark.slow
 
 # what pip installs to build a setup.py project: setuptools and wheel (which needs packaging)
 LEGACY_BACKEND = (INDEX_WHEELS["setuptools"], "wheel-0.46.3-py3-none-any.whl", "packaging-26.3-py3-none-any.whl")
@@ -129,9 +128,30 @@ def test_unpack_sdist_strips_the_top_directory_and_refuses_escapes(tmp_path: Pat
             unpack_sdist(_tar(tmp_path / "bad.tar.gz", members), tmp_path / "bad")
 
 
+def test_the_fixed_build_directory_is_private_locked_and_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_isolated, "_FIXED_PARENT", tmp_path)
+    base = tmp_path / f"envcapture-build.{os.getuid()}"
+    with build_directory("ab" * 32, tmp_path / "fallback", "x-") as bd:
+        assert (bd.fixed, bd.root) == (True, base / ("ab" * 8))
+        assert {p.name for p in bd.root.iterdir()} == {"tmp", "out"}
+        (bd.root / "out" / "x.whl").write_bytes(b"x")
+        assert sweep_build_dirs() == 0  # locked: a live build
+    assert not bd.root.exists()  # emptied afterwards
+    killed = base / ("cd" * 8)  # a build that was killed: its lock is free
+    (killed / "src").mkdir(parents=True)
+    (base / f"{killed.name}.lock").touch()
+    assert sweep_build_dirs() == 1 and not killed.exists()
+    # a base directory others can write (or a link someone planted): a random directory instead
+    base.chmod(0o777)
+    (tmp_path / "fallback").mkdir()
+    with build_directory("ab" * 32, tmp_path / "fallback", "x-") as bd:
+        assert not bd.fixed and bd.root.parent == tmp_path / "fallback"
+
+
 # --- a compiled local project ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="no C compiler")
 @pytest.mark.skipif(PYTHON_311 is None, reason="no CPython 3.11 on this machine")
 def test_a_compiled_local_project_gives_the_same_wheel_from_two_cold_builds_at_other_paths(
@@ -187,6 +207,7 @@ def _sdist(out: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(PYTHON_311 is None, reason="no CPython 3.11 on this machine")
 def test_an_sdist_only_version_is_built_into_the_wheelhouse_and_verifies_offline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
