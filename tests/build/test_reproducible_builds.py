@@ -240,9 +240,14 @@ def test_an_sdist_only_version_is_built_into_the_wheelhouse_and_verifies_offline
         assert (
             "    # shipped in the wheelhouse, built from sdist-only-0.6.2.tar.gz (the index has no wheel for the target)" in lock
         )
+        assert f"    # from {server.url}\n" in lock  # where pip found the sdist, as for a downloaded wheel
+        environment = json.loads((bundle / "environment.json").read_text())
+        (locked,) = [d for d in environment["distributions"] if d["name"] == "sdist-only"]
+        assert locked["found_on"] == [{"kind": "index", "location": server.url}]
         pylock = tomllib.loads((bundle / "pylock.toml").read_text())
         Pylock.from_dict(pylock)
         (package,) = [p for p in pylock["packages"] if p["name"] == "sdist-only"]
+        assert package["index"] == server.url
         assert package["wheels"] == [
             {
                 "name": wheel.name,
@@ -262,7 +267,7 @@ def test_an_sdist_only_version_is_built_into_the_wheelhouse_and_verifies_offline
         assert code == 0, out + err
         counters = json.loads(out)["counters"]
         assert (counters["downloads"], counters["builds"]) == (0, 0)
-        assert (bundle / "requirements.lock.txt").read_text() == lock
+        assert (bundle / "requirements.lock.txt").read_text() == lock  # the sdist's source too, from the store
         # the lock hashes the sdist, the file pip would fetch from the index
         code, out, err = _cli(["lock", "--python", str(venv), "-o", str(tmp_path / "L")], capsys, project)
         assert code == 0, err
