@@ -35,6 +35,8 @@ from envcapture.resolution.sources import source_of_link
 
 __all__ = [
     "PipRun",
+    "found_in_meta",
+    "found_meta",
     "found_on",
     "index_args",
     "pip_command",
@@ -318,3 +320,16 @@ def found_on(
     if not found:
         return None
     return sorted(found, key=lambda s: (s.kind is not SourceKind.FIND_LINKS, found.index(s)))[0]
+
+
+def found_meta(source: PackageSource | None) -> dict[str, str] | None:
+    """What a store entry records of where its file was found (`found_in_meta` reads it back)."""
+    return {"found_on": source.location, "found_on_kind": source.kind.value} if source else None
+
+
+def found_in_meta(meta: Sequence[tuple[str, str]]) -> PackageSource | None:
+    """The source a store entry's ``meta`` (`found_meta`) names, if any."""
+    fields = dict(meta)
+    if fields.get("found_on") and fields.get("found_on_kind") in {k.value for k in SourceKind}:
+        return PackageSource(kind=SourceKind(fields["found_on_kind"]), location=fields["found_on"])
+    return None

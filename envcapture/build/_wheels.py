@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import shutil
 import stat
+import tarfile
 import time
 import zipfile
 from collections.abc import Iterator, Sequence
 from email.parser import Parser
 from pathlib import Path
+from typing import IO
 
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 
 from envcapture._fs import atomic_writer, sha256_file
 from envcapture.model import Target
@@ -25,6 +29,8 @@ __all__ = [
     "tag_key",
     "tags_tried",
     "tree_digest",
+    "unpack_sdist",
+    "wheel_problem",
 ]
 
 DEFAULT_SOURCE_DATE_EPOCH = 315532800
@@ -48,6 +54,30 @@ def tags_tried(target: Target) -> str:
         f"cp{major}{minor}-cp{major}{minor}, cp3*-abi3, cp{major}{minor}-none, py3-none on "
         f"{plats[0]} .. {plats[len(plats) - 4]}, {', '.join(plats[-3:])}; py3-none-any"
     )
+
+
+def wheel_problem(
+    filename: str, name: str, version: str, installed_version: str, target: Target, *, built_here: bool
+) -> str | None:
+    """Why the wheel ``filename`` is not the one of ``name==version`` for ``target``, or ``None``."""
+    try:
+        wheel_name, wheel_version, _, tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename as exc:
+        return str(exc)
+    if str(canonicalize_name(wheel_name)) != str(canonicalize_name(name)):
+        return f"got {filename}, a wheel of {wheel_name}"
+    try:
+        same = wheel_version == Version(version)
+    except InvalidVersion:
+        same = str(wheel_version) == version
+    if not same:
+        return (
+            f"the source now gives version {wheel_version} but {installed_version or version} is installed "
+            "(reinstall it, or revert the version change, then build again)"
+        )
+    if not tags & set(target.wheel_tags(built_here=built_here)):
+        return f"{filename} does not install on the target (tags tried: {tags_tried(target)})"
+    return None
 
 
 def tag_key(target: Target) -> str:
@@ -182,3 +212,69 @@ def copy_tree(root: Path, dest: Path) -> None:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
+
+
+# --- sdists -----------------------------------------------------------------------------------
+
+
+def _member_path(name: str) -> str:
+    """A member's path below the sdist's top directory, checked: relative, no ``..``."""
+    clean = posixpath.normpath(name.replace("\\", "/"))
+    if clean.startswith("/") or clean == ".." or clean.startswith("../"):
+        raise ValueError(f"member {name!r} leads outside the archive")
+    return clean
+
+
+def _strip_top(names: Sequence[str]) -> str:
+    tops = {n.split("/", 1)[0] for n in names if n not in (".", "")}
+    if len(tops) != 1:
+        raise ValueError(f"not one top directory but {len(tops)}")
+    return tops.pop()
+
+
+def _write_member(dest: Path, top: str, path: str, source: IO[bytes], executable: bool) -> None:
+    rel = path[len(top) + 1 :] if path.startswith(top + "/") else ""
+    if not rel:
+        raise ValueError(f"member {path!r} is not inside {top}/")
+    target = dest / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as out:
+        shutil.copyfileobj(source, out)
+    target.chmod(0o755 if executable else 0o644)
+
+
+def unpack_sdist(archive: Path, dest: Path) -> None:
+    """Unpack the sdist ``archive`` (``.tar.gz``, ``.tgz``, ``.tar.bz2``, ``.tar.xz``,
+    ``.zip``) so that its one top directory (``name-version/``) becomes ``dest``.
+
+    Only regular files and directories are written, modes 0644/0755; a member outside
+    the archive's top directory, a link or a device is refused: sdists are downloaded
+    input, and `tarfile`'s own safety filter exists only on recent patch releases.
+
+    :raises ValueError: an unsafe or malformed member, not exactly one top directory.
+    :raises tarfile.TarError, zipfile.BadZipFile: not an archive.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    if archive.name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as zin:
+            infos = [(i, _member_path(i.filename)) for i in zin.infolist()]
+            top = _strip_top([p for _, p in infos])
+            for info, _ in infos:
+                if (info.external_attr >> 16) & 0o170000 == stat.S_IFLNK:
+                    raise ValueError(f"member {info.filename!r} is a link")
+            for info, path in infos:
+                if not info.is_dir():
+                    with zin.open(info) as source:
+                        _write_member(dest, top, path, source, bool((info.external_attr >> 16) & 0o111))
+        return
+    with tarfile.open(archive, "r:*") as tin:
+        members = [(m, _member_path(m.name)) for m in tin.getmembers()]
+        top = _strip_top([p for _, p in members])
+        for member, _ in members:
+            if not (member.isdir() or member.isfile()):
+                raise ValueError(f"member {member.name!r} is not a regular file or directory")
+        for member, path in members:
+            handle = tin.extractfile(member) if member.isfile() else None
+            if handle is not None:
+                with handle:
+                    _write_member(dest, top, path, handle, bool(member.mode & 0o111))

@@ -64,6 +64,7 @@ from envcapture.build.manifest import (
 )
 from envcapture.build.store import Store, StoreKind, usable_store
 from envcapture.build.wheelhouse import (
+    SdistFile,
     WheelEvent,
     Wheelhouse,
     WheelhouseOptions,
@@ -127,6 +128,10 @@ def verify_modules(cap: Capture, closure: Closure) -> list[str]:
     return sorted(modules)
 
 
+def _sdist_json(sdist: SdistFile | None) -> dict[str, str] | None:
+    return {"filename": sdist.filename, "sha256": sdist.sha256} if sdist is not None else None
+
+
 def render_manifest(
     cap: Capture,
     wheelhouse: Wheelhouse,
@@ -171,6 +176,7 @@ def render_manifest(
                 "origin": p.origin.kind.value,
                 "wheel": f"{WHEELHOUSE}/{wheels[p.name].filename}" if p.name in wheels else None,
                 "source": wheels[p.name].source.value if p.name in wheels else None,
+                "sdist": _sdist_json(wheels[p.name].sdist) if p.name in wheels else None,
             }
             for p in closure.pins
         ],

@@ -33,7 +33,7 @@ from envcapture.environment.model import EnvSnapshot
 from envcapture.errors import BuildError
 from envcapture.model import Target
 from envcapture.resolution.capture import Capture, capture
-from envcapture.resolution.model import Closure, Delivery, OriginKind, PackageSource, Pin, SourceKind, Via
+from envcapture.resolution.model import Artifact, Closure, Delivery, OriginKind, PackageSource, Pin, SourceKind, Via
 from envcapture.resolution.sources import DEFAULT_INDEX
 
 # The TOML reader that checks what we write; on Python 3.10 without tomli the dict is
@@ -57,6 +57,7 @@ __all__ = [
     "LocalFileHash",
     "RenderOptions",
     "WrittenLock",
+    "built_from_sdist",
     "credential_env_vars",
     "hash_local_files",
     "lock_job",
@@ -250,6 +251,8 @@ def _iter_requirement_lines(closure: Closure, options: RenderOptions) -> Iterato
             yield f"    # from {mask_url(str(source))}"
         if pin.delivery is Delivery.WHEELHOUSE:
             yield f"    # shipped in the wheelhouse ({pin.origin.kind.value} install)"
+        elif (sdist := built_from_sdist(pin)) is not None:
+            yield f"    # shipped in the wheelhouse, built from {sdist.filename} (the index has no wheel for the target)"
     if closure.dropped:
         yield ""
         yield "# Left out for the target:"
@@ -336,6 +339,14 @@ def _environment_marker(target: Target) -> str:
     )
 
 
+def built_from_sdist(pin: Pin) -> Artifact | None:
+    """The sdist a pin's wheel was built from here: the wheelhouse gives such a pin its
+    wheel (no URL: it is in the bundle) and the index's sdist it came from."""
+    wheels = [a for a in pin.artifacts if a.filename.endswith(".whl")]
+    sdists = [a for a in pin.artifacts if not a.filename.endswith(".whl") and a.url is None]
+    return sdists[0] if sdists and wheels and all(w.url is None for w in wheels) else None
+
+
 def _pylock_package(pin: Pin, closure: Closure) -> dict[str, Any]:
     package: dict[str, Any] = {"name": pin.name, "version": pin.version}
     if pin.requires_python:
@@ -365,11 +376,20 @@ def _pylock_package(pin: Pin, closure: Closure) -> dict[str, Any]:
         # a find-links location is no index: the wheel's path says where it is
     wheels = [a for a in pin.artifacts if a.filename.endswith(".whl")]
     sdists = [a for a in pin.artifacts if not a.filename.endswith(".whl")]
-    if sdists:
+    built_from = built_from_sdist(pin)
+    if sdists and built_from is None:
         sdist = sdists[0]
         package["sdist"] = _file_entry(sdist.filename, sdist.url, sdist.hashes, sdist.size)
     if wheels:
         package["wheels"] = [_file_entry(w.filename, w.url, w.hashes, w.size) for w in sorted(wheels)]
+    if built_from is not None:
+        # PEP 751 wants a URL or a path for an sdist; the bundle ships only the wheel built
+        # from it, so its provenance (file and hash) is a tool entry
+        source: dict[str, Any] = {"name": built_from.filename}
+        if built_from.size is not None:
+            source["size"] = built_from.size
+        source["hashes"] = _hash_table(built_from.hashes)
+        package["tool"] = {"envcapture": {"built-from-sdist": source}}
     return package
 
 

@@ -39,7 +39,7 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "envcapture/manifest"
-# 1.1: the job section, inputs.tar.gz, plain bundles; 1.2: verify, local packages; 1.3: read files
+# 1.1: the job section, inputs.tar.gz, plain bundles; 1.2: verify, local packages; 1.3: read files, sdist
 MANIFEST_SCHEMA_VERSION = "1.3"
 LOCAL_CODE = "local-code.tar.gz"
 WHEELHOUSE = "wheelhouse"

@@ -60,6 +60,7 @@ _DEBRIS_KINDS = ("put", "dl", "build")
 class StoreKind(str, enum.Enum):
     DOWNLOADED = "wheel-downloaded"  # fetched from an index or find-links
     BUILT = "wheel-built"  # built here from a VCS commit, a directory or an sdist
+    SDIST = "sdist-downloaded"  # an index's sdist that a wheel was built from (its hash is locked)
     BUNDLE = "bundle"  # a local-code archive
 
 

@@ -11,15 +11,20 @@
   its configuration files off, and the source each file was found on (pip's debug log) is
   recorded with the wheel (`WheelFile.found_on`) and in the store. pip's temporary files go
   to the download's own directory in the store's ``tmp/``: a killed build leaves nothing
-  partial elsewhere, and the next run removes it (`Store.sweep`).
+  partial elsewhere, and the next run removes it (`Store.sweep`). An index pin whose
+  version has no wheel for the target but an sdist is built from that sdist (``pip
+  download --no-binary=<name>`` with the same sources, then as below); the wheel ships
+  with the sdist's hash beside its own, and the sdist's source is recorded.
 * Wheelhouse pins (VCS commits on this machine, local directories, editable installs,
-  local archives) are built with ``pip wheel --no-deps`` and build isolation (the build
-  backend comes from the job's indexes), from a clean copy of the source, with
-  ``SOURCE_DATE_EPOCH`` (the commit time for VCS, else 1980-01-01) and
-  ``PYTHONHASHSEED=0``; the wheel is then normalized (sorted entries, fixed timestamps and
-  permissions, sorted RECORD) so the same source gives the same bytes. A wheel with
-  compiled code is only accepted when built by a CPython of the target version on Linux
-  x86_64; otherwise a `BuildError` names the package and the ways out.
+  local archives) are built with ``pip wheel --no-deps`` in a build environment of their
+  own (the build backend comes from the job's indexes), from a clean copy of the source
+  in a directory named after its content (`envcapture.build._isolated`: the same source
+  builds at the same path, compiler paths mapped), with ``SOURCE_DATE_EPOCH`` (the
+  commit time for VCS, else 1980-01-01) and ``PYTHONHASHSEED=0``; the wheel is then
+  normalized (sorted entries, fixed timestamps and permissions, sorted RECORD) so the
+  same source gives the same bytes, compiled or not. A wheel with compiled code is only
+  accepted when built by a CPython of the target version on Linux x86_64; otherwise a
+  `BuildError` names the package and the ways out.
 
 Every file goes through the `Store`; a warm run downloads and builds nothing. Pins run in
 a thread pool; transient pip failures are retried twice with backoff. With a ``progress``
@@ -35,24 +40,21 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from packaging.utils import (
-    InvalidWheelFilename,
-    canonicalize_name,
-    parse_wheel_filename,
-)
-from packaging.version import InvalidVersion, Version
-
-from envcapture._fs import sha256_file, temp_prefix
+from envcapture._fs import key_id, sha256_file, temp_prefix
 from envcapture._urls import mask_url
-from envcapture.build._pip import found_on, index_args, pip_environ, raw_progress, run_pip
+from envcapture.build._isolated import BuildDir, IsolatedBuildError, build_directory, build_in, sweep_build_dirs
+from envcapture.build._pip import found_in_meta, found_meta, found_on, index_args, pip_environ, raw_progress, run_pip
 from envcapture.build._wheels import (
     DEFAULT_SOURCE_DATE_EPOCH,
     copy_tree,
@@ -61,25 +63,36 @@ from envcapture.build._wheels import (
     tag_key,
     tags_tried,
     tree_digest,
+    unpack_sdist,
+    wheel_problem,
 )
 from envcapture.build.store import Store, StoreEntry, StoreKind
 from envcapture.environment.interpreters import find_interpreter, host_matches
 from envcapture.errors import BuildError
 from envcapture.model import DistName, Target
-from envcapture.resolution.model import Artifact, Closure, Delivery, OriginKind, PackageSource, Pin, SourceKind
+from envcapture.resolution.model import Artifact, Closure, Delivery, OriginKind, PackageSource, Pin, ResolveOptions
 from envcapture.resolution.sources import configured_indexes
 
 # pip's words for a disk that cannot take the download: full, read-only, over quota, failing.
 _DISK_ERROR_RE = re.compile(r"\[Errno (?:5|28|30|122)\] ([A-Za-z][A-Za-z ,-]+)")
+# pip's words when the index has no file of the pinned version that it may use.
+_NO_MATCH = "No matching distribution found"
+_STEP_WORDS = {
+    "build-env": "cannot create the build environment",
+    "build-requirements": "cannot install the build requirements",
+    "build-wheel": "pip wheel failed",
+}
 
 __all__ = [
     "DEFAULT_SOURCE_DATE_EPOCH",
+    "SdistFile",
     "WheelEvent",
     "WheelFile",
     "WheelSource",
     "Wheelhouse",
     "WheelhouseOptions",
     "WheelhouseStats",
+    "build_local_wheels",
     "build_wheelhouse",
     "is_pure_wheel",
     "normalize_wheel",
@@ -94,7 +107,7 @@ def __dir__() -> list[str]:
 log = logging.getLogger(__name__)
 
 # Bumped when the way wheels are built or normalized changes: older store entries miss.
-_BUILD_FORMAT = "pip-wheel-isolated/1"
+_BUILD_FORMAT = "pip-wheel-fixed-path/2"
 # Bumped when what a download's entry records changes (2: where it was found, in meta).
 _DOWNLOAD_FORMAT = "pip-download/2"
 
@@ -133,7 +146,17 @@ class WheelFile:
     source: WheelSource
     from_store: bool
     downloaded_bytes: int = 0
-    found_on: PackageSource | None = None  # the index or find-links location of a download
+    found_on: PackageSource | None = None  # the index or find-links location of a download (or of its sdist)
+    sdist: SdistFile | None = None  # the index's sdist it was built from
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class SdistFile:
+    """The sdist a wheel was built from (an index version without a wheel for the target)."""
+
+    filename: str
+    sha256: str
+    size: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,6 +225,7 @@ class _Run:
         self.done = 0
         self.total = 0
         self._builder: tuple[str | None, bool] | None = None
+        self._swept_builds = False
 
     # -- helpers
 
@@ -296,6 +320,9 @@ class _Run:
         if entry is not None:
             self._check_known_hashes(pin, entry)
             return self._event("cached", self._wheel(pin, entry, WheelSource.DOWNLOADED, from_store=True))
+        cached = self.cached_sdist_build(pin)
+        if cached is not None:
+            return cached
         major, minor = self.target.python_minor
         bar, on_line = raw_progress(
             (lambda got, size: self._on_the_way(pin, "downloading", got, size)) if self.progress else None
@@ -347,11 +374,14 @@ class _Run:
             if run.returncode != 0 or len(wheels) != 1:
                 where = ", ".join(self._indexes() + [mask_url(u) for u in opts.find_links]) or "no index (--no-index)"
                 detail = run.last_error()
-                raise BuildError(
+                no_wheel = (
                     f"{pin.name}=={pin.version}: step download for {self.where}: no wheel matching the target "
                     f"on {where} after {run.attempts} attempt{'s' if run.attempts > 1 else ''} "
                     f"(tags tried: {tags_tried(self.target)})" + (f": {mask_url(detail)}" if detail else "")
                 )
+                if run.returncode != 0 and _NO_MATCH in f"{run.stderr}\n{run.stdout}":
+                    return self.build_sdist(pin, opts, no_wheel)  # an sdist, maybe: built here
+                raise BuildError(no_wheel)
             wheel = wheels[0]
             self._check_tags(pin, wheel, built_here=False)
             size = wheel.stat().st_size
@@ -359,48 +389,34 @@ class _Run:
             source = found_on(run.log, wheel.name, self.closure.options, extra_indexes=extra, environ=self.environ)
             entry = self.store.put_file(wheel, kind=StoreKind.DOWNLOADED)
         self._check_known_hashes(pin, entry)
-        self.store.record(key, entry, meta={"found_on": source.location, "found_on_kind": source.kind.value} if source else None)
+        self.store.record(key, entry, meta=found_meta(source))
         made = self._wheel(pin, entry, WheelSource.DOWNLOADED, from_store=False, downloaded=size, found=source)
         return self._event("downloaded", made)
 
-    def _check_known_hashes(self, pin: Pin, entry: StoreEntry) -> None:
+    def _check_known_hashes(self, pin: Pin, entry: StoreEntry, *, step: str = "download") -> None:
         known = [a for a in pin.artifacts if a.filename == entry.filename and a.hashes]
         if not known:
             return
         wanted = {h.partition(":")[2] for a in known for h in a.hashes if h.startswith("sha256:")}
         if wanted and entry.sha256 not in wanted:
             raise BuildError(
-                f"{pin.name}=={pin.version}: step download for {self.where}: {entry.filename} has "
+                f"{pin.name}=={pin.version}: step {step} for {self.where}: {entry.filename} has "
                 f"sha256 {entry.sha256}, the index published {min(wanted)}"
             )
 
     def _check_tags(self, pin: Pin, wheel: Path, *, built_here: bool) -> None:
-        try:
-            name, version, _, tags = parse_wheel_filename(wheel.name)
-        except InvalidWheelFilename as exc:
-            raise BuildError(f"{pin.name}=={pin.version}: step wheel-check for {self.where}: {exc}") from exc
-        if str(canonicalize_name(name)) != str(pin.name):
-            raise BuildError(f"{pin.name}=={pin.version}: step wheel-check for {self.where}: got {wheel.name}, a wheel of {name}")
-        try:
-            same = version == Version(pin.version)
-        except InvalidVersion:
-            same = str(version) == pin.version
-        if not same:
-            raise BuildError(
-                f"{pin.name}=={pin.version}: step wheel-check for {self.where}: the source now gives "
-                f"version {version} but {pin.installed_version or pin.version} is installed "
-                "(reinstall it, or revert the version change, then build again)"
-            )
-        if not tags & set(self.target.wheel_tags(built_here=built_here)):
-            raise BuildError(
-                f"{pin.name}=={pin.version}: step wheel-check for {self.where}: {wheel.name} does not "
-                f"install on the target (tags tried: {tags_tried(self.target)})"
-            )
+        problem = wheel_problem(wheel.name, pin.name, pin.version, pin.installed_version, self.target, built_here=built_here)
+        if problem is not None:
+            raise BuildError(f"{pin.name}=={pin.version}: step wheel-check for {self.where}: {problem}")
 
     def _tmp_root(self) -> str:
         path = self.store.tmp_dir
         path.mkdir(parents=True, exist_ok=True)
         self.store.sweep()  # what killed builds left: staged objects, download and build directories
+        with self.lock:
+            sweep, self._swept_builds = not self._swept_builds, True
+        if sweep:  # the fixed build directories of killed builds
+            sweep_build_dirs()
         return str(path)
 
     def _wheel(
@@ -412,11 +428,10 @@ class _Run:
         from_store: bool,
         downloaded: int = 0,
         found: PackageSource | None = None,
+        sdist: StoreEntry | None = None,
     ) -> WheelFile:
         if found is None and from_store:
-            meta = dict(entry.meta)
-            if meta.get("found_on") and meta.get("found_on_kind") in {k.value for k in SourceKind}:
-                found = PackageSource(kind=SourceKind(meta["found_on_kind"]), location=meta["found_on"])
+            found = found_in_meta((sdist or entry).meta)
         return WheelFile(
             name=pin.name,
             version=pin.version,
@@ -427,6 +442,7 @@ class _Run:
             from_store=from_store,
             downloaded_bytes=downloaded,
             found_on=found,
+            sdist=SdistFile(filename=sdist.filename, sha256=sdist.sha256, size=sdist.size) if sdist else None,
         )
 
     # -- builds
@@ -437,6 +453,12 @@ class _Run:
             if entry is not None:
                 return entry
         return None
+
+    @contextmanager
+    def _build_dir(self, base: Mapping[str, Any]) -> Iterator[BuildDir]:
+        """The fixed build directory of the source ``base`` names (see `_isolated`)."""
+        with build_directory(key_id(base), Path(self._tmp_root()), temp_prefix("build")) as bd:
+            yield bd
 
     def build_directory(self, pin: Pin) -> WheelFile:
         source = Path(pin.source or "")
@@ -460,10 +482,9 @@ class _Run:
         entry = self._build_lookup(base)
         if entry is not None:
             return self._event("cached", self._wheel(pin, entry, WheelSource.BUILT, from_store=True))
-        with tempfile.TemporaryDirectory(prefix=temp_prefix("build"), dir=self._tmp_root()) as tmp:
-            staged = Path(tmp, "src", project.name or "project")
-            copy_tree(project, staged)
-            entry = self._build(pin, staged, Path(tmp), base, DEFAULT_SOURCE_DATE_EPOCH)
+        with self._build_dir(base) as bd:
+            copy_tree(project, bd.src)
+            entry = self._build(pin, bd, bd.src, base, DEFAULT_SOURCE_DATE_EPOCH)
         return self._event("built", self._wheel(pin, entry, WheelSource.BUILT, from_store=False))
 
     def build_vcs(self, pin: Pin) -> WheelFile:
@@ -495,8 +516,8 @@ class _Run:
         git = shutil.which("git")
         if git is None:
             raise BuildError(f"{pin.name}=={pin.version}: step checkout for {self.where}: git is not installed")
-        with tempfile.TemporaryDirectory(prefix=temp_prefix("build"), dir=self._tmp_root()) as tmp:
-            checkout = Path(tmp, "src", pin.name)
+        with self._build_dir(base) as bd:
+            checkout = bd.src  # the clone is the source: a subdirectory project keeps its .git above it
             env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1"}
             try:
                 for cmd in (
@@ -520,7 +541,7 @@ class _Run:
                 ) from exc
             project = checkout / origin.subdirectory if origin.subdirectory else checkout
             epoch = int(when) if when.isdigit() else DEFAULT_SOURCE_DATE_EPOCH
-            entry = self._build(pin, project, Path(tmp), base, epoch)
+            entry = self._build(pin, bd, project, base, epoch)
         return self._event("built", self._wheel(pin, entry, WheelSource.BUILT, from_store=False))
 
     def local_archive(self, pin: Pin) -> WheelFile:
@@ -551,38 +572,98 @@ class _Run:
         entry = self._build_lookup(base)
         if entry is not None:
             return self._event("cached", self._wheel(pin, entry, WheelSource.BUILT, from_store=True))
-        with tempfile.TemporaryDirectory(prefix=temp_prefix("build"), dir=self._tmp_root()) as tmp:
-            staged = Path(tmp, "src", path.name)
-            staged.parent.mkdir(parents=True)
-            shutil.copyfile(path, staged)
-            entry = self._build(pin, staged, Path(tmp), base, DEFAULT_SOURCE_DATE_EPOCH)
+        with self._build_dir(base) as bd:
+            self._unpack(pin, path, bd.src)
+            entry = self._build(pin, bd, bd.src, base, DEFAULT_SOURCE_DATE_EPOCH)
         return self._event("built", self._wheel(pin, entry, WheelSource.BUILT, from_store=False))
 
-    def _build(self, pin: Pin, project: Path, tmp: Path, base: dict[str, Any], epoch: int) -> StoreEntry:
+    def _unpack(self, pin: Pin, archive: Path, dest: Path) -> None:
+        try:
+            unpack_sdist(archive, dest)
+        except (OSError, ValueError, tarfile.TarError, zipfile.BadZipFile) as exc:
+            raise BuildError(f"{pin.name}=={pin.version}: step unpack for {self.where}: {archive.name}: {exc}") from exc
+
+    def _sdist_key(self, pin: Pin) -> dict[str, Any]:
+        # Always the target's tags, even for a pure result: whether the index has a wheel
+        # depends on the target, and an index wheel must win wherever there is one.
+        key = {"op": "build-sdist", "format": _BUILD_FORMAT, "name": pin.name, "version": pin.version,
+               "tags": tag_key(self.target), **self._index_key()}  # fmt: skip
+        if pin.origin.index_url:
+            key["pin_index"] = mask_url(pin.origin.index_url)
+        return key
+
+    def cached_sdist_build(self, pin: Pin) -> WheelFile | None:
+        key = self._sdist_key(pin)
+        built = self.store.lookup(key)
+        sdist = self.store.lookup({**key, "op": "sdist"}) if built is not None else None
+        if built is None or sdist is None:
+            return None
+        return self._event("cached", self._wheel(pin, built, WheelSource.BUILT, from_store=True, sdist=sdist))
+
+    def build_sdist(self, pin: Pin, options: ResolveOptions, no_wheel: str) -> WheelFile:
+        """The index has no wheel of ``pin`` for the target: fetch its sdist with pip (the
+        same sources, transport settings and progress as a wheel's download, into the
+        store's temporary directory) and build it in the fixed directory, as for a local
+        project. ``no_wheel`` is the download error, raised as is when there is no sdist either."""
+        key = self._sdist_key(pin)
+        python, _ = self.builder()
+        bar, on_line = raw_progress(
+            (lambda got, size: self._on_the_way(pin, "downloading", got, size)) if self.progress else None
+        )
+        with tempfile.TemporaryDirectory(prefix=temp_prefix("dl"), dir=self._tmp_root()) as tmp:
+            fetched = Path(tmp, "sdist")
+            pip_tmp = Path(tmp, "pip")  # pip's partial downloads and metadata builds, removed with the directory
+            for sub in (fetched, pip_tmp):
+                sub.mkdir()
+            args = ["--python", python] if python else []
+            # --no-binary for this name only: the build requirements that pip installs to
+            # read the sdist's metadata may still be wheels
+            args += ["download", "--no-deps", f"--no-binary={pin.name}", "--no-cache-dir", *bar]
+            args += ["--retries", "0", "--timeout", "30", *index_args(options, self.environ)]
+            args += ["-d", str(fetched), f"{pin.name}=={pin.version}"]
+            run = run_pip(args, env=pip_environ(self.environ, transport=options.transport, TMPDIR=str(pip_tmp)),
+                          retries=self.options.retries, backoff=self.options.backoff, timeout=self.options.timeout,
+                          cwd=Path(tmp), keep_log=True, on_line=on_line)  # fmt: skip
+            files = sorted(fetched.iterdir())
+            if run.returncode != 0 or len(files) != 1 or files[0].name.endswith(".whl"):
+                detail = run.last_error()
+                if _NO_MATCH in f"{run.stderr}\n{run.stdout}" or not detail:
+                    raise BuildError(no_wheel)
+                raise BuildError(
+                    f"{pin.name}=={pin.version}: step build-sdist for {self.where}: the index has no wheel for the "
+                    f"target and its sdist could not be prepared: {mask_url(detail)}"
+                )
+            source = found_on(run.log, files[0].name, options, environ=self.environ)  # options has the pin's index
+            sdist = self.store.put_file(files[0], kind=StoreKind.SDIST)
+            self._check_known_hashes(pin, sdist, step="build-sdist")
+            with self._build_dir(key) as bd:
+                self._unpack(pin, files[0], bd.src)
+                entry = self._build(pin, bd, bd.src, key, DEFAULT_SOURCE_DATE_EPOCH, tags=tag_key(self.target))
+        self.store.record({**key, "op": "sdist"}, sdist, meta=found_meta(source))
+        made = self._wheel(pin, entry, WheelSource.BUILT, from_store=False, downloaded=sdist.size, found=source, sdist=sdist)
+        return self._event("built", made)
+
+    def _build(
+        self, pin: Pin, bd: BuildDir, project: Path, base: dict[str, Any], epoch: int, *, tags: str | None = None
+    ) -> StoreEntry:
         self._on_the_way(pin, "building")
         python, exact = self.builder()
-        out = tmp / "wheels"
-        out.mkdir()
-        args = ["--python", python or sys.executable] if python else []
-        args += ["wheel", "--no-deps", "--no-cache-dir", "--progress-bar", "off", "--wheel-dir", str(out)]
-        args += index_args(self.closure.options, self.environ)
-        args.append(str(project))
         env = pip_environ(self.environ, transport=self.closure.options.transport, SOURCE_DATE_EPOCH=str(epoch))
         # setuptools-scm / hatch-vcs derive the version from .git, which a clean copy of a
         # directory does not have: pretend the version that is installed (for this one
         # distribution only), so the wheel matches the pin.
         scm_name = re.sub(r"[^A-Z0-9]+", "_", pin.name.upper())
         env[f"SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{scm_name}"] = pin.installed_version or pin.version
-        run = run_pip(
-            args, env=env, retries=self.options.retries, backoff=self.options.backoff, timeout=self.options.timeout, cwd=tmp
-        )
-        wheels = sorted(out.glob("*.whl"))
-        if run.returncode != 0 or len(wheels) != 1:
+        what = "sdist" if base["op"] == "build-sdist" else f"{pin.origin.kind.value} install"
+        try:
+            built = build_in(bd, project, python=python or sys.executable, index_args=index_args(self.closure.options, self.environ),
+                             env=env, retries=self.options.retries, backoff=self.options.backoff,
+                             timeout=self.options.timeout)  # fmt: skip
+        except IsolatedBuildError as exc:
+            doing = _STEP_WORDS.get(exc.step, exc.step)
             raise BuildError(
-                f"{pin.name}=={pin.version}: step build-wheel for {self.where}: pip wheel failed "
-                f"({pin.origin.kind.value} install): {mask_url(run.last_error())}"
-            )
-        built = wheels[0]
+                f"{pin.name}=={pin.version}: step build-wheel for {self.where}: {doing} ({what}): {mask_url(exc.detail)}"
+            ) from exc
         pure = is_pure_wheel(built)
         if not pure and not exact:
             major, minor = self.target.python_minor
@@ -595,10 +676,10 @@ class _Run:
                 f"a manylinux wheel of {pin.name} to an index and install it from there",
             )
         self._check_tags(pin, built, built_here=True)
-        normalized = tmp / built.name
+        normalized = bd.root / built.name
         normalize_wheel(built, normalized, epoch=epoch)
         entry = self.store.put_file(normalized, kind=StoreKind.BUILT)
-        self.store.record({**base, "tags": "any" if pure else tag_key(self.target)}, entry)
+        self.store.record({**base, "tags": tags or ("any" if pure else tag_key(self.target))}, entry)
         return entry
 
 
@@ -652,10 +733,13 @@ def build_wheelhouse(
         if wheel is None:
             pins.append(pin)
             continue
-        artifact = Artifact(
-            filename=wheel.filename, hashes=(f"sha256:{wheel.sha256}",), url=None, size=wheel.size, found_on=wheel.found_on
-        )
-        pins.append(replace(pin, artifacts=(artifact,)))
+        sdist = wheel.sdist  # what it was built from: pip accepts either file, the lock says which
+        found = wheel.found_on if sdist is None else None  # a built wheel was found nowhere: its sdist was
+        artifacts = [Artifact(filename=wheel.filename, hashes=(f"sha256:{wheel.sha256}",), size=wheel.size, found_on=found)]
+        if sdist is not None:
+            sha = f"sha256:{sdist.sha256}"
+            artifacts.append(Artifact(filename=sdist.filename, hashes=(sha,), size=sdist.size, found_on=wheel.found_on))
+        pins.append(replace(pin, artifacts=tuple(artifacts)))
     wheels = tuple(sorted(results.values()))
     stats = WheelhouseStats(
         downloads=sum(1 for w in wheels if w.source is WheelSource.DOWNLOADED and not w.from_store),
@@ -671,6 +755,29 @@ def build_wheelhouse(
         stats=stats,
         direct=tuple(sorted(p.name for p in closure.pins if p.delivery is Delivery.DIRECT)),
     )
+
+
+def build_local_wheels(
+    closure: Closure,
+    target: Target,
+    *,
+    store: Store | None = None,
+    options: WheelhouseOptions | None = None,
+    progress: Callable[[WheelEvent], None] | None = None,
+) -> Wheelhouse:
+    """`build_wheelhouse` for the pins built here from local sources only (directories,
+    editable installs, VCS commits and archives on this machine); the other pins of
+    ``closure`` are kept as they are. This is what ``envcapture lock`` hashes: the wheels
+    the bundle will ship, built reproducibly and kept in the store for the build.
+
+    :raises BuildError: as `build_wheelhouse`.
+    """
+    local = tuple(p for p in closure.pins if p.delivery is Delivery.WHEELHOUSE and p.origin.kind is not OriginKind.INDEX)
+    if not local:
+        return Wheelhouse(closure=closure, wheels=(), stats=WheelhouseStats())
+    house = build_wheelhouse(replace(closure, pins=local), target, store=store, options=options, progress=progress)
+    built = {p.name: p for p in house.closure.pins}
+    return replace(house, closure=replace(closure, pins=tuple(built.get(p.name, p) for p in closure.pins)))
 
 
 def write_wheelhouse(wheelhouse: Wheelhouse, directory: Path, *, store: Store | None = None) -> list[Path]:

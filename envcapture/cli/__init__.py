@@ -181,6 +181,8 @@ class _Activity:
             self._pin_bar(event)
             return
         if event.action == "building":
+            if (fetched := self._pins.pop(event.name, None)) is not None:  # the sdist it builds came first
+                self._progress.remove_task(fetched)
             self._pins[event.name] = self._progress.add_task(f"  building {event.name} {event.version}", total=None, amount="")
             return
         task = self._pins.pop(event.name, None)
@@ -212,7 +214,7 @@ class _Activity:
         line = f"envcapture: wheel {event.done}/{event.total}: {event.name} {event.version} {what}"
         if event.size:
             line += f" ({format_size(event.size)})"
-        if event.found_on is not None and event.action == "downloaded":
+        if event.found_on is not None and event.action in ("downloaded", "built"):  # built: from an index's sdist
             line += f" from {event.found_on}"
         _err_console().print(line, markup=False, highlight=False, soft_wrap=True)
 

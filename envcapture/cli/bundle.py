@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,6 +29,10 @@ from envcapture.cli import (
     _warn_cache,
     _with_options,
 )
+
+if TYPE_CHECKING:  # envcapture run loads this module: the resolution stage stays unloaded
+    from envcapture.resolution.capture import Capture
+    from envcapture.resolution.model import Closure
 
 
 @click.command("lock")
@@ -86,6 +90,7 @@ def lock_cmd(
         )
         ui.detail(f"resolved {_count(len(result.closure.pins), 'distribution')} for Python {result.target.python_version}")
         warnings: list[str] = []
+        unbuilt: str | None = None
         if not offline:
             from dataclasses import replace
 
@@ -93,6 +98,9 @@ def lock_cmd(
             client = IndexClient(result.closure.options)
             closure = attach_artifacts(result.closure, result.target, client)
             warnings = [str(w) for w in index_warnings(closure, result.target, client)]
+            # the local packages are hashed as the wheels the bundle will ship: built now
+            # (reproducibly, into the store that envcapture build reads next)
+            closure, unbuilt = _local_wheels(closure, result, activity)
             result = replace(result, closure=closure)
     _warn_cache(result.analysis.stats.write_error)
     out = _console(highlight=False, soft_wrap=True, emoji=False, markup=False)
@@ -118,12 +126,29 @@ def lock_cmd(
     say_added(out, result.analysis)
     for path in written.paths:
         out.print(f"  wrote {_shown_path(path)}", markup=False)
+    if unbuilt is not None:
+        ui.note(f"warning: the local packages were not built, so the lock has no hashes for them: {unbuilt}")
     for name, why in written.skipped:
         ui.note(f"note: {name} not written: {why}")
     for dropped in result.closure.dropped:
         ui.note(f"note: dropped {dropped.name}: {dropped.reason}")
     for unresolved in result.closure.unresolved_for_target:
         ui.note(f"warning: {unresolved.requirement()} is needed on the target but not installed here: {unresolved.reason}")
+
+
+def _local_wheels(closure: Closure, result: Capture, activity: Any) -> tuple[Closure, str | None]:
+    """``closure`` with the wheels of its local packages built and hashed; or as it was,
+    with the reason, when they cannot be built here (the lock is still written)."""
+    from envcapture.build.wheelhouse import WheelhouseOptions, build_local_wheels
+    from envcapture.errors import BuildError
+
+    activity.phase("building the local packages")
+    options = WheelhouseOptions(analysed_python=result.snapshot.executable)
+    try:
+        house = build_local_wheels(closure, result.target, options=options, progress=activity.wheel_progress)
+    except BuildError as exc:
+        return closure, str(exc)
+    return house.closure, None
 
 
 @click.command("build")

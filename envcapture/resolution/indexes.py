@@ -336,8 +336,9 @@ def check_target_wheels(closure: Closure, target: Target, client: IndexClient) -
             found.append(
                 _warn(
                     "no-target-wheel",
-                    f"{pin.name}=={pin.version} has no wheel for {where}: the target would build it "
-                    "from the sdist (slow, needs compilers); build the wheel into the wheelhouse",
+                    f"{pin.name}=={pin.version} has no wheel for {where}, only an sdist: envcapture build "
+                    "builds its wheel into the wheelhouse (compiled code needs a CPython of the target "
+                    "version here); the lock hashes the sdist",
                 )
             )
         else:

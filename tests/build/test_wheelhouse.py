@@ -287,8 +287,8 @@ def test_build_backend_missing_from_the_index(index_dir: Path, tmp_path: Path, b
     finally:
         server.stop()
     assert str(err.value) == (
-        "build-editdep==0.3.0: step build-wheel for CPython 3.11 on linux x86_64 (manylinux_2_28): pip wheel failed "
-        "(editable install): ERROR: Could not find a version that satisfies the requirement setuptools>=68 "
+        "build-editdep==0.3.0: step build-wheel for CPython 3.11 on linux x86_64 (manylinux_2_28): cannot install the "
+        "build requirements (editable install): ERROR: Could not find a version that satisfies the requirement setuptools>=68 "
         "(from versions: none) ERROR: No matching distribution found for setuptools>=68"
     )
     # the build started, no wheel was counted
