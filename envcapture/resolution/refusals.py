@@ -175,7 +175,9 @@ def missing_imports(
     refused: list[Refusal] = []
     warned: list[tuple[str, int, str]] = []
     for unresolved in analysis.unresolved:
-        sites = [s for s in unresolved.import_sites if _nowhere(unresolved.module, s, kinds)]
+        # A computed name with a literal prefix (``import_module("plugins." + name)``) has
+        # its own warning (the analysis' dynamic-prefix-unresolved): the module is not known.
+        sites = [s for s in unresolved.import_sites if s.prefix is None and _nowhere(unresolved.module, s, kinds)]
         if not sites or (declared is not None and _declared(unresolved, declared)):
             continue
         name = unresolved.guess or "the distribution that provides it"

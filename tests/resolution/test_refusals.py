@@ -168,13 +168,19 @@ def test_a_module_level_import_nothing_provides_is_refused(env: Env, tmp_path: P
 
 @pytest.mark.slow
 def test_imports_that_may_not_run_are_warnings(env: Env, tmp_path: Path) -> None:
-    """Optional, type-only, inactive on Linux, or inside a function: the job starts without them."""
-    project = _project(tmp_path, AUTO, train__py=TRAIN.replace("import fire\n", "fire = None\n"))
+    """Optional, type-only, inactive on Linux, or inside a function: the job starts without
+    them; a computed name has its own warning."""
+    train = TRAIN.replace("import fire\n", "fire = None\n").replace(
+        "import sys\n", "import sys\nimport importlib\nplugin = importlib.import_module('plugins_gone.' + sys.argv[0])\n"
+    )
+    project = _project(tmp_path, AUTO, train__py=train)
     done = _go(env, project, "lock")
     assert done.returncode == 0, done.stderr
     assert _warnings(done.stderr) == [
-        "envcapture: warning: train.py:18: import tensorboardX inside a function: not installed in the analysed "
-        "environment, so that code path may never run (pip install tensorboardX if it does)"
+        "envcapture: warning: train.py:20: import tensorboardX inside a function: not installed in the analysed "
+        "environment, so that code path may never run (pip install tensorboardX if it does)",
+        "envcapture: warning: train.py:14: dynamic import with the prefix plugins_gone.: plugins_gone is not a package "
+        "of the project nor installed, so nothing it loads can ship",
     ]
 
 
