@@ -76,6 +76,7 @@ from envcapture.config.secret_env import check_env_names
 from envcapture.errors import BuildError, InputError, ResolutionError
 from envcapture.resolution.capture import Additions, Capture, capture
 from envcapture.resolution.model import Closure, ResolveOptions
+from envcapture.resolution.refusals import local_paths_refusal
 
 __all__ = [
     "LOCAL_CODE",
@@ -321,27 +322,17 @@ def _local_selection(cap: Capture) -> _Local:
 
 
 def check_local_paths(cap: Capture, shipped: Sequence[str]) -> None:
-    """Refuse ``local-paths`` that leave out a local module the job imports.
+    """Refuse ``local-paths`` whose selected files (test directories and secrets left out)
+    leave out a local module the job imports; `capture` refused what the listed paths
+    leave out before, this sees what the selection excluded. ``--allow-unresolved`` goes on.
 
     :raises ResolutionError: one line naming the module, the importing file:line and the fix.
     """
-    if cap.local_paths is None:
+    if cap.local_paths is None or cap.allow_unresolved:
         return
-    have = set(shipped)
-    for edge in cap.analysis.graph.edges:
-        res = edge.resolution
-        if res.kind is not ModuleKind.LOCAL or res.file is None or res.missing_part is not None or not _required(edge):
-            continue
-        if res.root in ("site", "editable") or res.file in have:
-            continue  # installed in development mode: it ships as a wheel
-        spec = cap.config.env.python if cap.config is not None else None
-        location = spec.local_paths.location if spec is not None and spec.local_paths.given else None
-        raise ResolutionError(
-            f"local-paths leaves out {res.file} (module {res.module}), imported at {edge.importer}:{edge.site.line}; "
-            "the job would fail on the target",
-            location=location,
-            hint=f"add {res.file.split('/')[0] if '/' in res.file else res.file} to local-paths, or use type: auto",
-        )
+    refusal = local_paths_refusal(cap.analysis, cap.config, cap.local_paths, shipped=frozenset(shipped))
+    if refusal is not None:
+        raise refusal.error()
 
 
 def _entry_file(cap: Capture, entry: EntryPoint) -> str | None:

@@ -458,8 +458,9 @@ _allow_secret_env_option = click.option(
 _allow_unresolved_option = click.option(
     "--allow-unresolved",
     is_flag=True,
-    help="Go on when the job cannot run as analysed (a missing entry script, no entry point, an import "
-    "found only outside the target's sys.path); refused by default.",
+    help="Go on when the job cannot run as analysed (a missing entry script, no entry point, an import found only "
+    "outside the target's sys.path or nowhere, local-paths leaving out an imported module, a pin whose Requires-Python "
+    "excludes the target, no-deps leaving out a requirement); refused by default, each becomes a warning.",
 )
 
 

@@ -107,7 +107,7 @@ def lock_cmd(
     say_target(out, ui, result.target, result.closure, [(d.name, d.version) for d in result.snapshot.distributions])
     say_sources(ui, result.closure)
     say_swaps(out, result.closure, result.target)
-    for warning in warnings:
+    for warning in (*result.warnings, *warnings):
         ui.note(f"warning: {warning}")
     command = regenerate(
         "lock",
@@ -226,6 +226,8 @@ def build_cmd(
             additions=Additions(with_requirements=with_requirements, installed_extras=installed_extras),
         )
         ui.detail(f"resolved {_count(len(cap.closure.pins), 'distribution')} for Python {cap.target.python_version}")
+        for warning in cap.warnings:
+            ui.note(f"warning: {warning}")
         activity.phase("wheels")
         options = WheelhouseOptions(jobs=jobs, analysed_python=cap.snapshot.executable)
         result = assemble_bundle(

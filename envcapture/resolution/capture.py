@@ -13,10 +13,9 @@ walk (`envcapture.resolution.additions`): run-time imports by included distribut
 unless turned off, the installed extras; the result lists them as ``analysis.added``.
 ``analyze_job`` does the same for ``envcapture analyze``, without completing for the target.
 
-A job that cannot run as analysed is refused before anything is resolved (unless
-``allow_unresolved``): a script ``cmd`` runs that does not exist or a Python job without an
-entry point (`InputError`, exit 2), an import found only outside the target's ``sys.path``
-(`ResolutionError`, exit 3).
+A job that cannot run as analysed is refused on the way, before the target's indexes are
+asked anything (unless ``allow_unresolved``, which turns each refusal into a warning): see
+`envcapture.resolution.refusals` for what is refused and with which exit code.
 """
 
 from __future__ import annotations
@@ -36,16 +35,14 @@ from envcapture.analysis.api import (
     project_directory,
 )
 from envcapture.analysis.classify import Analysis
-from envcapture.analysis.entries import NO_ENTRY_POINT, missing_entry_scripts
-from envcapture.analysis.walk import FALLBACK_IMPORT
 from envcapture.config.loader import JobConfig
 from envcapture.config.pyproject import read_project_settings
 from envcapture.environment.discover import snapshot_for_project
 from envcapture.environment.model import EnvSnapshot
 from envcapture.environment.pipconfig import PipConfig, read_pip_config
 from envcapture.environment.snapshot import default_interpreter, snapshot_environment
-from envcapture.errors import ConfigError, InputError, Location, ResolutionError
-from envcapture.model import Diagnostic, Severity, Target
+from envcapture.errors import ResolutionError
+from envcapture.model import Diagnostic, DistName, Severity, Target
 from envcapture.resolution.additions import attach_added, runtime_requirements, with_requests, with_requirements
 from envcapture.resolution.closure import resolve
 from envcapture.resolution.manual import (
@@ -54,11 +51,21 @@ from envcapture.resolution.manual import (
     requirements_to_direct,
 )
 from envcapture.resolution.model import Closure, Decision, DirectRequirement, ResolveOptions
+from envcapture.resolution.refusals import (
+    Refusal,
+    entry_problems,
+    fallback_imports,
+    local_paths_refusal,
+    missing_imports,
+    no_deps_refusals,
+    refuse_unrunnable,
+    requires_python_refusals,
+)
 from envcapture.resolution.requirements import parse_requirements_file
 from envcapture.resolution.sources import with_pip_config
 from envcapture.resolution.target import complete_for_target
 
-__all__ = ["Additions", "Capture", "analyze_job", "capture", "direct_requirements", "refuse_unrunnable", "resolve_options"]
+__all__ = ["Additions", "Capture", "analyze_job", "capture", "direct_requirements", "resolve_options"]
 
 
 def __dir__() -> list[str]:
@@ -71,7 +78,9 @@ class Capture:
 
     ``local_paths`` is ``None`` in auto mode (ship what the analysis reached) and the
     effective ``local-paths`` in manual mode; ``decisions`` are the ones made outside
-    the closure (manual-mode derivations, option merges).
+    the closure (manual-mode derivations, option merges). ``warnings`` are one line each:
+    what ``allow_unresolved`` went on with, and imports inside functions that nothing
+    provides (that code path may never run).
     """
 
     analysis: Analysis
@@ -82,6 +91,8 @@ class Capture:
     project: Path
     local_paths: tuple[str, ...] | None = None
     decisions: tuple[Decision, ...] = ()
+    warnings: tuple[str, ...] = ()
+    allow_unresolved: bool = False
 
 
 def resolve_options(config: JobConfig | None) -> ResolveOptions:
@@ -139,40 +150,6 @@ def _added_direct(
     return direct, extras
 
 
-_GO_ON = "--allow-unresolved goes on anyway"
-
-
-def refuse_unrunnable(analysis: Analysis, config: JobConfig | None, project: Path) -> None:
-    """Raise when the job cannot start on the target as analysed; see the module docstring.
-
-    :raises ConfigError: scripts ``cmd`` runs are missing, or Python runs no entry point
-        (every problem, each located in config.yaml).
-    :raises ResolutionError: an import resolves only through a directory the target's
-        ``sys.path`` lacks (the first one, with the fix, and how many more).
-    """
-    problems: list[InputError] = []
-    if config is not None:
-        for problem in missing_entry_scripts(config, project):
-            problems.append(InputError(problem.message, location=problem.location, hint=f"fix cmd; {_GO_ON}"))
-        if any(d.code == NO_ENTRY_POINT for d in analysis.diagnostics):
-            where = config.cmd_location or Location(file=config.source, key="cmd")
-            problems.append(
-                InputError(
-                    "runs Python, but no entry point was found in it",
-                    location=where,
-                    hint=f"list the scripts or -m modules it runs in env.python.root-paths; {_GO_ON}",
-                )
-            )
-    if problems:
-        raise ConfigError.from_problems(problems)
-    if config is not None and config.env.python is None:
-        return  # a plain job: only its inputs travel
-    fallback = [d for d in analysis.diagnostics if d.code == FALLBACK_IMPORT and d.severity is Severity.ERROR]
-    if fallback:
-        more = f" [and {len(fallback) - 1} more: envcapture analyze lists them]" if len(fallback) > 1 else ""
-        raise ResolutionError(f"{fallback[0]}{more}", hint=_GO_ON)
-
-
 def capture(
     entry_points: EntryPointsLike = (),
     *,
@@ -202,7 +179,8 @@ def capture(
         options are still merged in).
     :param complete: resolve what the target needs but the local environment lacks
         (`complete_for_target`, needs uv and the indexes).
-    :param allow_unresolved: go on with a job `refuse_unrunnable` refuses.
+    :param allow_unresolved: go on with a job `envcapture.resolution.refusals` refuses
+        (each refusal becomes one of ``Capture.warnings``).
     :param additions: ``--with`` requirements and the installed-extras switch (`Additions`).
     :param pip_config: pip's configuration under the job's options (default: asked of the
         analysed interpreter's pip, `read_pip_config`).
@@ -211,7 +189,9 @@ def capture(
         point; a pip configuration pip cannot read.
     :raises ResolutionError: an installed distribution's metadata cannot be read; an
         import found only outside the target's ``sys.path``; a ``with`` distribution
-        that is not installed.
+        that is not installed; a module-level import that nothing provides; ``local-paths``
+        leaving out an imported module; a pin whose Requires-Python excludes the target;
+        ``no-deps`` leaving out what an imported distribution requires.
     """
     entry_points = entry_point_args(entry_points)
     job = job_config(config, project=project)
@@ -227,8 +207,8 @@ def capture(
         ),
         snapshot=snapshot,
     )
-    if not allow_unresolved:
-        refuse_unrunnable(analysis, job, project_dir)
+    gate = _Gate(allow_unresolved)
+    gate.starts(analysis, job, project_dir)
     target = analysis.target
     base_options = options if options is not None else resolve_options(job)
     direct = direct_requirements(analysis)
@@ -241,12 +221,15 @@ def capture(
     if job is None or spec is not None:  # a plain job (no env.python) ships no environment
         added, use_extras = _added_direct(additions, project_dir, snapshot, manual=is_manual)
     base_options = replace(base_options, installed_extras=use_extras)
+    req_file: str | None = None
+    declared: frozenset[DistName] | None = None
     if spec is not None and is_manual:
         req_file = spec.requirements_file.value if spec.requirements_file.given else None
         file_direct = None
         if req_file is not None:
             parsed = parse_requirements_file(req_file, root=project_dir)
             file_direct = requirements_to_direct(parsed, snapshot, base_dir=str(project_dir))
+            declared = frozenset(r.name for r in file_direct)
             keys = frozenset(k for k, s in (("index-url", spec.pip.index_url),) if s.given)
             base_options, merged = merge_file_options(base_options, parsed, config_keys=keys)
             decisions.extend(merged)
@@ -263,12 +246,23 @@ def capture(
         decisions.extend(manual.notes)
         if spec.local_paths.given:
             local_paths = manual.local_paths
+    python_job = job is None or spec is not None  # a plain job ships only its inputs: nothing to refuse
+    if python_job:
+        refused, in_functions = missing_imports(analysis, declared=declared, requirements_file=req_file)
+        gate.settle(refused, listed_by="envcapture analyze lists them")
+        gate.warnings.extend(in_functions)
+    if local_paths is not None:
+        gate.settle([r for r in (local_paths_refusal(analysis, job, local_paths),) if r is not None])
     if pip_config is None:  # a plain job (no env.python) installs nothing
         plain = job is not None and job.env.python is None
         pip_config = PipConfig() if plain else read_pip_config(snapshot.executable)
     base_options, from_pip = with_pip_config(base_options, pip_config)
     decisions.extend(from_pip)
     closure = resolve([*direct, *added], snapshot, target, base_options)
+    if python_job:
+        gate.settle(requires_python_refusals(closure, target))
+        no_deps_at = spec.pip.no_deps.location if spec is not None and spec.pip.no_deps.given else None
+        gate.settle(no_deps_refusals(closure, snapshot, target, analysis, location=no_deps_at, requirements_file=req_file))
     if complete:
         closure = complete_for_target(closure, target)
     if decisions:
@@ -282,7 +276,35 @@ def capture(
         project=project_dir,
         local_paths=local_paths,
         decisions=tuple(decisions),
+        warnings=tuple(gate.warnings),
+        allow_unresolved=allow_unresolved,
     )
+
+
+class _Gate:
+    """Raises the first refusal of each kind, or with ``allow_unresolved`` keeps them all as warnings."""
+
+    def __init__(self, allow_unresolved: bool) -> None:
+        self.allow = allow_unresolved
+        self.warnings: list[str] = []
+
+    def starts(self, analysis: Analysis, job: JobConfig | None, project: Path) -> None:
+        """A missing entry script, no entry point, an import only a fallback finds (`refuse_unrunnable`)."""
+        if not self.allow:
+            refuse_unrunnable(analysis, job, project)
+            return
+        for problem in entry_problems(analysis, job, project):
+            where = f"{problem.location}: " if problem.location is not None else ""
+            self.warnings.append(f"{where}{problem.message} (--allow-unresolved: going on)")
+        if job is None or job.env.python is not None:
+            self.warnings.extend(f"{d} (--allow-unresolved: going on)" for d in fallback_imports(analysis))
+
+    def settle(self, refusals: list[Refusal], *, listed_by: str = "") -> None:
+        if not refusals:
+            return
+        if not self.allow:
+            raise refusals[0].error(len(refusals) - 1, listed_by=listed_by)
+        self.warnings.extend(r.warning() for r in refusals)
 
 
 def analyze_job(
