@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from envcapture.analysis.classify import AddedDistribution
+from envcapture.analysis.report import ANALYSIS_SCHEMA_VERSION
 from envcapture.build.lock import render_environment_json, render_requirements
 from envcapture.cli import cli
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
@@ -201,7 +202,7 @@ def test_analyze_shows_the_extra_with_its_reason(job: Path, tabular_env: Path) -
     assert "dist-alpha" not in out  # the test extra
     code, out = _invoke(*base, "--json")
     doc = json.loads(out)
-    assert doc["schema_version"] == "1.2"
+    assert doc["schema_version"] == ANALYSIS_SCHEMA_VERSION
     assert doc["added"] == [
         {
             "name": "arrowlite",
