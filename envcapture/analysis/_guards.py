@@ -28,6 +28,9 @@ class Effect(NamedTuple):
     optional: bool = False
     type_only: bool = False
     conditions: tuple[Condition, ...] = ()
+    # inside an ``if``/``else`` body (``if args.wandb: import wandb``): the import runs only
+    # when a test passes at run time, which the analysis cannot decide
+    branch: bool = False
 
 
 class GuardEffects:
@@ -45,7 +48,8 @@ class GuardEffects:
             optional = optional or effect.optional
             type_only = type_only or effect.type_only
             conditions.extend(c for c in effect.conditions if c not in conditions)
-        return Effect(optional, type_only, tuple(conditions))
+        branch = any(guard.kind in ("if", "else") for guard in frame.guards)
+        return Effect(optional, type_only, tuple(conditions), branch)
 
     def guard_effect(self, guard: Guard) -> Effect:
         """The effect of one guard (computed once per guard)."""

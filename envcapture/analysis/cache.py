@@ -65,7 +65,7 @@ __all__ = [
     "stat_of",
 ]
 
-_FORMAT = 2  # 2: ImportSite.prefix
+_FORMAT = 3  # 2: ImportSite.prefix; 3: ImportSite.branch, alternative_group, fallback
 
 
 def _diag_to_json(d: Diagnostic) -> dict[str, Any]:
@@ -91,6 +91,9 @@ def facts_to_json(facts: SourceFacts) -> dict[str, Any]:
                 "conditions": [[c.expression, c.negated] for c in s.conditions],
                 "dynamic": s.dynamic.value if s.dynamic else None,
                 "prefix": s.prefix,
+                "branch": s.branch,
+                "alternative_group": s.alternative_group,
+                "fallback": s.fallback,
             }
             for s in facts.imports
         ],
@@ -117,6 +120,9 @@ def facts_from_json(data: dict[str, Any]) -> SourceFacts:
                 conditions=tuple(Condition(expression=e, negated=n) for e, n in s["conditions"]),
                 dynamic=DynamicKind(s["dynamic"]) if s["dynamic"] else None,
                 prefix=s["prefix"],
+                branch=s["branch"],
+                alternative_group=s["alternative_group"],
+                fallback=s["fallback"],
             )
             for s in data["imports"]
         ),
@@ -183,7 +189,7 @@ class FactsCache:
 
 # --- the whole-analysis cache ------------------------------------------------------------------
 
-_ANALYSIS_FORMAT = 4  # 2: ImportSite.prefix, LocalFile.via, ImportGraph.prefix_imports; 3: Analysis.added; 4: Analysis.data_files
+_ANALYSIS_FORMAT = 5  # 5: ImportSite.branch; 2: ImportSite.prefix, LocalFile.via, ImportGraph.prefix_imports; 3: Analysis.added; 4: Analysis.data_files
 _RACY_NS = 2_000_000_000  # a stat this close to the walk's start is checked by digest
 
 Stat = tuple[int, int, int]

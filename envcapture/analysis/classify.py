@@ -82,6 +82,7 @@ class SiteRef:
     conditions: tuple[str, ...] = ()
     found_by: str = "static"  # "static" or "runtime" (seen while the runtime trace ran)
     prefix: str | None = None  # the literal prefix of a computed name ("pkg.plugins."): model.ImportSite.prefix
+    branch: bool = False  # inside an if/else body: model.ImportSite.branch
     # try/except ImportError: the modules the other branch imports instead; the job needs this
     # import or those (see the module docstring)
     alternatives: tuple[str, ...] = ()
@@ -247,6 +248,7 @@ def _site_ref(edge: Edge, alternative: _Alternative | None = None) -> SiteRef:
         dynamic=site.dynamic.value if site.dynamic else None,
         conditions=tuple(("not " if c.negated else "") + c.expression for c in site.conditions),
         prefix=site.prefix,
+        branch=site.branch,
         alternatives=alternative.alternatives if alternative is not None else (),
     )
 

@@ -329,6 +329,7 @@ class _Extraction:
                 optional=effect.optional,
                 type_only=effect.type_only,
                 conditions=effect.conditions,
+                branch=effect.branch,
             )
 
     # dynamic imports
@@ -394,6 +395,7 @@ class _Extraction:
             type_only=effect.type_only,
             conditions=effect.conditions,
             dynamic=kind,
+            branch=effect.branch,
         )
 
     def _prefix_site(self, pending: Pending, kind: DynamicKind, head: str) -> ImportSite | None:
@@ -446,6 +448,7 @@ class _Extraction:
             conditions=effect.conditions,
             dynamic=kind,
             prefix=f"{module}.{partial}",
+            branch=effect.branch,
         )
 
     def _package_argument(self, node: cst.BaseExpression | None) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from envcapture.model import Diagnostic, ModuleName
 
@@ -93,6 +93,9 @@ class ImportSite:
     conditions: tuple[Condition, ...] = ()  # enclosing literal platform/version tests
     dynamic: DynamicKind | None = None
     prefix: str | None = None
+    # inside an if/else body: runs only when its test passes (_guards.Effect); left out of
+    # equality and order, as the statement is the same import wherever it stands
+    branch: bool = field(default=False, compare=False)
     # ``try: import a`` / ``except ImportError: import b``: the job needs one of the two. Both
     # sites are optional, and carry the line of that ``try`` (which groups them); ``fallback``
     # marks the ones in the ``except`` branch, imported only when the ``try`` failed.
@@ -196,7 +199,9 @@ class DataFile:
         return self.left_out is None
 
 
-EXTRACTOR_VERSION = 6  # 4: ImportSite.prefix, computed-import diagnostics; 5: alternative_group, fallback; 6: file_refs
+EXTRACTOR_VERSION = (
+    7  # 7: ImportSite.branch; 4: ImportSite.prefix, computed-import diagnostics; 5: alternative_group, fallback; 6: file_refs
+)
 """Bumped whenever extraction (analysis/imports.py and its _modules) changes what it returns for the same
 source: part of the cache key (cache.py), so no stale facts are reused."""
 

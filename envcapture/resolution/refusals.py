@@ -157,8 +157,9 @@ def _declared(unresolved: UnresolvedModule, declared: Collection[DistName]) -> b
 
 def _starts_with_module(site: SiteRef) -> bool:
     """The import runs when its module loads, unguarded: module or class level, not
-    optional, type-only, inactive or behind a platform/version test."""
-    return site.status is Status.REQUIRED and site.scope != Scope.FUNCTION.value and not site.conditions
+    optional, type-only, inactive, behind a platform/version test or inside an ``if`` body
+    whose test is decided at run time (``if args.wandb: import wandb``)."""
+    return site.status is Status.REQUIRED and site.scope != Scope.FUNCTION.value and not site.conditions and not site.branch
 
 
 def missing_imports(
@@ -183,7 +184,11 @@ def missing_imports(
         name = unresolved.guess or "the distribution that provides it"
         fix = f"list {name} in {requirements_file}" if requirements_file else f"pip install {name}"
         starting = [s for s in sites if _starts_with_module(s)]
-        in_function = [s for s in sites if s.scope == Scope.FUNCTION.value and s.status in (Status.REQUIRED, Status.CONDITIONAL)]
+        in_function = [
+            s
+            for s in sites
+            if (s.scope == Scope.FUNCTION.value or s.branch) and s.status in (Status.REQUIRED, Status.CONDITIONAL)
+        ]
         if starting:
             refused.append(
                 Refusal(
@@ -194,8 +199,9 @@ def missing_imports(
             )
         elif in_function:
             site = in_function[0]
+            where = "inside a function" if site.scope == Scope.FUNCTION.value else "inside an if block"
             text = (
-                f"{site}: import {unresolved.module} inside a function: not installed in the analysed "
+                f"{site}: import {unresolved.module} {where}: not installed in the analysed "
                 f"environment, so that code path may never run ({fix} if it does)"
             )
             warned.append((site.file, site.line, text))

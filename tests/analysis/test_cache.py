@@ -241,3 +241,19 @@ def test_the_files_cmd_names_are_part_of_the_key(tmp_path: Path) -> None:
 
     assert named("python main.py --cfg a.yaml") == ["a.yaml"]
     assert named("python main.py --cfg b.yaml") == ["b.yaml"]  # the same entry points, another answer
+
+
+def test_cached_facts_keep_alternatives_and_branches() -> None:
+    """What the classification reads of a site survives the facts cache: a warm run (or an edit
+    elsewhere) must not turn ``try: import gymnasium / except ImportError: import gym`` into
+    two optional imports, nor an import under a run-time ``if`` into an unguarded one."""
+    source = (
+        "import sys\ntry:\n    import gymnasium as gym\nexcept ImportError:\n    import gym\n"
+        "if '--wandb' in sys.argv:\n    import wandb\n"
+    )
+    facts = extract_source_facts(source, module="train", is_package=False)
+    again = facts_from_json(facts_to_json(facts))
+    kept = [(s.module, s.alternative_group, s.fallback, s.branch) for s in again.imports]
+    assert kept == [(s.module, s.alternative_group, s.fallback, s.branch) for s in facts.imports]
+    assert ("gym", 2, True, False) in kept
+    assert ("wandb", None, False, True) in kept

@@ -185,6 +185,24 @@ def test_imports_that_may_not_run_are_warnings(env: Env, tmp_path: Path) -> None
 
 
 @pytest.mark.slow
+def test_an_import_under_a_run_time_if_is_a_warning(env: Env, tmp_path: Path) -> None:
+    """``if args.wandb: import wandb`` runs only when the test passes, which the analysis
+    cannot decide: the job may start without it (a warning, like a function-level import);
+    the same import unguarded is refused."""
+    train = 'import sys\nUSE = "--wandb" in sys.argv\nif USE:\n    import wandb_logger\nelse:\n    pass\nprint("ok")\n'
+    project = _project(tmp_path, AUTO, train__py=train)
+    done = _go(env, project, "lock")
+    assert done.returncode == 0, done.stderr
+    assert _warnings(done.stderr) == [
+        "envcapture: warning: train.py:4: import wandb_logger inside an if block: not installed in the analysed "
+        "environment, so that code path may never run (pip install wandb-logger if it does)",
+    ]
+    (project / "train.py").write_text("import sys\nimport wandb_logger\n")
+    done = _go(env, project, "lock")
+    assert done.returncode == 3, done.stderr
+
+
+@pytest.mark.slow
 def test_manual_mode_accepts_an_import_its_requirements_file_provides(env: Env, tmp_path: Path) -> None:
     config = "cmd: python train.py\nenv:\n  python:\n    type: manual\n    requirements-file: requirements.txt\n"
     project = _project(tmp_path, config, train__py="import fire\nimport yaml\n", requirements__txt="fire==0.7.0\n")
