@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import NewType
+from typing import TYPE_CHECKING, NewType
 
-from packaging.tags import Tag, compatible_tags, cpython_tags
-from packaging.utils import canonicalize_name
+if TYPE_CHECKING:
+    from packaging.tags import Tag
 
 __all__ = [
     "Diagnostic",
@@ -31,6 +31,10 @@ DistName = NewType("DistName", str)
 
 def dist_name(name: str) -> DistName:
     """Canonicalize ``name`` (``PyYAML`` -> ``pyyaml``)."""
+    # Imported here: packaging.utils loads packaging.tags and .version (~30 ms), which a
+    # warm analysis never needs.
+    from packaging.utils import canonicalize_name
+
     return DistName(canonicalize_name(name))
 
 
@@ -139,6 +143,8 @@ class Target:
         glibc of whatever machine built it) and ``pip download --platform manylinux_*``
         never takes it.
         """
+        from packaging.tags import compatible_tags, cpython_tags
+
         major, minor = self.python_minor
         platforms = list(self.platform_tags())
         if built_here:

@@ -10,10 +10,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, Union
 
 from envcapture._fs import read_user_file, sha256_bytes
 from envcapture.analysis.cache import (
@@ -28,26 +27,31 @@ from envcapture.analysis.cache import (
     racy_after,
     stat_of,
 )
-from envcapture.analysis.classify import Analysis, CacheStats, classify
-from envcapture.analysis.conditions import import_is_active
+from envcapture.analysis.classify import Analysis, CacheStats
 from envcapture.analysis.entries import cmd_named_files, entry_points_for
-from envcapture.analysis.finder import ModuleFinder
 from envcapture.analysis.mapping import tables_digest
 from envcapture.analysis.model import EntryKind, EntryPoint, SourceFacts
-from envcapture.analysis.walk import build_import_graph
 from envcapture.config.accelerator import choose_accelerator
-from envcapture.config.loader import JobConfig, load_config, parse_config
 from envcapture.environment.discover import snapshot_for_project
-from envcapture.environment.model import EnvSnapshot
 from envcapture.errors import InputError
 from envcapture.model import Diagnostic, Severity, Target
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    from envcapture.analysis.finder import ModuleFinder
+    from envcapture.config.model import JobConfig
+    from envcapture.environment.model import EnvSnapshot
+
+# A warm analysis is a few stats and one unpickle: what only a walk needs (the walk, the
+# finder, libcst, the config loader and YAML, the process pool) is imported where it is used.
 
 __all__ = ["AnalysisOptions", "ConfigLike", "EntryPointsLike", "analyze", "entry_point_args", "job_config", "project_directory"]
 
 # What the Python API takes as a job's config: a loaded `JobConfig`, the path of a
 # config.yaml (str or PathLike), or the config already parsed into a mapping (as a job CLI
 # holds it).
-ConfigLike = JobConfig | str | os.PathLike[str] | Mapping[str, Any]
+ConfigLike: TypeAlias = Union["JobConfig", str, "os.PathLike[str]", Mapping[str, Any]]  # JobConfig: imported lazily
 # Entry points: one script path, or a sequence of paths and "-m pkg.mod" strings.
 EntryPointsLike = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
@@ -60,7 +64,11 @@ def job_config(config: ConfigLike | None, *, project: str | os.PathLike[str] | N
 
     :raises ConfigError: the config breaks a rule (every problem is listed).
     """
-    if config is None or isinstance(config, JobConfig):
+    if config is None:
+        return None
+    from envcapture.config.loader import JobConfig, load_config, parse_config
+
+    if isinstance(config, JobConfig):
         return config
     if isinstance(config, Mapping):
         base = Path(os.fspath(project)) if project is not None else Path.cwd()
@@ -192,6 +200,8 @@ class _FactsReader:
         self._waiting[key] = (facts_key, (data, module, is_package, rel))
         if self._pool is None and self.jobs > 1 and len(self._waiting) >= _PARALLEL_THRESHOLD:
             # One pool for the whole analysis, started once enough files wait.
+            from concurrent.futures import ProcessPoolExecutor
+
             self._pool = ProcessPoolExecutor(max_workers=self.jobs)
         if self._pool is not None:
             for waiting, (fkey, args) in self._waiting.items():
@@ -320,6 +330,11 @@ def analyze(
             options.progress(reads, 0)
         stats = CacheStats(hits=reads, misses=0, parsed=0, write_error=analyses.write_error)
     else:
+        from envcapture.analysis.classify import classify
+        from envcapture.analysis.conditions import import_is_active
+        from envcapture.analysis.finder import ModuleFinder
+        from envcapture.analysis.walk import build_import_graph
+
         reader = _FactsReader(project_dir, cache, options.jobs, options.progress, previous)
         finder = ModuleFinder()
         try:

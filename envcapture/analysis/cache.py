@@ -36,7 +36,6 @@ from typing import Any
 
 from envcapture._fs import atomic_write_bytes, default_cache_dir, read_user_file, sha256_bytes
 from envcapture._version import __version__
-from envcapture.analysis.finder import scan_directory
 from envcapture.analysis.model import (
     EXTRACTOR_VERSION,
     Condition,
@@ -212,6 +211,8 @@ def listing_digest(files: frozenset[str] | set[str], dirs: frozenset[str] | set[
 
 def dir_digest(path: str) -> str | None:
     """`listing_digest` of ``path`` as it is now; None when it cannot be listed."""
+    from envcapture.analysis.finder import scan_directory  # only when a directory's stat moved
+
     listing = scan_directory(path)
     return None if listing is None else listing_digest(*listing)
 

@@ -24,17 +24,17 @@ import enum
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import PurePath
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from envcapture.analysis.finder import RootOrigin
-from envcapture.analysis.mapping import guess, implied_imports, namespace_portion
 from envcapture.analysis.model import DataFile, DynamicKind, EntryPoint
-from envcapture.analysis.runtime.model import RuntimeReport
 from envcapture.analysis.stdlib import is_stdlib
 from envcapture.analysis.walk import Edge, ImportGraph, LocalFile, ModuleKind, PrefixImport, Resolution
-from envcapture.environment.distributions import module_owners, owners_of
-from envcapture.environment.model import EnvSnapshot
 from envcapture.model import Diagnostic, DistName, ModuleName, Severity, Target
+
+if TYPE_CHECKING:
+    from envcapture.analysis.runtime.model import RuntimeReport
+    from envcapture.environment.model import EnvSnapshot
 
 __all__ = [
     "DYNAMIC_PREFIX_UNRESOLVED",
@@ -284,6 +284,10 @@ def _namespace_portions(res: Resolution, names: tuple[str, ...]) -> tuple[str, .
 
 def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, project: str = ".") -> Analysis:
     """Sort every resolved import of ``graph`` for ``target``."""
+    # Imported here: unpickling a recorded `Analysis` loads this module, and needs neither.
+    from envcapture.analysis.mapping import guess, implied_imports, namespace_portion
+    from envcapture.environment.distributions import module_owners, owners_of
+
     by_dist: dict[DistName, list[SiteRef]] = defaultdict(list)
     names_by_dist: dict[DistName, set[str]] = defaultdict(set)
     shared: dict[DistName, set[DistName]] = defaultdict(set)
@@ -451,6 +455,8 @@ DYNAMIC_PREFIX_UNRESOLVED = "dynamic-prefix-unresolved"
 def _resolved_prefixes(graph: ImportGraph, snapshot: EnvSnapshot, diagnostics: list[Diagnostic]) -> tuple[PrefixImport, ...]:
     """The graph's prefix imports with the distributions that provide an installed package;
     a warning for each whose package is not found."""
+    from envcapture.environment.distributions import owners_of
+
     out: list[PrefixImport] = []
     for item in graph.prefix_imports:
         if item.kind is ModuleKind.INSTALLED:

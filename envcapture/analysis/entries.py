@@ -23,12 +23,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from envcapture.analysis.entrypoints import CommandAnalysis, entry_points_from_root_paths, find_entry_points
 from envcapture.analysis.model import EntryKind, EntryPoint
-from envcapture.config.model import JobConfig
 from envcapture.errors import InputError
 from envcapture.model import Diagnostic, Severity
+
+if TYPE_CHECKING:
+    from envcapture.analysis.entrypoints import CommandAnalysis
+    from envcapture.config.model import JobConfig
 
 __all__ = ["NO_ENTRY_POINT", "cmd_named_files", "entry_points_for", "missing_entry_scripts"]
 
@@ -151,6 +154,8 @@ def _as_python_runs_it(entry: EntryPoint, project: Path) -> tuple[EntryPoint, Di
 
 
 def _cmd_analysis(config: JobConfig, project: Path) -> CommandAnalysis:
+    from envcapture.analysis.entrypoints import find_entry_points  # only for a config's cmd: start-up time
+
     return find_entry_points(config.cmd, project_files=_ProjectFiles(project), python_scripts=_PythonScripts(project))
 
 
@@ -188,6 +193,8 @@ def entry_points_for(
         python = config.env.python
         if python is not None:
             root_paths = python.root_paths.value if python.root_paths.value else ()
+            from envcapture.analysis.entrypoints import entry_points_from_root_paths
+
             entries.extend(entry_points_from_root_paths(root_paths))
         if found.is_python and not entries and python is not None:
             diagnostics.append(

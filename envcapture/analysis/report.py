@@ -9,13 +9,14 @@ from envcapture._fs import document_header
 from envcapture.analysis.classify import AddedDistribution, Analysis, SiteRef, Status, UnresolvedModule, strongest_site
 from envcapture.analysis.datapaths import JOB_INPUT
 from envcapture.analysis.model import DataFile, FileUse, prefix_reason
-from envcapture.analysis.runtime.model import RuntimeReport, TraceOutcome
 from envcapture.analysis.walk import LocalFile
 from envcapture.model import dist_name
 
 if TYPE_CHECKING:  # rich is imported by the functions that render tables: --json never needs it
     from rich.console import RenderableType
     from rich.table import Table
+
+    from envcapture.analysis.runtime.model import RuntimeReport  # only a runtime pass makes one
 
 __all__ = [
     "ANALYSIS_SCHEMA_VERSION",
@@ -438,6 +439,8 @@ def render_plain(analysis: Analysis) -> str:
 
 
 def _plain_runtime(runtime: RuntimeReport) -> list[str]:
+    from envcapture.analysis.runtime.model import TraceOutcome
+
     lines = ["Runtime trace:", f"network: {runtime.network}; timeout {runtime.timeout:g} s per run"]
     for t in runtime.traces:
         line = f"{t.entry}: {t.outcome.value}"
@@ -466,22 +469,23 @@ def _plain_runtime(runtime: RuntimeReport) -> list[str]:
     return lines
 
 
-_OUTCOME_STYLE = {
-    TraceOutcome.OK: "green",
-    TraceOutcome.ERROR: "red",
-    TraceOutcome.TIMEOUT: "red",
-    TraceOutcome.NOT_RUN: "yellow",
-}
-
-
 def _render_runtime(runtime: RuntimeReport) -> list[RenderableType]:
     """The runtime section: how each run went, and what only the run found."""
     from rich.text import Text
 
+    from envcapture.analysis.runtime.model import TraceOutcome
+
+    outcome_style = {
+        TraceOutcome.OK: "green",
+        TraceOutcome.ERROR: "red",
+        TraceOutcome.TIMEOUT: "red",
+        TraceOutcome.NOT_RUN: "yellow",
+    }
+
     parts: list[RenderableType] = [Text("Runtime trace", style="bold")]
     parts.append(Text.assemble("  network: ", runtime.network, f"; timeout {runtime.timeout:g} s per run"))
     for t in runtime.traces:
-        line = Text.assemble("  ", t.entry, ": ", (t.outcome.value, _OUTCOME_STYLE[t.outcome]))
+        line = Text.assemble("  ", t.entry, ": ", (t.outcome.value, outcome_style[t.outcome]))
         if t.message:
             detail = t.message
             if t.failed_import:

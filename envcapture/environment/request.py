@@ -23,10 +23,12 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-from packaging.version import InvalidVersion, Version
+from typing import TYPE_CHECKING
 
 from envcapture.errors import InterpreterError
+
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 __all__ = ["PythonRequest", "parse_request", "resolve_python"]
 
@@ -126,6 +128,8 @@ def _home(path: str) -> str:
 
 
 def _newest_first(paths: list[str], pattern: re.Pattern[str]) -> list[str]:
+    from packaging.version import InvalidVersion, Version  # only when looking for a version: start-up time
+
     def key(path: str) -> Version:
         match = pattern.search(path)
         try:

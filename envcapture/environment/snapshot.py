@@ -36,7 +36,6 @@ from importlib import resources
 from pathlib import Path
 
 from envcapture._fs import atomic_write_bytes, default_cache_dir
-from envcapture.environment import _probe
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
 from envcapture.environment.request import resolve_python
 from envcapture.errors import InterpreterError
@@ -179,6 +178,8 @@ def _last_line(text: str) -> str:
 
 
 def _run_probe(executable: str, timeout: float) -> Mapping[str, object]:
+    from envcapture.environment import _probe  # its markers; the module (importlib.metadata) runs in the probe
+
     try:
         done = subprocess.run(
             [executable, "-E", "-B", "-c", _BOOTSTRAP],
