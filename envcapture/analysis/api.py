@@ -19,6 +19,7 @@ from envcapture.analysis.cache import (
     AnalysisCache,
     AnalysisEntry,
     FactsCache,
+    FileKey,
     FileRecord,
     dir_digest,
     facts_from_json,
@@ -43,8 +44,9 @@ if TYPE_CHECKING:
     from envcapture.config.model import JobConfig
     from envcapture.environment.model import EnvSnapshot
 
-# A warm analysis is a few stats and one unpickle: what only a walk needs (the walk, the
-# finder, libcst, the config loader and YAML, the process pool) is imported where it is used.
+# A warm analysis is a few stats and one small unpickle: what only a walk needs (the
+# walk, the finder, libcst, the config loader and YAML, the process pool) is imported
+# where it is used.
 
 __all__ = ["AnalysisOptions", "ConfigLike", "EntryPointsLike", "analyze", "entry_point_args", "job_config", "project_directory"]
 
@@ -116,9 +118,6 @@ def _extract_job(args: tuple[bytes, str, bool, str]) -> dict[str, Any]:
     return facts_to_json(extract_source_facts(data, module=module, is_package=is_package, path=rel))
 
 
-_Key = tuple[str, str, bool]  # (absolute path, module, is_package)
-
-
 class _FactsReader:
     """Reads sources through the caches; parses the misses ahead of the walk, in parallel
     once enough are waiting (`_PARALLEL_THRESHOLD`).
@@ -141,14 +140,14 @@ class _FactsReader:
         self.jobs = jobs if jobs is not None else (os.cpu_count() or 1)
         self.parsed = 0
         self.read = 0
-        self.records: dict[_Key, FileRecord] = {}
+        self.records: dict[FileKey, FileRecord] = {}
         self._previous = previous
         self._progress = progress
         self._pool: ProcessPoolExecutor | None = None
-        self._done: dict[_Key, SourceFacts] = {}
-        self._waiting: dict[_Key, tuple[str, tuple[bytes, str, bool, str]]] = {}  # not yet sent to the pool
-        self._running: dict[_Key, tuple[str, Future[dict[str, Any]]]] = {}
-        self._taken: set[_Key] = set()
+        self._done: dict[FileKey, SourceFacts] = {}
+        self._waiting: dict[FileKey, tuple[str, tuple[bytes, str, bool, str]]] = {}  # not yet sent to the pool
+        self._running: dict[FileKey, tuple[str, Future[dict[str, Any]]]] = {}
+        self._taken: set[FileKey] = set()
 
     def _tick(self, read: int = 0, parsed: int = 0) -> None:
         self.read += read
@@ -166,7 +165,7 @@ class _FactsReader:
 
     def submit(self, path: Path, module: str, is_package: bool) -> None:
         key = (str(path), module, is_package)
-        if key in self._done or key in self._waiting or key in self._running:
+        if key in self._done or key in self._waiting or key in self._running or key in self._taken:
             return
         name, rel = key[0], self._rel(key[0])
         stat = stat_of(name)
@@ -191,9 +190,9 @@ class _FactsReader:
             )
             return
         facts_key = self.cache.key(data, module, is_package)
-        if stat is not None:
-            self.records[key] = FileRecord(stat, sha256_bytes(data), SourceFacts())
         cached = self.cache.get(facts_key)
+        if stat is not None:  # the facts are filled in once known
+            self.records[key] = FileRecord(stat, sha256_bytes(data), cached or SourceFacts())
         if cached is not None:
             self._done[key] = cached
             return
@@ -208,10 +207,38 @@ class _FactsReader:
                 self._running[waiting] = (fkey, self._pool.submit(_extract_job, args))
             self._waiting.clear()
 
+    def _ready(self, key: FileKey) -> SourceFacts:
+        """The facts of a submitted file, parsed here or by the pool if not yet done."""
+        facts = self._done.get(key)
+        if facts is not None:
+            return facts
+        if key in self._running:
+            fkey, future = self._running.pop(key)
+            facts = facts_from_json(future.result())
+        else:
+            # Imported here: libcst costs ~0.3 s to import, and a warm run parses nothing.
+            from envcapture.analysis.imports import extract_source_facts
+
+            fkey, (data, mod, is_pkg, rel) = self._waiting.pop(key)
+            facts = extract_source_facts(data, module=mod, is_package=is_pkg, path=rel)
+        self.cache.put(fkey, facts)
+        self._done[key] = facts
+        self._tick(parsed=1)
+        record = self.records.get(key)
+        if record is not None:
+            self.records[key] = FileRecord(record.stat, record.digest, facts)
+        return facts
+
+    def facts_of(self, path: Path, module: str, is_package: bool) -> SourceFacts:
+        """The facts of a file, not counted as read by the walk (the edited files of a
+        recorded analysis, compared before any walk)."""
+        key = (str(path), module, is_package)
+        self.submit(path, module, is_package)
+        return self._ready(key)
+
     def take(self, path: Path, module: str, is_package: bool) -> SourceFacts:
         key = (str(path), module, is_package)
-        if key not in self._done and key not in self._waiting and key not in self._running:
-            self.submit(path, module, is_package)
+        self.submit(path, module, is_package)
         if key in self._taken:
             # A second entry point reaching the same file: counted as another cache read.
             if self.cache.enabled:
@@ -222,25 +249,8 @@ class _FactsReader:
             self._tick(read=1)
             return self._done[key]
         self._taken.add(key)
-        if key in self._done:
-            facts = self._done[key]
-            self._tick(read=1)
-        else:
-            if key in self._running:
-                fkey, future = self._running.pop(key)
-                facts = facts_from_json(future.result())
-            else:
-                # Imported here: libcst costs ~0.15 s to import, and a warm run parses nothing.
-                from envcapture.analysis.imports import extract_source_facts
-
-                fkey, (data, mod, is_pkg, rel) = self._waiting.pop(key)
-                facts = extract_source_facts(data, module=mod, is_package=is_pkg, path=rel)
-            self.cache.put(fkey, facts)
-            self._done[key] = facts
-            self._tick(read=1, parsed=1)
-        record = self.records.get(key)
-        if record is not None:
-            self.records[key] = FileRecord(record.stat, record.digest, facts)
+        facts = self._ready(key)
+        self._tick(read=1)
         return facts
 
 
@@ -319,23 +329,43 @@ def analyze(
     )
     previous = analyses.get(key)
     started = time.time_ns()
-    current = previous.revalidate(started) if previous is not None else None
-    if current is not None and isinstance(current.analysis, Analysis):
-        # Warm: nothing the analysis looked at changed.
+    current, edited = previous.revalidate(started) if previous is not None else (None, ())
+    recorded = _recorded_analysis(current)
+    reader: _FactsReader | None = None
+    if current is not None and recorded is not None and edited:
+        # Some files changed: read them again. When their facts are the recorded ones (an
+        # edit that moves no import), the walk would find what it found: the analysis stands.
+        reader = _FactsReader(project_dir, cache, options.jobs, options.progress, current)
+        if _facts_unchanged(reader, current, edited):
+            current = current.with_files({k: reader.records[k] for k in edited}, started)
+            previous = None  # written below
+        else:
+            recorded = None
+    if current is not None and recorded is not None:
+        # Warm: nothing the analysis depends on changed.
         if current is not previous:
             analyses.put(current)
-        analysis = current.analysis
-        reads = len(current.files)
+        analysis = recorded
+        reads = current.file_count
         if options.progress is not None:
             options.progress(reads, 0)
-        stats = CacheStats(hits=reads, misses=0, parsed=0, write_error=analyses.write_error)
+        if reader is None:
+            stats = CacheStats(hits=reads, misses=0, parsed=0, write_error=analyses.write_error)
+        else:
+            stats = CacheStats(
+                hits=reads - len(edited) + cache.hits,
+                misses=cache.misses,
+                parsed=reader.parsed,
+                write_error=cache.write_error or analyses.write_error,
+            )
     else:
         from envcapture.analysis.classify import classify
         from envcapture.analysis.conditions import import_is_active
         from envcapture.analysis.finder import ModuleFinder
         from envcapture.analysis.walk import build_import_graph
 
-        reader = _FactsReader(project_dir, cache, options.jobs, options.progress, previous)
+        if reader is None:
+            reader = _FactsReader(project_dir, cache, options.jobs, options.progress, current or previous)
         finder = ModuleFinder()
         try:
             graph = build_import_graph(
@@ -353,7 +383,7 @@ def analyze(
             reader.close()
         analysis = classify(graph, snapshot, target)
         analyses.put(
-            AnalysisEntry(
+            AnalysisEntry.record(
                 key=key,
                 racy_after=racy_after(started),
                 dirs=_looked_at(finder, project_dir, entries),
@@ -380,6 +410,26 @@ def _project_inputs(job: JobConfig | None) -> tuple[str, ...]:
     if job is None:
         return ()
     return tuple(spec.path for spec in job.inputs if not os.path.isabs(os.path.expanduser(spec.path)))
+
+
+def _recorded_analysis(entry: AnalysisEntry | None) -> Analysis | None:
+    """The analysis ``entry`` holds; None when it cannot be read (then it is walked again)."""
+    if entry is None:
+        return None
+    try:
+        analysis = entry.analysis()
+    except Exception:  # noqa: BLE001 - a damaged or outdated pickle is a miss
+        return None
+    return analysis if isinstance(analysis, Analysis) else None
+
+
+def _facts_unchanged(reader: _FactsReader, entry: AnalysisEntry, edited: Sequence[FileKey]) -> bool:
+    """Whether every edited file still exists and says what the entry recorded."""
+    for key in edited:
+        facts = reader.facts_of(Path(key[0]), key[1], key[2])
+        if key not in reader.records or facts != entry.facts_of(key):
+            return False
+    return True
 
 
 def _looked_at(

@@ -9,10 +9,14 @@ shared by every project.
 the files (project, entry points, target, interpreter snapshot, envcapture version); an
 entry records what the walk looked at (every file read, every directory listed) by stat
 and by content digest. When every stat is unchanged, the recorded analysis is the answer;
-a changed stat costs a digest of that one file or listing; a changed digest means a re-walk
-that reuses the recorded facts of every unchanged file (`AnalysisEntry.reusable`). A stat
-younger than two seconds before the walk started is never trusted alone (a file may change
-twice within one timestamp tick), its digest is checked instead.
+a changed stat costs a digest of that one file or listing. A file whose digest changed is
+parsed again: when its facts are the recorded ones (an edit that moves no import), the walk
+would find what it found, and the recorded analysis still stands; else the walk runs again,
+reusing the recorded facts of every unchanged file (`AnalysisEntry.reusable`). A changed
+listing means a re-walk too. A stat younger than two seconds before the walk started is never
+trusted alone (a file may change twice within one timestamp tick), its digest is checked
+instead. An entry keeps each file's facts and the analysis's import graph pickled apart,
+unpickled when first used: a warm run reads neither.
 
 Entries of both are written atomically (temp file + rename) and verified on read: a damaged
 entry is a miss, never an error, so concurrent runs and interrupted writes are safe. A cache
@@ -47,12 +51,14 @@ from envcapture.analysis.model import (
     Scope,
     SourceFacts,
 )
+from envcapture.analysis.walk import ImportGraph
 from envcapture.model import Diagnostic, ModuleName, Severity
 
 __all__ = [
     "AnalysisCache",
     "AnalysisEntry",
     "FactsCache",
+    "FileKey",
     "FileRecord",
     "Stat",
     "default_cache_dir",
@@ -188,11 +194,14 @@ class FactsCache:
 
 # --- the whole-analysis cache ------------------------------------------------------------------
 
-_ANALYSIS_FORMAT = 5  # 5: ImportSite.branch; 2: ImportSite.prefix, LocalFile.via, ImportGraph.prefix_imports; 3: Analysis.added; 4: Analysis.data_files
+_ANALYSIS_FORMAT = 6  # 6: per-file facts and the graph stored apart, read when first used; 5: ImportSite.branch
 _RACY_NS = 2_000_000_000  # a stat this close to the walk's start is checked by digest
 
 Stat = tuple[int, int, int]
 """(size, mtime_ns, inode) of a file or directory."""
+
+FileKey = tuple[str, str, bool]
+"""A file as the walk read it: (absolute path, module name, is_package)."""
 
 
 def stat_of(path: str) -> Stat | None:
@@ -226,70 +235,140 @@ def _file_digest(path: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class FileRecord:
-    """A source file the walk read: its stat when read, the digest of its bytes, its facts."""
+    """A source file the walk read: its stat when read, the digest of its bytes, its facts.
+
+    ``stored``: the facts as the entry holds them (a pickle), when they came from the
+    previous entry unchanged: written back as they are.
+    """
 
     stat: Stat
     digest: str
     facts: SourceFacts
+    stored: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
+# One stored file: (stat, digest, pickled facts). Plain tuples: loading thousands of them
+# costs no Python code, and the facts are unpickled only for the files a re-walk reads.
+_StoredFile = tuple[Stat, str, bytes]
+
+
 class AnalysisEntry:
     """One recorded analysis and what it depended on.
 
     ``dirs``: every directory the module finder listed (and the few paths probed directly),
     path -> (stat, listing digest), both None when absent. ``files``: every file read, by
-    (path, module, is_package). ``analysis`` is opaque here (api.py stores an `Analysis`).
+    `FileKey`. The analysis (opaque here: api.py stores an `Analysis`) and each file's facts
+    stay pickled until asked for (`analysis`, `facts_of`): a warm run reads neither the
+    facts nor the import graph's edges.
     """
 
-    key: str
-    racy_after: int  # ns: stats at or after this are verified by digest
-    dirs: Mapping[str, tuple[Stat | None, str | None]]
-    files: Mapping[tuple[str, str, bool], FileRecord]
-    analysis: Any
+    __slots__ = ("_analysis", "_files", "dirs", "key", "racy_after")
+
+    def __init__(
+        self,
+        *,
+        key: str,
+        racy_after: int,
+        dirs: Mapping[str, tuple[Stat | None, str | None]],
+        files: Mapping[FileKey, _StoredFile],
+        analysis: bytes,
+    ) -> None:
+        self.key = key
+        self.racy_after = racy_after  # ns: stats at or after this are verified by digest
+        self.dirs = dirs
+        self._files = files
+        self._analysis = analysis
+
+    @classmethod
+    def record(
+        cls,
+        *,
+        key: str,
+        racy_after: int,
+        dirs: Mapping[str, tuple[Stat | None, str | None]],
+        files: Mapping[FileKey, FileRecord],
+        analysis: Any,
+    ) -> AnalysisEntry:
+        """A new entry for ``analysis``; facts that came from the previous entry are kept as stored."""
+        stored = {k: (r.stat, r.digest, r.stored if r.stored is not None else _dumps(r.facts)) for k, r in files.items()}
+        return cls(key=key, racy_after=racy_after, dirs=dirs, files=stored, analysis=_dumps(analysis))
+
+    @property
+    def file_count(self) -> int:
+        return len(self._files)
+
+    def analysis(self) -> Any:
+        """The recorded analysis; its import graph is read when first used."""
+        return _loads(self._analysis)
+
+    def facts_of(self, key: FileKey) -> SourceFacts | None:
+        stored = self._files.get(key)
+        return None if stored is None else _loads(stored[2])
 
     def _trusted(self, recorded: Stat | None, now: Stat | None) -> bool:
         return recorded == now and (now is None or now[1] < self.racy_after)
 
-    def revalidate(self, now_ns: int) -> AnalysisEntry | None:
-        """None when a recorded file or directory changed; else this entry, or a copy with
-        fresh stats when some stat had to be vouched for by its digest (touched, or too
-        young to trust), so that the next run trusts it by stat alone."""
+    def revalidate(self, now_ns: int) -> tuple[AnalysisEntry | None, tuple[FileKey, ...]]:
+        """What changed since the entry was recorded, judged by stat, then by digest.
+
+        ``(None, ())`` when a directory listing changed or a recorded file is gone: the
+        walk must run again. Else ``(entry, edited)``: ``edited`` are the files whose
+        bytes changed (their facts may not have), ``entry`` is this entry, or a copy with
+        fresh stats for what had to be vouched for by its digest (touched, or too young
+        to trust), so that the next run trusts it by stat alone.
+        """
         fresh_dirs: dict[str, tuple[Stat | None, str | None]] = {}
         for path, (stat, digest) in self.dirs.items():
             now = stat_of(path)
             if not self._trusted(stat, now):
                 if dir_digest(path) != digest:
-                    return None
+                    return None, ()
                 fresh_dirs[path] = (now, digest)
-        fresh_files: dict[str, Stat] = {}
+        fresh_stats: dict[str, Stat] = {}
+        edited_paths: set[str] = set()
         checked: set[str] = set()
-        for (path, _, _), record in self.files.items():
+        for (path, _, _), (stat, digest, _) in self._files.items():
             if path in checked:
                 continue
             checked.add(path)
             now = stat_of(path)
-            if not self._trusted(record.stat, now):
-                if now is None or _file_digest(path) != record.digest:
-                    return None
-                fresh_files[path] = now
-        if not fresh_dirs and not fresh_files:
-            return self
-        return AnalysisEntry(
-            key=self.key,
-            racy_after=racy_after(now_ns),
-            dirs={**self.dirs, **fresh_dirs},
-            files={
-                k: FileRecord(fresh_files[k[0]], r.digest, r.facts) if k[0] in fresh_files else r for k, r in self.files.items()
-            },
-            analysis=self.analysis,
+            if not self._trusted(stat, now):
+                if now is None:
+                    return None, ()
+                if _file_digest(path) == digest:
+                    fresh_stats[path] = now
+                else:
+                    edited_paths.add(path)
+        edited = tuple(k for k in self._files if k[0] in edited_paths)
+        if not fresh_dirs and not fresh_stats:
+            return self, edited
+        return (
+            AnalysisEntry(
+                key=self.key,
+                racy_after=racy_after(now_ns),
+                dirs={**self.dirs, **fresh_dirs},
+                files={
+                    k: (fresh_stats[k[0]], digest, facts) if k[0] in fresh_stats else (stat, digest, facts)
+                    for k, (stat, digest, facts) in self._files.items()
+                },
+                analysis=self._analysis,
+            ),
+            edited,
         )
+
+    def with_files(self, records: Mapping[FileKey, FileRecord], now_ns: int) -> AnalysisEntry:
+        """This entry with ``records`` in place of its files of the same keys (files edited
+        without changing their facts: the analysis stands)."""
+        files = dict(self._files)
+        for k, r in records.items():
+            files[k] = (r.stat, r.digest, r.stored if r.stored is not None else _dumps(r.facts))
+        return AnalysisEntry(key=self.key, racy_after=racy_after(now_ns), dirs=self.dirs, files=files, analysis=self._analysis)
 
     def reusable(self, path: str, module: str, is_package: bool, stat: Stat | None) -> FileRecord | None:
         """The recorded facts of ``path`` when its stat vouches for its bytes."""
-        record = self.files.get((path, module, is_package))
-        if record is not None and stat is not None and self._trusted(record.stat, stat):
-            return record
+        stored = self._files.get((path, module, is_package))
+        if stored is not None and stat is not None and self._trusted(stored[0], stat):
+            return FileRecord(stored[0], stored[1], _loads(stored[2]), stored[2])
         return None
 
 
@@ -318,24 +397,24 @@ class AnalysisCache:
         if not self.enabled:
             return None
         try:
-            # Only entries this user's envcapture wrote, in this user's cache directory.
-            entry = pickle.loads(self._path(key).read_bytes())  # noqa: S301
-            if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == _ANALYSIS_FORMAT:
-                entry = entry[1]
-        except Exception:  # noqa: BLE001 - any damage (truncation, an old class layout) is a miss
+            # Only entries this user's envcapture wrote, in this user's cache directory; the
+            # envelope holds builtins only (the analysis and facts are pickles inside it).
+            envelope = pickle.loads(self._path(key).read_bytes())  # noqa: S301
+            fmt, stored_key, racy, dirs, files, analysis = envelope
+            if fmt != _ANALYSIS_FORMAT or stored_key != key:
+                return None
+            if not (isinstance(dirs, dict) and isinstance(files, dict) and isinstance(analysis, bytes)):
+                return None
+            return AnalysisEntry(key=key, racy_after=int(racy), dirs=dirs, files=files, analysis=analysis)
+        except Exception:  # noqa: BLE001 - any damage (truncation, an old layout) is a miss
             return None
-        if not isinstance(entry, AnalysisEntry) or entry.key != key:
-            return None
-        return entry
 
     def put(self, entry: AnalysisEntry) -> None:
         if not self.enabled or self.write_error:
             return
+        envelope = (_ANALYSIS_FORMAT, entry.key, entry.racy_after, dict(entry.dirs), dict(entry._files), entry._analysis)
         try:
-            buffer = io.BytesIO()
-            _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump((_ANALYSIS_FORMAT, entry))
-            data = buffer.getvalue()
-            atomic_write_bytes(self._path(entry.key), data, durable=False)
+            atomic_write_bytes(self._path(entry.key), pickle.dumps(envelope, protocol=pickle.HIGHEST_PROTOCOL), durable=False)
         except OSError as exc:  # a read-only or full cache directory only costs speed
             self.write_error = _write_error(self.root, exc)
         except pickle.PicklingError:
@@ -362,12 +441,79 @@ def _rebuild(cls: type, values: tuple[Any, ...]) -> Any:
     return obj
 
 
+class _StoredGraph(ImportGraph):
+    """An `ImportGraph` of a recorded analysis, unpickled when first used.
+
+    Its edges are most of a recorded analysis (an import site and its resolution per
+    import), and only ``--explain`` and ``build`` read them: a warm ``analyze`` need not
+    rebuild thousands of objects it never looks at. Until then the fields are unset and
+    `__getattr__` fills them in; it equals, hashes, prints and pickles as the graph it holds.
+    """
+
+    __slots__ = ("_blob",)
+
+    def __getattr__(self, name: str) -> Any:
+        # Called only for an attribute that is not set: a field, before the first use.
+        blob = object.__getattribute__(self, "_blob")
+        if blob is None or name not in _field_names(ImportGraph):
+            raise AttributeError(name)
+        graph = _loads(blob)
+        for field in _field_names(ImportGraph):
+            object.__setattr__(self, field, getattr(graph, field))
+        object.__setattr__(self, "_blob", None)
+        return getattr(self, name)
+
+    def loaded(self) -> ImportGraph:
+        """The graph as a plain `ImportGraph`."""
+        return _rebuild(ImportGraph, tuple(getattr(self, name) for name in _field_names(ImportGraph)))  # type: ignore[no-any-return]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ImportGraph):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _field_names(ImportGraph))
+
+    def __hash__(self) -> int:
+        return hash(self.loaded())
+
+    def __repr__(self) -> str:
+        return repr(self.loaded())
+
+
+def _stored_graph(blob: bytes) -> _StoredGraph:
+    graph = object.__new__(_StoredGraph)
+    object.__setattr__(graph, "_blob", blob)
+    return graph
+
+
 class _Pickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, *, lazy_graphs: bool) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._lazy_graphs = lazy_graphs
+
     def reducer_override(self, obj: Any) -> Any:
         cls = type(obj)
+        if isinstance(obj, ImportGraph) and self._lazy_graphs:
+            blob = getattr(obj, "_blob", None) if cls is _StoredGraph else None
+            if blob is None:  # a graph built by this run, or a stored one already read
+                blob = _dumps(obj, lazy_graphs=False)
+            return _stored_graph, (blob,)
+        if cls is _StoredGraph:
+            obj = obj.loaded()
+            cls = ImportGraph
         if dataclasses.is_dataclass(cls) and hasattr(cls, "__slots__"):
             return _rebuild, (cls, tuple(getattr(obj, name) for name in _field_names(cls)))
         return NotImplemented
+
+
+def _dumps(obj: Any, *, lazy_graphs: bool = True) -> bytes:
+    buffer = io.BytesIO()
+    _Pickler(buffer, lazy_graphs=lazy_graphs).dump(obj)
+    return buffer.getvalue()
+
+
+def _loads(blob: bytes) -> Any:
+    # Only pickles this module wrote, read back from this user's cache directory.
+    return pickle.loads(blob)  # noqa: S301
 
 
 def racy_after(walk_started_ns: int) -> int:

@@ -127,6 +127,37 @@ def test_an_edit_reparses_only_the_edited_file(tmp_path: Path) -> None:
     assert "requests" in {u.module for u in edited.unresolved}
 
 
+def test_an_edit_that_moves_no_import_keeps_the_recorded_analysis(tmp_path: Path) -> None:
+    """The edited file is parsed again; its facts are the recorded ones, so nothing is walked
+    and the answer is the recorded analysis, which an edit of the imports then replaces."""
+    project = _project(tmp_path / "job")
+    cold = _run(project, tmp_path / "c")
+    with (project / "pkg" / "b.py").open("a") as fh:
+        fh.write("\nVERSION = 2  # below every import: the facts stay\n")
+    edited = _run(project, tmp_path / "c")
+    assert (edited.stats.parsed, edited.stats.hits, edited.stats.misses) == (1, 3, 1)
+    assert _same(edited, cold) and _same(edited, _run(project, None))
+    again = _run(project, tmp_path / "c")
+    assert (again.stats.parsed, again.stats.hits) == (0, 4)  # the edit was recorded
+    (project / "pkg" / "b.py").write_text("\nfrom .a import x\nimport yaml\n")  # the same imports, a line lower
+    moved = _run(project, tmp_path / "c")
+    assert moved.stats.parsed == 1 and _same(moved, _run(project, None))
+    assert [e.site.line for e in moved.graph.edges if e.importer == "pkg/b.py"] == [2, 3]
+
+
+def test_a_recorded_graph_is_read_when_first_used_and_equals_the_walked_one(tmp_path: Path) -> None:
+    project = _project(tmp_path / "job")
+    cold = _run(project, tmp_path / "c")
+    warm = _run(project, tmp_path / "c")
+    assert warm.stats.parsed == 0
+    assert warm.graph == cold.graph and cold.graph == warm.graph
+    assert hash(warm.graph) == hash(cold.graph) and repr(warm.graph) == repr(cold.graph)
+    assert [e.resolution.module for e in warm.graph.edges] == [e.resolution.module for e in cold.graph.edges]
+    os.utime(project / "pkg" / "a.py")  # the entry is written again with the graph it holds
+    rewritten = _run(project, tmp_path / "c")
+    assert rewritten.graph == cold.graph and _run(project, tmp_path / "c").graph == cold.graph
+
+
 def test_a_new_module_on_the_path_is_seen(tmp_path: Path) -> None:
     """helper was unresolved; a helper.py created next to main.py changes the answer."""
     project = _project(tmp_path / "job")
