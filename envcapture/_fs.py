@@ -15,6 +15,7 @@ import errno
 import fnmatch
 import hashlib
 import json
+import math
 import os
 import secrets
 import shutil
@@ -39,6 +40,7 @@ __all__ = [
     "default_cache_dir",
     "document_header",
     "exclusion_rule",
+    "json_text",
     "live_members",
     "pid_alive",
     "read_document",
@@ -324,6 +326,70 @@ GENERATOR = f"envcapture {__version__}"
 def document_header(schema: str, version: str) -> dict[str, str]:
     """``{"schema": ..., "schema_version": ..., "generator": ...}``: spread it first into a document."""
     return {"schema": schema, "schema_version": version, "generator": GENERATOR}
+
+
+# json.dumps writes indented JSON with its pure-Python encoder (the C one only writes it
+# compact): 100 M instructions, 3/4 of a warm analysis's own work, for a 1,000-site report.
+# `json_text` writes the same bytes from the same C string escaper, several times faster.
+_escape = json.encoder.encode_basestring  # the C escaper when available, as ensure_ascii=False uses
+
+
+def _json_float(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
+
+
+def _json_value(value: Any, pad: str) -> str:
+    """``value`` as json.dumps(indent=2) writes it at the depth whose line prefix is ``pad``."""
+    kind = type(value)
+    if kind is str:
+        return _escape(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is int:
+        return int.__repr__(value)
+    inner = pad + "  "
+    if kind is dict:
+        if not value:
+            return "{}"
+        sep = "," + inner
+        return "{" + inner + sep.join([_json_key(k) + ": " + _json_value(v, inner) for k, v in value.items()]) + pad + "}"
+    if kind is list or kind is tuple:
+        if not value:
+            return "[]"
+        sep = "," + inner
+        return "[" + inner + sep.join([_json_value(v, inner) for v in value]) + pad + "]"
+    if isinstance(value, str):
+        return _escape(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return _json_float(value)
+    if isinstance(value, (dict, list, tuple)):
+        return _json_value(dict(value) if isinstance(value, dict) else list(value), pad)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _json_key(key: object) -> str:
+    if isinstance(key, str):
+        return _escape(key)
+    raise TypeError(f"keys must be str, not {type(key).__name__}")
+
+
+def json_text(document: Any) -> str:
+    """``json.dumps(document, indent=2, ensure_ascii=False)``, byte for byte (for documents
+    of dicts with str keys, lists, tuples, str, int, float, bool and None), faster."""
+    try:
+        return _json_value(document, "\n")
+    except (TypeError, RecursionError):
+        return json.dumps(document, indent=2, ensure_ascii=False)  # its own error, or another key type
 
 
 def _major(version: str) -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
-from envcapture._fs import document_header
+from envcapture._fs import document_header, json_text
 from envcapture.analysis.classify import AddedDistribution, Analysis, SiteRef, Status, UnresolvedModule, strongest_site
 from envcapture.analysis.datapaths import JOB_INPUT
 from envcapture.analysis.model import DataFile, FileUse, prefix_reason
@@ -191,7 +190,7 @@ def analysis_to_json(analysis: Analysis) -> dict[str, Any]:
 
 
 def render_json(analysis: Analysis) -> str:
-    return json.dumps(analysis_to_json(analysis), indent=2, ensure_ascii=False) + "\n"
+    return json_text(analysis_to_json(analysis)) + "\n"
 
 
 _STATUS_STYLE = {
