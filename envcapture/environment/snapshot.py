@@ -24,10 +24,12 @@ click, rich... because that interpreter has them).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -85,25 +87,32 @@ def snapshot_environment(python: str | None = None, *, timeout: float = PROBE_TI
         of its stderr).
     """
     executable = _locate(default_interpreter()) if python is None else resolve_python(python)
-    raw = _cached_probe(executable) if use_cache else None
-    if raw is None:
-        raw = _run_probe(executable, timeout)
+    snapshot = _cached_snapshot(executable) if use_cache else None
+    if snapshot is None:
+        snapshot = _build_snapshot(_run_probe(executable, timeout), executable)
         if use_cache:
-            _store_probe(executable, raw)
-    return _build_snapshot(raw, executable)
+            _store_snapshot(executable, snapshot)
+    for diagnostic in snapshot.diagnostics:
+        logger.warning("%s", diagnostic)
+    return snapshot
 
 
-# --- the probe cache: a repeated run (the pre-commit hook) skips the subprocess ------------------
+# --- the snapshot cache: a repeated run (the pre-commit hook) skips the subprocess ---------------
 #
-# Keyed by the interpreter's path; valid while the fingerprint holds: the interpreter file
-# and every sys.path directory (a directory's mtime changes when a distribution is added or
-# removed, as its .dist-info directory comes and goes) and every .pth file in them (editable
-# installs and path hooks live there). The probe's own source is in the key too.
+# Keyed by the interpreter's path; valid while the fingerprint holds: the interpreter file,
+# the environment's pyvenv.cfg, every sys.path directory (a directory's mtime changes when a
+# distribution is added or removed, as its .dist-info directory comes and goes) and every
+# .pth file in them (editable installs and path hooks live there). The probe's own source
+# and the layout of the snapshot's classes are in it too. The snapshot is stored built
+# (pickled): a warm analysis neither parses the probe's JSON nor canonicalizes its names.
+
+_SNAPSHOT_FORMAT = 1
 
 
-def _fingerprint(executable: str, raw: Mapping[str, object]) -> list[object]:
-    items: list[object] = [hashlib.sha256(_probe_source().encode("utf-8")).hexdigest()]
-    paths = [executable, *_str_list(raw, "sys_path")]
+def _fingerprint(executable: str, snapshot: EnvSnapshot) -> list[object]:
+    layout = [f.name for cls in (EnvSnapshot, DistributionInfo) for f in dataclasses.fields(cls)]
+    items: list[object] = [_SNAPSHOT_FORMAT, hashlib.sha256(_probe_source().encode("utf-8")).hexdigest(), layout]
+    paths = [executable, os.path.join(snapshot.prefix, "pyvenv.cfg"), *snapshot.sys_path]
     for path in paths:
         try:
             st = os.stat(path)
@@ -125,26 +134,26 @@ def _fingerprint(executable: str, raw: Mapping[str, object]) -> list[object]:
     return items
 
 
-def _probe_cache_path(executable: str) -> Path:
+def _snapshot_cache_path(executable: str) -> Path:
     key = hashlib.sha256(os.path.realpath(executable).encode() + b"\0" + executable.encode()).hexdigest()
-    return default_cache_dir() / "snapshots" / f"{key}.json"
+    return default_cache_dir() / "snapshots" / f"{key}.pickle"
 
 
-def _cached_probe(executable: str) -> Mapping[str, object] | None:
+def _cached_snapshot(executable: str) -> EnvSnapshot | None:
     try:
-        doc = json.loads(_probe_cache_path(executable).read_bytes())
-        raw = doc["raw"]
-        if not isinstance(raw, dict) or doc.get("fingerprint") != _fingerprint(executable, raw):
+        # Only files this user's envcapture wrote, in this user's cache directory.
+        fingerprint, snapshot = pickle.loads(_snapshot_cache_path(executable).read_bytes())  # noqa: S301
+        if not isinstance(snapshot, EnvSnapshot) or fingerprint != _fingerprint(executable, snapshot):
             return None
-    except (OSError, ValueError, KeyError, TypeError):
+    except Exception:  # noqa: BLE001 - a damaged or outdated entry is a miss: the probe runs
         return None
-    return raw
+    return snapshot
 
 
-def _store_probe(executable: str, raw: Mapping[str, object]) -> None:
-    doc = {"fingerprint": _fingerprint(executable, raw), "raw": raw}
+def _store_snapshot(executable: str, snapshot: EnvSnapshot) -> None:
+    data = pickle.dumps((_fingerprint(executable, snapshot), snapshot), protocol=pickle.HIGHEST_PROTOCOL)
     try:
-        atomic_write_bytes(_probe_cache_path(executable), json.dumps(doc).encode("utf-8"), durable=False)
+        atomic_write_bytes(_snapshot_cache_path(executable), data, durable=False)
     except OSError:
         pass  # a read-only cache only costs the probe's time
 
@@ -327,8 +336,6 @@ def _build_snapshot(raw: Mapping[str, object], executable: str) -> EnvSnapshot:
         )
     except _Malformed as exc:
         raise InterpreterError(f"{executable}: unreadable probe output: {exc}") from exc
-    for diagnostic in snapshot.diagnostics:
-        logger.warning("%s", diagnostic)
     return snapshot
 
 

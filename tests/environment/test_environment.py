@@ -485,3 +485,17 @@ def test_snapshot_cache_skips_the_probe_until_the_environment_changes(
     assert len(probes) == 1
     assert after.distribution("dist-alpha") is not None
     assert snapshot_environment(str(python), use_cache=False) == after
+
+
+def test_snapshot_cache_follows_pyvenv_cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """include-system-site-packages turned on adds directories the cached sys.path does not
+    list: the venv's pyvenv.cfg is part of the fingerprint, so the probe runs again."""
+    monkeypatch.setenv("ENVCAPTURE_CACHE_DIR", str(tmp_path / "cache"))
+    python = make_venv(tmp_path / "venv")
+    first = snapshot_environment(str(python))
+    assert snapshot_environment(str(python)) == first  # served by the cache
+    cfg = tmp_path / "venv" / "pyvenv.cfg"
+    cfg.write_text(cfg.read_text().replace("include-system-site-packages = false", "include-system-site-packages = true"))
+    after = snapshot_environment(str(python))
+    assert len(after.sys_path) > len(first.sys_path)
+    assert after == snapshot_environment(str(python), use_cache=False)
