@@ -13,10 +13,12 @@ import io
 import re
 import tokenize
 import warnings
-
-import libcst as cst
+from typing import TYPE_CHECKING
 
 from envcapture.errors import InputError, Location
+
+if TYPE_CHECKING:  # decoding must not load libcst: an edit far from any import is judged without it
+    import libcst as cst
 
 __all__ = ["decode_source", "syntax_error"]
 

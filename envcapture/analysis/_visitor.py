@@ -10,18 +10,14 @@ path held in a module-level name: ``ROOT = Path(__file__).parent``).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from typing import Final, Literal, NamedTuple
 
 import libcst as cst
 
+from envcapture.analysis._fragment import walk_markers
 from envcapture.analysis.model import Scope
 
 __all__ = ["FROM_IMPORTS", "IMPORTS", "FactsVisitor", "Frame", "Guard", "GuardKind", "Pending", "walk_markers"]
-
-# Text a statement needs before its expressions are walked for calls and assignments.
-_CALL_MARKERS: Final = ("import_module", "__import__", "find_spec", "sys.path")
 
 # PEP 810 `lazy import` nodes exist from libcst 1.9 on.
 IMPORTS: Final[tuple[type[cst.CSTNode], ...]] = tuple(t for t in (cst.Import, getattr(cst, "LazyImport", None)) if t is not None)
@@ -43,35 +39,6 @@ _STATEMENT_NODES: Final = (
 
 # libcst's native parser recurses on the machine stack: around 1,500 nested brackets or
 # 10,000 chained operators it crashes the process (SIGSEGV), and it is quadratic well
-
-
-def walk_markers(text: str, extra: tuple[str, ...] = ()) -> set[str] | None:
-    """Text that makes a statement worth walking for calls (``extra``: more of it, such as the
-    data-file readers'), or None when no statement needs it."""
-    # names bound to importlib/sys things must also open a statement
-    aliased = set(_alias_markers(text))
-    markers = _CALL_MARKERS + extra
-    if aliased or any(marker in text for marker in markers):
-        return aliased | set(markers)
-    return None
-
-
-def _alias_markers(text: str) -> Iterator[str]:
-    """Text that a call through an alias shows: ``il.`` after ``import importlib as il``,
-    ``im(`` after ``from importlib import import_module as im`` (the same for ``sys``)."""
-    for match in _MODULE_ALIAS_RE.finditer(text):
-        yield f"{match.group(1)}."
-    for match in _FROM_ALIAS_RE.finditer(text):
-        for item in match.group(1).split(","):
-            name, _, local = item.strip(" ()\t\\").partition(" as ")
-            if local.strip() and name.strip() in ("import_module", "find_spec", "__import__"):
-                yield f"{local.strip()}("
-            elif name.strip() == "path":  # from sys import path
-                yield f"{local.strip() or 'path'}."
-
-
-_MODULE_ALIAS_RE: Final = re.compile(r"\bimport\s+(?:importlib|sys)(?:\.\w+)*\s+as\s+(\w+)")
-_FROM_ALIAS_RE: Final = re.compile(r"\bfrom\s+(?:importlib(?:\.util)?|sys)\s+import\s+([^\n;#]+)")
 
 
 GuardKind = Literal["if", "else", "try", "try-else", "handler", "with"]

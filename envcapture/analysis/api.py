@@ -229,6 +229,26 @@ class _FactsReader:
             self.records[key] = FileRecord(record.stat, record.digest, facts)
         return facts
 
+    def still(self, path: Path, module: str, is_package: bool, recorded: SourceFacts) -> bool:
+        """Whether the file, edited, still has the ``recorded`` facts by their digest (the
+        statements they are read from did not change): then they are its facts, unparsed."""
+        key, name = (str(path), module, is_package), str(path)
+        if recorded.fact_digest is None:
+            return False
+        from envcapture.analysis._fragment import fact_digest  # no libcst: CPython's parser
+
+        stat = stat_of(name)
+        try:
+            data = read_user_file(name, limit=64 << 20)
+        except OSError:
+            return False
+        if stat is None or fact_digest(data) != recorded.fact_digest:
+            return False
+        self.records[key] = FileRecord(stat, sha256_bytes(data), recorded)
+        self._done[key] = recorded
+        self.cache.hits += 1
+        return True
+
     def facts_of(self, path: Path, module: str, is_package: bool) -> SourceFacts:
         """The facts of a file, not counted as read by the walk (the edited files of a
         recorded analysis, compared before any walk)."""
@@ -426,8 +446,13 @@ def _recorded_analysis(entry: AnalysisEntry | None) -> Analysis | None:
 def _facts_unchanged(reader: _FactsReader, entry: AnalysisEntry, edited: Sequence[FileKey]) -> bool:
     """Whether every edited file still exists and says what the entry recorded."""
     for key in edited:
+        recorded = entry.facts_of(key)
+        if recorded is None:
+            return False
+        if reader.still(Path(key[0]), key[1], key[2], recorded):
+            continue
         facts = reader.facts_of(Path(key[0]), key[1], key[2])
-        if key not in reader.records or facts != entry.facts_of(key):
+        if key not in reader.records or facts != recorded:
             return False
     return True
 

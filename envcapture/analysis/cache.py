@@ -70,7 +70,7 @@ __all__ = [
     "stat_of",
 ]
 
-_FORMAT = 3  # 2: ImportSite.prefix; 3: ImportSite.branch, alternative_group, fallback
+_FORMAT = 4  # 2: ImportSite.prefix; 3: ImportSite.branch, alternative_group, fallback; 4: SourceFacts.fact_digest
 
 
 def _diag_to_json(d: Diagnostic) -> dict[str, Any]:
@@ -107,6 +107,7 @@ def facts_to_json(facts: SourceFacts) -> dict[str, Any]:
         "error": _diag_to_json(facts.error) if facts.error else None,
         "diagnostics": [_diag_to_json(d) for d in facts.diagnostics],
         "file_refs": [[r.line, r.path, r.use.value, r.how, r.from_file_dir] for r in facts.file_refs],
+        "fact_digest": facts.fact_digest,
     }
 
 
@@ -141,6 +142,7 @@ def facts_from_json(data: dict[str, Any]) -> SourceFacts:
             FileRef(line=line, path=p, use=FileUse(use), how=how, from_file_dir=rel)
             for line, p, use, how, rel in data["file_refs"]
         ),
+        fact_digest=data["fact_digest"],
     )
 
 

@@ -27,7 +27,9 @@ Conventions of the output:
 * ``file_refs``: the files named by a literal path (`datafiles`), sorted by line.
 * A source without ``import``, ``sys.path``, ``__main__``, ``open(``, ``exec(`` and
   ``__file__`` in its text is not parsed at all (it can yield no fact), so a syntax error
-  in it is not reported.
+  in it is not reported. Of the others, libcst parses only the statements that can hold a
+  fact (`_fragment`), once CPython's parser has accepted the whole file; a file it rejects
+  is parsed whole, as before.
 
 ``SourceFacts.error`` (severity ERROR, nothing else reported) has the codes
 ``binary-file``, ``decode-error``, ``parse-error`` (line and message from CPython's
@@ -46,11 +48,11 @@ syntax (PEP 695, nested f-string quotes) parses on 3.10 and 3.11; no
 ``PartialParserConfig`` is needed (its ``python_version`` does not restrict that parser).
 
 The work is split by concern: `nesting` (the pre-parse nesting scan), `_source` (bytes -> text, parse
-error messages), `_visitor` (the walk that collects import sites and their context),
-`_guards` (optional / type-only / conditions), `_syspath` (``sys.path`` additions),
-`_positions` (lines and columns), `_nodes` (literals and call arguments), `datafiles` (the
-files the code reads or runs by a literal path); this module resolves names, relative and
-dynamic imports, and assembles `SourceFacts`.
+error messages), `_fragment` (the statements worth parsing, the facts' digest), `_visitor` (the walk
+that collects import sites and their context), `_guards` (optional / type-only / conditions),
+`_syspath` (``sys.path`` additions), `_positions` (lines and columns), `_nodes` (literals and
+call arguments), `datafiles` (the files the code reads or runs by a literal path); this module
+resolves names, relative and dynamic imports, and assembles `SourceFacts`.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from typing import Final
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
+from envcapture.analysis._fragment import ANY_FACT_MARKERS, NO_FACTS, Fragment, fact_fragment
 from envcapture.analysis._guards import GuardEffects
 from envcapture.analysis._nodes import argument, integer, literal_head, literal_str
 from envcapture.analysis._positions import starts
@@ -95,9 +98,6 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-# Text that any file with a fact to report contains (`__import__` contains "import"); a file
-# without an import reads a file only through a builtin (open, exec) or its own __file__.
-_ANY_FACT_MARKERS: Final = ("import", "sys.path", "__main__", "open(", "exec(", "__file__")
 # A package nests one directory per level and Linux's PATH_MAX is 4096 bytes: a relative
 # import of a higher level always goes beyond the top (and "." * level would be huge).
 _MAX_LEVEL: Final = 2048
@@ -128,20 +128,28 @@ def extract_source_facts(source: bytes | str, *, module: str, is_package: bool, 
         nul = text.find("\x00")
         if nul >= 0:
             return _failed(path, text.count("\n", 0, nul) + 1, "binary-file", "binary file (contains NUL characters)")
-    if not any(marker in text for marker in _ANY_FACT_MARKERS):
-        return SourceFacts()
+    if not any(marker in text for marker in ANY_FACT_MARKERS):
+        return SourceFacts(fact_digest=NO_FACTS)
     problem = nesting_problem(text)
     if problem is not None:
         return _failed(path, problem[0], "too-deeply-nested", problem[1])
+    fragment = fact_fragment(text)
+    tree: cst.Module | None = None
+    if fragment is not None:
+        try:
+            tree = cst.parse_module(fragment.text)
+        except Exception:  # noqa: BLE001 - libcst rejects what CPython accepts (newer syntax): parse it all
+            fragment = None
+    if tree is None:
+        try:
+            tree = cst.parse_module(text)
+        except cst.ParserSyntaxError as exc:
+            line, message = syntax_error(text, exc, path)
+            return _failed(path, line, "parse-error", message)
+        except RecursionError:
+            return _failed(path, None, "too-deeply-nested", "expression nested too deeply to parse")
     try:
-        tree = cst.parse_module(text)
-    except cst.ParserSyntaxError as exc:
-        line, message = syntax_error(text, exc, path)
-        return _failed(path, line, "parse-error", message)
-    except RecursionError:
-        return _failed(path, None, "too-deeply-nested", "expression nested too deeply to parse")
-    try:
-        return _Extraction(tree, text, module=module, is_package=is_package, path=path).facts()
+        facts = _Extraction(tree, text, module=module, is_package=is_package, path=path, fragment=fragment).facts()
     except RecursionError:
         return _failed(path, None, "too-deeply-nested", "expression nested too deeply to analyse")
     except Exception as exc:  # noqa: BLE001 - one odd file must not stop the analysis of a project
@@ -149,6 +157,7 @@ def extract_source_facts(source: bytes | str, *, module: str, is_package: bool, 
         first_line = str(exc).partition("\n")[0]
         message = f"import extraction failed: {type(exc).__name__}: {first_line}"
         return _failed(path, None, "internal-error", message)
+    return facts if fragment is None else replace(facts, fact_digest=fragment.digest)
 
 
 def _failed(path: str | None, line: int | None, code: str, message: str) -> SourceFacts:
@@ -158,9 +167,12 @@ def _failed(path: str | None, line: int | None, code: str, message: str) -> Sour
 class _Extraction:
     """One file: walk, resolve names against the file's imports, then place the findings."""
 
-    def __init__(self, tree: cst.Module, text: str, *, module: str, is_package: bool, path: str | None) -> None:
-        self.tree = tree
+    def __init__(
+        self, tree: cst.Module, text: str, *, module: str, is_package: bool, path: str | None, fragment: Fragment | None
+    ) -> None:
+        self.tree = tree  # of ``fragment.text`` when given (its lines map back to the source), else of ``text``
         self.text = text
+        self.fragment = fragment
         self.module = module
         self.package = module if is_package else module.rpartition(".")[0]
         if module == "__main__":
@@ -204,6 +216,9 @@ class _Extraction:
         nodes = [n for n, _ in found] + [n for n, _ in additions] + [n for n, _, _ in self.notes] + list(groups)
         nodes += [n for n, _ in refs]
         where = starts(self.tree, nodes) if nodes else {}
+        if self.fragment is not None:
+            to_source = self.fragment.source_line
+            where = {key: (to_source(line), column) for key, (line, column) in where.items()}
         grouped = {id(t) for t in groups}
         placed = []
         for (node, site), role in zip(found, roles, strict=True):

@@ -199,9 +199,9 @@ class DataFile:
         return self.left_out is None
 
 
-EXTRACTOR_VERSION = (
-    7  # 7: ImportSite.branch; 4: ImportSite.prefix, computed-import diagnostics; 5: alternative_group, fallback; 6: file_refs
-)
+# 8: SourceFacts.fact_digest; 7: ImportSite.branch; 6: file_refs; 5: alternative_group, fallback;
+# 4: ImportSite.prefix, computed-import diagnostics.
+EXTRACTOR_VERSION = 8
 """Bumped whenever extraction (analysis/imports.py and its _modules) changes what it returns for the same
 source: part of the cache key (cache.py), so no stale facts are reused."""
 
@@ -216,3 +216,6 @@ class SourceFacts:
     error: Diagnostic | None = None  # set when the file does not parse; imports is then ()
     diagnostics: tuple[Diagnostic, ...] = ()  # non-fatal findings (relative import beyond top, ...)
     file_refs: tuple[FileRef, ...] = ()  # files named by a literal path (analysis/datafiles.py)
+    # The digest of what the facts were read from (_fragment.fact_digest), None when the whole
+    # file was parsed: a new version of the file with this digest has these facts.
+    fact_digest: str | None = field(default=None, compare=False)

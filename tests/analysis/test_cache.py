@@ -25,7 +25,8 @@ SOURCE = b"import json\ntry:\n    import yaml\nexcept ImportError:\n    yaml = N
 
 def test_round_trip_is_exact() -> None:
     facts = extract_source_facts(SOURCE, module="pkg.mod", is_package=False, path="pkg/mod.py")
-    assert facts_from_json(facts_to_json(facts)) == facts
+    again = facts_from_json(facts_to_json(facts))
+    assert again == facts and again.fact_digest == facts.fact_digest is not None  # compared apart: not part of ==
 
 
 def test_key_depends_on_content_module_and_kind() -> None:
@@ -128,17 +129,22 @@ def test_an_edit_reparses_only_the_edited_file(tmp_path: Path) -> None:
 
 
 def test_an_edit_that_moves_no_import_keeps_the_recorded_analysis(tmp_path: Path) -> None:
-    """The edited file is parsed again; its facts are the recorded ones, so nothing is walked
-    and the answer is the recorded analysis, which an edit of the imports then replaces."""
+    """An edited file whose facts are the recorded ones (by the digest of the statements they
+    come from, else parsed again) changes nothing: no walk, the recorded analysis; an edit
+    that moves an import changes the answer."""
     project = _project(tmp_path / "job")
     cold = _run(project, tmp_path / "c")
     with (project / "pkg" / "b.py").open("a") as fh:
-        fh.write("\nVERSION = 2  # below every import: the facts stay\n")
+        fh.write("\nVERSION = 2\n")  # a statement no fact can come from
     edited = _run(project, tmp_path / "c")
-    assert (edited.stats.parsed, edited.stats.hits, edited.stats.misses) == (1, 3, 1)
+    # The statements its facts come from are unchanged: not even parsed (their digest says so).
+    assert (edited.stats.parsed, edited.stats.hits, edited.stats.misses) == (0, 4, 0)
     assert _same(edited, cold) and _same(edited, _run(project, None))
     again = _run(project, tmp_path / "c")
     assert (again.stats.parsed, again.stats.hits) == (0, 4)  # the edit was recorded
+    (project / "pkg" / "b.py").write_text("from .a import x  # an import's line changed\nimport yaml\n")
+    reparsed = _run(project, tmp_path / "c")
+    assert reparsed.stats.parsed == 1 and _same(reparsed, cold)  # parsed: the same facts, no walk
     (project / "pkg" / "b.py").write_text("\nfrom .a import x\nimport yaml\n")  # the same imports, a line lower
     moved = _run(project, tmp_path / "c")
     assert moved.stats.parsed == 1 and _same(moved, _run(project, None))

@@ -1,0 +1,204 @@
+"""Source text -> the statements that can hold a fact, as one smaller text for libcst, and its digest.
+
+libcst's parse is most of the extraction's cost, and most of a module is code no import
+fact can come from: function and class bodies without an import, a dynamic import or a
+``sys.path`` change. CPython's own parser (``compile(..., PyCF_ONLY_AST)``, a few times
+faster than libcst's, in C) gives the statement boundaries; only the statements whose text
+shows a fact marker are handed to libcst, whole lines at a time, each with the line it
+starts at in the source:
+
+* a top-level statement (with its decorators) that holds a marker is kept;
+* in a kept ``class`` or ``def`` whose header holds none, only the body statements that hold
+  one are kept (recursively), under the header: the scope and the guards around them stay;
+* any other compound statement is kept whole (``try``/``except``, ``if``/``else``: the guards
+  of an import are in its other clauses).
+
+A fact is only ever read from a statement whose own text holds a marker (`ANY_FACT_MARKERS`,
+and `walk_markers`: the dynamic-import and ``sys.path`` names, their aliases, and the
+data-file readers' `DATA_MARKERS`), so the kept statements give the facts the whole file
+gives, at the same lines and columns; the module-level assignments stay as well when the file
+reads files, as a path may be held in a name (``DATA = "data/x.csv"``). A
+source CPython rejects (a syntax error, or syntax newer than the running interpreter) is
+not cut: libcst parses all of it, as before.
+
+`fact_digest` hashes the kept statements, their lines and the markers: two versions of a
+file with one digest have the same facts, which an edit far from any import (the common
+case) shows without importing libcst.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from envcapture.analysis._readers import reader_markers
+from envcapture.analysis._source import decode_source
+from envcapture.analysis.model import EXTRACTOR_VERSION
+from envcapture.analysis.nesting import nesting_problem
+from envcapture.errors import InputError
+
+__all__ = ["ANY_FACT_MARKERS", "DATA_MARKERS", "NO_FACTS", "Fragment", "fact_digest", "fact_fragment", "walk_markers"]
+
+# Text that any file with a fact to report contains (`__import__` contains "import"); a file
+# without an import reads a file only through a builtin (open, exec) or its own __file__.
+ANY_FACT_MARKERS: Final = ("import", "sys.path", "__main__", "open(", "exec(", "__file__")
+# Text a statement needs before it is walked for the files it reads (`datafiles`).
+DATA_MARKERS: Final = reader_markers()
+# Text a statement needs before its expressions are walked for calls and assignments.
+_CALL_MARKERS: Final = ("import_module", "__import__", "find_spec", "sys.path")
+NO_FACTS: Final = "no-facts"
+"""The digest of a source without any fact marker: never parsed, it has no facts."""
+
+# The lines as CPython's tokenizer counts them: \r\n, \r and \n end a line, nothing else
+# (str.splitlines would also split at \f, \v, \x1c-\x1e, \x85, \u2028 and \u2029).
+_LINE: Final = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+_SCOPES: Final = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+_ASSIGNMENTS: Final = (ast.Assign, ast.AnnAssign, ast.AugAssign)
+
+
+def walk_markers(text: str, extra: tuple[str, ...] = ()) -> set[str] | None:
+    """Text that makes a statement worth walking for calls (``extra``: more of it, such as the
+    data-file readers'), or None when no statement needs it."""
+    # names bound to importlib/sys things must also open a statement
+    aliased = set(_alias_markers(text))
+    markers = _CALL_MARKERS + extra
+    if aliased or any(marker in text for marker in markers):
+        return aliased | set(markers)
+    return None
+
+
+def _alias_markers(text: str) -> Iterator[str]:
+    """Text that a call through an alias shows: ``il.`` after ``import importlib as il``,
+    ``im(`` after ``from importlib import import_module as im`` (the same for ``sys``)."""
+    for match in _MODULE_ALIAS_RE.finditer(text):
+        yield f"{match.group(1)}."
+    for match in _FROM_ALIAS_RE.finditer(text):
+        for item in match.group(1).split(","):
+            name, _, local = item.strip(" ()\t\\").partition(" as ")
+            if local.strip() and name.strip() in ("import_module", "find_spec", "__import__"):
+                yield f"{local.strip()}("
+            elif name.strip() == "path":  # from sys import path
+                yield f"{local.strip() or 'path'}."
+
+
+_MODULE_ALIAS_RE: Final = re.compile(r"\bimport\s+(?:importlib|sys)(?:\.\w+)*\s+as\s+(\w+)")
+_FROM_ALIAS_RE: Final = re.compile(r"\bfrom\s+(?:importlib(?:\.util)?|sys)\s+import\s+([^\n;#]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """The kept statements: ``text`` for libcst; ``runs`` maps its lines back to the source."""
+
+    text: str
+    runs: tuple[tuple[int, int], ...]  # (first line in text, the same line in the source), ascending
+    digest: str
+
+    def source_line(self, line: int) -> int:
+        """The source line of ``line`` (1-based) of ``text``."""
+        for start, source in reversed(self.runs):
+            if start <= line:
+                return source + line - start
+        raise ValueError(f"line {line} is not in the fragment")
+
+
+def fact_fragment(text: str) -> Fragment | None:
+    """The statements of ``text`` that can hold a fact; None when CPython's parser does not
+    accept ``text`` (libcst then parses it all)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escapes: SyntaxWarning on 3.12+
+            module = ast.parse(text)  # ast.py's own compile(): no __future__ flags of ours
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        return None
+    walked = walk_markers(text, DATA_MARKERS)
+    markers = (*ANY_FACT_MARKERS, *sorted(walked or ()))
+    lines = _LINE.findall(text)
+    kept: list[tuple[int, int]] = []
+    # A module-level name may hold a path a kept statement reads (``DATA = "data/x.csv"``,
+    # then ``pd.read_csv(DATA)``): when statements are walked, the module's assignments stay.
+    _select(module.body, lines, markers, kept, keep_assignments=walked is not None)
+    digest = hashlib.sha256(f"envcapture-fragment/{EXTRACTOR_VERSION}\0{chr(0).join(markers)}".encode())
+    chunks: list[str] = []
+    runs: list[tuple[int, int]] = []
+    at = 1
+    for first, last in kept:
+        chunk = "".join(lines[first - 1 : last])
+        if chunk and not chunk.endswith(("\n", "\r")):
+            chunk += "\n"  # the source's last line: the next run starts a line of its own
+        if runs and first == runs[-1][1] + (at - runs[-1][0]):
+            pass  # this run continues the previous one in the source too
+        else:
+            runs.append((at, first))
+        digest.update(f"\0{first}\0".encode() + chunk.encode("utf-8", "surrogatepass"))
+        chunks.append(chunk)
+        at += last - first + 1
+    return Fragment(text="".join(chunks), runs=tuple(runs), digest=digest.hexdigest())
+
+
+def _first_line(node: ast.stmt) -> int:
+    decorators: Sequence[ast.expr] = getattr(node, "decorator_list", ())
+    return min([node.lineno, *(d.lineno for d in decorators)])
+
+
+def _holds_marker(lines: list[str], first: int, last: int, markers: Sequence[str]) -> bool:
+    text = "".join(lines[first - 1 : last])
+    return any(marker in text for marker in markers)
+
+
+def _select(
+    body: Sequence[ast.stmt],
+    lines: list[str],
+    markers: Sequence[str],
+    kept: list[tuple[int, int]],
+    *,
+    keep_assignments: bool = False,
+) -> None:
+    """Append the (first, last) source lines of the statements of ``body`` to keep, in order
+    (``keep_assignments``: every assignment among them too)."""
+    # Statements sharing a line (``a = 1; import b``) are kept or dropped together.
+    groups: list[tuple[int, int, list[ast.stmt]]] = []
+    for node in body:
+        first, last = _first_line(node), node.end_lineno or node.lineno
+        if groups and first <= groups[-1][1]:
+            groups[-1] = (groups[-1][0], max(groups[-1][1], last), [*groups[-1][2], node])
+        else:
+            groups.append((first, last, [node]))
+    for first, last, nodes in groups:
+        if keep_assignments and all(isinstance(n, _ASSIGNMENTS) for n in nodes):
+            kept.append((first, last))
+            continue
+        if not _holds_marker(lines, first, last, markers):
+            continue
+        if len(nodes) == 1 and isinstance(nodes[0], _SCOPES):
+            body_first = _first_line(nodes[0].body[0])
+            if body_first > nodes[0].lineno and not _holds_marker(lines, first, body_first - 1, markers):
+                inner: list[tuple[int, int]] = []
+                _select(nodes[0].body, lines, markers, inner)
+                if inner:  # else the marker is in a comment between the statements: keep it all
+                    kept.append((first, body_first - 1))
+                    kept.extend(inner)
+                    continue
+        kept.append((first, last))
+
+
+def fact_digest(source: bytes) -> str | None:
+    """`SourceFacts.fact_digest` of ``source`` as `extract_source_facts` sets it when libcst
+    accepts the kept statements; None when the file is not cut (it fails to decode, is too
+    deeply nested or is rejected by CPython), whose facts then come from all of it."""
+    if b"\x00" in source:
+        return None
+    try:
+        text = decode_source(source)
+    except InputError:
+        return None
+    if not any(marker in text for marker in ANY_FACT_MARKERS):
+        return NO_FACTS
+    if nesting_problem(text) is not None:
+        return None
+    fragment = fact_fragment(text)
+    return None if fragment is None else fragment.digest

@@ -1,0 +1,193 @@
+"""_fragment.py: only the statements that can hold a fact go to libcst, at their source lines;
+the facts are those of the whole file, and their digest ignores edits elsewhere."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from envcapture.analysis import imports
+from envcapture.analysis._fragment import NO_FACTS, fact_digest, fact_fragment
+from envcapture.analysis.imports import extract_source_facts
+from envcapture.analysis.model import SourceFacts
+
+MODULE = '''"""A module."""
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy
+
+
+class Model:
+    """No fact in this docstring."""
+
+    size = 3
+
+    def forward(self, x):
+        return [x * i for i in range(self.size)]
+
+    @staticmethod
+    def export(fmt="onnx"):
+        if fmt == "onnx":
+            import onnx  # lazy
+
+            return onnx
+        return None
+
+    class Inner:
+        def load(self):
+            try:
+                import yaml
+            except ImportError:
+                yaml = None
+            return yaml
+
+
+def helper(a,
+           b):
+    total = a + b
+    from . import sibling
+    return total, sibling
+
+
+x = 1; import json
+y = 2
+if __name__ == "__main__":
+    import importlib
+    importlib.import_module("plugins." + os.environ["P"])
+'''
+
+DATA_READS = """import json
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).parent
+DATA = "data/tokens.txt"
+LIMIT = 3
+
+
+def load():
+    with open(DATA) as f:
+        return f.read()
+
+
+def weights():
+    scale = LIMIT * 2
+    return np.load(ROOT / "assets" / "w.npy") * scale
+
+
+class Cfg:
+    def read(self):
+        return json.load(open("cfg/a.json"))
+
+
+def main():
+    import argparse
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--cfg", default="cfg/model.yaml")
+    exec(open("configurator.py").read())
+"""
+
+SOURCES = {
+    "module": MODULE,
+    "data reads": DATA_READS,
+    "crlf": MODULE.replace("\n", "\r\n"),
+    "cr": MODULE.replace("\n", "\r"),
+    "no final newline": MODULE.rstrip("\n"),
+    "marker in a comment only": "def f():\n    x = 1\n    # import later\n    return x\n\n\nimport os\n",
+    "header with a marker": "class A(__import__('abc').ABC):\n    def f(self):\n        return 1\n",
+    "one-line def": "def f(): import os; return os\n\n\ndef g():\n    return 2\n",
+    "decorated": "import functools\n\n\n@functools.cache\ndef f():\n    import json\n    return json\n",
+    "sys.path alias": "from sys import path as p\nimport os\n\n\ndef setup():\n    p.insert(0, os.path.dirname(__file__))\n",
+    "form feed": "import os\n\x0c\ndef f():\n    import json\n",
+    "tabs": "class A:\n\tdef f(self):\n\t\timport json\n\tdef g(self):\n\t\treturn 1\n",
+}
+
+
+def _whole(source: bytes, monkeypatch: pytest.MonkeyPatch, path: str = "pkg/mod.py") -> SourceFacts:
+    """The facts libcst reads from the whole file (the fragment turned off)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(imports, "fact_fragment", lambda text: None)
+        return extract_source_facts(source, module="pkg.mod", is_package=False, path=path)
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_the_fragment_gives_the_facts_of_the_whole_file(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = SOURCES[name]
+    facts = extract_source_facts(source.encode(), module="pkg.mod", is_package=False, path="pkg/mod.py")
+    assert facts == _whole(source.encode(), monkeypatch)
+    assert facts.imports or facts.path_additions
+    assert facts.fact_digest == fact_digest(source.encode()) is not None
+
+
+def test_positions_map_back_to_the_source() -> None:
+    facts = extract_source_facts(MODULE.encode(), module="pkg.mod", is_package=False, path="pkg/mod.py")
+    where = {s.module: (s.line, s.column) for s in facts.imports}
+    assert where["onnx"] == (21, 13) and where["yaml"] == (29, 17) and where["pkg"] == (38, 5)
+    assert where["json"] == (42, 8) and where["plugins"] == (46, 5)
+    assert facts.has_main_guard
+
+
+def test_only_statements_with_a_marker_are_kept() -> None:
+    fragment = fact_fragment(MODULE)
+    assert fragment is not None
+    assert "def forward" not in fragment.text and "size = 3" not in fragment.text
+    assert "class Model:" in fragment.text and "def export" in fragment.text and "x = 1; import json" in fragment.text
+    assert [fragment.source_line(n) for n in (1, 2)] == [3, 4]
+    # The module calls import_module, so it is walked: a module-level name may hold a path.
+    assert "y = 2" in fragment.text
+    quiet = fact_fragment("import os\n\nLIMIT = 3\n\n\ndef f():\n    return os.sep\n")
+    assert quiet is not None and "LIMIT" not in quiet.text
+
+
+def test_the_digest_ignores_edits_away_from_the_facts() -> None:
+    before = fact_digest(MODULE.encode())
+    assert before is not None
+    body_edit = MODULE.replace("return [x * i for i in range(self.size)]", "return [x + i for i in range(self.size)]")
+    assert fact_digest(body_edit.encode()) == before
+    assert fact_digest((MODULE + "\n\ndef later():\n    return 1\n").encode()) == before
+    assert fact_digest(MODULE.replace("import onnx  # lazy", "import onnx  # lazy!").encode()) != before
+    assert fact_digest(("# a first line\n" + MODULE).encode()) != before  # every line moved
+    assert fact_digest(b"x = 1\n") == NO_FACTS
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        b"import os\ndef f(:\n    pass\n",  # a syntax error: parsed whole, reported as before
+        b"import os\nprint 'python 2'\n",
+        b"import os\x00\n",
+        b"# -*- coding: no-such-codec -*-\nimport os\n",
+    ],
+)
+def test_what_cpython_rejects_is_not_cut(source: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    facts = extract_source_facts(source, module="pkg.mod", is_package=False, path="pkg/mod.py")
+    assert facts.error is not None and facts.fact_digest is None and fact_digest(source) is None
+    assert facts == _whole(source, monkeypatch)
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="PEP 695 syntax parses on 3.12+")
+def test_syntax_newer_than_this_python_is_parsed_whole_by_libcst() -> None:
+    source = b"import os\n\n\ndef first[T](x: T) -> T:\n    import json\n    return x\n"
+    facts = extract_source_facts(source, module="m", is_package=False, path="m.py")
+    assert facts.error is None and facts.fact_digest is None
+    assert [s.module for s in facts.imports] == ["os", "json"]
+
+
+def test_the_fixture_projects_facts_are_the_whole_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Python file of the test fixtures (data-file readers, try/except alternatives,
+    run-time branches, dynamic imports...) gives with the fragment what the whole file gives."""
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    compared = 0
+    for path in sorted(fixtures.rglob("*.py")):
+        source = path.read_bytes()
+        facts = extract_source_facts(source, module="pkg.mod", is_package=False, path=path.name)
+        assert facts == _whole(source, monkeypatch, path.name), path
+        compared += facts.fact_digest not in (None, NO_FACTS)
+    assert compared > 50
