@@ -39,7 +39,7 @@ from typing import Final
 from envcapture.analysis._readers import reader_markers
 from envcapture.analysis._source import decode_source
 from envcapture.analysis.model import EXTRACTOR_VERSION
-from envcapture.analysis.nesting import nesting_problem
+from envcapture.analysis.nesting import MAX_CHAIN, nesting_problem
 from envcapture.errors import InputError
 
 __all__ = ["ANY_FACT_MARKERS", "DATA_MARKERS", "NO_FACTS", "Fragment", "fact_digest", "fact_fragment", "walk_markers"]
@@ -92,11 +92,16 @@ _FROM_ALIAS_RE: Final = re.compile(r"\bfrom\s+(?:importlib(?:\.util)?|sys)\s+imp
 
 @dataclass(frozen=True, slots=True)
 class Fragment:
-    """The kept statements: ``text`` for libcst; ``runs`` maps its lines back to the source."""
+    """The kept statements: ``text`` for libcst; ``runs`` maps its lines back to the source.
+
+    ``shallow``: no logical line of the source reaches `MAX_CHAIN` characters, so none nests
+    deeper than libcst can parse (the nesting scan can be skipped, see `_logical_lines`).
+    """
 
     text: str
     runs: tuple[tuple[int, int], ...]  # (first line in text, the same line in the source), ascending
     digest: str
+    shallow: bool
 
     def source_line(self, line: int) -> int:
         """The source line of ``line`` (1-based) of ``text``."""
@@ -137,7 +142,52 @@ def fact_fragment(text: str) -> Fragment | None:
         digest.update(f"\0{first}\0".encode() + chunk.encode("utf-8", "surrogatepass"))
         chunks.append(chunk)
         at += last - first + 1
-    return Fragment(text="".join(chunks), runs=tuple(runs), digest=digest.hexdigest())
+    shallow = _longest_logical_line(module.body, lines) < MAX_CHAIN
+    return Fragment(text="".join(chunks), runs=tuple(runs), digest=digest.hexdigest(), shallow=shallow)
+
+
+def _longest_logical_line(body: Sequence[ast.stmt], lines: list[str]) -> int:
+    """An upper bound of the characters of any logical line of the statements of ``body``.
+
+    `nesting_problem` counts at most one step per token and starts again at 0 at each newline
+    outside brackets, so its depth never exceeds the length of a logical line. Each logical
+    line lies within the lines of a simple statement, or of a compound statement's header
+    (from its first decorator to the line its block starts on, which the header may share);
+    ``else:``, ``try:`` and ``finally:`` are a token or two. CPython, which accepted the file,
+    already refuses more nested brackets and blocks than the scan does.
+    """
+    ends = [0]
+    for line in lines:
+        ends.append(ends[-1] + len(line))
+    longest = 0
+    pending: list[Sequence[ast.stmt]] = [body]
+    while pending:
+        for node in pending.pop():
+            headers = _headers(node)
+            if not headers:
+                longest = max(longest, ends[node.end_lineno or node.lineno] - ends[_first_line(node) - 1])
+            for first, block in headers:
+                longest = max(longest, ends[_first_line(block[0])] - ends[first - 1])
+                pending.append(block)
+            for name in ("orelse", "finalbody"):
+                other: list[ast.stmt] | None = getattr(node, name, None)
+                if other:
+                    pending.append(other)
+    return longest
+
+
+def _headers(node: ast.stmt) -> list[tuple[int, Sequence[ast.stmt]]]:
+    """(first line, the block under it) of each header of a compound statement: the statement's
+    own, each ``except`` and ``case``; none for a simple statement."""
+    headers: list[tuple[int, Sequence[ast.stmt]]] = []
+    body = getattr(node, "body", None)
+    if isinstance(body, list) and body:
+        headers.append((_first_line(node), body))
+    for handler in getattr(node, "handlers", ()):
+        headers.append((handler.lineno, handler.body))
+    for case in getattr(node, "cases", ()):
+        headers.append((case.pattern.lineno, case.body))
+    return headers
 
 
 def _first_line(node: ast.stmt) -> int:
@@ -198,7 +248,7 @@ def fact_digest(source: bytes) -> str | None:
         return None
     if not any(marker in text for marker in ANY_FACT_MARKERS):
         return NO_FACTS
-    if nesting_problem(text) is not None:
-        return None
     fragment = fact_fragment(text)
-    return None if fragment is None else fragment.digest
+    if fragment is None or (not fragment.shallow and nesting_problem(text) is not None):
+        return None
+    return fragment.digest

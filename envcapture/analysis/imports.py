@@ -130,10 +130,10 @@ def extract_source_facts(source: bytes | str, *, module: str, is_package: bool, 
             return _failed(path, text.count("\n", 0, nul) + 1, "binary-file", "binary file (contains NUL characters)")
     if not any(marker in text for marker in ANY_FACT_MARKERS):
         return SourceFacts(fact_digest=NO_FACTS)
-    problem = nesting_problem(text)
+    fragment = fact_fragment(text)
+    problem = None if fragment is not None and fragment.shallow else nesting_problem(text)
     if problem is not None:
         return _failed(path, problem[0], "too-deeply-nested", problem[1])
-    fragment = fact_fragment(text)
     tree: cst.Module | None = None
     if fragment is not None:
         try:

@@ -12,6 +12,7 @@ from envcapture.analysis import imports
 from envcapture.analysis._fragment import NO_FACTS, fact_digest, fact_fragment
 from envcapture.analysis.imports import extract_source_facts
 from envcapture.analysis.model import SourceFacts
+from envcapture.analysis.nesting import nesting_problem
 
 MODULE = '''"""A module."""
 
@@ -191,3 +192,30 @@ def test_the_fixture_projects_facts_are_the_whole_files(monkeypatch: pytest.Monk
         assert facts == _whole(source, monkeypatch, path.name), path
         compared += facts.fact_digest not in (None, NO_FACTS)
     assert compared > 50
+
+
+DEEP_BUT_ACCEPTED = {
+    "or-chain": "import os\nx = " + " or ".join(["a"] * 1200) + "\n",
+    "strings": "import os\nx = (" + " ".join(["'a'"] * 1200) + ")\n",
+    "attributes": "import os\nx = a" + ".a" * 1200 + "\n",
+    "split header": "import os\ndef f(a=" + "-" * 600 + "1\n" + "-" * 600 + "1): return 1\n",
+    "in a handler": "try:\n    import os\nexcept (" + " or ".join(["E"] * 1100) + "):\n    pass\n",
+    "decorator": "import os\n@d(" + "+".join(["1"] * 1100) + ")\ndef f():\n    pass\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEEP_BUT_ACCEPTED))
+def test_a_deep_line_is_still_scanned(name: str) -> None:
+    """CPython accepts these, the nesting scan refuses them: the fragment must not call them shallow."""
+    source = DEEP_BUT_ACCEPTED[name]
+    assert nesting_problem(source) is not None
+    fragment = fact_fragment(source)
+    assert fragment is None or not fragment.shallow
+    facts = extract_source_facts(source.encode(), module="m", is_package=False, path="m.py")
+    assert facts.error is not None and facts.error.code == "too-deeply-nested"
+    assert fact_digest(source.encode()) is None
+
+
+def test_ordinary_modules_skip_the_nesting_scan() -> None:
+    fragment = fact_fragment(MODULE)
+    assert fragment is not None and fragment.shallow and nesting_problem(MODULE) is None
