@@ -34,6 +34,7 @@ import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Final
 
 from envcapture.analysis._readers import reader_markers
@@ -75,6 +76,8 @@ def walk_markers(text: str, extra: tuple[str, ...] = ()) -> set[str] | None:
 def _alias_markers(text: str) -> Iterator[str]:
     """Text that a call through an alias shows: ``il.`` after ``import importlib as il``,
     ``im(`` after ``from importlib import import_module as im`` (the same for ``sys``)."""
+    if "importlib" not in text and "sys" not in text:
+        return  # what both patterns need: most modules import neither
     for match in _MODULE_ALIAS_RE.finditer(text):
         yield f"{match.group(1)}."
     for match in _FROM_ALIAS_RE.finditer(text):
@@ -102,6 +105,7 @@ class Fragment:
     runs: tuple[tuple[int, int], ...]  # (first line in text, the same line in the source), ascending
     digest: str
     shallow: bool
+    walk: set[str] | None  # `walk_markers` of the source
 
     def source_line(self, line: int) -> int:
         """The source line of ``line`` (1-based) of ``text``."""
@@ -120,13 +124,13 @@ def fact_fragment(text: str) -> Fragment | None:
             module = ast.parse(text)  # ast.py's own compile(): no __future__ flags of ours
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
         return None
-    walked = walk_markers(text, DATA_MARKERS)
-    markers = (*ANY_FACT_MARKERS, *sorted(walked or ()))
+    walk = walk_markers(text, DATA_MARKERS)
+    markers = (*ANY_FACT_MARKERS, *sorted(walk or ()))
     lines = _LINE.findall(text)
     kept: list[tuple[int, int]] = []
     # A module-level name may hold a path a kept statement reads (``DATA = "data/x.csv"``,
     # then ``pd.read_csv(DATA)``): when statements are walked, the module's assignments stay.
-    _select(module.body, lines, markers, kept, keep_assignments=walked is not None)
+    _select(module.body, lines, markers, kept, keep_assignments=walk is not None)
     digest = hashlib.sha256(f"envcapture-fragment/{EXTRACTOR_VERSION}\0{chr(0).join(markers)}".encode())
     chunks: list[str] = []
     runs: list[tuple[int, int]] = []
@@ -143,7 +147,7 @@ def fact_fragment(text: str) -> Fragment | None:
         chunks.append(chunk)
         at += last - first + 1
     shallow = _longest_logical_line(module.body, lines) < MAX_CHAIN
-    return Fragment(text="".join(chunks), runs=tuple(runs), digest=digest.hexdigest(), shallow=shallow)
+    return Fragment(text="".join(chunks), runs=tuple(runs), digest=digest.hexdigest(), shallow=shallow, walk=walk)
 
 
 def _longest_logical_line(body: Sequence[ast.stmt], lines: list[str]) -> int:
@@ -156,43 +160,30 @@ def _longest_logical_line(body: Sequence[ast.stmt], lines: list[str]) -> int:
     ``else:``, ``try:`` and ``finally:`` are a token or two. CPython, which accepted the file,
     already refuses more nested brackets and blocks than the scan does.
     """
-    ends = [0]
-    for line in lines:
-        ends.append(ends[-1] + len(line))
+    ends = list(accumulate(map(len, lines), initial=0))  # ends[n]: characters up to the end of line n
     longest = 0
-    pending: list[Sequence[ast.stmt]] = [body]
+    pending: list[list[ast.stmt]] = [list(body)]
     while pending:
         for node in pending.pop():
-            headers = _headers(node)
-            if not headers:
+            block: list[ast.stmt] | None = getattr(node, "body", None)
+            if block is None and not isinstance(node, ast.Match):  # a simple statement
                 longest = max(longest, ends[node.end_lineno or node.lineno] - ends[_first_line(node) - 1])
-            for first, block in headers:
-                longest = max(longest, ends[_first_line(block[0])] - ends[first - 1])
-                pending.append(block)
-            for name in ("orelse", "finalbody"):
-                other: list[ast.stmt] | None = getattr(node, name, None)
+                continue
+            headers = [(_first_line(node), block)] if block else []
+            headers += [(h.lineno, h.body) for h in getattr(node, "handlers", ())]
+            headers += [(c.pattern.lineno, c.body) for c in getattr(node, "cases", ())]
+            for first, under in headers:
+                longest = max(longest, ends[_first_line(under[0])] - ends[first - 1])
+                pending.append(under)
+            for other in (getattr(node, "orelse", None), getattr(node, "finalbody", None)):
                 if other:
                     pending.append(other)
     return longest
 
 
-def _headers(node: ast.stmt) -> list[tuple[int, Sequence[ast.stmt]]]:
-    """(first line, the block under it) of each header of a compound statement: the statement's
-    own, each ``except`` and ``case``; none for a simple statement."""
-    headers: list[tuple[int, Sequence[ast.stmt]]] = []
-    body = getattr(node, "body", None)
-    if isinstance(body, list) and body:
-        headers.append((_first_line(node), body))
-    for handler in getattr(node, "handlers", ()):
-        headers.append((handler.lineno, handler.body))
-    for case in getattr(node, "cases", ()):
-        headers.append((case.pattern.lineno, case.body))
-    return headers
-
-
 def _first_line(node: ast.stmt) -> int:
-    decorators: Sequence[ast.expr] = getattr(node, "decorator_list", ())
-    return min([node.lineno, *(d.lineno for d in decorators)])
+    decorators: list[ast.expr] | None = getattr(node, "decorator_list", None)
+    return decorators[0].lineno if decorators else node.lineno  # decorators come first, in order
 
 
 def _holds_marker(lines: list[str], first: int, last: int, markers: Sequence[str]) -> bool:

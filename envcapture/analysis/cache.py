@@ -487,29 +487,51 @@ def _stored_graph(blob: bytes) -> _StoredGraph:
     return graph
 
 
-class _Pickler(pickle.Pickler):
-    def __init__(self, file: io.BytesIO, *, lazy_graphs: bool) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._lazy_graphs = lazy_graphs
+def _reduce_dataclass(obj: Any) -> tuple[Any, ...]:
+    cls = type(obj)
+    return _rebuild, (cls, tuple(getattr(obj, name) for name in _field_names(cls)))
 
-    def reducer_override(self, obj: Any) -> Any:
-        cls = type(obj)
-        if isinstance(obj, ImportGraph) and self._lazy_graphs:
-            blob = getattr(obj, "_blob", None) if cls is _StoredGraph else None
-            if blob is None:  # a graph built by this run, or a stored one already read
-                blob = _dumps(obj, lazy_graphs=False)
-            return _stored_graph, (blob,)
-        if cls is _StoredGraph:
-            obj = obj.loaded()
-            cls = ImportGraph
+
+def _reduce_graph_eagerly(graph: ImportGraph) -> tuple[Any, ...]:
+    if type(graph) is _StoredGraph:
+        graph = graph.loaded()
+    return _reduce_dataclass(graph)
+
+
+def _reduce_graph_lazily(graph: ImportGraph) -> tuple[Any, ...]:
+    blob = getattr(graph, "_blob", None) if type(graph) is _StoredGraph else None
+    if blob is None:  # a graph built by this run, or a stored one already read
+        blob = _dumps(graph, lazy_graphs=False)
+    return _stored_graph, (blob,)
+
+
+class _Reducers(dict[type, Any]):
+    """The pickler's dispatch table: a reducer for each slotted dataclass, found on first use.
+
+    A dispatch table is looked up by the C pickler for objects of other than the builtin
+    types only (a ``reducer_override`` would be called from C for every tuple and list too).
+    """
+
+    def __init__(self, *, lazy_graphs: bool) -> None:
+        graph = _reduce_graph_lazily if lazy_graphs else _reduce_graph_eagerly
+        super().__init__({ImportGraph: graph, _StoredGraph: graph})
+
+    def __missing__(self, cls: type) -> Any:
         if dataclasses.is_dataclass(cls) and hasattr(cls, "__slots__"):
-            return _rebuild, (cls, tuple(getattr(obj, name) for name in _field_names(cls)))
-        return NotImplemented
+            self[cls] = _reduce_dataclass
+            return _reduce_dataclass
+        raise KeyError(cls)  # pickled as usual
+
+
+_LAZY_REDUCERS = _Reducers(lazy_graphs=True)
+_EAGER_REDUCERS = _Reducers(lazy_graphs=False)
 
 
 def _dumps(obj: Any, *, lazy_graphs: bool = True) -> bytes:
     buffer = io.BytesIO()
-    _Pickler(buffer, lazy_graphs=lazy_graphs).dump(obj)
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _LAZY_REDUCERS if lazy_graphs else _EAGER_REDUCERS
+    pickler.dump(obj)
     return buffer.getvalue()
 
 

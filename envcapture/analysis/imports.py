@@ -184,7 +184,8 @@ class _Extraction:
         self.notes: list[tuple[cst.CSTNode, str, str]] = []  # node, code, message
 
     def facts(self) -> SourceFacts:
-        visitor = FactsVisitor(self.tree, walk_markers(self.text, DATA_MARKERS))
+        walk = self.fragment.walk if self.fragment is not None else walk_markers(self.text, DATA_MARKERS)
+        visitor = FactsVisitor(self.tree, walk)
         self.tree.visit(visitor)
         for pending in visitor.imports:
             self._register_aliases(pending.node)
