@@ -106,6 +106,9 @@ class Fragment:
     digest: str
     shallow: bool
     walk: set[str] | None  # `walk_markers` of the source
+    # (line, column, is ``from``) where each import statement starts in the source, in order:
+    # CPython's parse gives them, which spares libcst's position pass most of its work.
+    import_starts: tuple[tuple[int, int, bool], ...]
 
     def source_line(self, line: int) -> int:
         """The source line of ``line`` (1-based) of ``text``."""
@@ -146,12 +149,28 @@ def fact_fragment(text: str) -> Fragment | None:
         digest.update(f"\0{first}\0".encode() + chunk.encode("utf-8", "surrogatepass"))
         chunks.append(chunk)
         at += last - first + 1
-    shallow = _longest_logical_line(module.body, lines) < MAX_CHAIN
-    return Fragment(text="".join(chunks), runs=tuple(runs), digest=digest.hexdigest(), shallow=shallow, walk=walk)
+    longest, imports = _scan_statements(module.body, lines)
+    return Fragment(
+        text="".join(chunks),
+        runs=tuple(runs),
+        digest=digest.hexdigest(),
+        shallow=longest < MAX_CHAIN,
+        walk=walk,
+        import_starts=tuple(_start(node, lines) for node in sorted(imports, key=lambda n: (n.lineno, n.col_offset))),
+    )
 
 
-def _longest_logical_line(body: Sequence[ast.stmt], lines: list[str]) -> int:
-    """An upper bound of the characters of any logical line of the statements of ``body``.
+def _start(node: ast.Import | ast.ImportFrom, lines: list[str]) -> tuple[int, int, bool]:
+    line = lines[node.lineno - 1]
+    column = node.col_offset  # in UTF-8 bytes; libcst counts characters
+    if not line.isascii():
+        column = len(line.encode("utf-8", "surrogatepass")[:column].decode("utf-8", "replace"))
+    return node.lineno, column, isinstance(node, ast.ImportFrom)
+
+
+def _scan_statements(body: Sequence[ast.stmt], lines: list[str]) -> tuple[int, list[ast.Import | ast.ImportFrom]]:
+    """An upper bound of the characters of any logical line of the statements of ``body``,
+    and their import statements (in no particular order).
 
     `nesting_problem` counts at most one step per token and starts again at 0 at each newline
     outside brackets, so its depth never exceeds the length of a logical line. Each logical
@@ -162,12 +181,15 @@ def _longest_logical_line(body: Sequence[ast.stmt], lines: list[str]) -> int:
     """
     ends = list(accumulate(map(len, lines), initial=0))  # ends[n]: characters up to the end of line n
     longest = 0
+    imports: list[ast.Import | ast.ImportFrom] = []
     pending: list[list[ast.stmt]] = [list(body)]
     while pending:
         for node in pending.pop():
             block: list[ast.stmt] | None = getattr(node, "body", None)
             if block is None and not isinstance(node, ast.Match):  # a simple statement
                 longest = max(longest, ends[node.end_lineno or node.lineno] - ends[_first_line(node) - 1])
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    imports.append(node)
                 continue
             headers = [(_first_line(node), block)] if block else []
             headers += [(h.lineno, h.body) for h in getattr(node, "handlers", ())]
@@ -178,7 +200,7 @@ def _longest_logical_line(body: Sequence[ast.stmt], lines: list[str]) -> int:
             for other in (getattr(node, "orelse", None), getattr(node, "finalbody", None)):
                 if other:
                     pending.append(other)
-    return longest
+    return longest, imports
 
 
 def _first_line(node: ast.stmt) -> int:

@@ -1,6 +1,8 @@
 """Where libcst nodes start: one codegen pass that counts lines and stops at the last wanted node.
 
-The only position mechanism of the extraction: ``PositionProvider`` builds a ``CodeRange``
+The position mechanism of the extraction (import statements excepted when `_fragment` cut the
+file: CPython's parse, made anyway, placed them, and the file was checked to hold the same
+import statements in the same order): ``PositionProvider`` builds a ``CodeRange``
 for every node of the module (measured on libcst's own sources it costs 1.6x the parse
 itself); ``ast`` would need a second parse, cannot read syntax newer than the running
 interpreter, and counts UTF-8 bytes where libcst counts characters. This pass is the walk

@@ -216,10 +216,14 @@ class _Extraction:
 
         nodes = [n for n, _ in found] + [n for n, _ in additions] + [n for n, _, _ in self.notes] + list(groups)
         nodes += [n for n, _ in refs]
-        where = starts(self.tree, nodes) if nodes else {}
-        if self.fragment is not None:
-            to_source = self.fragment.source_line
-            where = {key: (to_source(line), column) for key, (line, column) in where.items()}
+        where = self._import_starts([p.node for p in visitor.imports])
+        rest = [n for n in nodes if id(n) not in where]
+        if rest:
+            placed_rest = starts(self.tree, rest)
+            if self.fragment is not None:
+                to_source = self.fragment.source_line
+                placed_rest = {key: (to_source(line), column) for key, (line, column) in placed_rest.items()}
+            where.update(placed_rest)
         grouped = {id(t) for t in groups}
         placed = []
         for (node, site), role in zip(found, roles, strict=True):
@@ -248,6 +252,16 @@ class _Extraction:
             diagnostics=diagnostics,
             file_refs=tuple(file_refs),
         )
+
+    def _import_starts(self, statements: list[cst.CSTNode]) -> dict[int, tuple[int, int]]:
+        """Where each import statement starts (by ``id``), as CPython's parse of the file found
+        them: the same statements in the same order, or nothing (libcst's pass places them)."""
+        known = self.fragment.import_starts if self.fragment is not None else ()
+        if len(known) != len(statements) or any(
+            is_from != isinstance(node, FROM_IMPORTS) for node, (_, _, is_from) in zip(statements, known, strict=True)
+        ):
+            return {}
+        return {id(node): (line, column) for node, (line, column, _) in zip(statements, known, strict=True)}
 
     # names
     def _register_aliases(self, stmt: cst.CSTNode) -> None:

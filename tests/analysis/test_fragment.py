@@ -108,6 +108,8 @@ SOURCES = {
     "sys.path alias": "from sys import path as p\nimport os\n\n\ndef setup():\n    p.insert(0, os.path.dirname(__file__))\n",
     "form feed": "import os\n\x0c\ndef f():\n    import json\n",
     "tabs": "class A:\n\tdef f(self):\n\t\timport json\n\tdef g(self):\n\t\treturn 1\n",
+    "non-ASCII before an import": "café = 'naïve'; import os\nif café:  # ünïcode\n    from . import ü; import json\n",
+    "dynamic and sys.path": "import sys, importlib\nsys.path.insert(0, 'lib')\n\n\ndef f():\n    return importlib.import_module('x')\n",
 }
 
 
