@@ -111,14 +111,6 @@ class AnalysisOptions:
     progress: Callable[[int, int], None] | None = field(default=None, compare=False)
 
 
-def _worker_start() -> None:
-    """A parser process forked from the analysis inherits its objects, which its cycle
-    collector would walk over and over: they are frozen out of its sight."""
-    import gc
-
-    gc.freeze()
-
-
 def _extract_job(args: tuple[bytes, str, bool, str]) -> dict[str, Any]:
     from envcapture.analysis.imports import extract_source_facts
 
@@ -209,7 +201,7 @@ class _FactsReader:
             # One pool for the whole analysis, started once enough files wait.
             from concurrent.futures import ProcessPoolExecutor
 
-            self._pool = ProcessPoolExecutor(max_workers=self.jobs, initializer=_worker_start)
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs)
         if self._pool is not None:
             for waiting, (fkey, args) in self._waiting.items():
                 self._running[waiting] = (fkey, self._pool.submit(_extract_job, args))
