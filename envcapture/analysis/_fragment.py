@@ -16,8 +16,9 @@ starts at in the source:
 A fact is only ever read from a statement whose own text holds a marker (`ANY_FACT_MARKERS`,
 and `walk_markers`: the dynamic-import and ``sys.path`` names, their aliases, and the
 data-file readers' `DATA_MARKERS`), so the kept statements give the facts the whole file
-gives, at the same lines and columns; the module-level assignments stay as well when the file
-reads files, as a path may be held in a name (``DATA = "data/x.csv"``). A
+gives, at the same lines and columns; when the file reads files, every statement naming a
+module-level name that may hold a path (``DATA = "data/x.csv"``) stays as well, so the
+datafiles reader sees each of its bindings. A
 source CPython rejects (a syntax error, or syntax newer than the running interpreter) is
 not cut: libcst parses all of it, as before.
 
@@ -59,7 +60,6 @@ NO_FACTS: Final = "no-facts"
 # (str.splitlines would also split at \f, \v, \x1c-\x1e, \x85, \u2028 and \u2029).
 _LINE: Final = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _SCOPES: Final = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
-_ASSIGNMENTS: Final = (ast.Assign, ast.AnnAssign, ast.AugAssign)
 
 
 def walk_markers(text: str, extra: tuple[str, ...] = ()) -> set[str] | None:
@@ -128,12 +128,14 @@ def fact_fragment(text: str) -> Fragment | None:
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
         return None
     walk = walk_markers(text, DATA_MARKERS)
-    markers = (*ANY_FACT_MARKERS, *sorted(walk or ()))
+    # A module-level name may hold a path a kept statement reads (``DATA = "data/x.csv"``,
+    # then ``pd.read_csv(DATA)``), and `datafiles` follows it only when nothing else binds it:
+    # when statements are walked, every statement naming such a name stays.
+    names = _path_names(module.body) if walk is not None else ()
+    markers = (*ANY_FACT_MARKERS, *sorted(walk or ()), *names)
     lines = _LINE.findall(text)
     kept: list[tuple[int, int]] = []
-    # A module-level name may hold a path a kept statement reads (``DATA = "data/x.csv"``,
-    # then ``pd.read_csv(DATA)``): when statements are walked, the module's assignments stay.
-    _select(module.body, lines, markers, kept, keep_assignments=walk is not None)
+    _select(module.body, lines, markers, kept)
     digest = hashlib.sha256(f"envcapture-fragment/{EXTRACTOR_VERSION}\0{chr(0).join(markers)}".encode())
     chunks: list[str] = []
     runs: list[tuple[int, int]] = []
@@ -213,16 +215,43 @@ def _holds_marker(lines: list[str], first: int, last: int, markers: Sequence[str
     return any(marker in text for marker in markers)
 
 
-def _select(
-    body: Sequence[ast.stmt],
-    lines: list[str],
-    markers: Sequence[str],
-    kept: list[tuple[int, int]],
-    *,
-    keep_assignments: bool = False,
-) -> None:
-    """Append the (first, last) source lines of the statements of ``body`` to keep, in order
-    (``keep_assignments``: every assignment among them too)."""
+def _path_names(body: Sequence[ast.stmt]) -> tuple[str, ...]:
+    """The names assigned at module level (outside any def or class) a value that may be a
+    path: one holding a string, ``__file__`` or another such name."""
+    values: dict[str, list[ast.expr]] = {}
+    pending = list(body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    values.setdefault(target.id, []).append(node.value)
+        elif not isinstance(node, _SCOPES):
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                pending.extend(getattr(node, field, None) or ())
+    chosen: set[str] = set()
+    grew = True
+    while grew:  # ``ROOT = Path(__file__).parent`` then ``CFG = ROOT / "cfg"``
+        grew = False
+        for name, exprs in values.items():
+            if name not in chosen and any(_may_be_path(e, chosen) for e in exprs):
+                chosen.add(name)
+                grew = True
+    return tuple(sorted(chosen))
+
+
+def _may_be_path(expr: ast.expr, names: set[str]) -> bool:
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return True
+        if isinstance(node, ast.Name) and (node.id == "__file__" or node.id in names):
+            return True
+    return False
+
+
+def _select(body: Sequence[ast.stmt], lines: list[str], markers: Sequence[str], kept: list[tuple[int, int]]) -> None:
+    """Append the (first, last) source lines of the statements of ``body`` to keep, in order."""
     # Statements sharing a line (``a = 1; import b``) are kept or dropped together.
     groups: list[tuple[int, int, list[ast.stmt]]] = []
     for node in body:
@@ -232,9 +261,6 @@ def _select(
         else:
             groups.append((first, last, [node]))
     for first, last, nodes in groups:
-        if keep_assignments and all(isinstance(n, _ASSIGNMENTS) for n in nodes):
-            kept.append((first, last))
-            continue
         if not _holds_marker(lines, first, last, markers):
             continue
         if len(nodes) == 1 and isinstance(nodes[0], _SCOPES):
