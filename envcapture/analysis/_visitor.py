@@ -10,6 +10,8 @@ path held in a module-level name: ``ROOT = Path(__file__).parent``).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Final, Literal, NamedTuple
 
 import libcst as cst
@@ -95,6 +97,36 @@ class FactsVisitor(cst.CSTVisitor):
         if self._markers is None and not isinstance(node, _STATEMENT_NODES):
             return False
         return super().on_visit(node)
+
+    def walk(self, node: cst.CSTNode) -> None:
+        """Visit ``node`` and what it holds, calling the same methods as ``node.visit(self)``.
+
+        libcst's own traversal rebuilds every node it visits (its visitors and transformers
+        share one code path), which costs as much as the parse. This one reads the fields:
+        whitespace and punctuation are not entered, and siblings come in field order, which
+        keeps the order of the statements within each block (what `imports` relies on) and
+        puts every node after the ones that hold it.
+        """
+        plan = _PLANS.get(type(node)) or _plan(type(node))
+        if self._markers is None and not isinstance(node, _STATEMENT_NODES):
+            enter = False
+        else:
+            enter = plan.visit is None or plan.visit(self, node) is not False
+        if enter:
+            for field, before, after in plan.fields:
+                value = getattr(node, field)
+                if before is not None:
+                    before(self, node)
+                if isinstance(value, cst.CSTNode):
+                    self.walk(value)
+                elif isinstance(value, (tuple, list)):
+                    for item in value:
+                        if isinstance(item, cst.CSTNode):
+                            self.walk(item)
+                if after is not None:
+                    after(self, node)
+        if plan.leave is not None:
+            plan.leave(self, node)
 
     # statements that hold imports
     def _small_statements(self, node: cst.SimpleStatementLine | cst.SimpleStatementSuite) -> bool:
@@ -225,3 +257,38 @@ class FactsVisitor(cst.CSTVisitor):
     leave_Try_body = leave_Try_orelse = leave_TryStar_body = leave_TryStar_orelse = _pop
     leave_ExceptHandler_body = leave_ExceptStarHandler_body = leave_With_body = _pop
     leave_FunctionDef_body = leave_Lambda_body = leave_ClassDef_body = _pop
+
+
+# Fields that hold only whitespace, comments and punctuation: nothing a fact comes from.
+_SKIPPED_FIELDS: Final = frozenset(
+    {
+        "asynchronous", "colon", "comma", "default_indent", "default_newline", "dot", "encoding", "equal", "footer",
+        "header", "indent", "leading_lines", "lines_after_decorators", "lpar", "newline", "operator", "rpar",
+        "semicolon", "star", "trailing_whitespace",
+    }
+)  # fmt: skip
+
+_Hook = Callable[[FactsVisitor, cst.CSTNode], object]
+
+
+class _Plan(NamedTuple):
+    """How `FactsVisitor.walk` visits one node type: its hooks and the fields to enter."""
+
+    visit: _Hook | None
+    leave: _Hook | None
+    fields: tuple[tuple[str, _Hook | None, _Hook | None], ...]  # name, visit_<Type>_<name>, leave_<Type>_<name>
+
+
+_PLANS: dict[type[cst.CSTNode], _Plan] = {}
+
+
+def _plan(kind: type[cst.CSTNode]) -> _Plan:
+    name = kind.__name__
+    fields = tuple(
+        (f.name, getattr(FactsVisitor, f"visit_{name}_{f.name}", None), getattr(FactsVisitor, f"leave_{name}_{f.name}", None))
+        for f in dataclasses.fields(kind)
+        if f.name not in _SKIPPED_FIELDS and not f.name.startswith("whitespace")
+    )
+    plan = _Plan(getattr(FactsVisitor, f"visit_{name}", None), getattr(FactsVisitor, f"leave_{name}", None), fields)
+    _PLANS[kind] = plan
+    return plan

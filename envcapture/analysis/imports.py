@@ -186,7 +186,7 @@ class _Extraction:
     def facts(self) -> SourceFacts:
         walk = self.fragment.walk if self.fragment is not None else walk_markers(self.text, DATA_MARKERS)
         visitor = FactsVisitor(self.tree, walk)
-        self.tree.visit(visitor)
+        visitor.walk(self.tree)
         for pending in visitor.imports:
             self._register_aliases(pending.node)
 
