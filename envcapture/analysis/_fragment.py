@@ -60,6 +60,25 @@ NO_FACTS: Final = "no-facts"
 # (str.splitlines would also split at \f, \v, \x1c-\x1e, \x85, \u2028 and \u2029).
 _LINE: Final = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _SCOPES: Final = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+# Statements that hold blocks of statements (libcst's BaseCompoundStatement).
+_COMPOUND: Final = tuple(
+    getattr(ast, name)
+    for name in (
+        "FunctionDef",
+        "AsyncFunctionDef",
+        "ClassDef",
+        "If",
+        "For",
+        "AsyncFor",
+        "While",
+        "With",
+        "AsyncWith",
+        "Try",
+        "TryStar",
+        "Match",
+    )
+    if hasattr(ast, name)
+)
 
 
 def walk_markers(text: str, extra: tuple[str, ...] = ()) -> set[str] | None:
@@ -109,6 +128,10 @@ class Fragment:
     # (line, column, is ``from``) where each import statement starts in the source, in order:
     # CPython's parse gives them, which spares libcst's position pass most of its work.
     import_starts: tuple[tuple[int, int, bool], ...]
+    # Each line of simple statements the fragment holds (``a = 1; b = 2`` is one), in order:
+    # their statement types and whether their source lines hold one of ``walk`` (empty when
+    # ``walk`` is None). The walk reads this instead of generating each statement's code.
+    statement_lines: tuple[tuple[tuple[str, ...], bool], ...] = ()
 
     def source_line(self, line: int) -> int:
         """The source line of ``line`` (1-based) of ``text``."""
@@ -135,7 +158,8 @@ def fact_fragment(text: str) -> Fragment | None:
     markers = (*ANY_FACT_MARKERS, *sorted(walk or ()), *names)
     lines = _LINE.findall(text)
     kept: list[tuple[int, int]] = []
-    _select(module.body, lines, markers, kept)
+    whole: list[ast.stmt] = []
+    _select(module.body, lines, markers, kept, whole)
     digest = hashlib.sha256(f"envcapture-fragment/{EXTRACTOR_VERSION}\0{chr(0).join(markers)}".encode())
     chunks: list[str] = []
     runs: list[tuple[int, int]] = []
@@ -159,7 +183,33 @@ def fact_fragment(text: str) -> Fragment | None:
         shallow=longest < MAX_CHAIN,
         walk=walk,
         import_starts=tuple(_start(node, lines) for node in sorted(imports, key=lambda n: (n.lineno, n.col_offset))),
+        statement_lines=_statement_lines(whole, lines, walk) if walk is not None else (),
     )
+
+
+def _statement_lines(kept: Sequence[ast.stmt], lines: list[str], walk: set[str]) -> tuple[tuple[tuple[str, ...], bool], ...]:
+    """`Fragment.statement_lines` of the statements kept whole (and all they hold)."""
+    simple: list[ast.stmt] = []
+    pending = list(kept)
+    while pending:
+        node = pending.pop()
+        blocks = [getattr(node, name, None) or () for name in ("body", "orelse", "finalbody")]
+        blocks += [h.body for h in getattr(node, "handlers", ())] + [c.body for c in getattr(node, "cases", ())]
+        if isinstance(node, _COMPOUND):
+            for block in blocks:
+                pending.extend(block)
+        else:
+            simple.append(node)
+    simple.sort(key=lambda n: (n.lineno, n.col_offset))
+    groups: list[tuple[int, int, list[str]]] = []
+    for node in simple:
+        last = node.end_lineno or node.lineno
+        if groups and node.lineno <= groups[-1][1]:
+            groups[-1][2].append(type(node).__name__)
+            groups[-1] = (groups[-1][0], max(groups[-1][1], last), groups[-1][2])
+        else:
+            groups.append((node.lineno, last, [type(node).__name__]))
+    return tuple((tuple(names), _holds_marker(lines, first, last, tuple(walk))) for first, last, names in groups)
 
 
 def _start(node: ast.Import | ast.ImportFrom, lines: list[str]) -> tuple[int, int, bool]:
@@ -250,8 +300,11 @@ def _may_be_path(expr: ast.expr, names: set[str]) -> bool:
     return False
 
 
-def _select(body: Sequence[ast.stmt], lines: list[str], markers: Sequence[str], kept: list[tuple[int, int]]) -> None:
-    """Append the (first, last) source lines of the statements of ``body`` to keep, in order."""
+def _select(
+    body: Sequence[ast.stmt], lines: list[str], markers: Sequence[str], kept: list[tuple[int, int]], whole: list[ast.stmt]
+) -> None:
+    """Append the (first, last) source lines of the statements of ``body`` to keep, in order,
+    and the statements kept whole to ``whole``."""
     # Statements sharing a line (``a = 1; import b``) are kept or dropped together.
     groups: list[tuple[int, int, list[ast.stmt]]] = []
     for node in body:
@@ -267,12 +320,15 @@ def _select(body: Sequence[ast.stmt], lines: list[str], markers: Sequence[str], 
             body_first = _first_line(nodes[0].body[0])
             if body_first > nodes[0].lineno and not _holds_marker(lines, first, body_first - 1, markers):
                 inner: list[tuple[int, int]] = []
-                _select(nodes[0].body, lines, markers, inner)
+                inner_whole: list[ast.stmt] = []
+                _select(nodes[0].body, lines, markers, inner, inner_whole)
                 if inner:  # else the marker is in a comment between the statements: keep it all
                     kept.append((first, body_first - 1))
                     kept.extend(inner)
+                    whole.extend(inner_whole)
                     continue
         kept.append((first, last))
+        whole.extend(nodes)
 
 
 def fact_digest(source: bytes) -> str | None:

@@ -11,7 +11,7 @@ path held in a module-level name: ``ROOT = Path(__file__).parent``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final, Literal, NamedTuple
 
 import libcst as cst
@@ -79,10 +79,16 @@ class FactsVisitor(cst.CSTVisitor):
     a ``sys.path`` change (``markers``); compound-statement headers always are.
     """
 
-    def __init__(self, tree: cst.Module, markers: set[str] | None) -> None:
+    def __init__(
+        self, tree: cst.Module, markers: set[str] | None, statement_lines: Sequence[tuple[tuple[str, ...], bool]] = ()
+    ) -> None:
         super().__init__()
         self._tree = tree
         self._markers = markers  # None: no statement needs its expressions walked
+        # Whether each line of simple statements holds a marker, in order, as CPython's parse
+        # of the source found them (`Fragment.statement_lines`); once a line's statement types
+        # differ from libcst's, the statements' code is generated to find out, as without it.
+        self._lines: Iterator[tuple[tuple[str, ...], bool]] | None = iter(statement_lines) if statement_lines else None
         self.frames: list[Frame] = [Frame(Scope.MODULE, ())]
         self._tries: list[cst.CSTNode] = []  # the try statements being walked, innermost last
         self.imports: list[Pending] = []
@@ -137,6 +143,11 @@ class FactsVisitor(cst.CSTVisitor):
             return False
         for stmt in node.body:
             self._bind(stmt)
+        if self._lines is not None:
+            kinds, holds = next(self._lines, ((), False))
+            if kinds == tuple(type(stmt).__name__ for stmt in node.body):
+                return holds
+            self._lines = None
         code = self._tree.code_for_node(node)
         return any(marker in code for marker in self._markers)
 

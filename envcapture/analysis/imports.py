@@ -184,8 +184,10 @@ class _Extraction:
         self.notes: list[tuple[cst.CSTNode, str, str]] = []  # node, code, message
 
     def facts(self) -> SourceFacts:
-        walk = self.fragment.walk if self.fragment is not None else walk_markers(self.text, DATA_MARKERS)
-        visitor = FactsVisitor(self.tree, walk)
+        if self.fragment is not None:
+            visitor = FactsVisitor(self.tree, self.fragment.walk, self.fragment.statement_lines)
+        else:
+            visitor = FactsVisitor(self.tree, walk_markers(self.text, DATA_MARKERS))
         visitor.walk(self.tree)
         for pending in visitor.imports:
             self._register_aliases(pending.node)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import libcst as cst
 import pytest
 
 from envcapture.analysis import imports
 from envcapture.analysis._fragment import NO_FACTS, fact_digest, fact_fragment
+from envcapture.analysis._visitor import FactsVisitor
 from envcapture.analysis.imports import extract_source_facts
 from envcapture.analysis.model import SourceFacts
 from envcapture.analysis.nesting import nesting_problem
@@ -223,3 +225,25 @@ def test_a_deep_line_is_still_scanned(name: str) -> None:
 def test_ordinary_modules_skip_the_nesting_scan() -> None:
     fragment = fact_fragment(MODULE)
     assert fragment is not None and fragment.shallow and nesting_problem(MODULE) is None
+
+
+def _walked(tree: cst.Module, visitor: FactsVisitor) -> list[list[int]]:
+    return [[id(p.node) for p in found] for found in (visitor.imports, visitor.calls, visitor.assigns, visitor.expressions)]
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_the_walk_finds_what_libcsts_visit_finds(name: str) -> None:
+    """`FactsVisitor.walk` (fields read, the statements' lines from CPython's parse) and
+    libcst's own visit (every node rebuilt, each statement's code generated) see the same nodes;
+    statement lines that disagree with libcst's statements fall back to the generated code."""
+    fragment = fact_fragment(SOURCES[name])
+    assert fragment is not None
+    tree = cst.parse_module(fragment.text)
+    visited = FactsVisitor(tree, fragment.walk)
+    tree.visit(visited)
+    walked = FactsVisitor(tree, fragment.walk, fragment.statement_lines)
+    walked.walk(tree)
+    misled = FactsVisitor(tree, fragment.walk, [(("Pass",), True)] * len(fragment.statement_lines))
+    misled.walk(tree)
+    assert _walked(tree, walked) == _walked(tree, visited) == _walked(tree, misled)
+    assert walked.bindings == visited.bindings
