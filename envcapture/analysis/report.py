@@ -322,9 +322,9 @@ def render_analysis(analysis: Analysis) -> RenderableType:
         parts.append(Text(analysis.environment, style="bold"))
     parts.append(
         Text.assemble(
-            ("Target: ", "bold"),
-            f"Python {target.python_version} on {target.sys_platform} {target.platform_machine}",
-            f"  (analysed interpreter: Python {analysis.interpreter_version})",
+            ("Interpreter: ", "bold"),
+            f"Python {analysis.interpreter_version}, analysed for Python {target.python_version}"
+            f" on {target.sys_platform} {target.platform_machine}",
         )
     )
     parts.append(Text.assemble(("Entry points: ", "bold"), ", ".join(str(e) for e in analysis.entry_points) or "none"))
@@ -395,8 +395,8 @@ def render_plain(analysis: Analysis) -> str:
     target = analysis.target
     lines = [analysis.environment] if analysis.environment else []
     lines += [
-        f"Target: Python {target.python_version} on {target.sys_platform} {target.platform_machine}"
-        f" (analysed interpreter: Python {analysis.interpreter_version})",
+        f"Interpreter: Python {analysis.interpreter_version}, analysed for Python {target.python_version}"
+        f" on {target.sys_platform} {target.platform_machine}",
         "Entry points: " + (", ".join(str(e) for e in analysis.entry_points) or "none"),
     ]
     shipped = _shipped_rows(analysis, None)
