@@ -124,6 +124,10 @@ def modules_from_paths(paths: Iterable[str]) -> list[str]:
     return sorted(found)
 
 
+# A relative POSIX path without ".", ".." or empty segments: os.path.normpath leaves it as is.
+_PLAIN_RELATIVE = re.compile(r"(?!/)(?:(?!\.\.?(?:/|$))[^/]+/)*(?!\.\.?$)[^/]+$")
+
+
 def _record_paths(text: str) -> list[str]:
     rows = csv.reader(io.StringIO(text))
     return [row[0] for row in rows if row and row[0]]
@@ -131,6 +135,8 @@ def _record_paths(text: str) -> list[str]:
 
 def _relative_to(path: str, base: str, location: str) -> str | None:
     """``path`` (relative to ``base``, or absolute) relative to ``location``; None if outside."""
+    if base == location and os.sep == "/" and _PLAIN_RELATIVE.match(path):
+        return path  # most RECORD rows: already normal and relative to the location
     full = os.path.normpath(os.path.join(base, path))
     try:
         rel = os.path.relpath(full, location)
@@ -394,7 +400,8 @@ def describe(dist: Any, egg_links: dict[str, str]) -> Json:
     return {
         "name": str(name),
         "version": str(md.get("Version") or ""),
-        "requires": [str(req) for req in (dist.requires or [])],
+        # dist.requires would parse the metadata again; it reads requires.txt when there is no Requires-Dist
+        "requires": [str(req) for req in (md.get_all("Requires-Dist") or dist.requires or [])],
         "provides_extras": [str(extra) for extra in extras],
         "requires_python": str(requires_python) if requires_python else None,
         "top_level": top_level,
