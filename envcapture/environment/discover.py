@@ -129,6 +129,7 @@ def bare_snapshot(snapshot: EnvSnapshot) -> EnvSnapshot:
         distributions=(),
         editable_mappings=(),
         shadowed=(),
+        identity="",
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from envcapture.model import Diagnostic, DistName, ModuleName, dist_name
 
@@ -50,6 +50,12 @@ class EnvSnapshot:
     shadowed: tuple[DistributionInfo, ...] = ()
     # Unreadable metadata directories and the like: reported, not fatal.
     diagnostics: tuple[Diagnostic, ...] = ()
+    # The SHA-256 of the snapshot cache entry it was read from or stored as (fingerprint and
+    # snapshot): a cheap key for what is a function of the whole environment, where a repr
+    # of thousands of modules would cost milliseconds. "" when built without the cache
+    # (`envcapture.environment.snapshot.snapshot_identity` then digests the repr). Not part
+    # of the snapshot's value.
+    identity: str = field(default="", compare=False, repr=False)
 
     def distribution(self, name: str) -> DistributionInfo | None:
         wanted = dist_name(name)

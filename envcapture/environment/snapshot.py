@@ -37,13 +37,13 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
-from envcapture._fs import atomic_write_bytes, default_cache_dir
+from envcapture._fs import atomic_write_bytes, default_cache_dir, sha256_bytes
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
 from envcapture.environment.request import resolve_python
 from envcapture.errors import InterpreterError
 from envcapture.model import Diagnostic, ModuleName, dist_name
 
-__all__ = ["PROBE_TIMEOUT", "default_interpreter", "snapshot_environment"]
+__all__ = ["PROBE_TIMEOUT", "default_interpreter", "snapshot_environment", "snapshot_identity"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +91,16 @@ def snapshot_environment(python: str | None = None, *, timeout: float = PROBE_TI
     if snapshot is None:
         snapshot = _build_snapshot(_run_probe(executable, timeout), executable)
         if use_cache:
-            _store_snapshot(executable, snapshot)
+            snapshot = _store_snapshot(executable, snapshot)
     for diagnostic in snapshot.diagnostics:
         logger.warning("%s", diagnostic)
     return snapshot
+
+
+def snapshot_identity(snapshot: EnvSnapshot) -> str:
+    """A digest equal only for equal snapshots: `EnvSnapshot.identity` when the snapshot
+    cache gave one, else the SHA-256 of the snapshot's repr."""
+    return snapshot.identity or sha256_bytes(repr(snapshot).encode("utf-8", "surrogateescape"))
 
 
 # --- the snapshot cache: a repeated run (the pre-commit hook) skips the subprocess ---------------
@@ -142,20 +148,23 @@ def _snapshot_cache_path(executable: str) -> Path:
 def _cached_snapshot(executable: str) -> EnvSnapshot | None:
     try:
         # Only files this user's envcapture wrote, in this user's cache directory.
-        fingerprint, snapshot = pickle.loads(_snapshot_cache_path(executable).read_bytes())  # noqa: S301
+        data = _snapshot_cache_path(executable).read_bytes()
+        fingerprint, snapshot = pickle.loads(data)  # noqa: S301
         if not isinstance(snapshot, EnvSnapshot) or fingerprint != _fingerprint(executable, snapshot):
             return None
     except Exception:  # noqa: BLE001 - a damaged or outdated entry is a miss: the probe runs
         return None
-    return snapshot
+    return dataclasses.replace(snapshot, identity=sha256_bytes(data))
 
 
-def _store_snapshot(executable: str, snapshot: EnvSnapshot) -> None:
+def _store_snapshot(executable: str, snapshot: EnvSnapshot) -> EnvSnapshot:
+    """Store ``snapshot`` in the cache; returns it with its `EnvSnapshot.identity`."""
     data = pickle.dumps((_fingerprint(executable, snapshot), snapshot), protocol=pickle.HIGHEST_PROTOCOL)
     try:
         atomic_write_bytes(_snapshot_cache_path(executable), data, durable=False)
     except OSError:
         pass  # a read-only cache only costs the probe's time
+    return dataclasses.replace(snapshot, identity=sha256_bytes(data))
 
 
 # --- running the probe ---------------------------------------------------------------------

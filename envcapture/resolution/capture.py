@@ -24,7 +24,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from envcapture._fs import read_user_file
 from envcapture.analysis.api import (
     AnalysisOptions,
     ConfigLike,
@@ -35,35 +37,21 @@ from envcapture.analysis.api import (
     project_directory,
 )
 from envcapture.analysis.classify import Analysis
-from envcapture.config.loader import JobConfig
-from envcapture.config.pyproject import read_project_settings
 from envcapture.environment.discover import snapshot_for_project
-from envcapture.environment.model import EnvSnapshot
-from envcapture.environment.pipconfig import PipConfig, read_pip_config
-from envcapture.environment.snapshot import default_interpreter, snapshot_environment
-from envcapture.errors import ResolutionError
-from envcapture.model import Diagnostic, DistName, Severity, Target
-from envcapture.resolution.additions import attach_added, runtime_requirements, with_requests, with_requirements
-from envcapture.resolution.closure import resolve
-from envcapture.resolution.manual import (
-    complete_manual,
-    merge_file_options,
-    requirements_to_direct,
-)
-from envcapture.resolution.model import Closure, Decision, DirectRequirement, ResolveOptions
-from envcapture.resolution.refusals import (
-    Refusal,
-    entry_problems,
-    fallback_imports,
-    local_paths_refusal,
-    missing_imports,
-    no_deps_refusals,
-    refuse_unrunnable,
-    requires_python_refusals,
-)
-from envcapture.resolution.requirements import parse_requirements_file
-from envcapture.resolution.sources import with_pip_config
-from envcapture.resolution.target import complete_for_target
+from envcapture.environment.snapshot import snapshot_identity
+from envcapture.resolution.addedmemo import AddedMemo, AddedResult, added_key
+
+if TYPE_CHECKING:
+    from envcapture.config.model import JobConfig
+    from envcapture.environment.model import EnvSnapshot
+    from envcapture.environment.pipconfig import PipConfig
+    from envcapture.model import DistName, Target
+    from envcapture.resolution.model import Closure, Decision, DirectRequirement, ResolveOptions
+    from envcapture.resolution.refusals import Refusal
+
+# A warm `analyze_job` (the analysis cache and the memo of `added` hit) imports nothing
+# more: what resolving needs (the closure walk, packaging, the config loader and YAML, the
+# refusals, requirements files, uv) is imported by the functions that resolve.
 
 __all__ = ["Additions", "Capture", "analyze_job", "capture", "direct_requirements", "resolve_options"]
 
@@ -95,23 +83,33 @@ class Capture:
     allow_unresolved: bool = False
 
 
+def _pip_settings(config: JobConfig | None) -> dict[str, Any]:
+    """``env.python.pip`` as the keyword arguments of `ResolveOptions` (none without a config)."""
+    if config is None or config.env.python is None:
+        return {}
+    pip = config.env.python.pip
+    return {
+        "index_url": pip.index_url.value,
+        "extra_index_urls": tuple(pip.extra_index_urls.value or ()),
+        "trusted_hosts": tuple(pip.trusted_hosts.value or ()),
+        "no_deps": bool(pip.no_deps.value),
+    }
+
+
 def resolve_options(config: JobConfig | None) -> ResolveOptions:
     """``env.python.pip`` as `ResolveOptions` (defaults without a config)."""
-    if config is None or config.env.python is None:
-        return ResolveOptions()
-    pip = config.env.python.pip
-    return ResolveOptions(
-        index_url=pip.index_url.value,
-        extra_index_urls=tuple(pip.extra_index_urls.value or ()),
-        trusted_hosts=tuple(pip.trusted_hosts.value or ()),
-        no_deps=bool(pip.no_deps.value),
-    )
+    from envcapture.resolution.model import ResolveOptions
+
+    return ResolveOptions(**_pip_settings(config))
 
 
 def direct_requirements(analysis: Analysis) -> list[DirectRequirement]:
     """One requirement per distribution the job imports (type-only and inactive imports
     left out), ``via`` its import sites; and one per distribution the runtime pass saw an
     included distribution import (``imported by pandas at run time``)."""
+    from envcapture.resolution.additions import runtime_requirements
+    from envcapture.resolution.model import DirectRequirement
+
     out = []
     for use in analysis.distributions:
         if not use.status.ships:
@@ -141,6 +139,9 @@ def _added_direct(
     :raises InputError: a bad ``--with`` value or ``[tool.envcapture]`` key.
     :raises ResolutionError: a ``with`` distribution that is not installed.
     """
+    from envcapture.config.pyproject import read_project_settings
+    from envcapture.resolution.additions import with_requests, with_requirements
+
     settings = read_project_settings(project)
     requests = with_requests(additions.with_requirements, settings.with_requirements)
     direct = list(with_requirements(requests, snapshot))
@@ -193,6 +194,21 @@ def capture(
         leaving out an imported module; a pin whose Requires-Python excludes the target;
         ``no-deps`` leaving out what an imported distribution requires.
     """
+    from envcapture.environment.pipconfig import PipConfig, read_pip_config
+    from envcapture.environment.snapshot import default_interpreter, snapshot_environment
+    from envcapture.resolution.additions import attach_added
+    from envcapture.resolution.closure import resolve
+    from envcapture.resolution.manual import complete_manual, merge_file_options, requirements_to_direct
+    from envcapture.resolution.refusals import (
+        local_paths_refusal,
+        missing_imports,
+        no_deps_refusals,
+        requires_python_refusals,
+    )
+    from envcapture.resolution.requirements import parse_requirements_file
+    from envcapture.resolution.sources import with_pip_config
+    from envcapture.resolution.target import complete_for_target
+
     entry_points = entry_point_args(entry_points)
     job = job_config(config, project=project)
     project_dir = project_directory(job, project)
@@ -290,6 +306,8 @@ class _Gate:
 
     def starts(self, analysis: Analysis, job: JobConfig | None, project: Path) -> None:
         """A missing entry script, no entry point, an import only a fallback finds (`refuse_unrunnable`)."""
+        from envcapture.resolution.refusals import entry_problems, fallback_imports, refuse_unrunnable
+
         if not self.allow:
             refuse_unrunnable(analysis, job, project)
             return
@@ -319,6 +337,10 @@ def analyze_job(
     the closure is resolved from the installed metadata (no index, nothing completed for
     the target) to name what ships although the code does not import it.
 
+    The result is kept in the memo of `envcapture.resolution.addedmemo` (unless
+    ``options.use_cache`` is off): the next run with the same inputs neither resolves nor
+    imports what resolving needs.
+
     In bare mode (nothing installed to read) ``added`` keeps what the runtime pass found.
 
     :raises InputError: as `analyze`; a bad ``--with`` value or ``[tool.envcapture]`` key.
@@ -334,7 +356,58 @@ def analyze_job(
         return analysis
     spec = job.env.python if job is not None else None
     is_manual = spec is not None and spec.mode == "manual"
-    added, use_extras = _added_direct(additions, project_dir, snapshot, manual=is_manual)
+    memo = AddedMemo(options.cache_dir, enabled=options.use_cache)
+    key = _added_key(analysis, job, additions, project_dir, snapshot, manual=is_manual) if memo.enabled else None
+    result = memo.get(key) if key is not None else None
+    if result is None:
+        result = _resolve_added(analysis, job, additions, project_dir, snapshot, manual=is_manual)
+        if key is not None:
+            memo.put(key, result)
+    analysis = result.applied_to(analysis)
+    if memo.write_error and not analysis.stats.write_error:
+        analysis = replace(analysis, stats=replace(analysis.stats, write_error=memo.write_error))
+    return analysis
+
+
+def _added_key(
+    analysis: Analysis, job: JobConfig | None, additions: Additions, project: Path, snapshot: EnvSnapshot, *, manual: bool
+) -> str | None:
+    """The memo key of `_resolve_added`: everything it reads (see `envcapture.resolution.addedmemo`);
+    None when ``pyproject.toml`` cannot be read (then nothing is kept)."""
+    pyproject = project / "pyproject.toml"
+    settings = b"absent"
+    if pyproject.is_file():  # as `read_project_settings` decides
+        try:
+            settings = b"present\0" + read_user_file(pyproject)
+        except OSError:
+            return None
+    imported = [(use.name, [str(s) for s in use.import_sites]) for use in analysis.distributions if use.status.ships]
+    return added_key(
+        repr(imported),
+        repr(analysis.added),  # before resolving: the runtime pass's additions only
+        repr(analysis.target),
+        repr(additions),
+        settings,
+        repr(manual),
+        repr(sorted(_pip_settings(job).items())),
+        snapshot_identity(snapshot),
+    )
+
+
+def _resolve_added(
+    analysis: Analysis, job: JobConfig | None, additions: Additions, project: Path, snapshot: EnvSnapshot, *, manual: bool
+) -> AddedResult:
+    """What ships beyond the imports, from the closure resolved over the installed metadata.
+
+    :raises InputError: a bad ``--with`` value or ``[tool.envcapture]`` key.
+    :raises ResolutionError: a ``with`` distribution that is not installed.
+    """
+    from envcapture.errors import ResolutionError
+    from envcapture.model import Diagnostic, Severity
+    from envcapture.resolution.additions import added_from_closure
+    from envcapture.resolution.closure import resolve
+
+    added, use_extras = _added_direct(additions, project, snapshot, manual=manual)
     resolve_with = replace(resolve_options(job), installed_extras=use_extras)
     try:
         closure = resolve([*direct_requirements(analysis), *added], snapshot, analysis.target, resolve_with)
@@ -346,5 +419,5 @@ def analyze_job(
             message=f"what ships beyond the imports is not shown: {exc}",
             severity=Severity.WARNING,
         )
-        return replace(analysis, diagnostics=(*analysis.diagnostics, problem))
-    return attach_added(analysis, closure)
+        return AddedResult(failure=problem)
+    return AddedResult(added=added_from_closure(closure))
