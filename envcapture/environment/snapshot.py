@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import logging
 import os
 import pickle
 import shutil
@@ -36,6 +35,7 @@ import sys
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from envcapture._fs import atomic_write_bytes, default_cache_dir, sha256_bytes
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
@@ -43,9 +43,18 @@ from envcapture.environment.request import resolve_python
 from envcapture.errors import InterpreterError
 from envcapture.model import Diagnostic, ModuleName, dist_name
 
+if TYPE_CHECKING:
+    import logging
+
 __all__ = ["PROBE_TIMEOUT", "default_interpreter", "snapshot_environment", "snapshot_identity"]
 
-logger = logging.getLogger(__name__)
+
+def _logger() -> logging.Logger:
+    # logging is imported when something is logged: a warm analysis logs nothing.
+    import logging
+
+    return logging.getLogger(__name__)
+
 
 PROBE_TIMEOUT = 60.0
 """Seconds the probe may run (a cold environment on a network disk can be slow)."""
@@ -93,7 +102,7 @@ def snapshot_environment(python: str | None = None, *, timeout: float = PROBE_TI
         if use_cache:
             snapshot = _store_snapshot(executable, snapshot)
     for diagnostic in snapshot.diagnostics:
-        logger.warning("%s", diagnostic)
+        _logger().warning("%s", diagnostic)
     return snapshot
 
 
@@ -234,7 +243,7 @@ def _run_probe(executable: str, timeout: float) -> Mapping[str, object]:
         raise InterpreterError(f"{executable}: unreadable probe output: not an object")
     for line in stderr.splitlines():
         if line.strip():
-            logger.debug("probe stderr: %s", line)
+            _logger().debug("probe stderr: %s", line)
     return document
 
 
