@@ -3,13 +3,15 @@ git repositories with fixed dates, the ``buildjob`` records, bundle comparisons.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from index_server import IndexServer
+import pytest
+from index_server import IndexServer, build_fixture_wheel
 
 __all__ = [
     "BUILD_COMMAND",
@@ -22,9 +24,11 @@ __all__ = [
     "BuildJob",
     "Built",
     "bundle_files",
+    "fake_wheel",
     "git",
     "make_git_repo",
     "pyenv_python",
+    "run_cli",
 ]
 
 MIRROR = Path("/opt/pypi/files")
@@ -54,6 +58,35 @@ def pyenv_python(version: str) -> str | None:
     """``/root/.pyenv/versions/<version>.*/bin/python`` (newest), or ``None``."""
     found = sorted(Path("/root/.pyenv/versions").glob(f"{version}.*/bin/python"))
     return str(found[-1]) if found else None
+
+
+def fake_wheel(name: str, version: str, deps: list[str], src: Path, out: Path) -> Path:
+    """A small pure-Python wheel of ``name`` ``version`` requiring ``deps``, built under ``src``
+    into ``out`` (stands in for a large one: torch's CUDA build, nvidia-* libraries)."""
+    module = name.replace("-", "_")
+    project = src / f"{module}-{version}"
+    (project / module).mkdir(parents=True)
+    (project / module / "__init__.py").write_text(f"__version__ = {version!r}\n# {'x' * 2000}\n")
+    deps_text = ", ".join(json.dumps(d) for d in deps)
+    (project / "pyproject.toml").write_text(
+        f'[project]\nname = "{name}"\nversion = "{version}"\ndependencies = [{deps_text}]\n'
+        f'[tool.setuptools]\npackages = ["{module}"]\n'
+    )
+    return build_fixture_wheel(project, out)
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str], cwd: Path) -> tuple[int, str, str]:
+    """``envcapture ARGS`` in this process, run from ``cwd``: (exit code, stdout, stderr)."""
+    from envcapture.cli import main
+
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        code = main(args)
+    finally:
+        os.chdir(old)
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def git(*args: str, cwd: Path) -> str:

@@ -17,10 +17,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from build_support import fake_wheel, run_cli
 from helpers import make_venv, run
-from index_server import IndexServer, build_fixture_wheel
+from index_server import IndexServer
 
-from envcapture.cli import main
 from envcapture.config.accelerator import choose_accelerator, parse_accelerator
 from envcapture.errors import InputError
 from envcapture.model import Target
@@ -41,25 +41,12 @@ FAKES = {
 }
 
 
-def _fake_wheel(name: str, version: str, deps: list[str], src: Path, out: Path) -> Path:
-    module = name.replace("-", "_")
-    project = src / f"{module}-{version}"
-    (project / module).mkdir(parents=True)
-    (project / module / "__init__.py").write_text(f"__version__ = {version!r}\n# {'x' * 2000}\n")
-    deps_text = ", ".join(json.dumps(d) for d in deps)
-    (project / "pyproject.toml").write_text(
-        f'[project]\nname = "{name}"\nversion = "{version}"\ndependencies = [{deps_text}]\n'
-        f'[tool.setuptools]\npackages = ["{module}"]\n'
-    )
-    return build_fixture_wheel(project, out)
-
-
 @pytest.fixture(scope="module")
 def gpu_index(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     root = tmp_path_factory.mktemp("gpu-index")
     files = root / "files"
     for (name, version), deps in FAKES.items():
-        _fake_wheel(name, version, deps, root / "src", files)
+        fake_wheel(name, version, deps, root / "src", files)
     server = IndexServer(files).start()
     yield server, files
     server.stop()
@@ -86,17 +73,6 @@ def _job(
     run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-index", "--no-deps",
          "--find-links", str(files), "torch==2.13.0+cpu", *installs])  # fmt: skip
     return python
-
-
-def _cli(args: list[str], capsys: pytest.CaptureFixture[str], cwd: Path) -> tuple[int, str, str]:
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        code = main(args)
-    finally:
-        os.chdir(old)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(autouse=True)
@@ -166,7 +142,7 @@ def test_gpu_target_lock_has_the_variant_and_all_it_requires_hashed(gpu_index, t
     server, files = gpu_index
     python = _job(tmp_path, server.url, files, extra="cloud-instance-types: [g1.1]\n")
     project = tmp_path / "project"
-    code, out, err = _cli(["lock", "--python", str(python), "-o", str(tmp_path / "L1")], capsys, project)
+    code, out, err = run_cli(["lock", "--python", str(python), "-o", str(tmp_path / "L1")], capsys, project)
     assert code == 0, err
     assert out.splitlines()[0] == "Target: CPython 3.11, linux x86_64, CUDA 13", out + err
     assert "swap: torch 2.13.0+cpu -> 2.13.0 (CUDA 13 build) for the GPU target, +3 packages" in out
@@ -185,7 +161,7 @@ def test_cpu_targets_keep_the_cpu_build_and_ship_no_nvidia(gpu_index, tmp_path, 
     server, files = gpu_index
     python = _job(tmp_path, server.url, files, extra="cloud-instance-types: [c1.4]\n")
     project = tmp_path / "project"
-    code, out, err = _cli(["lock", "--python", str(python), "-o", str(tmp_path / "by-type")], capsys, project)
+    code, out, err = run_cli(["lock", "--python", str(python), "-o", str(tmp_path / "by-type")], capsys, project)
     assert code == 0, err
     assert out.splitlines()[0] == "Target: CPython 3.11, linux x86_64, CPU"
     assert "swap:" not in out
@@ -193,7 +169,7 @@ def test_cpu_targets_keep_the_cpu_build_and_ship_no_nvidia(gpu_index, tmp_path, 
     assert "torch==2.13.0+cpu" in by_type and "nvidia" not in by_type and "triton" not in by_type
     # the flag wins over the config, and a GPU instance type is overridden by --accelerator cpu
     (project / "config.yaml").write_text((project / "config.yaml").read_text().replace("c1.4", "g1.1"))
-    code, out, err = _cli(
+    code, out, err = run_cli(
         ["lock", "--accelerator", "cpu", "--python", str(python), "-o", str(tmp_path / "by-flag")], capsys, project
     )
     assert code == 0, err
@@ -205,11 +181,11 @@ def test_cpu_targets_keep_the_cpu_build_and_ship_no_nvidia(gpu_index, tmp_path, 
 def test_no_accelerator_keeps_the_local_build_and_says_how_to_target_a_gpu(gpu_index, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     server, files = gpu_index
     python = _job(tmp_path, server.url, files)
-    code, out, err = _cli(["analyze", "--python", str(python)], capsys, tmp_path / "project")
+    code, out, err = run_cli(["analyze", "--python", str(python)], capsys, tmp_path / "project")
     assert code == 0, err
     assert out.splitlines()[0] == "Target: CPython 3.11, linux x86_64, accelerator as installed"
     assert "keeps the installed torch 2.13.0+cpu (a CPU build); to target a GPU pass --accelerator cuda" in err
-    code, out, err = _cli(["analyze", "--accelerator", "cuda", "--python", str(python)], capsys, tmp_path / "project")
+    code, out, err = run_cli(["analyze", "--accelerator", "cuda", "--python", str(python)], capsys, tmp_path / "project")
     assert code == 0, err
     assert "swap: torch 2.13.0+cpu -> 2.13.0 for the GPU target" in err
 
@@ -217,7 +193,7 @@ def test_no_accelerator_keeps_the_local_build_and_says_how_to_target_a_gpu(gpu_i
 def test_a_conflicting_local_pin_is_decided_for_the_variant(gpu_index, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     server, files = gpu_index
     python = _job(tmp_path, server.url, files, imports="torch triton", installs=("triton==3.9.0",))
-    code, _out, err = _cli(
+    code, _out, err = run_cli(
         ["lock", "--accelerator", "cuda", "--python", str(python), "-o", str(tmp_path / "L")], capsys, tmp_path / "project"
     )
     assert code == 0, err
@@ -235,7 +211,7 @@ def test_a_conflict_without_a_solution_is_refused_naming_both_sides(gpu_index, t
     python = _job(
         tmp_path, server.url, files, imports="torch needs_new_triton", installs=("triton==3.9.0", "needs-new-triton==1.0")
     )
-    code, _out, err = _cli(
+    code, _out, err = run_cli(
         ["lock", "--accelerator", "cuda", "--python", str(python), "-o", str(tmp_path / "L")], capsys, tmp_path / "project"
     )
     assert code == 3, err
@@ -249,7 +225,7 @@ def test_gpu_build_verifies_offline_and_is_the_same_whatever_the_paths(gpu_index
     server = IndexServer(files).start()  # its own: stopped below to show verify is offline
     python = _job(tmp_path, server.url, files, extra="cloud-instance-types: [g1.1]\n")
     project = tmp_path / "project"
-    code, out, err = _cli(["build", "--python", str(python), "-o", str(tmp_path / "out" / "B1")], capsys, project)
+    code, out, err = run_cli(["build", "--python", str(python), "-o", str(tmp_path / "out" / "B1")], capsys, project)
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == "Target: CPython 3.11, linux x86_64, CUDA 13"
@@ -264,17 +240,17 @@ def test_gpu_build_verifies_offline_and_is_the_same_whatever_the_paths(gpu_index
     # another output directory, and a copy of the project at another path: the same bytes
     copy = tmp_path / "elsewhere" / "proj"
     shutil.copytree(project, copy)
-    code, _, err = _cli(["build", "--python", str(python), "-o", str(tmp_path / "B2")], capsys, copy)
+    code, _, err = run_cli(["build", "--python", str(python), "-o", str(tmp_path / "B2")], capsys, copy)
     assert code == 0, err
     for name in ("requirements.lock.txt", "pylock.toml", "environment.json", "manifest.json"):
         assert (bundle / name).read_bytes() == (tmp_path / "B2" / name).read_bytes(), name
-    code, _, err = _cli(["lock", "--python", str(python), "-o", str(tmp_path / "L1")], capsys, project)
+    code, _, err = run_cli(["lock", "--python", str(python), "-o", str(tmp_path / "L1")], capsys, project)
     assert code == 0, err
-    code, _, err = _cli(["lock", "--python", str(python), "-o", str(tmp_path / "x" / "L2")], capsys, copy)
+    code, _, err = run_cli(["lock", "--python", str(python), "-o", str(tmp_path / "x" / "L2")], capsys, copy)
     assert code == 0, err
     for name in ("requirements.lock.txt", "pylock.toml", "environment.json"):
         assert (tmp_path / "L1" / name).read_bytes() == (tmp_path / "x" / "L2" / name).read_bytes(), name
     assert "-o" not in (tmp_path / "L1" / "requirements.lock.txt").read_text().split("\n\n")[0]
     server.stop()  # offline: nothing serves the index any more
-    code, out, err = _cli(["verify", str(bundle)], capsys, tmp_path)
+    code, out, err = run_cli(["verify", str(bundle)], capsys, tmp_path)
     assert code == 0, out + err
