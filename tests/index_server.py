@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
 import socket
 import threading
 import time
@@ -125,8 +126,10 @@ class IndexServer:
         host_name: str = "127.0.0.1",
         credentials: tuple[str, str] | None = None,
         rate: float | None = None,
+        json_pages: bool = False,
     ) -> None:
         self.directory = Path(directory)
+        self.json_pages = json_pages  # PEP 691 JSON project pages (with PEP 700 sizes) to who asks
         self.host_name = host_name
         self.credentials = credentials
         self.rate = rate  # bytes per second for /files/ (None: at once); may change while serving
@@ -150,7 +153,7 @@ class IndexServer:
                         self.send_header("WWW-Authenticate", 'Basic realm="index"')
                         self.end_headers()
                         return
-                status, body, ctype = server._route(unquote(self.path.split("?", 1)[0]))
+                status, body, ctype = server._route(unquote(self.path.split("?", 1)[0]), self.headers.get("Accept", ""))
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
@@ -200,7 +203,7 @@ class IndexServer:
                 projects.setdefault(canonicalize_name(name), []).append(path)
         return projects
 
-    def _route(self, path: str) -> tuple[int, bytes, str]:
+    def _route(self, path: str, accept: str = "") -> tuple[int, bytes, str]:
         projects = self._files()
         parts = [p for p in path.split("/") if p]
         if parts == ["simple"]:
@@ -210,6 +213,17 @@ class IndexServer:
             files = projects.get(canonicalize_name(parts[1]))
             if not files or parts[1] != canonicalize_name(parts[1]):
                 return 404, b"not found", "text/plain"
+            if self.json_pages and _SIMPLE_JSON in accept:
+                entries = []
+                for file in files:
+                    entry = {"filename": file.name, "url": f"../../files/{file.name}", "size": file.stat().st_size}
+                    entry["hashes"] = {"sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
+                    rp = _requires_python(file)
+                    if rp:
+                        entry["requires-python"] = rp
+                    entries.append(entry)
+                doc = {"meta": {"api-version": "1.1"}, "name": parts[1], "files": entries}
+                return 200, json.dumps(doc).encode(), _SIMPLE_JSON
             links = ""
             for file in files:
                 digest = hashlib.sha256(file.read_bytes()).hexdigest()
@@ -222,6 +236,9 @@ class IndexServer:
             if file.is_file() and file.parent == self.directory:
                 return 200, file.read_bytes(), "application/octet-stream"
         return 404, b"not found", "text/plain"
+
+
+_SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 
 
 def _page(title: str, links: str) -> bytes:

@@ -106,7 +106,7 @@ def lock_cmd(
     out = _console(highlight=False, soft_wrap=True, emoji=False, markup=False)
     say_target(out, ui, result.target, result.closure, [(d.name, d.version) for d in result.snapshot.distributions])
     say_sources(ui, result.closure)
-    say_swaps(out, result.closure, result.target)
+    say_swaps(out, result.closure, result.target, _download_sizes(result.closure))
     for warning in (*result.warnings, *warnings):
         ui.note(f"warning: {warning}")
     command = regenerate(
@@ -434,3 +434,15 @@ def _warn_dynamic_imports(analysis: Any) -> None:
     for diagnostic in analysis.diagnostics:
         if diagnostic.code in (COMPUTED_IMPORT, DYNAMIC_PREFIX_UNRESOLVED):
             _ui().note(f"warning: {diagnostic}")
+
+
+def _download_sizes(closure: Any) -> dict[Any, int]:
+    """Each index pin's download size as its index gives it (PEP 700, or a file on this
+    machine): the largest of its target wheels, else its sdist; pins without one are left out."""
+    sizes: dict[Any, int] = {}
+    for pin in closure.pins:
+        wheels = [a.size for a in pin.artifacts if a.size is not None and a.filename.endswith(".whl")]
+        others = [a.size for a in pin.artifacts if a.size is not None]
+        if wheels or others:
+            sizes[pin.name] = max(wheels or others)
+    return sizes

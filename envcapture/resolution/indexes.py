@@ -16,6 +16,7 @@ never appear in a message.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import urllib.error
 from collections.abc import Mapping
@@ -68,6 +69,38 @@ class IndexFile:
     hashes: tuple[str, ...] = ()  # "sha256:<hex>"
     requires_python: str | None = None
     yanked: bool = False
+    size: int | None = None  # bytes, when the index says (PEP 700) or the file is on this machine
+
+
+# PEP 691: the JSON form of a project page, asked for first; it also has each file's size
+# (PEP 700), which the HTML form lacks. An index that only speaks HTML answers in HTML.
+_SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+_ACCEPT = f"{_SIMPLE_JSON}, text/html;q=0.1"
+
+
+def _json_files(body: str, base: str) -> list[IndexFile]:
+    """The files of a PEP 691 JSON project page (entries that are not well-formed are skipped)."""
+    data = json.loads(body)
+    files: list[IndexFile] = []
+    for entry in data.get("files", []) if isinstance(data, dict) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str) or not isinstance(entry.get("url"), str):
+            continue
+        given = entry.get("hashes")
+        digests: dict[str, object] = given if isinstance(given, dict) else {}
+        hashes = tuple(f"{algo}:{str(digests[algo]).lower()}" for algo in ("sha256", "sha384", "sha512") if digests.get(algo))
+        requires_python = entry.get("requires-python")
+        size = entry.get("size")
+        files.append(
+            IndexFile(
+                filename=entry["filename"],
+                url=urljoin(base, entry["url"]).partition("#")[0],
+                hashes=hashes[:1],
+                requires_python=requires_python if isinstance(requires_python, str) else None,
+                yanked=bool(entry.get("yanked")),
+                size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
+            )
+        )
+    return files
 
 
 class _LinkParser(HTMLParser):
@@ -165,7 +198,7 @@ class IndexClient:
         parts = urlsplit(expanded)
         if parts.scheme == "file":  # a mirror on this machine, as pip reads it
             return self._fetch_local(index_url, Path(file_url_path(expanded)) / name)
-        headers = {"Accept": "text/html", "User-Agent": "envcapture"}
+        headers = {"Accept": _ACCEPT, "User-Agent": "envcapture"}
         if parts.username is not None or parts.password is not None:
             creds = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
             headers["Authorization"] = "Basic " + base64.b64encode(creds.encode()).decode()
@@ -180,6 +213,7 @@ class IndexClient:
         try:
             with open_url(page, headers=headers, timeout=self.timeout, verify=verify) as response:
                 final = response.geturl()
+                kind = response.headers.get("Content-Type", "")
                 body = response.read().decode("utf-8", errors="replace")
         except urllib.error.HTTPError as exc:
             if exc.code != 404:
@@ -189,6 +223,12 @@ class IndexClient:
             reason = getattr(exc, "reason", exc)
             self.errors[index_url] = f"{mask_url(index_url)} is unreachable ({reason})"
             return None
+        if kind.split(";")[0].strip() == _SIMPLE_JSON:
+            try:
+                return tuple(_json_files(body, final))
+            except ValueError:
+                self.errors[index_url] = f"{mask_url(index_url)} sent a project page that is not valid JSON"
+                return None
         parser = _LinkParser(final)
         parser.feed(body)
         return tuple(parser.files)
@@ -205,7 +245,17 @@ class IndexClient:
             return None
         parser = _LinkParser(page.as_uri())
         parser.feed(body)
-        return tuple(parser.files)
+        return tuple(_with_local_size(f) for f in parser.files)
+
+
+def _with_local_size(file: IndexFile) -> IndexFile:
+    """``file`` with its size when its URL is a file on this machine."""
+    if not file.url.startswith("file:"):
+        return file
+    try:
+        return replace(file, size=Path(file_url_path(file.url)).stat().st_size)
+    except (OSError, ValueError):
+        return file
 
 
 def _version_of(filename: str) -> tuple[str, Version] | None:
@@ -376,7 +426,9 @@ def attach_artifacts(closure: Closure, target: Target, client: IndexClient) -> C
             if chosen:
                 source = PackageSource(kind=SourceKind.INDEX, location=mask_url(index))
                 artifacts = tuple(
-                    sorted(Artifact(filename=f.filename, url=f.url, hashes=f.hashes, found_on=source) for f in chosen)
+                    sorted(
+                        Artifact(filename=f.filename, url=f.url, hashes=f.hashes, size=f.size, found_on=source) for f in chosen
+                    )
                 )
                 break
         pins.append(replace(pin, artifacts=artifacts) if artifacts else pin)

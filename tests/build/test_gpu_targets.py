@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -155,6 +156,26 @@ def test_gpu_target_lock_has_the_variant_and_all_it_requires_hashed(gpu_index, t
     assert env["target"]["accelerator"] == "cuda"
     assert env["variant_swaps"][0]["added"] == ["cuda-toolkit", "nvidia-fakeblas-cu13", "triton"]
     assert (tmp_path / "L1" / "pylock.toml").exists()
+
+
+def test_lock_gives_the_swap_size_when_the_index_gives_file_sizes(gpu_index, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """An index that answers PEP 691 JSON (with PEP 700 sizes, as PyPI does) lets lock say the
+    swap's download size too, and the lock's hashes are the same as from the HTML pages."""
+    _, files = gpu_index
+    server = IndexServer(files, json_pages=True).start()
+    try:
+        python = _job(tmp_path, server.url, files, extra="cloud-instance-types: [g1.1]\n")
+        code, out, err = run_cli(["lock", "--python", str(python), "-o", str(tmp_path / "L")], capsys, tmp_path / "project")
+    finally:
+        server.stop()
+    assert code == 0, err
+    names = ("torch-2.13.0-", "triton-3.7.1-", "nvidia_fakeblas_cu13-13.0.1-", "cuda_toolkit-13.0.3-")
+    size = sum(p.stat().st_size for p in files.iterdir() if p.name.startswith(names))
+    assert f"swap: torch 2.13.0+cpu -> 2.13.0 (CUDA 13 build) for the GPU target, +3 packages, {format_size(size)}" in out
+    lock = (tmp_path / "L" / "requirements.lock.txt").read_text()
+    assert lock.count("--hash=sha256:") == 4
+    pylock = (tmp_path / "L" / "pylock.toml").read_text()
+    assert re.search(r"size = \d+", pylock), pylock
 
 
 def test_cpu_targets_keep_the_cpu_build_and_ship_no_nvidia(gpu_index, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
