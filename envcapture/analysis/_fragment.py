@@ -153,14 +153,15 @@ def fact_fragment(text: str) -> Fragment | None:
     walk = walk_markers(text, DATA_MARKERS)
     # A module-level name may hold a path a kept statement reads (``DATA = "data/x.csv"``,
     # then ``pd.read_csv(DATA)``), and `datafiles` follows it only when nothing else binds it:
-    # when statements are walked, every statement naming such a name stays.
+    # when statements are walked, every statement assigning such a name stays.
     names = _path_names(module.body) if walk is not None else ()
-    markers = (*ANY_FACT_MARKERS, *sorted(walk or ()), *names)
+    markers = _Markers((*ANY_FACT_MARKERS, *sorted(walk or ())), names)
     lines = _LINE.findall(text)
     kept: list[tuple[int, int]] = []
     whole: list[ast.stmt] = []
     _select(module.body, lines, markers, kept, whole)
-    digest = hashlib.sha256(f"envcapture-fragment/{EXTRACTOR_VERSION}\0{chr(0).join(markers)}".encode())
+    signature = chr(0).join((*markers.texts, *names))
+    digest = hashlib.sha256(f"envcapture-fragment/{EXTRACTOR_VERSION}\0{signature}".encode())
     chunks: list[str] = []
     runs: list[tuple[int, int]] = []
     at = 1
@@ -265,6 +266,21 @@ def _holds_marker(lines: list[str], first: int, last: int, markers: Sequence[str
     return any(marker in text for marker in markers)
 
 
+class _Markers:
+    """What makes a statement worth keeping: text it holds (``import``, ``open(``...), or an
+    assignment to one of ``names`` (``DATA = ...``, ``DATA += ...``, ``a, DATA = ...``: a word
+    followed, on its line, by a lone ``=``; ``DATA == x`` and ``DATASET = x`` are not)."""
+
+    def __init__(self, texts: tuple[str, ...], names: tuple[str, ...]) -> None:
+        self.texts = texts
+        words = "|".join(map(re.escape, names))
+        self._names = re.compile(rf"\b(?:{words})\b[^=\n\r]*(?<![=!<>])=(?!=)") if names else None
+
+    def in_lines(self, lines: list[str], first: int, last: int) -> bool:
+        text = "".join(lines[first - 1 : last])
+        return any(marker in text for marker in self.texts) or (self._names is not None and self._names.search(text) is not None)
+
+
 def _path_names(body: Sequence[ast.stmt]) -> tuple[str, ...]:
     """The names assigned at module level (outside any def or class) a value that may be a
     path: one holding a string, ``__file__`` or another such name."""
@@ -291,7 +307,15 @@ def _path_names(body: Sequence[ast.stmt]) -> tuple[str, ...]:
     return tuple(sorted(chosen))
 
 
+# What a path can be built as: a string, a call (Path(...), os.path.join(...)), an operation
+# (``/``, ``+``), an attribute (``.parent``), a subscript (``.parents[1]``) or another name;
+# never a list, a dict, a set or a tuple (``__all__ = [...]``).
+_PATH_SHAPES: Final = (ast.Constant, ast.JoinedStr, ast.Call, ast.BinOp, ast.Attribute, ast.Subscript, ast.Name)
+
+
 def _may_be_path(expr: ast.expr, names: set[str]) -> bool:
+    if not isinstance(expr, _PATH_SHAPES) or (isinstance(expr, ast.Constant) and not isinstance(expr.value, str)):
+        return False
     for node in ast.walk(expr):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return True
@@ -301,7 +325,7 @@ def _may_be_path(expr: ast.expr, names: set[str]) -> bool:
 
 
 def _select(
-    body: Sequence[ast.stmt], lines: list[str], markers: Sequence[str], kept: list[tuple[int, int]], whole: list[ast.stmt]
+    body: Sequence[ast.stmt], lines: list[str], markers: _Markers, kept: list[tuple[int, int]], whole: list[ast.stmt]
 ) -> None:
     """Append the (first, last) source lines of the statements of ``body`` to keep, in order,
     and the statements kept whole to ``whole``."""
@@ -314,11 +338,11 @@ def _select(
         else:
             groups.append((first, last, [node]))
     for first, last, nodes in groups:
-        if not _holds_marker(lines, first, last, markers):
+        if not markers.in_lines(lines, first, last):
             continue
         if len(nodes) == 1 and isinstance(nodes[0], _SCOPES):
             body_first = _first_line(nodes[0].body[0])
-            if body_first > nodes[0].lineno and not _holds_marker(lines, first, body_first - 1, markers):
+            if body_first > nodes[0].lineno and not markers.in_lines(lines, first, body_first - 1):
                 inner: list[tuple[int, int]] = []
                 inner_whole: list[ast.stmt] = []
                 _select(nodes[0].body, lines, markers, inner, inner_whole)
