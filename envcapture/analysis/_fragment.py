@@ -126,7 +126,8 @@ class Fragment:
     shallow: bool
     walk: set[str] | None  # `walk_markers` of the source
     # (line, column, is ``from``) where each import statement starts in the source, in order:
-    # CPython's parse gives them, which spares libcst's position pass most of its work.
+    # CPython's parse gives them, which spares libcst's position pass most of its work (a
+    # column of -1: not known, after a form feed; libcst's pass places them all then).
     import_starts: tuple[tuple[int, int, bool], ...]
     # Each line of simple statements the fragment holds (``a = 1; b = 2`` is one), in order:
     # their statement types and whether their source lines hold one of ``walk`` (empty when
@@ -218,6 +219,8 @@ def _start(node: ast.Import | ast.ImportFrom, lines: list[str]) -> tuple[int, in
     column = node.col_offset  # in UTF-8 bytes; libcst counts characters
     if not line.isascii():
         column = len(line.encode("utf-8", "surrogatepass")[:column].decode("utf-8", "replace"))
+    if "\f" in line[:column]:
+        column = -1  # libcst counts a form feed of the indentation in a block, not at the top: unknown
     return node.lineno, column, isinstance(node, ast.ImportFrom)
 
 
@@ -244,6 +247,8 @@ def _scan_statements(body: Sequence[ast.stmt], lines: list[str]) -> tuple[int, l
                 if isinstance(node, (ast.Import, ast.ImportFrom)):
                     imports.append(node)
                 continue
+            if isinstance(node, ast.Match) and node.cases:  # ``match <subject>:`` is a header too
+                longest = max(longest, ends[node.cases[0].pattern.lineno] - ends[node.lineno - 1])
             headers = [(_first_line(node), block)] if block else []
             headers += [(h.lineno, h.body) for h in getattr(node, "handlers", ())]
             headers += [(c.pattern.lineno, c.body) for c in getattr(node, "cases", ())]
@@ -296,6 +301,8 @@ def _path_names(body: Sequence[ast.stmt]) -> tuple[str, ...]:
         elif not isinstance(node, _SCOPES):
             for field in ("body", "orelse", "finalbody", "handlers"):
                 pending.extend(getattr(node, field, None) or ())
+            for case in getattr(node, "cases", ()):
+                pending.extend(case.body)
     chosen: set[str] = set()
     grew = True
     while grew:  # ``ROOT = Path(__file__).parent`` then ``CFG = ROOT / "cfg"``
@@ -316,6 +323,8 @@ _PATH_SHAPES: Final = (ast.Constant, ast.JoinedStr, ast.Call, ast.BinOp, ast.Att
 def _may_be_path(expr: ast.expr, names: set[str]) -> bool:
     if not isinstance(expr, _PATH_SHAPES) or (isinstance(expr, ast.Constant) and not isinstance(expr.value, str)):
         return False
+    if isinstance(expr, ast.Call) and not expr.args and not expr.keywords:
+        return True  # Path.cwd(), os.getcwd(), Path(): the working directory
     for node in ast.walk(expr):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return True

@@ -148,7 +148,9 @@ class FactsVisitor(cst.CSTVisitor):
             if kinds == tuple(type(stmt).__name__ for stmt in node.body):
                 return holds
             self._lines = None
-        code = self._tree.code_for_node(node)
+        # The statement's own lines, comments on them included; not the comment lines above
+        # (its leading_lines): the rule `Fragment.statement_lines` follows.
+        code = "".join(self._tree.code_for_node(stmt) for stmt in node.body) + self._tree.code_for_node(node.trailing_whitespace)
         return any(marker in code for marker in self._markers)
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:

@@ -304,8 +304,9 @@ class AnalysisEntry:
         return _loads(self._analysis)
 
     def facts_of(self, key: FileKey) -> SourceFacts | None:
+        """The recorded facts of ``key``; None when there are none or they cannot be read."""
         stored = self._files.get(key)
-        return None if stored is None else _loads(stored[2])
+        return None if stored is None else _facts_or_none(stored[2])
 
     def _trusted(self, recorded: Stat | None, now: Stat | None) -> bool:
         return recorded == now and (now is None or now[1] < self.racy_after)
@@ -370,7 +371,9 @@ class AnalysisEntry:
         """The recorded facts of ``path`` when its stat vouches for its bytes."""
         stored = self._files.get((path, module, is_package))
         if stored is not None and stat is not None and self._trusted(stored[0], stat):
-            return FileRecord(stored[0], stored[1], _loads(stored[2]), stored[2])
+            facts = _facts_or_none(stored[2])
+            if facts is not None:
+                return FileRecord(stored[0], stored[1], facts, stored[2])
         return None
 
 
@@ -533,6 +536,16 @@ def _dumps(obj: Any, *, lazy_graphs: bool = True) -> bytes:
     pickler.dispatch_table = _LAZY_REDUCERS if lazy_graphs else _EAGER_REDUCERS
     pickler.dump(obj)
     return buffer.getvalue()
+
+
+def _facts_or_none(blob: bytes) -> SourceFacts | None:
+    """Recorded facts, or None when the pickle is damaged or of another layout (a miss: the
+    file is read again)."""
+    try:
+        facts = _loads(blob)
+    except Exception:  # noqa: BLE001 - any damage is a miss, never an error
+        return None
+    return facts if isinstance(facts, SourceFacts) else None
 
 
 def _loads(blob: bytes) -> Any:

@@ -259,8 +259,10 @@ class _Extraction:
         """Where each import statement starts (by ``id``), as CPython's parse of the file found
         them: the same statements in the same order, or nothing (libcst's pass places them)."""
         known = self.fragment.import_starts if self.fragment is not None else ()
-        if len(known) != len(statements) or any(
-            is_from != isinstance(node, FROM_IMPORTS) for node, (_, _, is_from) in zip(statements, known, strict=True)
+        if (
+            len(known) != len(statements)
+            or any(column < 0 for _, column, _ in known)
+            or any(is_from != isinstance(node, FROM_IMPORTS) for node, (_, _, is_from) in zip(statements, known, strict=True))
         ):
             return {}
         return {id(node): (line, column) for node, (line, column, _) in zip(statements, known, strict=True)}

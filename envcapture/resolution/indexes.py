@@ -75,14 +75,17 @@ class IndexFile:
 # PEP 691: the JSON form of a project page, asked for first; it also has each file's size
 # (PEP 700), which the HTML form lacks. An index that only speaks HTML answers in HTML.
 _SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
-_ACCEPT = f"{_SIMPLE_JSON}, text/html;q=0.1"
+_ACCEPT = f"{_SIMPLE_JSON}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"  # as pip asks
 
 
 def _json_files(body: str, base: str) -> list[IndexFile]:
     """The files of a PEP 691 JSON project page (entries that are not well-formed are skipped)."""
     data = json.loads(body)
+    listed = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(listed, list):
+        raise ValueError("no list of files")
     files: list[IndexFile] = []
-    for entry in data.get("files", []) if isinstance(data, dict) else []:
+    for entry in listed:
         if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str) or not isinstance(entry.get("url"), str):
             continue
         given = entry.get("hashes")
@@ -223,10 +226,10 @@ class IndexClient:
             reason = getattr(exc, "reason", exc)
             self.errors[index_url] = f"{mask_url(index_url)} is unreachable ({reason})"
             return None
-        if kind.split(";")[0].strip() == _SIMPLE_JSON:
+        if kind.split(";")[0].strip().lower() == _SIMPLE_JSON:
             try:
                 return tuple(_json_files(body, final))
-            except ValueError:
+            except (ValueError, TypeError, RecursionError):
                 self.errors[index_url] = f"{mask_url(index_url)} sent a project page that is not valid JSON"
                 return None
         parser = _LinkParser(final)

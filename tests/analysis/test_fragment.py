@@ -99,6 +99,15 @@ def main():
 
 SOURCES = {
     "module": MODULE,
+    "working-directory name": (
+        "import os\nimport pandas as pd\nfrom pathlib import Path\n\nBASE = Path.cwd()\nHERE = os.getcwd()\n\n\n"
+        "def f():\n    return pd.read_csv(BASE / 'train.csv'), open(os.path.join(HERE, 'w.txt'))\n"
+    ),
+    "bound in a match": (
+        "import sys\nimport pandas as pd\n\nmatch sys.argv[1]:\n    case 'a':\n        DATA = 'data/a.csv'\n\n\n"
+        "def f():\n    return pd.read_csv(DATA)\n"
+    ),
+    "form feed in the indentation": "\x0cimport os\n\n\ndef f():\n\x0c    import json\n    return json\n",
     "data reads": DATA_READS,
     "crlf": MODULE.replace("\n", "\r\n"),
     "cr": MODULE.replace("\n", "\r"),
@@ -207,6 +216,7 @@ DEEP_BUT_ACCEPTED = {
     "split header": "import os\ndef f(a=" + "-" * 600 + "1\n" + "-" * 600 + "1): return 1\n",
     "in a handler": "try:\n    import os\nexcept (" + " or ".join(["E"] * 1100) + "):\n    pass\n",
     "decorator": "import os\n@d(" + "+".join(["1"] * 1100) + ")\ndef f():\n    pass\n",
+    "match subject": "import os\nmatch " + "lambda: " * 1100 + "1:\n    case 1:\n        import json\n",
 }
 
 

@@ -430,3 +430,42 @@ def test_pylock_of_a_job_without_distributions_is_valid() -> None:
     doc = tomllib.loads(text)
     assert doc["packages"] == []
     Pylock.from_dict(doc)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"files": null}', "application/vnd.pypi.simple.v1+json"),
+        (b'{"files": 5}', "Application/VND.pypi.simple.v1+json; charset=utf-8"),
+        (b"[" * 100_000, "application/vnd.pypi.simple.v1+json"),
+        (b"not json", "application/vnd.pypi.simple.v1+json"),
+    ],
+)
+def test_a_json_project_page_that_is_not_one_is_an_index_error_not_a_crash(body: bytes, content_type: str) -> None:
+    """PEP 691: a page sent as JSON must be a JSON project page; anything else is said as the
+    index's error (and the pin gets no hashes from it), never a traceback."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/simple"
+        client = IndexClient(ResolveOptions(index_url=url))
+        assert client.project_files(url, "anything") is None
+        assert client.errors == {url: f"{url} sent a project page that is not valid JSON"}
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
