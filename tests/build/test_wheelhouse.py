@@ -177,11 +177,11 @@ def test_transient_index_errors_are_retried(index_dir: Path, tmp_path: Path) -> 
     original = server._route
     failures = {"left": 2}
 
-    def flaky(path: str) -> tuple[int, bytes, str]:
+    def flaky(path: str, accept: str = "") -> tuple[int, bytes, str]:
         if path.startswith("/simple/psutil") and failures["left"] > 0:
             failures["left"] -= 1
             return 503, b"try later", "text/plain"
-        return original(path)
+        return original(path, accept)
 
     server._route = flaky  # type: ignore[method-assign]
     try:
