@@ -199,9 +199,10 @@ class DataFile:
         return self.left_out is None
 
 
+# 9: the walked statements' rule (their own lines), working-directory and match-bound path names;
 # 8: SourceFacts.fact_digest; 7: ImportSite.branch; 6: file_refs; 5: alternative_group, fallback;
 # 4: ImportSite.prefix, computed-import diagnostics.
-EXTRACTOR_VERSION = 8
+EXTRACTOR_VERSION = 9
 """Bumped whenever extraction (analysis/imports.py and its _modules) changes what it returns for the same
 source: part of the cache key (cache.py), so no stale facts are reused."""
 
