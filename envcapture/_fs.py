@@ -17,10 +17,7 @@ import hashlib
 import json
 import math
 import os
-import secrets
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +34,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_writer",
+    "data_file",
     "default_cache_dir",
     "document_header",
     "exclusion_rule",
@@ -187,6 +185,8 @@ def atomic_writer(dest: Path, *, mode: int = 0o644, durable: bool = True, prefix
     write leaves at most a stray temporary file that nothing trusts.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # here: a warm analysis writes nothing, and tempfile brings shutil, random
+
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=prefix or f".{dest.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -271,6 +271,8 @@ def remove_debris(directory: Path | str, kind: str) -> int:
         path = os.path.join(directory, name)
         try:
             if os.path.isdir(path) and not os.path.islink(path):
+                import shutil
+
                 shutil.rmtree(path)
             else:
                 os.unlink(path)
@@ -278,6 +280,13 @@ def remove_debris(directory: Path | str, kind: str) -> int:
         except OSError:
             continue
     return removed
+
+
+def data_file(name: str) -> Path:
+    """``envcapture/data/<name>``, a file of the installed package. Read by path rather than
+    through ``importlib.resources``, which imports ``tempfile`` (and ``shutil``, ``random``):
+    a warm analysis reads these tables' digests and needs none of that."""
+    return Path(__file__).parent / "data" / name
 
 
 def default_cache_dir() -> Path:
@@ -297,6 +306,9 @@ def replace_directory(new: Path, target: Path) -> None:
     sees the old directory or the new one, never a half-written one; the old one is removed
     last. ``new`` and ``target`` must be on one file system (build ``new`` beside ``target``).
     """
+    import secrets
+    import shutil
+
     if not target.exists():
         os.rename(new, target)
         return

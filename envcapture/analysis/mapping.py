@@ -29,8 +29,8 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 
+from envcapture._fs import data_file
 from envcapture.analysis.stdlib import SUPPORTED_VERSIONS, stdlib_names
 
 __all__ = [
@@ -81,7 +81,7 @@ class Guess:
 
 def _lines(filename: str) -> list[tuple[str, str]]:
     try:
-        text = (resources.files("envcapture") / "data" / filename).read_text(encoding="utf-8")
+        text = data_file(filename).read_text(encoding="utf-8")
     except FileNotFoundError:  # pragma: no cover - a broken install
         return []
     pairs = []
@@ -115,7 +115,7 @@ def tables_digest() -> str:
     digest = hashlib.sha256()
     for filename in (_EXTRA, _WHEELS, _PIPREQS, _IMPLIED):
         try:
-            digest.update((resources.files("envcapture") / "data" / filename).read_bytes())
+            digest.update(data_file(filename).read_bytes())
         except FileNotFoundError:  # pragma: no cover - a broken install
             digest.update(b"-")
     return digest.hexdigest()

@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 import json
 import re
-from importlib import resources
 
+from envcapture._fs import data_file
 from envcapture.errors import InputError
 
 __all__ = ["SUPPORTED_VERSIONS", "is_stdlib", "stdlib_names"]
@@ -24,7 +24,7 @@ _VERSION = re.compile(r"^\s*(\d+)\.(\d+)(?:[.\w+-]*)\s*$")
 
 @functools.cache
 def _table() -> dict[tuple[int, int], frozenset[str]]:
-    text = (resources.files("envcapture") / "data" / _DATA).read_text(encoding="utf-8")
+    text = data_file(_DATA).read_text(encoding="utf-8")
     document = json.loads(text)
     return {_parse_minor(version): frozenset(names) for version, names in document["versions"].items()}
 

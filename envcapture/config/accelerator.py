@@ -14,8 +14,8 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 
+from envcapture._fs import data_file
 from envcapture.errors import InputError
 
 __all__ = ["ACCELERATOR_ENV", "AcceleratorChoice", "choose_accelerator", "instance_families", "parse_accelerator"]
@@ -61,7 +61,7 @@ def parse_accelerator(text: str, *, where: str = "--accelerator") -> tuple[str, 
 @functools.lru_cache(maxsize=1)
 def instance_families() -> Mapping[str, str]:
     """``{family: accelerator}`` from ``envcapture/data/instance_types.json``."""
-    text = resources.files("envcapture").joinpath("data").joinpath("instance_types.json").read_text(encoding="utf-8")
+    text = data_file("instance_types.json").read_text(encoding="utf-8")
     return {str(row["family"]): str(row["accelerator"]) for row in json.loads(text)["families"]}
 
 

@@ -19,7 +19,6 @@ import functools
 import glob
 import os
 import re
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +82,8 @@ def parse_request(request: str | os.PathLike[str]) -> PythonRequest:
 @functools.lru_cache(maxsize=128)
 def _version_of(python: str) -> tuple[str | None, str]:
     """(``X.Y.Z`` or None, why not): the version of the CPython or PyPy at ``python``."""
+    import subprocess  # here: a warm analysis runs no subprocess
+
     try:
         done = subprocess.run(
             [python, "-I", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],

@@ -29,11 +29,8 @@ import hashlib
 import json
 import os
 import pickle
-import shutil
-import subprocess
 import sys
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -181,6 +178,8 @@ def _store_snapshot(executable: str, snapshot: EnvSnapshot) -> EnvSnapshot:
 
 def _locate(python: str) -> str:
     if os.sep not in python and (os.altsep is None or os.altsep not in python):
+        import shutil  # only for a bare name; a warm run with a path imports neither this nor subprocess
+
         found = shutil.which(python)
         if found is None:
             raise InterpreterError(f"{python}: interpreter not found on PATH")
@@ -196,7 +195,8 @@ def _locate(python: str) -> str:
 
 
 def _probe_source() -> str:
-    return resources.files("envcapture.environment").joinpath("_probe.py").read_text(encoding="utf-8")
+    # By path, not importlib.resources (which imports tempfile): every run fingerprints it.
+    return Path(__file__).with_name("_probe.py").read_text(encoding="utf-8")
 
 
 def _last_line(text: str) -> str:
@@ -205,6 +205,8 @@ def _last_line(text: str) -> str:
 
 
 def _run_probe(executable: str, timeout: float) -> Mapping[str, object]:
+    import subprocess
+
     from envcapture.environment import _probe  # its markers; the module (importlib.metadata) runs in the probe
 
     try:
