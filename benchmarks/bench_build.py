@@ -22,15 +22,15 @@ not assertions.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_support import digest_dir, python_311, run_checked
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,26 +80,11 @@ def _pip_env() -> dict[str, str]:
     return env
 
 
-def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
-    if done.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{done.stdout}\n{done.stderr}")
-    return done  # type: ignore[no-any-return]
-
-
-def _digest_dir(path: Path) -> str:
-    digest = hashlib.sha256()
-    for item in sorted(path.rglob("*")):
-        if item.is_file():
-            digest.update(item.relative_to(path).as_posix().encode() + b"\0" + item.read_bytes())
-    return digest.hexdigest()
-
-
 def _build(root: Path, cache: Path, python: Path, out: Path) -> tuple[float, dict[str, int]]:
     env = {**os.environ, "ENVCAPTURE_CACHE_DIR": str(cache)}
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    done = _run(
+    done = run_checked(
         [
             sys.executable,
             "-m",
@@ -130,15 +115,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="Work in DIR and keep it (default: a temporary directory).")
     args = parser.parse_args()
 
-    python = args.python
-    if python is None:
-        if sys.version_info[:2] == (3, 11):
-            python = sys.executable
-        else:
-            found = sorted(Path("/root/.pyenv/versions").glob("3.11.*/bin/python"))
-            if not found:
-                sys.exit("no CPython 3.11: pass --python")
-            python = str(found[-1])
+    python = python_311(args.python)
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="envcapture-bench-build-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -161,8 +138,8 @@ def main() -> None:
         vpython = venv / "bin" / "python"
         if not vpython.exists():
             t = time.perf_counter()
-            _run([sys.executable, "-m", "virtualenv", "--quiet", "--python", python, str(venv)])
-            _run(
+            run_checked([sys.executable, "-m", "virtualenv", "--quiet", "--python", python, str(venv)])
+            run_checked(
                 [
                     str(vpython),
                     "-m",
@@ -176,7 +153,9 @@ def main() -> None:
                 ],
                 env=_pip_env(),
             )
-            _run([str(vpython), "-m", "pip", "install", "--quiet", "--no-build-isolation", "-e", str(fastmath)], env=_pip_env())
+            run_checked(
+                [str(vpython), "-m", "pip", "install", "--quiet", "--no-build-isolation", "-e", str(fastmath)], env=_pip_env()
+            )
             print(f"job environment ready in {time.perf_counter() - t:.1f} s (not part of the benchmark)")
 
         cache = root / "cache"
@@ -202,7 +181,7 @@ def main() -> None:
                 f"{label:32} {seconds:8.2f} {c['downloads']:9d} {c['builds']:6d} {c['store_hits']:10d} "
                 f"{c['bytes_downloaded'] / 1e6:13.2f}"
             )
-        same = _digest_dir(root / "cold" / "bundle") == _digest_dir(root / "warm" / "bundle")
+        same = digest_dir(root / "cold" / "bundle") == digest_dir(root / "warm" / "bundle")
         print(f"\ncold and warm bundles byte-identical: {same}")
         print(f"cold / warm: {cold_s / warm_s:.1f}x")
     finally:

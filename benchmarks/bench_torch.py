@@ -8,8 +8,8 @@ tests/runtime/test_torch_gpu.py keeps its own store):
 
 In a temporary directory it makes the job's virtualenv the way a data scientist does
 (``pip install torch==2.13.0`` with the machine's pip configuration: here the CPU build
-``2.13.0+cpu``), a ``train.py`` that trains a linear model, and a ``config.yaml`` asking for
-a GPU instance. Then, each in a fresh ``envcapture`` process with one cache directory:
+``2.13.0+cpu``) for the job of ``examples/torch-job`` (a ``train.py`` that trains a linear
+model, a ``config.yaml`` asking for a GPU instance). Then, each in a fresh ``envcapture`` process with one cache directory:
 
 * cold: an empty store: torch's CUDA build and everything it requires is downloaded, the
   bundle is written and verified (installed offline into a scratch environment);
@@ -27,61 +27,20 @@ assertions.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 
+from bench_support import digest_dir, python_311, run_checked
+
 REPO = Path(__file__).resolve().parents[1]
-
-TRAIN = '''"""A small training job: a linear model on random data, on the GPU when there is one."""
-
-import torch
-
-
-def main() -> None:
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    torch.manual_seed(0)
-    x = torch.randn(256, 8, device=device)
-    y = x @ torch.arange(8.0, device=device) + 1
-    model = torch.nn.Linear(8, 1).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    for _ in range(50):
-        opt.zero_grad()
-        loss = torch.nn.functional.mse_loss(model(x).squeeze(1), y)
-        loss.backward()
-        opt.step()
-    print(f"torch {torch.__version__} on {device}: loss {loss.item():.4f}")
-
-
-if __name__ == "__main__":
-    main()
-'''
-
-
-def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
-    if done.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-    return done  # type: ignore[no-any-return]
-
-
-def _digest_dir(path: Path) -> str:
-    digest = hashlib.sha256()
-    for item in sorted(path.rglob("*")):
-        if item.is_file():
-            digest.update(item.relative_to(path).as_posix().encode() + b"\0")
-            with item.open("rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
-    return digest.hexdigest()
+EXAMPLE = REPO / "examples" / "torch-job"  # train.py trains a linear model; config.yaml asks for a g1.1
 
 
 def _envcapture_env(cache: Path) -> dict[str, str]:
@@ -93,7 +52,7 @@ def _envcapture_env(cache: Path) -> dict[str, str]:
 def _build(project: Path, cache: Path, python: Path, out: Path, *extra: str) -> tuple[float, dict[str, int]]:
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    done = _run(
+    done = run_checked(
         [
             sys.executable,
             "-m",
@@ -119,17 +78,6 @@ def _unpacked(wheel: Path) -> int:
         return sum(info.file_size for info in archive.infolist())
 
 
-def _python311(given: str | None) -> str:
-    if given is not None:
-        return given
-    if sys.version_info[:2] == (3, 11):
-        return sys.executable
-    found = sorted(Path("/root/.pyenv/versions").glob("3.11.*/bin/python"))
-    if not found:
-        sys.exit("no CPython 3.11: pass --python")
-    return str(found[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--python", default=None, help="CPython for the job's virtualenv (default: a 3.11)")
@@ -144,18 +92,17 @@ def main() -> None:
     try:
         project = root / "project"
         project.mkdir(exist_ok=True)
-        (project / "train.py").write_text(TRAIN)
-        (project / "config.yaml").write_text(
-            f"name: torch-train\ncmd: python train.py\nenv:\n  python: auto\ncloud-instance-types: [{args.instance}]\n"
-        )
+        shutil.copy(EXAMPLE / "train.py", project / "train.py")
+        config = (EXAMPLE / "config.yaml").read_text()
+        (project / "config.yaml").write_text(config.replace("[g1.1]", f"[{args.instance}]"))
         venv = root / "venv"
         vpython = venv / "bin" / "python"
         if not vpython.exists():
             t = time.perf_counter()
-            _run([sys.executable, "-m", "venv", str(venv)])
-            _run([str(vpython), "-m", "pip", "install", "--quiet", f"torch=={args.torch}"])
+            run_checked([python_311(args.python), "-m", "venv", str(venv)])
+            run_checked([str(vpython), "-m", "pip", "install", "--quiet", f"torch=={args.torch}"])
             print(f"job environment ready in {time.perf_counter() - t:.1f} s (not part of the benchmark)")
-        local = _run([str(vpython), "-c", "import torch; print(torch.__version__)"]).stdout.strip()
+        local = run_checked([str(vpython), "-c", "import torch; print(torch.__version__)"]).stdout.strip()
         print(f"the job's virtualenv has torch {local}; target: cloud-instance-types [{args.instance}]")
 
         cache = root / "cache"
@@ -183,14 +130,14 @@ def main() -> None:
             print(f"{label:38} {seconds:8.1f} {c['downloads']:9d} {c['store_hits']:10d} {c['bytes_downloaded'] / 1e6:13.1f}")
         fetch_s = max(cold_s - warm_s, 1e-9)
         print(f"\ndownload rate: {cold['bytes_downloaded'] / 1e6 / fetch_s:.1f} MB/s (bytes over cold - warm seconds)")
-        same = _digest_dir(root / "cold" / "bundle") == _digest_dir(root / "warm" / "bundle")
+        same = digest_dir(root / "cold" / "bundle") == digest_dir(root / "warm" / "bundle")
         print(f"cold and warm bundles byte-identical: {same}")
         print(f"cold / warm: {cold_s / warm_s:.1f}x")
 
         if not args.no_run:
             offline = ["unshare", "-n"] if shutil.which("unshare") and os.geteuid() == 0 else []
             start = time.perf_counter()
-            ran = _run(
+            ran = run_checked(
                 [
                     *offline,
                     sys.executable,

@@ -34,38 +34,8 @@ from envcapture.runtime.verify import offline_prefix
 
 pytestmark = pytest.mark.slow
 
-TRAIN = '''\
-"""A small training job: a linear model on random data, on the GPU when there is one."""
-
-import torch
-
-
-def main() -> None:
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    torch.manual_seed(0)
-    x = torch.randn(256, 8, device=device)
-    y = x @ torch.arange(8.0, device=device) + 1
-    model = torch.nn.Linear(8, 1).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    for _ in range(50):
-        opt.zero_grad()
-        loss = torch.nn.functional.mse_loss(model(x).squeeze(1), y)
-        loss.backward()
-        opt.step()
-    print(f"torch {torch.__version__} on {device}: loss {loss.item():.4f}")
-
-
-if __name__ == "__main__":
-    main()
-'''
-
-CONFIG = """\
-name: torch-train
-cmd: python train.py
-env:
-  python: auto
-cloud-instance-types: [g1.1]
-"""
+# The job: examples/torch-job (train.py trains a linear model, config.yaml asks for a g1.1).
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "torch-job"
 
 
 def _store() -> Path:
@@ -106,10 +76,7 @@ def test_a_cpu_torch_job_built_for_a_gpu_runs_offline_from_the_bundle(tmp_path: 
     python = sys.executable if sys.version_info[:2] == (3, 11) else pyenv_python("3.11")
     if python is None:
         pytest.skip("no CPython 3.11 on this machine (the machine's torch 2.13.0+cpu wheel is for cp311)")
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "train.py").write_text(TRAIN, "utf-8")
-    (project / "config.yaml").write_text(CONFIG, "utf-8")
+    project = shutil.copytree(EXAMPLE, tmp_path / "project")
     venv = tmp_path / "venv"
     venv_python = make_venv(venv, python)
     installed = subprocess.run(
