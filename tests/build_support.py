@@ -75,6 +75,17 @@ def fake_wheel(name: str, version: str, deps: list[str], src: Path, out: Path) -
     return build_fixture_wheel(project, out)
 
 
+def write_index_job(project: Path, index_url: str, train: str, extra: str = "") -> Path:
+    """A job at ``project``: ``train.py`` with ``train``, and a config.yaml that runs it, takes the
+    installed environment and names ``index_url`` as the only index (``extra``: more keys)."""
+    project.mkdir(parents=True)
+    (project / "train.py").write_text(train)
+    (project / "config.yaml").write_text(
+        f"cmd: python train.py\nenv:\n  python:\n    type: auto\n    pip:\n      index-url: {index_url}\n{extra}"
+    )
+    return project
+
+
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str], cwd: Path) -> tuple[int, str, str]:
     """``envcapture ARGS`` in this process, run from ``cwd``: (exit code, stdout, stderr)."""
     from envcapture.cli import main

@@ -19,7 +19,6 @@ import json
 import re
 import subprocess
 import sys
-import textwrap
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from email.parser import Parser
 from pathlib import Path
 
 import pytest
-from build_support import fake_wheel, pyenv_python, run_cli
+from build_support import fake_wheel, pyenv_python, run_cli, write_index_job
 from helpers import machine_pip_environ, make_venv, run
 from index_server import IndexServer
 from packaging.requirements import Requirement
@@ -128,21 +127,9 @@ def _isolated_pip(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def _project(tmp: Path, index_url: str, instance_type: str) -> Path:
-    project = tmp / "project"
-    project.mkdir()
-    (project / "train.py").write_text("import torch\n\nprint(torch.__version__)\n")
-    (project / "config.yaml").write_text(
-        textwrap.dedent(f"""\
-            cmd: python train.py
-            env:
-              python:
-                type: auto
-                pip:
-                  index-url: {index_url}
-            cloud-instance-types: [{instance_type}]
-            """)
+    return write_index_job(
+        tmp / "project", index_url, "import torch\n\nprint(torch.__version__)\n", f"cloud-instance-types: [{instance_type}]\n"
     )
-    return project
 
 
 def _pins(lock: str) -> dict[str, tuple[str, list[str], list[str]]]:

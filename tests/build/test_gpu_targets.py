@@ -14,11 +14,10 @@ import os
 import re
 import shutil
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-from build_support import fake_wheel, run_cli
+from build_support import fake_wheel, run_cli, write_index_job
 from helpers import make_venv, run
 from index_server import IndexServer
 
@@ -56,20 +55,8 @@ def gpu_index(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
 def _job(
     tmp: Path, index_url: str, files: Path, *, imports: str = "torch", installs: tuple[str, ...] = (), extra: str = ""
 ) -> Path:
-    project = tmp / "project"
-    project.mkdir(parents=True)
-    (project / "train.py").write_text("".join(f"import {m}\n" for m in imports.split()) + "print('trained')\n")
-    (project / "config.yaml").write_text(
-        textwrap.dedent(f"""\
-            cmd: python train.py
-            env:
-              python:
-                type: auto
-                pip:
-                  index-url: {index_url}
-            """)
-        + extra
-    )
+    train = "".join(f"import {m}\n" for m in imports.split()) + "print('trained')\n"
+    write_index_job(tmp / "project", index_url, train, extra)
     python = make_venv(tmp / "venv", seed=False)
     run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-index", "--no-deps",
          "--find-links", str(files), "torch==2.13.0+cpu", *installs])  # fmt: skip

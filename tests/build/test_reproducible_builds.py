@@ -25,7 +25,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from build_support import INDEX_WHEELS, MIRROR, BuildJob, Built, pyenv_python
+from build_support import INDEX_WHEELS, MIRROR, BuildJob, Built, pyenv_python, run_cli
 from helpers import FIXTURE_DISTS, make_venv, pip_install
 from index_server import IndexServer
 
@@ -40,7 +40,6 @@ from envcapture.build import _isolated
 from envcapture.build._isolated import _without_rpath, build_directory, sweep_build_dirs
 from envcapture.build._wheels import unpack_sdist
 from envcapture.build.bundle import build_bundle
-from envcapture.cli import main
 from envcapture.runtime.environment import environment_key
 
 # what pip installs to build a setup.py project: setuptools and wheel (which needs packaging)
@@ -54,17 +53,6 @@ def _isolated_pip(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CONSTRAINT", "ENVCAPTURE_ACCELERATOR"):
         monkeypatch.delenv(var, raising=False)
-
-
-def _cli(args: list[str], capsys: pytest.CaptureFixture[str], cwd: Path) -> tuple[int, str, str]:
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        code = main(args)
-    finally:
-        os.chdir(old)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _cold(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
@@ -169,7 +157,7 @@ def test_a_compiled_local_project_gives_the_same_wheel_from_two_cold_builds_at_o
     for i, (project, venv) in enumerate(builds):
         _cold(monkeypatch, tmp_path / f"cold{i}")
         bundle = tmp_path / f"out{i}" / "bundle"
-        code, out, err = _cli(["build", "--python", str(venv), "-o", str(bundle)], capsys, project)
+        code, out, err = run_cli(["build", "--python", str(venv), "-o", str(bundle)], capsys, project)
         assert code == 0, out + err  # and verified: the extension imports from the wheel, offline
         bundles.append(bundle)
     wheels = [_wheel(b, "repro_cext-0.2.0-cp311-cp311-linux_x86_64") for b in bundles]
@@ -228,7 +216,7 @@ def test_an_sdist_only_version_is_built_into_the_wheelhouse_and_verifies_offline
     _cold(monkeypatch, tmp_path / "cold")
     try:
         bundle = tmp_path / "bundle"
-        code, out, err = _cli(["build", "--python", str(venv), "-o", str(bundle), "--json"], capsys, project)
+        code, out, err = run_cli(["build", "--python", str(venv), "-o", str(bundle), "--json"], capsys, project)
         assert code == 0, out + err
         wheel = _wheel(bundle, "sdist_only-0.6.2-py3-none-any.whl")
         wheel_sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
@@ -263,19 +251,19 @@ def test_an_sdist_only_version_is_built_into_the_wheelhouse_and_verifies_offline
         (dist,) = [d for d in manifest["distributions"] if d["name"] == "sdist-only"]
         assert (dist["source"], dist["sdist"]) == ("built", {"filename": sdist.name, "sha256": sdist_sha})
         # warm: the store answers for the sdist and its wheel, nothing is fetched or built
-        code, out, err = _cli(["build", "--python", str(venv), "-o", str(bundle), "--json"], capsys, project)
+        code, out, err = run_cli(["build", "--python", str(venv), "-o", str(bundle), "--json"], capsys, project)
         assert code == 0, out + err
         counters = json.loads(out)["counters"]
         assert (counters["downloads"], counters["builds"]) == (0, 0)
         assert (bundle / "requirements.lock.txt").read_text() == lock  # the sdist's source too, from the store
         # the lock hashes the sdist, the file pip would fetch from the index
-        code, out, err = _cli(["lock", "--python", str(venv), "-o", str(tmp_path / "L")], capsys, project)
+        code, out, err = run_cli(["lock", "--python", str(venv), "-o", str(tmp_path / "L")], capsys, project)
         assert code == 0, err
         assert f"sdist-only==0.6.2 \\\n    --hash=sha256:{sdist_sha}\n" in (tmp_path / "L" / "requirements.lock.txt").read_text()
         assert "only an sdist: envcapture build builds its wheel into the wheelhouse" in err
     finally:
         server.stop()
-    code, out, err = _cli(["verify", str(bundle)], capsys, tmp_path)  # the index is gone: offline
+    code, out, err = run_cli(["verify", str(bundle)], capsys, tmp_path)  # the index is gone: offline
     assert code == 0, out + err
 
 
@@ -290,7 +278,7 @@ def test_lock_hashes_the_local_packages_as_the_wheels_the_bundle_ships(
     the same bytes as the cold build's, so its requirements lock is the bundle's."""
     _cold(monkeypatch, tmp_path / "cold")
     out_dir = tmp_path / "lock"
-    code, _, err = _cli(
+    code, _, err = run_cli(
         ["lock", "--config", "config.yaml", "--python", str(buildjob.python), "-o", str(out_dir)], capsys, buildjob.project
     )
     assert code == 0, err

@@ -24,21 +24,12 @@ import pytest
 from build_support import pyenv_python
 from helpers import TABULAR_DISTS, WheelFactory, make_venv, pip_install
 from index_server import IndexServer
+from ship_support import cli
 
 from envcapture.runtime.verify import offline_prefix
 
 PROJECT = Path(__file__).resolve().parents[1] / "fixtures" / "ship" / "extras"
 PLACEHOLDER_INDEX = "http://127.0.0.1:9/simple"
-
-
-def _cli(*args: str | Path, cache: Path, cwd: Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "VIRTUAL_ENV", "ENVCAPTURE_", "PYTHON"))}
-    env["ENVCAPTURE_CACHE_DIR"] = str(cache)
-    env["PIP_CONFIG_FILE"] = os.devnull  # the machine's pip configuration is not the test's
-    return subprocess.run(
-        [*prefix, sys.executable, "-m", "envcapture.cli", *(str(a) for a in args)],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -89,7 +80,7 @@ def _build(shop: Shop, name: str, *options: str, pyproject: str | None = None) -
     config.write_text(config.read_text("utf-8").replace(PLACEHOLDER_INDEX, shop.index.url), "utf-8")
     if pyproject is not None:
         (project / "pyproject.toml").write_text(pyproject, "utf-8")
-    done = _cli("build", "--config", config, "--python", shop.python, "-o", base / "bundle", "--no-progress", *options,
+    done = cli("build", "--config", config, "--python", shop.python, "-o", base / "bundle", "--no-progress", *options,
                 cache=base / "cache", cwd=base)  # fmt: skip
     return Job(project=project, bundle=base / "bundle", build=done)
 
@@ -105,7 +96,7 @@ def _run_offline(shop: Shop, job: Job, tmp: Path) -> subprocess.CompletedProcess
     for path, away in hidden:
         path.rename(away)
     try:
-        return _cli("run", bundle, "--workdir", tmp / "run", cache=tmp / "cache", cwd=tmp, prefix=prefix)
+        return cli("run", bundle, "--workdir", tmp / "run", cache=tmp / "cache", cwd=tmp, prefix=prefix)
     finally:
         for path, away in hidden:
             away.rename(path)

@@ -24,20 +24,11 @@ from pathlib import Path
 import pytest
 from build_support import pyenv_python
 from helpers import make_venv
+from ship_support import cli
 
 from envcapture.runtime.verify import offline_prefix
 
 PROJECT = Path(__file__).resolve().parents[1] / "fixtures" / "ship" / "plugins"
-
-
-def _cli(*args: str | Path, cache: Path, cwd: Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "VIRTUAL_ENV", "ENVCAPTURE_", "PYTHON"))}
-    env["ENVCAPTURE_CACHE_DIR"] = str(cache)
-    env["PIP_CONFIG_FILE"] = os.devnull  # the machine's pip configuration is not the test's
-    return subprocess.run(
-        [*prefix, sys.executable, "-m", "envcapture.cli", *(str(a) for a in args)],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -61,7 +52,7 @@ def plugins_job(tmp_path_factory: pytest.TempPathFactory) -> Job:
     root = tmp_path_factory.mktemp("ship-plugins")
     project = shutil.copytree(PROJECT, root / "project")
     python = make_venv(root / "venv", py311)
-    done = _cli(
+    done = cli(
         "build", "--config", project / "config.yaml", "--python", python, "-o", root / "bundle", "--no-progress",
         cache=root / "cache", cwd=root,
     )  # fmt: skip
@@ -69,7 +60,7 @@ def plugins_job(tmp_path_factory: pytest.TempPathFactory) -> Job:
 
 
 def test_analyze_says_why_the_plugins_ship(plugins_job: Job) -> None:
-    done = _cli("analyze", "--config", "config.yaml", "--python", plugins_job.python, cache=plugins_job.root / "cache",
+    done = cli("analyze", "--config", "config.yaml", "--python", plugins_job.python, cache=plugins_job.root / "cache",
                 cwd=plugins_job.project)  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -116,7 +107,7 @@ def test_plugins_run_offline(plugins_job: Job, tmp_path: Path) -> None:
     for path, away in hidden:
         path.rename(away)
     try:
-        done = _cli("run", bundle, "--workdir", tmp_path / "run", cache=tmp_path / "cache", cwd=tmp_path, prefix=prefix)
+        done = cli("run", bundle, "--workdir", tmp_path / "run", cache=tmp_path / "cache", cwd=tmp_path, prefix=prefix)
     finally:
         for path, away in hidden:
             away.rename(path)
@@ -138,7 +129,7 @@ def test_lock_warns_where_nothing_can_ship(plugins_job: Job, tmp_path: Path) -> 
         "    __import__('backends.' + sys.argv[2])\n"
     )
     (project / "config.yaml").write_text("cmd: python train.py a b\nenv:\n  python: auto\n")
-    done = _cli("lock", "--config", "config.yaml", "-o", "out", "--offline", "--python", plugins_job.python,
+    done = cli("lock", "--config", "config.yaml", "-o", "out", "--offline", "--python", plugins_job.python,
                 cache=tmp_path / "cache", cwd=project)  # fmt: skip
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stderr.splitlines() if line.startswith("envcapture: warning:")]
