@@ -10,8 +10,11 @@ starts at in the source:
 * a top-level statement (with its decorators) that holds a marker is kept;
 * in a kept ``class`` or ``def`` whose header holds none, only the body statements that hold
   one are kept (recursively), under the header: the scope and the guards around them stay;
-* any other compound statement is kept whole (``try``/``except``, ``if``/``else``: the guards
-  of an import are in its other clauses).
+* in a kept ``if``, ``try``, ``with``, ``for`` or ``while``, every clause header stays (the
+  guards of an import are read from the tests, the handlers' types and the items), and in
+  each block only the statements that hold one (recursively); a block left empty becomes a
+  ``pass`` at its first line (a block on its header's line keeps the statement whole);
+* any other compound statement (``match``) is kept whole.
 
 A fact is only ever read from a statement whose own text holds a marker (`ANY_FACT_MARKERS`,
 and `walk_markers`: the dynamic-import and ``sys.path`` names, their aliases, and the
@@ -33,6 +36,7 @@ import ast
 import hashlib
 import re
 import warnings
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -156,20 +160,27 @@ def fact_fragment(text: str) -> Fragment | None:
     # then ``pd.read_csv(DATA)``), and `datafiles` follows it only when nothing else binds it:
     # when statements are walked, every statement assigning such a name stays.
     names = _path_names(module.body) if walk is not None else ()
-    markers = _Markers((*ANY_FACT_MARKERS, *sorted(walk or ())), names)
     lines = _LINE.findall(text)
-    kept: list[tuple[int, int]] = []
+    starts = list(accumulate(map(len, lines), initial=0))  # starts[n]: characters before line n + 1
+    texts = (*ANY_FACT_MARKERS, *sorted(walk or ()))
+    markers = _Markers(texts, names, text, starts)
+    kept: list[tuple[int, int, str | None]] = []
     whole: list[ast.stmt] = []
     _select(module.body, lines, markers, kept, whole)
-    signature = chr(0).join((*markers.texts, *names))
+    signature = chr(0).join((*texts, *names))
     digest = hashlib.sha256(f"envcapture-fragment/{EXTRACTOR_VERSION}\0{signature}".encode())
     chunks: list[str] = []
     runs: list[tuple[int, int]] = []
+    placeholders: list[int] = []
     at = 1
-    for first, last in kept:
-        chunk = "".join(lines[first - 1 : last])
-        if chunk and not chunk.endswith(("\n", "\r")):
-            chunk += "\n"  # the source's last line: the next run starts a line of its own
+    for first, last, stand_in in kept:
+        if stand_in is not None:
+            chunk = stand_in
+            placeholders.append(first)
+        else:
+            chunk = "".join(lines[first - 1 : last])
+            if chunk and not chunk.endswith(("\n", "\r")):
+                chunk += "\n"  # the source's last line: the next run starts a line of its own
         if runs and first == runs[-1][1] + (at - runs[-1][0]):
             pass  # this run continues the previous one in the source too
         else:
@@ -177,7 +188,8 @@ def fact_fragment(text: str) -> Fragment | None:
         digest.update(f"\0{first}\0".encode() + chunk.encode("utf-8", "surrogatepass"))
         chunks.append(chunk)
         at += last - first + 1
-    longest, imports = _scan_statements(module.body, lines)
+    longest, imports = _scan_statements(module.body, lines, starts)
+    walked = _MarkedLines(text, starts, tuple(walk)) if walk is not None else None
     return Fragment(
         text="".join(chunks),
         runs=tuple(runs),
@@ -185,33 +197,35 @@ def fact_fragment(text: str) -> Fragment | None:
         shallow=longest < MAX_CHAIN,
         walk=walk,
         import_starts=tuple(_start(node, lines) for node in sorted(imports, key=lambda n: (n.lineno, n.col_offset))),
-        statement_lines=_statement_lines(whole, lines, walk) if walk is not None else (),
+        statement_lines=_statement_lines(whole, placeholders, walked) if walked is not None else (),
     )
 
 
-def _statement_lines(kept: Sequence[ast.stmt], lines: list[str], walk: set[str]) -> tuple[tuple[tuple[str, ...], bool], ...]:
-    """`Fragment.statement_lines` of the statements kept whole (and all they hold)."""
-    simple: list[ast.stmt] = []
+def _statement_lines(
+    kept: Sequence[ast.stmt], placeholders: Sequence[int], walked: _MarkedLines
+) -> tuple[tuple[tuple[str, ...], bool], ...]:
+    """`Fragment.statement_lines` of the statements kept whole (and all they hold), and of
+    the ``pass`` standing in for a block at each line of ``placeholders``."""
+    simple: list[tuple[int, int, int, str]] = [(line, -1, line, "Pass") for line in placeholders]
     pending = list(kept)
     while pending:
         node = pending.pop()
-        blocks = [getattr(node, name, None) or () for name in ("body", "orelse", "finalbody")]
-        blocks += [h.body for h in getattr(node, "handlers", ())] + [c.body for c in getattr(node, "cases", ())]
         if isinstance(node, _COMPOUND):
-            for block in blocks:
-                pending.extend(block)
+            for name in ("body", "orelse", "finalbody"):
+                pending.extend(getattr(node, name, None) or ())
+            for clause in (*getattr(node, "handlers", ()), *getattr(node, "cases", ())):
+                pending.extend(clause.body)
         else:
-            simple.append(node)
-    simple.sort(key=lambda n: (n.lineno, n.col_offset))
+            simple.append((node.lineno, node.col_offset, node.end_lineno or node.lineno, type(node).__name__))
+    simple.sort()
     groups: list[tuple[int, int, list[str]]] = []
-    for node in simple:
-        last = node.end_lineno or node.lineno
-        if groups and node.lineno <= groups[-1][1]:
-            groups[-1][2].append(type(node).__name__)
+    for first, _, last, name in simple:
+        if groups and first <= groups[-1][1]:
+            groups[-1][2].append(name)
             groups[-1] = (groups[-1][0], max(groups[-1][1], last), groups[-1][2])
         else:
-            groups.append((node.lineno, last, [type(node).__name__]))
-    return tuple((tuple(names), _holds_marker(lines, first, last, tuple(walk))) for first, last, names in groups)
+            groups.append((first, last, [name]))
+    return tuple((tuple(names), walked.any_in(first, last)) for first, last, names in groups)
 
 
 def _start(node: ast.Import | ast.ImportFrom, lines: list[str]) -> tuple[int, int, bool]:
@@ -224,7 +238,9 @@ def _start(node: ast.Import | ast.ImportFrom, lines: list[str]) -> tuple[int, in
     return node.lineno, column, isinstance(node, ast.ImportFrom)
 
 
-def _scan_statements(body: Sequence[ast.stmt], lines: list[str]) -> tuple[int, list[ast.Import | ast.ImportFrom]]:
+def _scan_statements(
+    body: Sequence[ast.stmt], lines: list[str], ends: list[int]
+) -> tuple[int, list[ast.Import | ast.ImportFrom]]:
     """An upper bound of the characters of any logical line of the statements of ``body``,
     and their import statements (in no particular order).
 
@@ -235,8 +251,7 @@ def _scan_statements(body: Sequence[ast.stmt], lines: list[str]) -> tuple[int, l
     ``else:``, ``try:`` and ``finally:`` are a token or two. CPython, which accepted the file,
     already refuses more nested brackets and blocks than the scan does.
     """
-    ends = list(accumulate(map(len, lines), initial=0))  # ends[n]: characters up to the end of line n
-    longest = 0
+    longest = 0  # ends[n]: characters up to the end of line n
     imports: list[ast.Import | ast.ImportFrom] = []
     pending: list[list[ast.stmt]] = [list(body)]
     while pending:
@@ -266,24 +281,37 @@ def _first_line(node: ast.stmt) -> int:
     return decorators[0].lineno if decorators else node.lineno  # decorators come first, in order
 
 
-def _holds_marker(lines: list[str], first: int, last: int, markers: Sequence[str]) -> bool:
-    text = "".join(lines[first - 1 : last])
-    return any(marker in text for marker in markers)
+class _MarkedLines:
+    """Which lines of a text hold one of ``texts`` (or a match of ``pattern``), found in one
+    pass over the whole text: then whether lines ``first`` to ``last`` hold one is two lookups
+    (no marker spans lines: none holds a line break, and ``pattern`` matches within a line)."""
+
+    def __init__(self, text: str, starts: list[int], texts: Sequence[str], pattern: re.Pattern[str] | None = None) -> None:
+        marked = [0] * len(starts)  # marked[n]: line n holds one (lines count from 1)
+        for marker in texts:
+            at = text.find(marker)
+            while at >= 0:
+                line = bisect_right(starts, at)
+                marked[line] = 1
+                at = text.find(marker, starts[line]) if line < len(starts) - 1 else -1
+        if pattern is not None:
+            for match in pattern.finditer(text):
+                marked[bisect_right(starts, match.start())] = 1
+        self._upto = list(accumulate(marked))  # _upto[n]: lines 1..n that hold one
+
+    def any_in(self, first: int, last: int) -> bool:
+        return self._upto[last] > self._upto[first - 1]
 
 
-class _Markers:
+class _Markers(_MarkedLines):
     """What makes a statement worth keeping: text it holds (``import``, ``open(``...), or an
     assignment to one of ``names`` (``DATA = ...``, ``DATA += ...``, ``a, DATA = ...``: a word
     followed, on its line, by a lone ``=``; ``DATA == x`` and ``DATASET = x`` are not)."""
 
-    def __init__(self, texts: tuple[str, ...], names: tuple[str, ...]) -> None:
-        self.texts = texts
+    def __init__(self, texts: tuple[str, ...], names: tuple[str, ...], text: str, starts: list[int]) -> None:
         words = "|".join(map(re.escape, names))
-        self._names = re.compile(rf"\b(?:{words})\b[^=\n\r]*(?<![=!<>])=(?!=)") if names else None
-
-    def in_lines(self, lines: list[str], first: int, last: int) -> bool:
-        text = "".join(lines[first - 1 : last])
-        return any(marker in text for marker in self.texts) or (self._names is not None and self._names.search(text) is not None)
+        pattern = re.compile(rf"\b(?:{words})\b[^=\n\r]*(?<![=!<>])=(?!=)") if names else None
+        super().__init__(text, starts, texts, pattern)
 
 
 def _path_names(body: Sequence[ast.stmt]) -> tuple[str, ...]:
@@ -334,10 +362,15 @@ def _may_be_path(expr: ast.expr, names: set[str]) -> bool:
 
 
 def _select(
-    body: Sequence[ast.stmt], lines: list[str], markers: _Markers, kept: list[tuple[int, int]], whole: list[ast.stmt]
+    body: Sequence[ast.stmt],
+    lines: list[str],
+    markers: _Markers,
+    kept: list[tuple[int, int, str | None]],
+    whole: list[ast.stmt],
 ) -> None:
-    """Append the (first, last) source lines of the statements of ``body`` to keep, in order,
-    and the statements kept whole to ``whole``."""
+    """Append the (first, last, None) source lines of the statements of ``body`` to keep, in
+    order, and the statements kept whole to ``whole``; (line, line, "<indent>pass") stands
+    in for a block of which nothing is kept."""
     # Statements sharing a line (``a = 1; import b``) are kept or dropped together.
     groups: list[tuple[int, int, list[ast.stmt]]] = []
     for node in body:
@@ -347,21 +380,75 @@ def _select(
         else:
             groups.append((first, last, [node]))
     for first, last, nodes in groups:
-        if not markers.in_lines(lines, first, last):
+        if not markers.any_in(first, last):
             continue
         if len(nodes) == 1 and isinstance(nodes[0], _SCOPES):
             body_first = _first_line(nodes[0].body[0])
-            if body_first > nodes[0].lineno and not markers.in_lines(lines, first, body_first - 1):
-                inner: list[tuple[int, int]] = []
+            if body_first > nodes[0].lineno and not markers.any_in(first, body_first - 1):
+                inner: list[tuple[int, int, str | None]] = []
                 inner_whole: list[ast.stmt] = []
                 _select(nodes[0].body, lines, markers, inner, inner_whole)
                 if inner:  # else the marker is in a comment between the statements: keep it all
-                    kept.append((first, body_first - 1))
+                    kept.append((first, body_first - 1, None))
                     kept.extend(inner)
                     whole.extend(inner_whole)
                     continue
-        kept.append((first, last))
+        elif len(nodes) == 1 and isinstance(nodes[0], _BLOCKS) and _select_blocks(nodes[0], lines, markers, kept, whole):
+            continue
+        kept.append((first, last, None))
         whole.extend(nodes)
+
+
+# Compound statements whose blocks are cut like a function's body: their clause headers (the
+# tests, handlers, items a guard is read from) stay whole, and in each block only the
+# statements holding a marker, or ``pass`` when none does.
+_BLOCKS: Final = tuple(
+    getattr(ast, name) for name in ("If", "For", "AsyncFor", "While", "With", "AsyncWith", "Try", "TryStar") if hasattr(ast, name)
+)
+
+
+def _select_blocks(
+    node: ast.stmt, lines: list[str], markers: _Markers, kept: list[tuple[int, int, str | None]], whole: list[ast.stmt]
+) -> bool:
+    """Keep the clause headers of ``node`` and what its blocks hold that `_select` keeps;
+    False (nothing appended) when a block does not start a line of its own (``else: x = 1``)."""
+    body: list[ast.stmt] = node.body  # type: ignore[attr-defined]  # every _BLOCKS statement has one
+    clauses: list[tuple[int, list[ast.stmt]]] = [(node.lineno, body)]  # (header's first line, block)
+    tail = node
+    while (  # an ``elif`` is an If in the orelse that starts its line with ``elif``
+        isinstance(tail, ast.If)
+        and len(tail.orelse) == 1
+        and isinstance(tail.orelse[0], ast.If)
+        and lines[tail.orelse[0].lineno - 1].lstrip().startswith("elif")
+    ):
+        tail = tail.orelse[0]
+        clauses.append((tail.lineno, tail.body))
+    clauses += [(handler.lineno, handler.body) for handler in getattr(node, "handlers", ())]
+    for block in (getattr(tail, "orelse", None), getattr(node, "finalbody", None)):
+        if block:  # ``else:`` and ``finally:`` start after the block before them
+            clauses.append(((clauses[-1][1][-1].end_lineno or 0) + 1, block))
+    if not all(_starts_its_line(block[0], lines) for _, block in clauses):
+        return False
+    for header, block in clauses:
+        block_first = _first_line(block[0])
+        inner: list[tuple[int, int, str | None]] = []
+        _select(block, lines, markers, inner, whole)
+        kept.append((header, block_first - 1, None))
+        if inner:
+            kept.extend(inner)
+        else:
+            line = lines[block_first - 1]
+            kept.append((block_first, block_first, line[: len(line) - len(line.lstrip(" \t\f"))] + "pass\n"))
+    return True
+
+
+def _starts_its_line(node: ast.stmt, lines: list[str]) -> bool:
+    """Whether only indentation comes before ``node`` on its first line (not ``if x: node``)."""
+    decorators: list[ast.expr] | None = getattr(node, "decorator_list", None)
+    line, column = (decorators[0].lineno, decorators[0].col_offset - 1) if decorators else (node.lineno, node.col_offset)
+    text = lines[line - 1]
+    indent = len(text) - len(text.lstrip(" \t\f"))
+    return indent == column  # the indentation is ASCII: its characters are its UTF-8 bytes
 
 
 def fact_digest(source: bytes) -> str | None:

@@ -95,6 +95,10 @@ class FactsVisitor(cst.CSTVisitor):
         self.calls: list[Pending] = []
         self.assigns: list[Pending] = []
         self.expressions: list[Pending] = []  # the calls and `a / b` operations, in source order (outer first)
+        # id of each walked call and binary operation -> id of the nearest one holding it (0: none),
+        # which tells `datafiles` what an accounted-for expression holds without walking it again.
+        self.enclosing: dict[int, int] = {}
+        self._open: list[int] = []  # the calls and operations being walked, innermost last
         self.bindings: list[tuple[str, cst.BaseExpression | None, Scope]] = []  # name, value (None: not one), scope
 
     def on_visit(self, node: cst.CSTNode) -> bool:
@@ -181,7 +185,22 @@ class FactsVisitor(cst.CSTVisitor):
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
         return False
 
+    def _open_expression(self, node: cst.CSTNode) -> None:
+        self.enclosing[id(node)] = self._open[-1] if self._open else 0
+        self._open.append(id(node))
+
+    def _close_expression(self, node: cst.CSTNode) -> None:
+        if self._open and self._open[-1] == id(node):  # not opened when expressions are not walked
+            self._open.pop()
+
+    def leave_Call(self, original_node: cst.Call) -> None:
+        self._close_expression(original_node)
+
+    def leave_BinaryOperation(self, original_node: cst.BinaryOperation) -> None:
+        self._close_expression(original_node)
+
     def visit_Call(self, node: cst.Call) -> None:
+        self._open_expression(node)
         if (node.args and isinstance(node.func, (cst.Name, cst.Attribute))) or (
             isinstance(node.func, cst.Attribute) and node.func.attr.value in _READ_METHODS
         ):
@@ -190,6 +209,7 @@ class FactsVisitor(cst.CSTVisitor):
             self.expressions.append(pending)
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        self._open_expression(node)
         if isinstance(node.operator, cst.Divide):  # Path(__file__).parent / "assets"
             self.expressions.append(Pending(node, self.frames[-1]))
 

@@ -83,15 +83,21 @@ class FileRefReader:
     """The file references among a module's calls and ``/`` operations, given in source
     order (an outer expression before the ones inside it); names resolved by ``qualname``."""
 
-    def __init__(self, qualname: Callable[[cst.BaseExpression], str | None], bindings: Mapping[str, cst.BaseExpression]) -> None:
+    def __init__(
+        self,
+        qualname: Callable[[cst.BaseExpression], str | None],
+        bindings: Mapping[str, cst.BaseExpression],
+        enclosing: Mapping[int, int],
+    ) -> None:
         self._qualname = qualname
         self._paths = PathEvaluator(qualname, bindings)
+        self._enclosing = enclosing  # FactsVisitor.enclosing: which call or operation holds which
         self._done: set[int] = set()
 
     def refs(self, expressions: Iterable[cst.CSTNode]) -> Iterator[tuple[cst.CSTNode, FileRef]]:
         """(node, reference) pairs; each reference's ``line`` is 0 (placed by the caller)."""
         for node in expressions:
-            if id(node) in self._done or not isinstance(node, (cst.Call, cst.BinaryOperation)):
+            if self._accounted_for(node) or not isinstance(node, (cst.Call, cst.BinaryOperation)):
                 continue
             ref = self._of_call(node) if isinstance(node, cst.Call) else None
             if ref is None and id(node) not in self._done:
@@ -102,11 +108,16 @@ class FileRefReader:
 
     def _consume(self, node: cst.CSTNode) -> None:
         """``node`` and everything inside it are accounted for."""
-        todo = [node]
-        while todo:
-            current = todo.pop()
-            self._done.add(id(current))
-            todo.extend(current.children)
+        self._done.add(id(node))
+
+    def _accounted_for(self, node: cst.CSTNode) -> bool:
+        """Whether ``node`` or a call or operation holding it was consumed."""
+        key = id(node)
+        while key:
+            if key in self._done:
+                return True
+            key = self._enclosing.get(key, 0)
+        return False
 
     def _path(self, node: cst.BaseExpression | None) -> PathValue | None:
         """A relative path (from the working directory or the file's directory), else None."""

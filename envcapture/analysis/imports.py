@@ -213,7 +213,7 @@ class _Extraction:
             additions.extend((pending.node, a) for a in self.sys_path.of_call(pending.node))
         for pending in visitor.assigns:
             additions.extend((pending.node, a) for a in self.sys_path.of_assign(pending.node))
-        reader = FileRefReader(self._qualname, module_bindings(visitor.bindings))
+        reader = FileRefReader(self._qualname, module_bindings(visitor.bindings), visitor.enclosing)
         refs = list(reader.refs(p.node for p in visitor.expressions))
 
         nodes = [n for n, _ in found] + [n for n, _ in additions] + [n for n, _, _ in self.notes] + list(groups)

@@ -97,6 +97,65 @@ def main():
     exec(open("configurator.py").read())
 """
 
+# Compound statements whose blocks hold a marker and much else: the clause headers stay, the
+# statements without a marker go, an emptied block becomes ``pass``.
+BLOCKS = """import os
+import sys
+
+try:
+    import ujson as json
+    FAST = True
+except (ImportError,
+        AttributeError):  # old builds
+    import json
+    FAST = False
+else:
+    print("fast json")
+finally:
+    LOADED = 1
+
+if sys.platform == "win32":
+    SEP = ";"
+    for _ in range(3):
+        COUNT = 3
+elif sys.platform == "darwin":
+    import plistlib
+    SEP = ":"
+else:
+    # nothing here
+    SEP = ":"
+
+with open("cfg/settings.json") as fh:
+    settings = json.load(fh)
+    for key in list(settings):
+        settings[key] = str(settings[key])
+
+for name in ("a", "b"):
+    if name:
+        continue
+else:
+    import importlib
+    importlib.import_module("plugins." + name)
+
+while False:
+    x = 1
+    break
+
+
+@staticmethod
+def unused():
+    return 1
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    total = 0
+    for arg in args:
+        total += len(arg)
+    with open(os.path.join(os.path.dirname(__file__), "data", "x.txt")) as f:
+        print(f.read(), total)
+"""
+
 SOURCES = {
     "module": MODULE,
     "working-directory name": (
@@ -118,6 +177,12 @@ SOURCES = {
     "decorated": "import functools\n\n\n@functools.cache\ndef f():\n    import json\n    return json\n",
     "sys.path alias": "from sys import path as p\nimport os\n\n\ndef setup():\n    p.insert(0, os.path.dirname(__file__))\n",
     "form feed": "import os\n\x0c\ndef f():\n    import json\n",
+    "blocks cut": BLOCKS,
+    "blocks cut, crlf": BLOCKS.replace("\n", "\r\n"),
+    "same-line suites": (
+        "import os\nif os.name:  x = 1\nelse:\n    import json\ntry: import yaml\nexcept ImportError: yaml = None\n"
+        "for p in (1,\n        2): import sys\nwhile (os and\n       1):  x = 2\n"
+    ),
     "tabs": "class A:\n\tdef f(self):\n\t\timport json\n\tdef g(self):\n\t\treturn 1\n",
     "non-ASCII before an import": "café = 'naïve'; import os\nif café:  # ünïcode\n    from . import ü; import json\n",
     "dynamic and sys.path": "import sys, importlib\nsys.path.insert(0, 'lib')\n\n\ndef f():\n    return importlib.import_module('x')\n",
@@ -160,6 +225,25 @@ def test_only_statements_with_a_marker_are_kept() -> None:
     )
     assert reads is not None and 'D = "a"' in reads.text and '    D = "d"' in reads.text
     assert "N = 3" not in reads.text and "def g" not in reads.text
+
+
+def test_blocks_keep_their_headers_and_only_the_statements_with_a_marker() -> None:
+    fragment = fact_fragment(BLOCKS)
+    assert fragment is not None
+    text = fragment.text
+    for header in ("try:", "except (ImportError,", "        AttributeError):", "else:", "finally:", "elif sys.platform"):
+        assert header in text, header
+    assert 'if __name__ == "__main__":' in text and 'with open("cfg/settings.json") as fh:' in text
+    assert "settings = json.load(fh)" in text  # a reader: kept
+    for gone in ("FAST = True", 'print("fast json")', "COUNT = 3", "settings[key] = str", "total += len", "while False"):
+        assert gone not in text, gone
+    assert text.count("pass\n") >= 3  # else:, finally:, if win32: and the for's body emptied
+    compiled = compile(text, "fragment", "exec", dont_inherit=True)  # still Python
+    assert compiled is not None
+    facts = extract_source_facts(BLOCKS.encode(), module="pkg.mod", is_package=False, path="pkg/mod.py")
+    where = {s.module: s.line for s in facts.imports}
+    assert where["json"] == 9 and where["plistlib"] == 21 and where["importlib"] == 36
+    assert {r.path for r in facts.file_refs} == {"cfg/settings.json", "data/x.txt"}
 
 
 def test_the_digest_ignores_edits_away_from_the_facts() -> None:
