@@ -156,9 +156,14 @@ class _FactsReader:
             self._progress(self.read, self.parsed)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
+        """Stop the parser pool and write what was parsed to the facts cache (both start
+        again if the reader is used after)."""
+        try:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+                self._pool = None
+        finally:
+            self.cache.close()
 
     def _rel(self, path: str) -> str:
         return path[len(self.project) + 1 :] if path.startswith(self.project + "/") else path
@@ -356,7 +361,11 @@ def analyze(
         # Some files changed: read them again. When their facts are the recorded ones (an
         # edit that moves no import), the walk would find what it found: the analysis stands.
         reader = _FactsReader(project_dir, cache, options.jobs, options.progress, current)
-        if _facts_unchanged(reader, current, edited):
+        try:
+            unchanged = _facts_unchanged(reader, current, edited)
+        finally:
+            reader.close()  # the walk below, if it runs, reopens what it needs
+        if unchanged:
             current = current.with_files({k: reader.records[k] for k in edited}, started)
             previous = None  # written below
         else:

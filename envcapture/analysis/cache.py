@@ -3,7 +3,7 @@
 `FactsCache`: per-file extraction results, keyed by the SHA-256 of the file's bytes, the
 module name it is read as (relative imports depend on it) and envcapture's version, so an
 edited file, a moved file or a new envcapture never reuses a stale entry. Content-addressed:
-shared by every project.
+shared by every project. One SQLite database, written once per analysis (one transaction).
 
 `AnalysisCache`: whole analyses, keyed by everything an analysis is a function of besides
 the files (project, entry points, target, interpreter snapshot, envcapture version); an
@@ -18,8 +18,9 @@ trusted alone (a file may change twice within one timestamp tick), its digest is
 instead. An entry keeps each file's facts and the analysis's import graph pickled apart,
 unpickled when first used: a warm run reads neither.
 
-Entries of both are written atomically (temp file + rename) and verified on read: a damaged
-entry is a miss, never an error, so concurrent runs and interrupted writes are safe. A cache
+Entries of both are written atomically (a transaction; a temp file + rename) and verified on
+read: a damaged entry is a miss, never an error, so concurrent runs and interrupted writes
+are safe. A cache
 that cannot be written (a read-only or full disk, no permission) is given up for writing at
 the first failure, which ``write_error`` keeps (``<directory> (<reason>)``) for the one-line
 warning the command prints; the analysis goes on without it, as pip does with its cache.
@@ -33,10 +34,10 @@ import io
 import json
 import os
 import pickle
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envcapture._fs import atomic_write_bytes, default_cache_dir, read_user_file, sha256_bytes
 from envcapture._version import __version__
@@ -54,7 +55,11 @@ from envcapture.analysis.model import (
 from envcapture.analysis.walk import ImportGraph
 from envcapture.model import Diagnostic, ModuleName, Severity
 
+if TYPE_CHECKING:
+    import sqlite3  # imported when the facts are first read or written: a warm analysis reads none
+
 __all__ = [
+    "FACTS_DATABASE",
     "AnalysisCache",
     "AnalysisEntry",
     "FactsCache",
@@ -150,48 +155,183 @@ def _write_error(root: Path, exc: OSError) -> str:
     return f"{root} ({exc.strerror or exc})"
 
 
+FACTS_DATABASE = "facts.sqlite3"
+"""The file of `FactsCache`, in its directory ``<cache>/facts``. A new table layout takes a new name."""
+
+_BUSY_TIMEOUT = 10.0  # s: another analysis's commit holds the lock for milliseconds
+_SCHEMA = "CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY, entry BLOB NOT NULL) WITHOUT ROWID"
+
+
+def _is_damage(exc: Exception) -> bool:
+    """Whether a sqlite3 error says the file is not a (sound) database: SQLITE_NOTADB and
+    SQLITE_CORRUPT are plain `DatabaseError`s; a lock, a read-only file or a full disk is an
+    `OperationalError`, the database itself being sound."""
+    import sqlite3
+
+    return type(exc) is sqlite3.DatabaseError
+
+
+def _facts_of_entry(entry: object, key: str) -> SourceFacts | None:
+    """The facts a stored entry holds; None when it is damaged or another key's (a miss)."""
+    try:
+        envelope = json.loads(entry)  # type: ignore[arg-type]  # bytes, unless the row is damaged
+        if not isinstance(envelope, dict) or envelope.get("key") != key:
+            return None
+        return facts_from_json(envelope["facts"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _remove_json_entries(root: Path) -> None:
+    """Remove the per-file JSON entries earlier versions wrote (``facts/ab/<key>.json``): no
+    one reads them once the database is there."""
+    import shutil
+
+    try:
+        with os.scandir(root) as listing:
+            old = [e.path for e in listing if len(e.name) == 2 and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return
+    for path in old:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 class FactsCache:
-    """A directory of JSON entries ``facts/ab/abcdef....json``; counts hits and misses."""
+    """One SQLite database ``facts/facts.sqlite3``, a row per parsed source (its `key`, and
+    ``{"key": ..., "facts": ...}`` as compact JSON); counts hits and misses.
+
+    One database rather than a file per source: a cold analysis of a thousand files wrote a
+    thousand files (a temporary file, a rename, a directory each: about 1 ms of system calls
+    per file in the one process the parser workers wait for); now `put` keeps the entries in
+    memory and `flush` (the analysis calls it when the walk ends, interrupted or not) writes
+    them in one transaction. The database is opened at the first `get` (a warm analysis reads
+    no facts and imports no sqlite3), with a busy timeout for a concurrent analysis's commit.
+    Rollback journal, not WAL (WAL needs shared memory, which network file systems lack);
+    ``synchronous=OFF``, since a row is verified on read (its key, its JSON): what a crash of
+    the machine tears is a miss. A file that is not a sound database is a miss for every key,
+    and is replaced at the next `flush`: the cache heals.
+    """
 
     def __init__(self, root: Path | None = None, *, enabled: bool = True) -> None:
         self.root = (root or default_cache_dir()) / "facts"
+        self.path = self.root / FACTS_DATABASE
         self.enabled = enabled
         self.hits = 0
         self.misses = 0
         self.write_error = ""  # set by the first write that fails; no write is tried after it
+        self._pending: dict[str, bytes] = {}  # put, not yet flushed
+        self._db: sqlite3.Connection | None = None
+        self._opened = False  # whether `get` tried to open the database (absent: not retried)
+        self._damaged = False  # the database is not sound: every get is a miss, flush replaces it
 
     @staticmethod
     def key(content: bytes, module: str, is_package: bool) -> str:
         header = f"envcapture-facts/{_FORMAT}/{__version__}/{EXTRACTOR_VERSION}/{module}/{int(is_package)}\0".encode()
         return sha256_bytes(header + content)
 
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
-
     def get(self, key: str) -> SourceFacts | None:
-        if not self.enabled:
-            self.misses += 1
-            return None
-        try:
-            raw = self._path(key).read_bytes()
-            envelope = json.loads(raw)
-            if envelope.get("key") != key:
-                raise ValueError("key mismatch")
-            facts = facts_from_json(envelope["facts"])
-        except (OSError, ValueError, KeyError, TypeError):
+        entry: object = self._pending.get(key) if self.enabled else None
+        if entry is None and self.enabled:
+            entry = self._read(key)
+        facts = _facts_of_entry(entry, key) if entry is not None else None
+        if facts is None:
             self.misses += 1
             return None
         self.hits += 1
         return facts
 
     def put(self, key: str, facts: SourceFacts) -> None:
+        """Keep ``facts`` for the next `flush`."""
         if not self.enabled or self.write_error:
             return
-        data = json.dumps({"key": key, "facts": facts_to_json(facts)}, separators=(",", ":")).encode()
+        self._pending[key] = json.dumps({"key": key, "facts": facts_to_json(facts)}, separators=(",", ":")).encode()
+
+    def flush(self) -> None:
+        """Write what `put` kept, in one transaction; the first failure sets ``write_error``."""
+        entries, self._pending = self._pending, {}
+        if not entries or self.write_error:
+            return
+        import sqlite3
+
         try:
-            atomic_write_bytes(self._path(key), data, durable=False)
+            self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # a read-only or full cache directory only costs speed
             self.write_error = _write_error(self.root, exc)
+            return
+        if not self.path.exists():
+            _remove_json_entries(self.root)
+        for attempt in range(2):
+            try:
+                self._write(entries.items())
+                return
+            except sqlite3.Error as exc:
+                self._close()  # rolls back what the failed transaction began
+                if not (_is_damage(exc) and attempt == 0):
+                    self.write_error = f"{self.root} ({exc})"  # locked past the timeout, read-only, full
+                    return
+            try:  # not a database, or a damaged one: start a new one
+                for name in (self.path, self.path.with_name(FACTS_DATABASE + "-journal")):
+                    name.unlink(missing_ok=True)  # a journal left for the damaged file must not be replayed
+            except OSError as exc:
+                self.write_error = _write_error(self.root, exc)
+                return
+
+    def close(self) -> None:
+        """`flush`, then close the database (a later `get` opens it again)."""
+        self.flush()
+        self._close()
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+        self._db = None
+        self._opened = self._damaged = False
+
+    def _connect(self) -> sqlite3.Connection:
+        import sqlite3
+
+        # isolation_level=None: no implicit transactions, a read holds its lock only while it runs.
+        db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT, isolation_level=None)
+        try:
+            db.execute("PRAGMA synchronous = OFF")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _read(self, key: str) -> object:
+        """The stored entry of ``key`` (bytes, unless the row is damaged); None when there is none."""
+        import sqlite3
+
+        if not self._opened:
+            self._opened = True
+            if not self.path.exists():  # nothing stored yet: no file is created by a read
+                return None
+            try:
+                self._db = self._connect()
+            except sqlite3.Error as exc:  # a file that is not a database fails at the first statement
+                self._damaged = _is_damage(exc)
+                return None
+        if self._db is None or self._damaged:
+            return None
+        try:
+            rows = self._db.execute("SELECT entry FROM facts WHERE key = ?", (key,)).fetchall()
+        except sqlite3.Error as exc:  # not a database, a lock held past the timeout, no table yet
+            self._damaged = _is_damage(exc)
+            return None
+        return rows[0][0] if rows else None
+
+    def _write(self, entries: Iterable[tuple[str, bytes]]) -> None:
+        if self._db is None or self._damaged:
+            self._close()
+            self._db = self._connect()
+            self._opened = True
+        # IMMEDIATE: take the write lock first (waiting for another writer up to the timeout)
+        # rather than fail when upgrading a read lock.
+        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute(_SCHEMA)
+        self._db.executemany("INSERT OR REPLACE INTO facts (key, entry) VALUES (?, ?)", entries)
+        self._db.execute("COMMIT")
 
 
 # --- the whole-analysis cache ------------------------------------------------------------------

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
 from helpers import ReadOnlyDir
 
 from envcapture.analysis.api import AnalysisOptions, analyze
-from envcapture.analysis.cache import FactsCache, facts_from_json, facts_to_json
+from envcapture.analysis.cache import FACTS_DATABASE, FactsCache, facts_from_json, facts_to_json
 from envcapture.analysis.classify import Analysis, CacheStats
 from envcapture.analysis.imports import extract_source_facts
+from envcapture.analysis.model import SourceFacts
 from envcapture.environment.model import EnvSnapshot
 
 SOURCE = b"import json\ntry:\n    import yaml\nexcept ImportError:\n    yaml = None\n\ndef f():\n    import numpy\n"
@@ -36,39 +39,123 @@ def test_key_depends_on_content_module_and_kind() -> None:
     assert key != FactsCache.key(SOURCE, "pkg.mod", True)
 
 
-def test_hit_after_put_and_damaged_entries_are_misses(tmp_path: Path) -> None:
+def test_puts_are_written_by_flush_in_one_database(tmp_path: Path) -> None:
     cache = FactsCache(tmp_path)
     facts = extract_source_facts(SOURCE, module="m", is_package=False)
     key = cache.key(SOURCE, "m", False)
     assert cache.get(key) is None
+    assert not (tmp_path / "facts").exists()  # a read creates nothing
     cache.put(key, facts)
-    assert cache.get(key) == facts
-    entry = next((tmp_path / "facts").rglob("*.json"))
-    for damage in (b"", b"{not json", entry.read_bytes()[: len(entry.read_bytes()) // 2], b'{"key": "other", "facts": {}}'):
-        entry.write_bytes(damage)
-        assert cache.get(key) is None
-    assert (cache.hits, cache.misses) == (1, 5)
-    assert not list((tmp_path / "facts").rglob("*.tmp"))
+    assert cache.get(key) == facts  # kept in memory until flushed
+    assert FactsCache(tmp_path).get(key) is None and not (tmp_path / "facts").exists()
+    cache.close()
+    assert os.listdir(tmp_path / "facts") == [FACTS_DATABASE]
+    again = FactsCache(tmp_path)
+    assert again.get(key) == facts and (again.hits, again.misses) == (1, 0)
+    assert (cache.hits, cache.misses) == (1, 1)
 
 
-def test_concurrent_writers_leave_a_valid_entry(tmp_path: Path) -> None:
+def _stored(tmp_path: Path, entries: int) -> tuple[list[str], SourceFacts]:
+    """A database of ``entries`` rows (several pages), and their keys."""
     facts = extract_source_facts(SOURCE, module="m", is_package=False)
-    key = FactsCache.key(SOURCE, "m", False)
+    cache = FactsCache(tmp_path)
+    keys = [cache.key(SOURCE + b"# %d\n" % i, "m", False) for i in range(entries)]
+    for key in keys:
+        cache.put(key, facts)
+    cache.close()
+    return keys, facts
 
-    def writer() -> None:
+
+def test_damaged_rows_are_misses_and_are_replaced(tmp_path: Path) -> None:
+    [key], facts = _stored(tmp_path, 1)
+    path = tmp_path / "facts" / FACTS_DATABASE
+    with closing(sqlite3.connect(path)) as db:
+        [(entry,)] = db.execute("SELECT entry FROM facts").fetchall()
+    damages = (b"", b"{not json", entry[: len(entry) // 2], b'{"key": "other", "facts": {}}', b"[1]", 7, "text")
+    for damage in damages:
+        with closing(sqlite3.connect(path)) as db, db:
+            db.execute("UPDATE facts SET entry = ?", (damage,))
         cache = FactsCache(tmp_path)
-        for _ in range(50):
-            cache.put(key, facts)
-            got = cache.get(key)
-            assert got is None or got == facts
+        assert cache.get(key) is None and cache.misses == 1
+        cache.put(key, facts)  # parsed again: the row is replaced
+        cache.close()
+        assert FactsCache(tmp_path).get(key) == facts
 
-    threads = [threading.Thread(target=writer) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert FactsCache(tmp_path).get(key) == facts
-    assert not list((tmp_path / "facts").rglob("*.tmp"))
+
+def test_a_damaged_database_is_all_misses_and_is_replaced(tmp_path: Path) -> None:
+    """Garbage, a truncated file, a page of zeros: never an error; the next write starts a new
+    database (and drops a journal left for the damaged one)."""
+    keys, facts = _stored(tmp_path, 300)
+    path = tmp_path / "facts" / FACTS_DATABASE
+    whole = path.read_bytes()
+    damages = (b"not a database" * 500, whole[: len(whole) // 2], whole[:50], whole[:4096] + bytes(4096) + whole[8192:])
+    for damage in damages:
+        path.write_bytes(damage)
+        path.with_name(FACTS_DATABASE + "-journal").write_bytes(b"a journal of the damaged file")
+        cache = FactsCache(tmp_path)
+        assert [cache.get(key) for key in keys] == [None] * len(keys)
+        cache.put(keys[0], facts)
+        cache.close()
+        assert cache.write_error == ""
+        assert os.listdir(tmp_path / "facts") == [FACTS_DATABASE]
+        healed = FactsCache(tmp_path)
+        assert [healed.get(key) is not None for key in keys[:2]] == [True, False]
+
+
+def test_concurrent_processes_share_the_database(tmp_path: Path) -> None:
+    """Analyses in parallel processes, each reading and writing its batches: no write fails,
+    none is lost."""
+    writer = (
+        "import sys\nfrom pathlib import Path\n"
+        "from envcapture.analysis.cache import FactsCache\nfrom envcapture.analysis.imports import extract_source_facts\n"
+        "facts = extract_source_facts(b'import json\\n', module='m', is_package=False)\n"
+        "for batch in range(20):\n"
+        "    cache = FactsCache(Path(sys.argv[1]))\n"
+        "    keys = [cache.key(b'%s %d %d' % (sys.argv[2].encode(), batch, i), 'm', False) for i in range(50)]\n"
+        "    shared = cache.key(b'shared %d' % batch, 'm', False)\n"
+        "    assert cache.get(shared) in (None, facts)\n"
+        "    for key in (*keys, shared):\n"
+        "        cache.put(key, facts)\n"
+        "    cache.close()\n"
+        "    assert cache.write_error == '', cache.write_error\n"
+        "    assert all(FactsCache(Path(sys.argv[1])).get(key) == facts for key in keys)\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", writer, str(tmp_path), f"p{n}"]) for n in range(4)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    with closing(sqlite3.connect(tmp_path / "facts" / FACTS_DATABASE)) as db:
+        assert db.execute("SELECT count(*) FROM facts").fetchone() == (4 * 20 * 50 + 20,)
+
+
+def test_a_write_waits_for_another_writers_lock(tmp_path: Path) -> None:
+    _, facts = _stored(tmp_path, 2)
+    locked, new = threading.Event(), FactsCache.key(b"new", "m", False)
+
+    def another_analysis_commits() -> None:
+        with closing(sqlite3.connect(tmp_path / "facts" / FACTS_DATABASE, isolation_level=None)) as other:
+            other.execute("BEGIN EXCLUSIVE")
+            locked.set()
+            time.sleep(0.5)
+            other.execute("COMMIT")
+
+    committer = threading.Thread(target=another_analysis_commits)
+    committer.start()
+    locked.wait(10)
+    cache = FactsCache(tmp_path)
+    cache.put(new, facts)
+    started = time.monotonic()
+    cache.close()
+    waited = time.monotonic() - started
+    committer.join()
+    assert cache.write_error == "" and waited >= 0.3
+    assert FactsCache(tmp_path).get(new) == facts
+
+
+def test_the_database_replaces_the_json_entries_of_earlier_versions(tmp_path: Path) -> None:
+    old = tmp_path / "facts" / "ab" / ("ab" + "0" * 62 + ".json")
+    old.parent.mkdir(parents=True)
+    old.write_text("{}")
+    _stored(tmp_path, 1)
+    assert os.listdir(tmp_path / "facts") == [FACTS_DATABASE]
 
 
 def test_disabled_cache_reads_and_writes_nothing(tmp_path: Path) -> None:
@@ -191,6 +278,18 @@ def test_damaged_entries_are_misses_and_keys_do_not_collide(tmp_path: Path) -> N
     assert len(list((tmp_path / "c" / "analyses").iterdir())) == 2
     assert _run(one, tmp_path / "c", target_python="3.10").target.python_version == "3.10"
     assert not list((tmp_path / "c").rglob("*.tmp"))
+
+
+def test_an_analysis_heals_a_damaged_facts_database(tmp_path: Path) -> None:
+    project = _project(tmp_path / "job")
+    cold = _run(project, tmp_path / "c")
+    (tmp_path / "c" / "facts" / FACTS_DATABASE).write_bytes(b"\0garbage" * 1000)
+    shutil.rmtree(tmp_path / "c" / "analyses")
+    damaged = _run(project, tmp_path / "c")
+    assert (damaged.stats.parsed, damaged.stats.write_error) == (4, "") and _same(damaged, cold)
+    shutil.rmtree(tmp_path / "c" / "analyses")
+    healed = _run(project, tmp_path / "c")
+    assert (healed.stats.parsed, healed.stats.hits) == (0, 4) and _same(healed, cold)
 
 
 def test_no_cache_writes_no_analysis(tmp_path: Path) -> None:
