@@ -2,7 +2,8 @@
 
 ``analyze()`` is the Python API the job CLI calls; each stage it calls is a plain function
 over plain data. The side effects live here: reading the config, running the analysed
-interpreter once, reading source files (through the cache, in parallel when many).
+interpreter once (libcst imported meanwhile when the analysis will parse), reading source
+files (through the cache, in parallel when many).
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from envcapture.analysis.cache import (
     FileKey,
     FileRecord,
     dir_digest,
-    facts_from_json,
-    facts_to_json,
     listing_digest,
     racy_after,
     stat_of,
@@ -38,17 +37,26 @@ from envcapture.errors import InputError
 from envcapture.model import Diagnostic, Severity, Target
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future, ProcessPoolExecutor
-
     from envcapture.analysis.finder import ModuleFinder
+    from envcapture.analysis.parsepool import Parser
     from envcapture.config.model import JobConfig
+    from envcapture.environment.discover import EnvironmentChoice
     from envcapture.environment.model import EnvSnapshot
 
 # A warm analysis is a few stats and one small unpickle: what only a walk needs (the
 # walk, the finder, libcst, the config loader and YAML, the process pool) is imported
 # where it is used.
 
-__all__ = ["AnalysisOptions", "ConfigLike", "EntryPointsLike", "analyze", "entry_point_args", "job_config", "project_directory"]
+__all__ = [
+    "AnalysisOptions",
+    "ConfigLike",
+    "EntryPointsLike",
+    "analyze",
+    "entry_point_args",
+    "job_config",
+    "project_directory",
+    "snapshot_for_analysis",
+]
 
 # What the Python API takes as a job's config: a loaded `JobConfig`, the path of a
 # config.yaml (str or PathLike), or the config already parsed into a mapping (as a job CLI
@@ -87,11 +95,6 @@ def entry_point_args(entry_points: EntryPointsLike) -> tuple[str, ...]:
     return tuple(os.fspath(e) for e in entry_points)
 
 
-# Below this many files waiting to be parsed, a process pool costs more (start-up; with the
-# spawn start method, importing libcst in each worker: ~0.3 s) than it saves.
-_PARALLEL_THRESHOLD = 32
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AnalysisOptions:
     python: str | None = None  # the interpreter whose environment is analysed
@@ -111,16 +114,9 @@ class AnalysisOptions:
     progress: Callable[[int, int], None] | None = field(default=None, compare=False)
 
 
-def _extract_job(args: tuple[bytes, str, bool, str]) -> dict[str, Any]:
-    from envcapture.analysis.imports import extract_source_facts
-
-    data, module, is_package, rel = args
-    return facts_to_json(extract_source_facts(data, module=module, is_package=is_package, path=rel))
-
-
 class _FactsReader:
     """Reads sources through the caches; parses the misses ahead of the walk, in parallel
-    once enough are waiting (`_PARALLEL_THRESHOLD`).
+    once enough are waiting (`envcapture.analysis.parsepool`).
 
     A file is reused from the previous analysis when its stat vouches for it, else read,
     looked up in the facts cache by content, else parsed. What was read is kept in
@@ -143,10 +139,9 @@ class _FactsReader:
         self.records: dict[FileKey, FileRecord] = {}
         self._previous = previous
         self._progress = progress
-        self._pool: ProcessPoolExecutor | None = None
+        self._parser: Parser | None = None  # made when a file is not in the caches
         self._done: dict[FileKey, SourceFacts] = {}
-        self._waiting: dict[FileKey, tuple[str, tuple[bytes, str, bool, str]]] = {}  # not yet sent to the pool
-        self._running: dict[FileKey, tuple[str, Future[dict[str, Any]]]] = {}
+        self._parsing: dict[FileKey, str] = {}  # given to the parser: its facts-cache key
         self._taken: set[FileKey] = set()
 
     def _tick(self, read: int = 0, parsed: int = 0) -> None:
@@ -156,12 +151,11 @@ class _FactsReader:
             self._progress(self.read, self.parsed)
 
     def close(self) -> None:
-        """Stop the parser pool and write what was parsed to the facts cache (both start
+        """Stop the parser's workers and write what was parsed to the facts cache (both start
         again if the reader is used after)."""
         try:
-            if self._pool is not None:
-                self._pool.shutdown(cancel_futures=True)
-                self._pool = None
+            if self._parser is not None:
+                self._parser.close()
         finally:
             self.cache.close()
 
@@ -170,7 +164,7 @@ class _FactsReader:
 
     def submit(self, path: Path, module: str, is_package: bool) -> None:
         key = (str(path), module, is_package)
-        if key in self._done or key in self._waiting or key in self._running or key in self._taken:
+        if key in self._done or key in self._parsing or key in self._taken:
             return
         name, rel = key[0], self._rel(key[0])
         stat = stat_of(name)
@@ -201,32 +195,21 @@ class _FactsReader:
         if cached is not None:
             self._done[key] = cached
             return
-        self._waiting[key] = (facts_key, (data, module, is_package, rel))
-        if self._pool is None and self.jobs > 1 and len(self._waiting) >= _PARALLEL_THRESHOLD:
-            # One pool for the whole analysis, started once enough files wait.
-            from concurrent.futures import ProcessPoolExecutor
+        if self._parser is None:
+            from envcapture.analysis.parsepool import Parser  # a warm analysis parses nothing
 
-            self._pool = ProcessPoolExecutor(max_workers=self.jobs)
-        if self._pool is not None:
-            for waiting, (fkey, args) in self._waiting.items():
-                self._running[waiting] = (fkey, self._pool.submit(_extract_job, args))
-            self._waiting.clear()
+            self._parser = Parser(self.jobs)
+        self._parsing[key] = facts_key
+        self._parser.add(key, (data, module, is_package, rel))
 
     def _ready(self, key: FileKey) -> SourceFacts:
         """The facts of a submitted file, parsed here or by the pool if not yet done."""
         facts = self._done.get(key)
         if facts is not None:
             return facts
-        if key in self._running:
-            fkey, future = self._running.pop(key)
-            facts = facts_from_json(future.result())
-        else:
-            # Imported here: libcst costs ~0.3 s to import, and a warm run parses nothing.
-            from envcapture.analysis.imports import extract_source_facts
-
-            fkey, (data, mod, is_pkg, rel) = self._waiting.pop(key)
-            facts = extract_source_facts(data, module=mod, is_package=is_pkg, path=rel)
-        self.cache.put(fkey, facts)
+        assert self._parser is not None
+        facts = self._parser.take(key)
+        self.cache.put(self._parsing.pop(key), facts)
         self._done[key] = facts
         self._tick(parsed=1)
         record = self.records.get(key)
@@ -307,6 +290,60 @@ def project_directory(job: JobConfig | None, project: str | os.PathLike[str] | N
     return Path.cwd().resolve()
 
 
+def snapshot_for_analysis(
+    entry_points: EntryPointsLike, job: JobConfig | None, project: Path, options: AnalysisOptions
+) -> tuple[EnvSnapshot, EnvironmentChoice]:
+    """`snapshot_for_project` for an analysis of ``entry_points`` (as `analyze` takes them):
+    while the probe runs, the parser gets ready when the analysis will likely parse.
+
+    :raises InterpreterError: the chosen interpreter is missing or unusable.
+    """
+    try:
+        entries, _ = entry_points_for(job, entry_point_args(entry_points), project)
+    except InputError:
+        entries = ()  # `analyze` reports it, after the snapshot as before
+    return _snapshot_while_warming(entries, project, options)
+
+
+def _snapshot_while_warming(
+    entries: Sequence[EntryPoint], project: Path, options: AnalysisOptions
+) -> tuple[EnvSnapshot, EnvironmentChoice]:
+    """The environment's snapshot; while its probe runs (a new or changed environment: the
+    snapshot cache missed), libcst is imported if an entry script is not in the facts
+    cache. The probe is ~0.2 s of waiting and libcst ~0.2 s to import: a cold analysis
+    overlaps them, a warm one (no probe) imports neither."""
+
+    def warm_up() -> None:
+        if _will_parse(entries, project, options):
+            from envcapture.analysis.parsepool import prepare_parser
+
+            prepare_parser()
+
+    return snapshot_for_project(project, options.python, while_probing=warm_up)
+
+
+def _will_parse(entries: Sequence[EntryPoint], project: Path, options: AnalysisOptions) -> bool:
+    """Whether the analysis is likely to parse: an entry script's facts (as the walk reads
+    it: ``__main__``) are not in the facts cache, or an entry is a module (found later).
+    An environment that changed under a project already analysed parses nothing."""
+    if not options.use_cache:
+        return bool(entries)
+    cache = FactsCache(options.cache_dir)  # its own counts: this look-up is none of the analysis's
+    try:
+        for entry in entries:
+            if entry.kind is not EntryKind.SCRIPT:
+                return True
+            try:
+                data = read_user_file(os.path.normpath(project / entry.target), limit=64 << 20)
+            except OSError:
+                continue  # a missing script is a diagnostic, not a parse
+            if cache.get(cache.key(data, "__main__", False)) is None:
+                return True
+        return False
+    finally:
+        cache.close()
+
+
 def analyze(
     entry_points: EntryPointsLike = (),
     *,
@@ -335,7 +372,7 @@ def analyze(
     inputs = _project_inputs(job)
     environment = ""
     if snapshot is None:
-        snapshot, choice = snapshot_for_project(project_dir, options.python)
+        snapshot, choice = _snapshot_while_warming(entries, project_dir, options)
         environment = choice.describe()
     target_version = options.target_python
     if target_version is None and job is not None and job.env.python is not None:

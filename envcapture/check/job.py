@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from envcapture._fs import atomic_write_bytes, read_user_file
-from envcapture.analysis.api import AnalysisOptions, analyze
+from envcapture.analysis.api import AnalysisOptions, analyze, snapshot_for_analysis
 from envcapture.analysis.classify import Analysis
 from envcapture.check.declared import read_declared, read_inline_ignores, read_settings
 from envcapture.check.fix import rewrite_requirements
@@ -30,7 +30,6 @@ from envcapture.check.model import CheckSettings, Declared, DeclaredRequirement,
 from envcapture.check.rules import check, undecided_unused
 from envcapture.config.loader import JobConfig, load_config
 from envcapture.config.pyproject import WithEntry
-from envcapture.environment.discover import snapshot_for_project
 from envcapture.environment.model import EnvSnapshot
 from envcapture.errors import InputError, Location, RequirementsError
 from envcapture.model import DistName, Severity, Target
@@ -235,25 +234,20 @@ def run_check(options: CheckOptions, *, snapshot: EnvSnapshot | None = None) -> 
                 )
     requirement_files, pyproject = _sources(options, project, job)
     declared = read_declared(root=project, requirements=requirement_files, pyproject=pyproject)
+    analysis_options = AnalysisOptions(
+        python=options.python,
+        target_python=options.target_python,
+        accelerator=options.accelerator,
+        use_cache=options.use_cache,
+        cache_dir=options.cache_dir,
+    )
     environment = ""
     if snapshot is None:
-        snapshot, choice = snapshot_for_project(project, options.python)
+        snapshot, choice = snapshot_for_analysis(entries, job, project, analysis_options)
         environment = choice.describe()
     # Bare mode has nothing installed to pin a `with` distribution to: it only counts as used.
     added = with_requirements(requests, snapshot) if snapshot.distributions else ()
-    analysis = analyze(
-        entries,
-        config=job,
-        project=project,
-        options=AnalysisOptions(
-            python=options.python,
-            target_python=options.target_python,
-            accelerator=options.accelerator,
-            use_cache=options.use_cache,
-            cache_dir=options.cache_dir,
-        ),
-        snapshot=snapshot,
-    )
+    analysis = analyze(entries, config=job, project=project, options=analysis_options, snapshot=snapshot)
     resolve_opts = _resolve_options(job, requirement_files, project) if options.check_index else ResolveOptions()
     extras = options.installed_extras if options.installed_extras is not None else settings.installed_extras
     resolve_opts = replace(resolve_opts, installed_extras=extras is not False)

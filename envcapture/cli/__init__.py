@@ -527,8 +527,20 @@ def _job_options(func: F) -> F:
     return func
 
 
+def _no_collections_at_exit() -> None:
+    """Freeze the garbage collector's objects at exit: the interpreter's last collections
+    would walk every object still alive (libcst's node classes, the analysis) only to free
+    memory the process gives back anyway, ~25 ms of a 0.4 s cold run."""
+    import atexit
+    import gc
+
+    atexit.unregister(gc.freeze)  # once, however often main() runs in one process
+    atexit.register(gc.freeze)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``envcapture`` console script."""
+    _no_collections_at_exit()
     try:
         rv = cli.main(args=argv, prog_name="envcapture", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -27,7 +27,6 @@ import site
 import sys
 import sysconfig
 from collections.abc import Iterable
-from importlib import metadata as importlib_metadata
 from typing import Any, Dict  # noqa: UP035 - see Json below
 from urllib.parse import unquote, urlsplit
 
@@ -51,6 +50,9 @@ PROBE_VERSION = 1
 # Extension-module suffixes of every platform: the module name is the part before the
 # first dot (``_speedups.cpython-311-x86_64-linux-gnu.so`` -> ``_speedups``).
 _EXTENSION_SUFFIXES = (".so", ".pyd")
+# How a path whose last part may name a module ends (`module_from_filename`), or a path
+# whose last part is empty or "." (the part before it counts then).
+_MAYBE_MODULE = (".py", ".pyc", *_EXTENSION_SUFFIXES, "/", "\\", ".")
 # Top-level folders of an install that hold scripts, not importable code (``--target``
 # and ``--prefix`` installs put them inside the location).
 _SCRIPT_DIRS = ("bin", "Scripts")
@@ -106,6 +108,8 @@ def modules_from_paths(paths: Iterable[str]) -> list[str]:
     """
     found = set()
     for raw in paths:
+        if not raw.endswith(_MAYBE_MODULE) or "/__pycache__/" in raw:
+            continue  # most rows of a RECORD: the checks below would skip them too, slower
         parts = [part for part in raw.replace("\\", "/").split("/") if part not in ("", ".")]
         if not parts or "__pycache__" in parts or ".." in parts:
             continue
@@ -323,6 +327,32 @@ def _text(dist: Any, filename: str) -> str | None:
     return text if isinstance(text, str) else None
 
 
+# The end of a core metadata file's headers: its first empty line.
+_HEADERS_END = re.compile(r"\r?\n\r?\n")
+
+
+def _metadata(dist: Any) -> Any:
+    """``dist.metadata`` without the body: the headers of the file it reads, parsed by the
+    same email parser. The body is the long description, most of the text: parsing it line
+    by line was most of the probe's time."""
+    import email
+
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or dist.read_text("")
+    if text is None:
+        return None
+    end = _HEADERS_END.search(text)
+    return email.message_from_string(text[: end.end()] if end else text)
+
+
+def _egg_info_requires(dist: Any) -> list[str] | None:
+    """What ``dist.requires`` gives when the metadata has no Requires-Dist: the egg-info's
+    ``requires.txt``, else None (asked only then: it parses the metadata again)."""
+    if _text(dist, "requires.txt") is None:
+        return None
+    requires = dist.requires
+    return list(requires) if requires is not None else None
+
+
 def describe(dist: Any, egg_links: dict[str, str]) -> Json:
     """One distribution as a JSON-ready dict (raises on unreadable metadata)."""
     meta_path = getattr(dist, "_path", None)
@@ -331,7 +361,7 @@ def describe(dist: Any, egg_links: dict[str, str]) -> Json:
         location = os.path.dirname(metadata_dir)
     else:
         location = _abs(str(dist.locate_file("")))
-    md = dist.metadata
+    md = _metadata(dist)
     # .get(): a missing key raises KeyError with [] on newer importlib.metadata
     name = md.get("Name") if md is not None else None
     if not name:
@@ -400,8 +430,7 @@ def describe(dist: Any, egg_links: dict[str, str]) -> Json:
     return {
         "name": str(name),
         "version": str(md.get("Version") or ""),
-        # dist.requires would parse the metadata again; it reads requires.txt when there is no Requires-Dist
-        "requires": [str(req) for req in (md.get_all("Requires-Dist") or dist.requires or [])],
+        "requires": [str(req) for req in (md.get_all("Requires-Dist") or _egg_info_requires(dist) or [])],
         "provides_extras": [str(extra) for extra in extras],
         "requires_python": str(requires_python) if requires_python else None,
         "top_level": top_level,
@@ -473,6 +502,10 @@ def snapshot() -> Json:
     sys_path = _ordered_unique(os.path.normpath(e) for e in sys.path if os.path.isabs(e))
     site_dirs = _site_packages(sys_path)
     egg_links = _egg_links(site_dirs)
+
+    # Imported here: envcapture imports this module for its markers, and importlib.metadata
+    # (email, zipfile) costs it ~30 ms it does not use.
+    from importlib import metadata as importlib_metadata
 
     distributions: list[Json] = []
     shadowed: list[Json] = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -133,12 +133,15 @@ def bare_snapshot(snapshot: EnvSnapshot) -> EnvSnapshot:
     )
 
 
-def snapshot_for_project(project: Path, python: str | None = None) -> tuple[EnvSnapshot, EnvironmentChoice]:
+def snapshot_for_project(
+    project: Path, python: str | None = None, *, while_probing: Callable[[], object] | None = None
+) -> tuple[EnvSnapshot, EnvironmentChoice]:
     """The snapshot of the environment `find_environment` chooses (bare: stdlib only), and the choice.
 
+    :param while_probing: what to do while the probe subprocess runs (see `snapshot_environment`).
     :raises InterpreterError: the chosen interpreter is missing or unusable.
     """
     choice = find_environment(project, python)
     if choice.python is None:
-        return bare_snapshot(snapshot_environment(sys.executable)), choice
-    return snapshot_environment(choice.python), choice
+        return bare_snapshot(snapshot_environment(sys.executable, while_probing=while_probing)), choice
+    return snapshot_environment(choice.python, while_probing=while_probing), choice

@@ -15,6 +15,8 @@ with a clear message. It is started as ``python -E -B -c BOOTSTRAP``:
 * ``-B``: the probe writes no bytecode into the analysed environment.
 * the script arrives on stdin, so ``sys.path[0]`` is ``''`` (the cwd), which the probe
   removes: neither the probe's directory nor the caller's cwd leaks into the snapshot.
+  It is written without waiting (it fits a pipe's buffer), so the probe runs while the
+  caller does other work (``while_probing``: a cold analysis imports its parser meanwhile).
 
 Nothing is filtered by name: the snapshot lists exactly what the analysed interpreter
 has. envcapture's own dependencies never leak into it because the probe runs in the
@@ -30,7 +32,7 @@ import json
 import os
 import pickle
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +44,7 @@ from envcapture.model import Diagnostic, ModuleName, dist_name
 
 if TYPE_CHECKING:
     import logging
+    import subprocess
 
 __all__ = ["PROBE_TIMEOUT", "default_interpreter", "snapshot_environment", "snapshot_identity"]
 
@@ -81,12 +84,22 @@ def default_interpreter() -> str:
     return sys.executable
 
 
-def snapshot_environment(python: str | None = None, *, timeout: float = PROBE_TIMEOUT, use_cache: bool = True) -> EnvSnapshot:
+def snapshot_environment(
+    python: str | None = None,
+    *,
+    timeout: float = PROBE_TIMEOUT,
+    use_cache: bool = True,
+    while_probing: Callable[[], object] | None = None,
+) -> EnvSnapshot:
     """Read the interpreter ``python`` (default: `default_interpreter`) and what it has installed.
 
     :param python: an interpreter request (`resolve_python`): a path, a virtualenv
         directory, a version (``3.10``, ``python3.12``) or a name looked up on ``PATH``.
     :param timeout: seconds before the probe is killed.
+    :param while_probing: called once the probe runs, before waiting for it, so that the
+        caller's work overlaps the subprocess; not called when the snapshot comes from the
+        cache (no probe) or the probe's source could not be handed over without waiting.
+        What it raises kills the probe and propagates.
     :returns: the snapshot; distributions sorted by canonical name.
     :raises InterpreterError: the interpreter is missing, not executable, not a
         Python >= 3.8, or the probe fails or times out (one line, with the last line
@@ -95,7 +108,7 @@ def snapshot_environment(python: str | None = None, *, timeout: float = PROBE_TI
     executable = _locate(default_interpreter()) if python is None else resolve_python(python)
     snapshot = _cached_snapshot(executable) if use_cache else None
     if snapshot is None:
-        snapshot = _build_snapshot(_run_probe(executable, timeout), executable)
+        snapshot = _build_snapshot(_run_probe(executable, timeout, while_probing), executable)
         if use_cache:
             snapshot = _store_snapshot(executable, snapshot)
     for diagnostic in snapshot.diagnostics:
@@ -204,36 +217,76 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def _run_probe(executable: str, timeout: float) -> Mapping[str, object]:
+def _run_probe(executable: str, timeout: float, while_probing: Callable[[], object] | None = None) -> Mapping[str, object]:
     import subprocess
+    import time
 
-    from envcapture.environment import _probe  # its markers; the module (importlib.metadata) runs in the probe
-
+    deadline = time.monotonic() + timeout
     try:
-        done = subprocess.run(
+        process = subprocess.Popen(
             [executable, "-E", "-B", "-c", _BOOTSTRAP],
-            input=_probe_source().encode("utf-8"),
-            capture_output=True,
-            timeout=timeout,
-            check=False,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
-    except subprocess.TimeoutExpired as exc:
-        raise InterpreterError(f"{executable}: environment probe timed out after {timeout:g} s") from exc
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise InterpreterError(f"{executable}: cannot run interpreter: {reason}") from exc
-    stdout = done.stdout.decode("utf-8", errors="replace")
-    stderr = done.stderr.decode("utf-8", errors="replace")
-    if done.returncode == _TOO_OLD_EXIT and "envcapture-probe: Python" in stderr:
+    with process:  # closes the pipes and reaps the process, as subprocess.run does
+        try:
+            unsent = _hand_over(process, _probe_source().encode("utf-8"))
+            if not unsent and while_probing is not None:
+                while_probing()
+            out, err = process.communicate(unsent or None, timeout=max(deadline - time.monotonic(), 0.0))
+        except subprocess.TimeoutExpired as exc:
+            process.kill()
+            raise InterpreterError(f"{executable}: environment probe timed out after {timeout:g} s") from exc
+        except BaseException:
+            process.kill()
+            raise
+    return _probe_document(executable, process.returncode, out, err)
+
+
+def _hand_over(process: subprocess.Popen[bytes], source: bytes) -> bytes:
+    """Write ``source`` to the probe's stdin without blocking; what did not fit is returned
+    (`communicate` sends it). When all of it went, stdin is closed: the probe has its
+    script and runs on its own."""
+    stdin = process.stdin
+    if stdin is None or os.name != "posix":
+        return source  # no non-blocking pipes: communicate() feeds it
+    os.set_blocking(stdin.fileno(), False)
+    sent = 0
+    try:
+        while sent < len(source):
+            sent += os.write(stdin.fileno(), source[sent:])
+    except BlockingIOError:
+        return source[sent:]
+    except BrokenPipeError:
+        pass  # the interpreter exited without reading its script: its exit status says why
+    stdin.close()
+    process.stdin = None  # communicate() would flush the closed pipe
+    return b""
+
+
+def _probe_document(executable: str, returncode: int, out: bytes, err: bytes) -> Mapping[str, object]:
+    """The probe's JSON document from its exit status and output.
+
+    :raises InterpreterError: the interpreter is too old, failed, or printed no document.
+    """
+    from envcapture.environment import _probe  # its markers; what it imports runs in the probe
+
+    stdout = out.decode("utf-8", errors="replace")
+    stderr = err.decode("utf-8", errors="replace")
+    if returncode == _TOO_OLD_EXIT and "envcapture-probe: Python" in stderr:
         version = _last_line(stderr).rsplit(" ", 1)[-1]
         raise InterpreterError(
             f"{executable}: Python {version} is too old",
             hint="envcapture needs Python 3.8 or newer",
         )
     start, end = stdout.rfind(_probe.BEGIN), stdout.rfind(_probe.END)
-    if done.returncode != 0:
+    if returncode != 0:
         detail = _last_line(stderr) or "no error output"
-        raise InterpreterError(f"{executable}: environment probe failed (exit {done.returncode}): {detail}")
+        raise InterpreterError(f"{executable}: environment probe failed (exit {returncode}): {detail}")
     if start < 0 or end < start:
         detail = _last_line(stderr) or _last_line(stdout) or "no output"
         raise InterpreterError(f"{executable}: not a Python interpreter ({detail})")

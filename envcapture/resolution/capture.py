@@ -35,9 +35,9 @@ from envcapture.analysis.api import (
     entry_point_args,
     job_config,
     project_directory,
+    snapshot_for_analysis,
 )
 from envcapture.analysis.classify import Analysis
-from envcapture.environment.discover import snapshot_for_project
 from envcapture.environment.snapshot import snapshot_identity
 from envcapture.resolution.addedmemo import AddedMemo, AddedResult, added_key
 
@@ -349,7 +349,7 @@ def analyze_job(
     options = options if options is not None else AnalysisOptions()
     job = job_config(config, project=project)
     project_dir = project_directory(job, project)
-    snapshot, choice = snapshot_for_project(project_dir, options.python)
+    snapshot, choice = snapshot_for_analysis(entry_points, job, project_dir, options)
     analysis = analyze(entry_point_args(entry_points), config=job, project=project_dir, options=options, snapshot=snapshot)
     analysis = replace(analysis, environment=choice.describe())
     if choice.bare or (job is not None and job.env.python is None):

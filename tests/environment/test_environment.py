@@ -9,6 +9,8 @@ import platform
 import stat
 import sys
 import sysconfig
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -458,33 +460,67 @@ def test_snapshot_cache_skips_the_probe_until_the_environment_changes(
 ) -> None:
     """A repeated snapshot (the pre-commit hook) reuses the probe's answer; installing a
     distribution changes site-packages, and the next snapshot runs the probe again."""
-    import subprocess as sp
-    from typing import Any
-
     monkeypatch.setenv("ENVCAPTURE_CACHE_DIR", str(tmp_path / "cache"))
     python = make_venv(tmp_path / "venv")
-    first = snapshot_environment(str(python))
+    probes: list[str] = []
+    first = snapshot_environment(str(python), while_probing=lambda: probes.append("first"))
     assert first.distribution("dist-alpha") is None
+    assert probes == ["first"]  # the probe ran, and the caller's work ran meanwhile
 
-    real_run = sp.run
-    probes: list[object] = []
+    again = snapshot_environment(str(python), while_probing=lambda: probes.append("again"))
+    assert probes == ["first"] and again == first
 
-    def counting_run(*args: Any, **kwargs: Any) -> Any:
-        probes.append(args[0])
-        return real_run(*args, **kwargs)
-
-    monkeypatch.setattr(sp, "run", counting_run)
-    again = snapshot_environment(str(python))
-    assert probes == [] and again == first
-
-    monkeypatch.setattr(sp, "run", real_run)
     wheel_factory("dist-alpha")
     pip_install(python, "--no-deps", "dist-alpha", find_links=[wheel_factory.wheelhouse])
-    monkeypatch.setattr(sp, "run", counting_run)
-    after = snapshot_environment(str(python))
-    assert len(probes) == 1
+    after = snapshot_environment(str(python), while_probing=lambda: probes.append("after"))
+    assert probes == ["first", "after"]
     assert after.distribution("dist-alpha") is not None
     assert snapshot_environment(str(python), use_cache=False) == after
+
+
+def _children_of_this_thread() -> list[int]:
+    try:
+        return [int(pid) for pid in Path(f"/proc/self/task/{threading.get_native_id()}/children").read_text().split()]
+    except OSError:
+        pytest.skip("needs /proc/<pid>/task/<tid>/children (Linux)")
+
+
+def _has_exited(pid: int) -> bool:
+    """A child that exited and is not reaped yet is a zombie: state Z in /proc/<pid>/stat."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="watches the probe through /proc")
+def test_work_while_probing_runs_as_the_probe_runs_to_its_end(tmp_path: Path) -> None:
+    """``while_probing`` runs once the probe has its script: the probe runs to its end
+    meanwhile (its answer the same as without); what it raises propagates, the probe killed."""
+    python = make_venv(tmp_path / "venv")
+    seen: list[str] = []
+    others = set(_children_of_this_thread())  # a fork server another test started, say
+
+    def watch_the_probe() -> None:
+        (probe,) = set(_children_of_this_thread()) - others
+        deadline = time.monotonic() + 60
+        while not _has_exited(probe) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen.append("exited" if _has_exited(probe) else "still running")
+
+    overlapped = snapshot_environment(str(python), use_cache=False, while_probing=watch_the_probe)
+    assert seen == ["exited"]
+    assert overlapped == snapshot_environment(str(python), use_cache=False)
+
+    killed: list[int] = []
+
+    def interrupted() -> None:
+        killed.extend(set(_children_of_this_thread()) - others)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        snapshot_environment(str(python), use_cache=False, while_probing=interrupted)
+    assert len(killed) == 1 and not Path(f"/proc/{killed[0]}").exists()  # killed and reaped
 
 
 def test_snapshot_cache_follows_pyvenv_cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
