@@ -237,7 +237,8 @@ def _run_probe(executable: str, timeout: float, while_probing: Callable[[], obje
             unsent = _hand_over(process, _probe_source().encode("utf-8"))
             if not unsent and while_probing is not None:
                 while_probing()
-            out, err = process.communicate(unsent or None, timeout=max(deadline - time.monotonic(), 0.0))
+            left = deadline - time.monotonic()  # what while_probing took counts; a probe done meanwhile is read whole
+            out, err = process.communicate(unsent or None, timeout=left if left > 0 or process.poll() is None else None)
         except subprocess.TimeoutExpired as exc:
             process.kill()
             raise InterpreterError(f"{executable}: environment probe timed out after {timeout:g} s") from exc
