@@ -208,13 +208,13 @@ class _FactsReader:
         if facts is not None:
             return facts
         assert self._parser is not None
-        facts = self._parser.take(key)
-        self.cache.put(self._parsing.pop(key), facts)
+        facts, stored = self._parser.take_stored(key)
+        self.cache.put(self._parsing.pop(key), facts, stored)
         self._done[key] = facts
         self._tick(parsed=1)
         record = self.records.get(key)
         if record is not None:
-            self.records[key] = FileRecord(record.stat, record.digest, facts)
+            self.records[key] = FileRecord(record.stat, record.digest, facts, stored)
         return facts
 
     def still(self, path: Path, module: str, is_package: bool, recorded: SourceFacts) -> bool:

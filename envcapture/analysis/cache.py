@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import json
 import os
 import pickle
 from collections.abc import Iterable, Mapping
@@ -43,17 +42,9 @@ from envcapture._fs import atomic_write_bytes, default_cache_dir, read_user_file
 from envcapture._version import __version__
 from envcapture.analysis.model import (
     EXTRACTOR_VERSION,
-    Condition,
-    DynamicKind,
-    FileRef,
-    FileUse,
-    ImportSite,
-    PathAddition,
-    Scope,
     SourceFacts,
 )
 from envcapture.analysis.walk import ImportGraph
-from envcapture.model import Diagnostic, ModuleName, Severity
 
 if TYPE_CHECKING:
     import sqlite3  # imported when the facts are first read or written: a warm analysis reads none
@@ -68,87 +59,14 @@ __all__ = [
     "Stat",
     "default_cache_dir",
     "dir_digest",
-    "facts_from_json",
-    "facts_to_json",
+    "dump_facts",
     "listing_digest",
+    "load_facts",
     "racy_after",
     "stat_of",
 ]
 
-_FORMAT = 4  # 2: ImportSite.prefix; 3: ImportSite.branch, alternative_group, fallback; 4: SourceFacts.fact_digest
-
-
-def _diag_to_json(d: Diagnostic) -> dict[str, Any]:
-    return {"file": d.file, "line": d.line, "code": d.code, "message": d.message, "severity": d.severity.value}
-
-
-def _diag_from_json(d: dict[str, Any]) -> Diagnostic:
-    return Diagnostic(file=d["file"], line=d["line"], code=d["code"], message=d["message"], severity=Severity(d["severity"]))
-
-
-def facts_to_json(facts: SourceFacts) -> dict[str, Any]:
-    return {
-        "imports": [
-            {
-                "line": s.line,
-                "column": s.column,
-                "module": s.module,
-                "names": list(s.names),
-                "level": s.level,
-                "scope": s.scope.value,
-                "optional": s.optional,
-                "type_only": s.type_only,
-                "conditions": [[c.expression, c.negated] for c in s.conditions],
-                "dynamic": s.dynamic.value if s.dynamic else None,
-                "prefix": s.prefix,
-                "branch": s.branch,
-                "alternative_group": s.alternative_group,
-                "fallback": s.fallback,
-            }
-            for s in facts.imports
-        ],
-        "path_additions": [[a.line, a.path, a.cwd_relative, a.prepend] for a in facts.path_additions],
-        "has_main_guard": facts.has_main_guard,
-        "error": _diag_to_json(facts.error) if facts.error else None,
-        "diagnostics": [_diag_to_json(d) for d in facts.diagnostics],
-        "file_refs": [[r.line, r.path, r.use.value, r.how, r.from_file_dir] for r in facts.file_refs],
-        "fact_digest": facts.fact_digest,
-    }
-
-
-def facts_from_json(data: dict[str, Any]) -> SourceFacts:
-    return SourceFacts(
-        imports=tuple(
-            ImportSite(
-                line=s["line"],
-                column=s["column"],
-                module=ModuleName(s["module"]),
-                names=tuple(s["names"]),
-                level=s["level"],
-                scope=Scope(s["scope"]),
-                optional=s["optional"],
-                type_only=s["type_only"],
-                conditions=tuple(Condition(expression=e, negated=n) for e, n in s["conditions"]),
-                dynamic=DynamicKind(s["dynamic"]) if s["dynamic"] else None,
-                prefix=s["prefix"],
-                branch=s["branch"],
-                alternative_group=s["alternative_group"],
-                fallback=s["fallback"],
-            )
-            for s in data["imports"]
-        ),
-        path_additions=tuple(
-            PathAddition(line=line, path=p, cwd_relative=cwd, prepend=pre) for line, p, cwd, pre in data["path_additions"]
-        ),
-        has_main_guard=data["has_main_guard"],
-        error=_diag_from_json(data["error"]) if data["error"] else None,
-        diagnostics=tuple(_diag_from_json(d) for d in data["diagnostics"]),
-        file_refs=tuple(
-            FileRef(line=line, path=p, use=FileUse(use), how=how, from_file_dir=rel)
-            for line, p, use, how, rel in data["file_refs"]
-        ),
-        fact_digest=data["fact_digest"],
-    )
+_FORMAT = 5  # 5: pickled facts in the database; 2: ImportSite.prefix; 3: ImportSite.branch, alternative_group, fallback; 4: SourceFacts.fact_digest
 
 
 def _write_error(root: Path, exc: OSError) -> str:
@@ -173,13 +91,10 @@ def _is_damage(exc: Exception) -> bool:
 
 def _facts_of_entry(entry: object, key: str) -> SourceFacts | None:
     """The facts a stored entry holds; None when it is damaged or another key's (a miss)."""
-    try:
-        envelope = json.loads(entry)  # type: ignore[arg-type]  # bytes, unless the row is damaged
-        if not isinstance(envelope, dict) or envelope.get("key") != key:
-            return None
-        return facts_from_json(envelope["facts"])
-    except (ValueError, KeyError, TypeError, AttributeError):
+    prefix = key.encode() + b"\n"
+    if not isinstance(entry, bytes) or not entry.startswith(prefix):
         return None
+    return _facts_or_none(entry[len(prefix) :])
 
 
 def _remove_json_entries(root: Path) -> None:
@@ -198,7 +113,8 @@ def _remove_json_entries(root: Path) -> None:
 
 class FactsCache:
     """One SQLite database ``facts/facts.sqlite3``, a row per parsed source (its `key`, and
-    ``{"key": ..., "facts": ...}`` as compact JSON); counts hits and misses.
+    the key, a newline and the facts pickled as the analysis entries hold them: `dump_facts`,
+    made once, by the parser worker); counts hits and misses.
 
     One database rather than a file per source: a cold analysis of a thousand files wrote a
     thousand files (a temporary file, a rename, a directory each: about 1 ms of system calls
@@ -207,7 +123,7 @@ class FactsCache:
     them in one transaction. The database is opened at the first `get` (a warm analysis reads
     no facts and imports no sqlite3), with a busy timeout for a concurrent analysis's commit.
     Rollback journal, not WAL (WAL needs shared memory, which network file systems lack);
-    ``synchronous=OFF``, since a row is verified on read (its key, its JSON): what a crash of
+    ``synchronous=OFF``, since a row is verified on read (its key, its pickle): what a crash of
     the machine tears is a miss. A file that is not a sound database is a miss for every key,
     and is replaced at the next `flush`: the cache heals.
     """
@@ -240,11 +156,11 @@ class FactsCache:
         self.hits += 1
         return facts
 
-    def put(self, key: str, facts: SourceFacts) -> None:
-        """Keep ``facts`` for the next `flush`."""
+    def put(self, key: str, facts: SourceFacts, stored: bytes | None = None) -> None:
+        """Keep ``facts`` for the next `flush`; ``stored``: their `dump_facts`, when made already."""
         if not self.enabled or self.write_error:
             return
-        self._pending[key] = json.dumps({"key": key, "facts": facts_to_json(facts)}, separators=(",", ":")).encode()
+        self._pending[key] = key.encode() + b"\n" + (stored if stored is not None else dump_facts(facts))
 
     def flush(self) -> None:
         """Write what `put` kept, in one transaction; the first failure sets ``write_error``."""
@@ -380,7 +296,7 @@ class FileRecord:
     """A source file the walk read: its stat when read, the digest of its bytes, its facts.
 
     ``stored``: the facts as the entry holds them (a pickle), when they came from the
-    previous entry unchanged: written back as they are.
+    previous entry unchanged or from a parser worker (`dump_facts`): written as they are.
     """
 
     stat: Stat
@@ -676,6 +592,17 @@ def _dumps(obj: Any, *, lazy_graphs: bool = True) -> bytes:
     pickler.dispatch_table = _LAZY_REDUCERS if lazy_graphs else _EAGER_REDUCERS
     pickler.dump(obj)
     return buffer.getvalue()
+
+
+def dump_facts(facts: SourceFacts) -> bytes:
+    """``facts`` as the facts cache and the analysis entries store them (a pickle): a parser
+    worker makes it once, and neither store encodes the facts again."""
+    return _dumps(facts)
+
+
+def load_facts(blob: bytes) -> SourceFacts | None:
+    """What `dump_facts` made; None when ``blob`` is damaged."""
+    return _facts_or_none(blob)
 
 
 def _facts_or_none(blob: bytes) -> SourceFacts | None:

@@ -18,7 +18,8 @@ What a file costs to send: a task is ~0.15 ms of CPU in queues and wake-ups on b
 (a parse, 2-4 ms). A worker gets `BATCH` files per task while every worker is busy; while
 one is idle it gets what waits now (a small batch returns sooner to a starved walk), and
 when the walk takes a file not yet sent, what waits is shared out among the workers. A
-worker returns a batch's facts as one list of `facts_to_json` dicts.
+worker returns a batch's facts as one list of `dump_facts` pickles, which the facts cache
+and the analysis entry store as they are.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import Hashable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from envcapture.analysis.cache import facts_from_json, facts_to_json
+from envcapture.analysis.cache import dump_facts, load_facts
 from envcapture.analysis.model import SourceFacts
 
 if TYPE_CHECKING:
@@ -68,9 +69,9 @@ def _parse(job: ParseJob) -> SourceFacts:
     return extract_source_facts(data, module=module, is_package=is_package, path=rel)
 
 
-def parse_batch(jobs: Sequence[ParseJob]) -> list[dict[str, Any]]:
-    """The facts of ``jobs``, in order, as `facts_to_json` dicts (what a worker returns)."""
-    return [facts_to_json(_parse(job)) for job in jobs]
+def parse_batch(jobs: Sequence[ParseJob]) -> list[bytes]:
+    """The facts of ``jobs``, in order, as `dump_facts` pickles (what a worker returns)."""
+    return [dump_facts(_parse(job)) for job in jobs]
 
 
 def _context() -> BaseContext:
@@ -101,8 +102,8 @@ class Parser:
         self.start_method: str | None = None  # how the workers started ("fork", "forkserver", "spawn"); None: none did
         self._pool: ProcessPoolExecutor | None = None
         self._waiting: dict[Hashable, ParseJob] = {}  # not sent, in the order added
-        self._sent: dict[Hashable, tuple[Future[list[dict[str, Any]]], int, ParseJob]] = {}
-        self._in_flight: list[Future[list[dict[str, Any]]]] = []  # batches not known done
+        self._sent: dict[Hashable, tuple[Future[list[bytes]], int, ParseJob]] = {}
+        self._in_flight: list[Future[list[bytes]]] = []  # batches not known done
         self._unstarted = False  # a pool whose first task will start its workers
 
     def __contains__(self, key: Hashable) -> bool:
@@ -117,16 +118,24 @@ class Parser:
 
     def take(self, key: Hashable) -> SourceFacts:
         """The facts of an added file: parsed here when there are no workers, else waited for."""
+        return self.take_stored(key)[0]
+
+    def take_stored(self, key: Hashable) -> tuple[SourceFacts, bytes | None]:
+        """`take`, with the facts' `dump_facts` when a worker made it (None when parsed here)."""
         job = self._waiting.get(key)
         if job is not None and self._pool is None:
             del self._waiting[key]
-            return _parse(job)
+            return _parse(job), None
         if job is not None:
             self._share_out()
         future, index, job = self._sent.pop(key)
         if future.cancelled():  # sent before `close`: parsed here
-            return _parse(job)
-        return facts_from_json(future.result()[index])
+            return _parse(job), None
+        stored = future.result()[index]
+        facts = load_facts(stored)
+        if facts is None:  # cannot happen: this process's own classes, pickled by its fork
+            raise RuntimeError(f"a parser worker returned unreadable facts for {job[3]}")
+        return facts, stored
 
     def close(self) -> None:
         """Stop the workers (what they were not given yet is parsed here if taken); the next

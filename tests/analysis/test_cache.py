@@ -17,7 +17,7 @@ from pathlib import Path
 from helpers import ReadOnlyDir
 
 from envcapture.analysis.api import AnalysisOptions, analyze
-from envcapture.analysis.cache import FACTS_DATABASE, FactsCache, facts_from_json, facts_to_json
+from envcapture.analysis.cache import FACTS_DATABASE, FactsCache, dump_facts, load_facts
 from envcapture.analysis.classify import Analysis, CacheStats
 from envcapture.analysis.imports import extract_source_facts
 from envcapture.analysis.model import SourceFacts
@@ -28,7 +28,7 @@ SOURCE = b"import json\ntry:\n    import yaml\nexcept ImportError:\n    yaml = N
 
 def test_round_trip_is_exact() -> None:
     facts = extract_source_facts(SOURCE, module="pkg.mod", is_package=False, path="pkg/mod.py")
-    again = facts_from_json(facts_to_json(facts))
+    again = load_facts(dump_facts(facts))
     assert again == facts and again.fact_digest == facts.fact_digest is not None  # compared apart: not part of ==
 
 
@@ -336,7 +336,7 @@ def test_file_references_round_trip() -> None:
     source = b"import numpy as np\nexec(open('configurator.py').read())\nx = np.load('x.npy')\n"
     facts = extract_source_facts(source, module="__main__", is_package=False)
     assert [r.path for r in facts.file_refs] == ["configurator.py", "x.npy"]
-    assert facts_from_json(facts_to_json(facts)) == facts
+    assert load_facts(dump_facts(facts)) == facts
 
 
 def _reading_project(root: Path) -> Path:
@@ -388,7 +388,7 @@ def test_cached_facts_keep_alternatives_and_branches() -> None:
         "if '--wandb' in sys.argv:\n    import wandb\n"
     )
     facts = extract_source_facts(source, module="train", is_package=False)
-    again = facts_from_json(facts_to_json(facts))
+    again = load_facts(dump_facts(facts))
     kept = [(s.module, s.alternative_group, s.fallback, s.branch) for s in again.imports]
     assert kept == [(s.module, s.alternative_group, s.fallback, s.branch) for s in facts.imports]
     assert ("gym", 2, True, False) in kept

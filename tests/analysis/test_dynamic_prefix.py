@@ -5,7 +5,6 @@ the caches."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import textwrap
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from envcapture.analysis.api import AnalysisOptions, analyze
-from envcapture.analysis.cache import facts_from_json, facts_to_json
+from envcapture.analysis.cache import dump_facts, load_facts
 from envcapture.analysis.classify import Analysis, CacheStats
 from envcapture.analysis.imports import extract_source_facts
 from envcapture.analysis.model import DynamicKind, ImportSite, Scope, SourceFacts
@@ -187,7 +186,7 @@ def test_relative_prefix_in_a_script_goes_beyond_the_top() -> None:
 
 def test_prefix_survives_the_facts_cache() -> None:
     result = facts("import importlib\nimportlib.import_module('pkg.plugins.' + name)\nimportlib.import_module(n)\n")
-    assert facts_from_json(json.loads(json.dumps(facts_to_json(result)))) == result
+    assert load_facts(dump_facts(result)) == result
 
 
 # --- the walk: a local package loaded by prefix ships whole, every module analysed -------------------
