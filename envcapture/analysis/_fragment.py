@@ -380,19 +380,19 @@ def _select(
         else:
             groups.append((first, last, [node]))
     for first, last, nodes in groups:
-        if not markers.any_in(first, last):
-            continue
+        if not markers.any_in(first, last) or all(map(_is_string_statement, nodes)):
+            continue  # a docstring that says "import" holds no fact
         if len(nodes) == 1 and isinstance(nodes[0], _SCOPES):
             body_first = _first_line(nodes[0].body[0])
             if body_first > nodes[0].lineno and not markers.any_in(first, body_first - 1):
                 inner: list[tuple[int, int, str | None]] = []
                 inner_whole: list[ast.stmt] = []
                 _select(nodes[0].body, lines, markers, inner, inner_whole)
-                if inner:  # else the marker is in a comment between the statements: keep it all
+                if inner:  # else the markers are in comments or docstrings: no fact, nothing kept
                     kept.append((first, body_first - 1, None))
                     kept.extend(inner)
                     whole.extend(inner_whole)
-                    continue
+                continue
         elif len(nodes) == 1 and isinstance(nodes[0], _BLOCKS) and _select_blocks(nodes[0], lines, markers, kept, whole):
             continue
         kept.append((first, last, None))
@@ -429,17 +429,28 @@ def _select_blocks(
             clauses.append(((clauses[-1][1][-1].end_lineno or 0) + 1, block))
     if not all(_starts_its_line(block[0], lines) for _, block in clauses):
         return False
+    selected: list[tuple[int, int, list[tuple[int, int, str | None]]]] = []  # header lines, what the block keeps
+    inner_whole: list[ast.stmt] = []
     for header, block in clauses:
-        block_first = _first_line(block[0])
         inner: list[tuple[int, int, str | None]] = []
-        _select(block, lines, markers, inner, whole)
-        kept.append((header, block_first - 1, None))
+        _select(block, lines, markers, inner, inner_whole)
+        selected.append((header, _first_line(block[0]) - 1, inner))
+    if not any(inner or markers.any_in(first, last) for first, last, inner in selected):
+        return True  # the markers are in comments or docstrings: no fact, nothing kept
+    for first, last, inner in selected:
+        kept.append((first, last, None))
         if inner:
             kept.extend(inner)
         else:
-            line = lines[block_first - 1]
-            kept.append((block_first, block_first, line[: len(line) - len(line.lstrip(" \t\f"))] + "pass\n"))
+            line = lines[last]  # the block's first line
+            kept.append((last + 1, last + 1, line[: len(line) - len(line.lstrip(" \t\f"))] + "pass\n"))
+    whole.extend(inner_whole)
     return True
+
+
+def _is_string_statement(node: ast.stmt) -> bool:
+    """A statement that is a string literal and nothing else (a docstring)."""
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, (str, bytes))
 
 
 def _starts_its_line(node: ast.stmt, lines: list[str]) -> bool:

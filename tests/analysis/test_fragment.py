@@ -156,6 +156,29 @@ if __name__ == "__main__":
         print(f.read(), total)
 """
 
+DOCSTRINGS = '''"""Import helpers: they open( files and exec( them."""
+import os
+
+
+def f():
+    """Call import_module to load a plugin."""
+    return 1
+
+
+# import later
+if os.name:
+    x = 1
+    # and open( some day
+
+
+class C:
+    """open( is only mentioned here."""
+
+    def g(self):
+        """from x import y"""
+        return 2
+'''
+
 SOURCES = {
     "module": MODULE,
     "working-directory name": (
@@ -178,6 +201,7 @@ SOURCES = {
     "sys.path alias": "from sys import path as p\nimport os\n\n\ndef setup():\n    p.insert(0, os.path.dirname(__file__))\n",
     "form feed": "import os\n\x0c\ndef f():\n    import json\n",
     "blocks cut": BLOCKS,
+    "markers in docstrings only": DOCSTRINGS,
     "blocks cut, crlf": BLOCKS.replace("\n", "\r\n"),
     "same-line suites": (
         "import os\nif os.name:  x = 1\nelse:\n    import json\ntry: import yaml\nexcept ImportError: yaml = None\n"
@@ -244,6 +268,11 @@ def test_blocks_keep_their_headers_and_only_the_statements_with_a_marker() -> No
     where = {s.module: s.line for s in facts.imports}
     assert where["json"] == 9 and where["plistlib"] == 21 and where["importlib"] == 36
     assert {r.path for r in facts.file_refs} == {"cfg/settings.json", "data/x.txt"}
+
+
+def test_what_only_a_docstring_or_a_comment_mentions_is_not_kept() -> None:
+    fragment = fact_fragment(DOCSTRINGS)
+    assert fragment is not None and fragment.text == "import os\n"
 
 
 def test_the_digest_ignores_edits_away_from_the_facts() -> None:
