@@ -31,12 +31,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import operator
 import os
 import pickle
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from envcapture._fs import atomic_write_bytes, default_cache_dir, read_user_file, sha256_bytes
 from envcapture._version import __version__
@@ -497,9 +498,47 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 def _rebuild(cls: type, values: tuple[Any, ...]) -> Any:
     obj: Any = object.__new__(cls)
-    for name, value in zip(_field_names(cls), values, strict=True):
-        object.__setattr__(obj, name, value)
+    for setter, value in zip(_setters(cls), values, strict=True):
+        setter(obj, value)
     return obj
+
+
+class _Slotted:
+    __slots__ = ("slot",)
+
+
+_MEMBER_DESCRIPTOR: Final = type(_Slotted.__dict__["slot"])  # types.MemberDescriptorType, without importing types
+_SETTERS: dict[type, tuple[Callable[[Any, Any], None], ...]] = {}
+_GETTERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def _setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
+    """What sets each field of ``cls`` past its frozen ``__setattr__``: the slot's own
+    descriptor (a C call), else ``object.__setattr__``."""
+    setters = _SETTERS.get(cls)
+    if setters is None:
+        found: list[Callable[[Any, Any], None]] = []
+        for name in _field_names(cls):
+            slot = next((klass.__dict__[name] for klass in cls.__mro__ if name in klass.__dict__), None)
+            if isinstance(slot, _MEMBER_DESCRIPTOR):
+                found.append(slot.__set__)
+            else:
+                found.append(lambda obj, value, name=name: object.__setattr__(obj, name, value))  # type: ignore[misc]
+        setters = _SETTERS[cls] = tuple(found)
+    return setters
+
+
+def _getter(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    """The values of the fields of a ``cls`` object, as a tuple (one C call)."""
+    getter = _GETTERS.get(cls)
+    if getter is None:
+        names = _field_names(cls)
+        if len(names) > 1:
+            getter = operator.attrgetter(*names)
+        else:
+            getter = lambda obj, names=names: tuple(getattr(obj, name) for name in names)  # noqa: E731
+        _GETTERS[cls] = getter
+    return getter
 
 
 class _StoredGraph(ImportGraph):
@@ -548,7 +587,7 @@ def _stored_graph(blob: bytes) -> _StoredGraph:
 
 def _reduce_dataclass(obj: Any) -> tuple[Any, ...]:
     cls = type(obj)
-    return _rebuild, (cls, tuple(getattr(obj, name) for name in _field_names(cls)))
+    return _rebuild, (cls, _getter(cls)(obj))
 
 
 def _reduce_graph_eagerly(graph: ImportGraph) -> tuple[Any, ...]:
