@@ -155,15 +155,17 @@ def fact_fragment(text: str) -> Fragment | None:
             module = ast.parse(text)  # ast.py's own compile(): no __future__ flags of ours
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
         return None
+    if "\f" in text and _FORM_FEED_INDENT.search(text):
+        return None  # libcst's columns in a block follow its first line's form feed: cut, they would move
     walk = walk_markers(text, DATA_MARKERS)
     # A module-level name may hold a path a kept statement reads (``DATA = "data/x.csv"``,
     # then ``pd.read_csv(DATA)``), and `datafiles` follows it only when nothing else binds it:
     # when statements are walked, every statement assigning such a name stays.
-    names = _path_names(module.body) if walk is not None else ()
+    names, bound_at = _path_names(module.body) if walk is not None else ((), ())
     lines = _LINE.findall(text)
     starts = list(accumulate(map(len, lines), initial=0))  # starts[n]: characters before line n + 1
     texts = (*ANY_FACT_MARKERS, *sorted(walk or ()))
-    markers = _Markers(texts, names, text, starts)
+    markers = _Markers(texts, bound_at, text, starts)
     kept: list[tuple[int, int, str | None]] = []
     whole: list[ast.stmt] = []
     _select(module.body, lines, markers, kept, whole)
@@ -282,11 +284,11 @@ def _first_line(node: ast.stmt) -> int:
 
 
 class _MarkedLines:
-    """Which lines of a text hold one of ``texts`` (or a match of ``pattern``), found in one
-    pass over the whole text: then whether lines ``first`` to ``last`` hold one is two lookups
-    (no marker spans lines: none holds a line break, and ``pattern`` matches within a line)."""
+    """Which lines of a text hold one of ``texts`` (or are among ``also``), found in one pass
+    over the whole text: then whether lines ``first`` to ``last`` hold one is two lookups
+    (no marker spans lines: none holds a line break)."""
 
-    def __init__(self, text: str, starts: list[int], texts: Sequence[str], pattern: re.Pattern[str] | None = None) -> None:
+    def __init__(self, text: str, starts: list[int], texts: Sequence[str], also: Sequence[int] = ()) -> None:
         marked = [0] * len(starts)  # marked[n]: line n holds one (lines count from 1)
         for marker in texts:
             at = text.find(marker)
@@ -294,9 +296,8 @@ class _MarkedLines:
                 line = bisect_right(starts, at)
                 marked[line] = 1
                 at = text.find(marker, starts[line]) if line < len(starts) - 1 else -1
-        if pattern is not None:
-            for match in pattern.finditer(text):
-                marked[bisect_right(starts, match.start())] = 1
+        for line in also:
+            marked[line] = 1
         self._upto = list(accumulate(marked))  # _upto[n]: lines 1..n that hold one
 
     def any_in(self, first: int, last: int) -> bool:
@@ -304,33 +305,44 @@ class _MarkedLines:
 
 
 class _Markers(_MarkedLines):
-    """What makes a statement worth keeping: text it holds (``import``, ``open(``...), or an
-    assignment to one of ``names`` (``DATA = ...``, ``DATA += ...``, ``a, DATA = ...``: a word
-    followed, on its line, by a lone ``=``; ``DATA == x`` and ``DATASET = x`` are not)."""
+    """What makes a statement worth keeping: text it holds (``import``, ``open(``...), or being
+    one of the statements starting at ``bound_at`` (those binding a name that may hold a path)."""
 
-    def __init__(self, texts: tuple[str, ...], names: tuple[str, ...], text: str, starts: list[int]) -> None:
-        words = "|".join(map(re.escape, names))
-        pattern = re.compile(rf"\b(?:{words})\b[^=\n\r]*(?<![=!<>])=(?!=)") if names else None
-        super().__init__(text, starts, texts, pattern)
+    def __init__(self, texts: tuple[str, ...], bound_at: Sequence[int], text: str, starts: list[int]) -> None:
+        super().__init__(text, starts, texts, bound_at)
 
 
-def _path_names(body: Sequence[ast.stmt]) -> tuple[str, ...]:
+# A line whose indentation holds a form feed before code (not a blank or a comment line).
+_FORM_FEED_INDENT: Final = re.compile(r"(?:^|[\r\n])[ \t]*\f[ \t\f]*[^ \t\f\r\n#]")
+
+
+def _path_names(body: Sequence[ast.stmt]) -> tuple[tuple[str, ...], tuple[int, ...]]:
     """The names assigned at module level (outside any def or class) a value that may be a
-    path: one holding a string, ``__file__`` or another such name."""
+    path: one holding a string, ``__file__`` or another such name; and the first lines of
+    every assignment, annotation or augmented assignment to one of them, anywhere (the
+    bindings `FactsVisitor` counts: a name bound again is not followed, so each must stay).
+
+    The statements are read from CPython's parse, not the text: a target may be split from
+    its ``=`` over lines (``(a,\n DATA) = f()``, a backslash) or have no ``=`` (``DATA: str``).
+    """
     values: dict[str, list[ast.expr]] = {}
-    pending = list(body)
+    bound: dict[str, list[int]] = {}
+    pending: list[tuple[ast.stmt, bool]] = [(node, True) for node in body]  # (statement, at module level)
     while pending:
-        node = pending.pop()
-        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+        node, top = pending.pop()
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
-                if isinstance(target, ast.Name):
+                for name in _target_names(target):
+                    bound.setdefault(name, []).append(node.lineno)
+                if top and node.value is not None and isinstance(target, ast.Name) and not isinstance(node, ast.AugAssign):
                     values.setdefault(target.id, []).append(node.value)
-        elif not isinstance(node, _SCOPES):
-            for field in ("body", "orelse", "finalbody", "handlers"):
-                pending.extend(getattr(node, field, None) or ())
-            for case in getattr(node, "cases", ()):
-                pending.extend(case.body)
+        elif isinstance(node, _COMPOUND):
+            inner = top and not isinstance(node, _SCOPES)
+            for field in ("body", "orelse", "finalbody"):
+                pending.extend((child, inner) for child in getattr(node, field, None) or ())
+            for clause in (*getattr(node, "handlers", ()), *getattr(node, "cases", ())):
+                pending.extend((child, inner) for child in clause.body)
     chosen: set[str] = set()
     grew = True
     while grew:  # ``ROOT = Path(__file__).parent`` then ``CFG = ROOT / "cfg"``
@@ -339,7 +351,18 @@ def _path_names(body: Sequence[ast.stmt]) -> tuple[str, ...]:
             if name not in chosen and any(_may_be_path(e, chosen) for e in exprs):
                 chosen.add(name)
                 grew = True
-    return tuple(sorted(chosen))
+    return tuple(sorted(chosen)), tuple(line for name in chosen for line in bound.get(name, ()))
+
+
+def _target_names(target: ast.expr) -> Iterator[str]:
+    """The names an assignment target binds: ``a``, ``a, (b, *c)``, ``[a, b]``."""
+    if isinstance(target, ast.Name):
+        yield target.id
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            yield from _target_names(element)
+    elif isinstance(target, ast.Starred):
+        yield from _target_names(target.value)
 
 
 # What a path can be built as: a string, a call (Path(...), os.path.join(...)), an operation

@@ -189,7 +189,7 @@ SOURCES = {
         "import sys\nimport pandas as pd\n\nmatch sys.argv[1]:\n    case 'a':\n        DATA = 'data/a.csv'\n\n\n"
         "def f():\n    return pd.read_csv(DATA)\n"
     ),
-    "form feed in the indentation": "\x0cimport os\n\n\ndef f():\n\x0c    import json\n    return json\n",
+    "form feed on a line of its own": "\x0c\nimport os\n\x0c\n\ndef f():\n\x0c\n    import json\n    return json\n",
     "data reads": DATA_READS,
     "crlf": MODULE.replace("\n", "\r\n"),
     "cr": MODULE.replace("\n", "\r"),
@@ -370,3 +370,37 @@ def test_the_walk_finds_what_libcsts_visit_finds(name: str) -> None:
     misled.walk(tree)
     assert _walked(tree, walked) == _walked(tree, visited) == _walked(tree, misled)
     assert walked.bindings == visited.bindings
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # a block's first line, dropped, had a form feed: libcst counts it in the block's columns
+        "if x:\n\x0c    y = 1\n    import a\n",
+        "def f():\n\x0c    y = 1\n    import a\n",
+        "\x0cimport os\n\n\ndef f():\n\x0c    import json\n    return json\n",
+    ],
+)
+def test_a_form_feed_in_the_indentation_leaves_the_file_whole(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert fact_fragment(source) is None and fact_digest(source.encode()) is None
+    assert extract_source_facts(source.encode(), module="pkg.mod", is_package=False, path="pkg/mod.py") == _whole(
+        source.encode(), monkeypatch
+    )
+
+
+@pytest.mark.parametrize(
+    "rebinding",
+    [
+        "(\n    DATA,\n    other,\n) = (1, 2)\n",  # the name and its = on different lines
+        "DATA \\\n    += '.bak'\n",
+        "DATA: str\n",  # an annotation: a binding to FactsVisitor
+        "def f():\n    x = 1\n    [a,\n     DATA] = 1, 2\n",
+    ],
+)
+def test_every_binding_of_a_path_name_stays(rebinding: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name bound twice is not followed by datafiles: the fragment must keep each binding,
+    however it is written, or it reads a file the whole file does not."""
+    source = f"import pandas as pd\nDATA = 'data/x.csv'\n{rebinding}pd.read_csv(DATA)\n".encode()
+    facts = extract_source_facts(source, module="pkg.mod", is_package=False, path="pkg/mod.py")
+    assert facts == _whole(source, monkeypatch)
+    assert facts.file_refs == ()
