@@ -8,6 +8,7 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
+from fragment_cases import CASES
 
 from envcapture.analysis import imports
 from envcapture.analysis._fragment import NO_FACTS, fact_digest, fact_fragment
@@ -404,3 +405,13 @@ def test_every_binding_of_a_path_name_stays(rebinding: str, monkeypatch: pytest.
     facts = extract_source_facts(source, module="pkg.mod", is_package=False, path="pkg/mod.py")
     assert facts == _whole(source, monkeypatch)
     assert facts.file_refs == ()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_review_cases_give_the_facts_of_the_whole_file(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = CASES[name]
+    fragment = fact_fragment(source)
+    if fragment is not None:
+        assert compile(fragment.text, "fragment", "exec", dont_inherit=True) is not None  # still Python
+    facts = extract_source_facts(source.encode("utf-8", "surrogatepass"), module="pkg.mod", is_package=False, path="pkg/mod.py")
+    assert facts == _whole(source.encode("utf-8", "surrogatepass"), monkeypatch)
