@@ -165,7 +165,15 @@ def fact_fragment(text: str) -> Fragment | None:
     lines = _LINE.findall(text)
     starts = list(accumulate(map(len, lines), initial=0))  # starts[n]: characters before line n + 1
     texts = (*ANY_FACT_MARKERS, *sorted(walk or ()))
-    markers = _Markers(texts, bound_at, text, starts)
+    # The lines holding a walk marker, then the lines worth keeping: those and the lines
+    # holding another fact marker or starting a binding of a path name (one scan per marker).
+    walk_lines = _lines_holding(text, starts, sorted(walk)) if walk is not None else None
+    keep_lines = _lines_holding(text, starts, [m for m in ANY_FACT_MARKERS if walk is None or m not in walk])
+    if walk_lines is not None:
+        keep_lines = [a | b for a, b in zip(keep_lines, walk_lines, strict=True)]
+    for line in bound_at:
+        keep_lines[line] = 1
+    markers = _MarkedLines(keep_lines)
     kept: list[tuple[int, int, str | None]] = []
     whole: list[ast.stmt] = []
     _select(module.body, lines, markers, kept, whole)
@@ -191,7 +199,7 @@ def fact_fragment(text: str) -> Fragment | None:
         chunks.append(chunk)
         at += last - first + 1
     longest, imports = _scan_statements(module.body, lines, starts)
-    walked = _MarkedLines(text, starts, tuple(walk)) if walk is not None else None
+    walked = _MarkedLines(walk_lines) if walk_lines is not None else None
     return Fragment(
         text="".join(chunks),
         runs=tuple(runs),
@@ -213,10 +221,8 @@ def _statement_lines(
     while pending:
         node = pending.pop()
         if isinstance(node, _COMPOUND):
-            for name in ("body", "orelse", "finalbody"):
-                pending.extend(getattr(node, name, None) or ())
-            for clause in (*getattr(node, "handlers", ()), *getattr(node, "cases", ())):
-                pending.extend(clause.body)
+            for block in _blocks(node):
+                pending.extend(block)
         else:
             simple.append((node.lineno, node.col_offset, node.end_lineno or node.lineno, type(node).__name__))
     simple.sort()
@@ -228,6 +234,17 @@ def _statement_lines(
         else:
             groups.append((first, last, [name]))
     return tuple((tuple(names), walked.any_in(first, last)) for first, last, names in groups)
+
+
+def _blocks(node: ast.stmt) -> Iterator[list[ast.stmt]]:
+    """The blocks of statements a compound statement holds: its body, ``else`` and ``finally``
+    blocks, and the bodies of its handlers and cases."""
+    for name in ("body", "orelse", "finalbody"):
+        block = getattr(node, name, None)
+        if block:
+            yield block
+    for clause in (*getattr(node, "handlers", ()), *getattr(node, "cases", ())):
+        yield clause.body
 
 
 def _start(node: ast.Import | ast.ImportFrom, lines: list[str]) -> tuple[int, int, bool]:
@@ -283,33 +300,27 @@ def _first_line(node: ast.stmt) -> int:
     return decorators[0].lineno if decorators else node.lineno  # decorators come first, in order
 
 
-class _MarkedLines:
-    """Which lines of a text hold one of ``texts`` (or are among ``also``), found in one pass
-    over the whole text: then whether lines ``first`` to ``last`` hold one is two lookups
-    (no marker spans lines: none holds a line break)."""
-
-    def __init__(self, text: str, starts: list[int], texts: Sequence[str], also: Sequence[int] = ()) -> None:
-        marked = [0] * len(starts)  # marked[n]: line n holds one (lines count from 1)
-        for marker in texts:
-            at = text.find(marker)
-            while at >= 0:
-                line = bisect_right(starts, at)
-                marked[line] = 1
-                at = text.find(marker, starts[line]) if line < len(starts) - 1 else -1
-        for line in also:
+def _lines_holding(text: str, starts: list[int], markers: Sequence[str]) -> list[int]:
+    """``marked[n]`` is 1 when line ``n`` (from 1) holds one of ``markers``, found in one pass
+    over the whole text per marker (no marker spans lines: none holds a line break)."""
+    marked = [0] * len(starts)
+    for marker in markers:
+        at = text.find(marker)
+        while at >= 0:
+            line = bisect_right(starts, at)
             marked[line] = 1
+            at = text.find(marker, starts[line]) if line < len(starts) - 1 else -1
+    return marked
+
+
+class _MarkedLines:
+    """Whether lines ``first`` to ``last`` hold a mark (`_lines_holding`): two lookups."""
+
+    def __init__(self, marked: Sequence[int]) -> None:
         self._upto = list(accumulate(marked))  # _upto[n]: lines 1..n that hold one
 
     def any_in(self, first: int, last: int) -> bool:
         return self._upto[last] > self._upto[first - 1]
-
-
-class _Markers(_MarkedLines):
-    """What makes a statement worth keeping: text it holds (``import``, ``open(``...), or being
-    one of the statements starting at ``bound_at`` (those binding a name that may hold a path)."""
-
-    def __init__(self, texts: tuple[str, ...], bound_at: Sequence[int], text: str, starts: list[int]) -> None:
-        super().__init__(text, starts, texts, bound_at)
 
 
 # A line whose indentation holds a form feed before code (not a blank or a comment line).
@@ -339,10 +350,8 @@ def _path_names(body: Sequence[ast.stmt]) -> tuple[tuple[str, ...], tuple[int, .
                     values.setdefault(target.id, []).append(node.value)
         elif isinstance(node, _COMPOUND):
             inner = top and not isinstance(node, _SCOPES)
-            for field in ("body", "orelse", "finalbody"):
-                pending.extend((child, inner) for child in getattr(node, field, None) or ())
-            for clause in (*getattr(node, "handlers", ()), *getattr(node, "cases", ())):
-                pending.extend((child, inner) for child in clause.body)
+            for block in _blocks(node):
+                pending.extend((child, inner) for child in block)
     chosen: set[str] = set()
     grew = True
     while grew:  # ``ROOT = Path(__file__).parent`` then ``CFG = ROOT / "cfg"``
@@ -387,7 +396,7 @@ def _may_be_path(expr: ast.expr, names: set[str]) -> bool:
 def _select(
     body: Sequence[ast.stmt],
     lines: list[str],
-    markers: _Markers,
+    markers: _MarkedLines,
     kept: list[tuple[int, int, str | None]],
     whole: list[ast.stmt],
 ) -> None:
@@ -431,7 +440,7 @@ _BLOCKS: Final = tuple(
 
 
 def _select_blocks(
-    node: ast.stmt, lines: list[str], markers: _Markers, kept: list[tuple[int, int, str | None]], whole: list[ast.stmt]
+    node: ast.stmt, lines: list[str], markers: _MarkedLines, kept: list[tuple[int, int, str | None]], whole: list[ast.stmt]
 ) -> bool:
     """Keep the clause headers of ``node`` and what its blocks hold that `_select` keeps;
     False (nothing appended) when a block does not start a line of its own (``else: x = 1``)."""
