@@ -20,10 +20,10 @@ unpickled when first used: a warm run reads neither.
 
 Entries of both are written atomically (a transaction; a temp file + rename) and verified on
 read: a damaged entry is a miss, never an error, so concurrent runs and interrupted writes
-are safe. A cache
-that cannot be written (a read-only or full disk, no permission) is given up for writing at
-the first failure, which ``write_error`` keeps (``<directory> (<reason>)``) for the one-line
-warning the command prints; the analysis goes on without it, as pip does with its cache.
+are safe. A cache that cannot be written (a read-only or full disk, no permission) is given
+up for writing at the first failure, which ``write_error`` keeps (``<directory> (<reason>)``)
+for the one-line warning the command prints; the analysis goes on without it, as pip does
+with its cache.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ __all__ = [
     "stat_of",
 ]
 
-_FORMAT = 5  # 5: pickled facts in the database; 2: ImportSite.prefix; 3: ImportSite.branch, alternative_group, fallback; 4: SourceFacts.fact_digest
+_FORMAT = 5  # 5: pickled facts in the database; 4: SourceFacts.fact_digest; 3: ImportSite.branch, alternative_group, fallback; 2: ImportSite.prefix
 
 
 def _write_error(root: Path, exc: OSError) -> str:
@@ -95,7 +95,7 @@ def _facts_of_entry(entry: object, key: str) -> SourceFacts | None:
     prefix = key.encode() + b"\n"
     if not isinstance(entry, bytes) or not entry.startswith(prefix):
         return None
-    return _facts_or_none(entry[len(prefix) :])
+    return load_facts(entry[len(prefix) :])
 
 
 def _remove_json_entries(root: Path) -> None:
@@ -363,7 +363,7 @@ class AnalysisEntry:
     def facts_of(self, key: FileKey) -> SourceFacts | None:
         """The recorded facts of ``key``; None when there are none or they cannot be read."""
         stored = self._files.get(key)
-        return None if stored is None else _facts_or_none(stored[2])
+        return None if stored is None else load_facts(stored[2])
 
     def _trusted(self, recorded: Stat | None, now: Stat | None) -> bool:
         return recorded == now and (now is None or now[1] < self.racy_after)
@@ -428,7 +428,7 @@ class AnalysisEntry:
         """The recorded facts of ``path`` when its stat vouches for its bytes."""
         stored = self._files.get((path, module, is_package))
         if stored is not None and stat is not None and self._trusted(stored[0], stat):
-            facts = _facts_or_none(stored[2])
+            facts = load_facts(stored[2])
             if facts is not None:
                 return FileRecord(stored[0], stored[1], facts, stored[2])
         return None
@@ -640,13 +640,8 @@ def dump_facts(facts: SourceFacts) -> bytes:
 
 
 def load_facts(blob: bytes) -> SourceFacts | None:
-    """What `dump_facts` made; None when ``blob`` is damaged."""
-    return _facts_or_none(blob)
-
-
-def _facts_or_none(blob: bytes) -> SourceFacts | None:
-    """Recorded facts, or None when the pickle is damaged or of another layout (a miss: the
-    file is read again)."""
+    """What `dump_facts` made; None when ``blob`` is damaged or of another layout (a miss:
+    the file is read again)."""
     try:
         facts = _loads(blob)
     except Exception:  # noqa: BLE001 - any damage is a miss, never an error
