@@ -118,7 +118,7 @@ class FactsVisitor(cst.CSTVisitor):
         puts every node after the ones that hold it.
         """
         plan = _PLANS.get(type(node)) or _plan(type(node))
-        if self._markers is None and not isinstance(node, _STATEMENT_NODES):
+        if self._markers is None and not plan.statement:
             enter = False
         else:
             enter = plan.visit is None or plan.visit(self, node) is not False
@@ -127,12 +127,16 @@ class FactsVisitor(cst.CSTVisitor):
                 value = getattr(node, field)
                 if before is not None:
                     before(self, node)
-                if isinstance(value, cst.CSTNode):
+                # Types, not isinstance: every libcst class is an ABC, whose isinstance is slow.
+                kind = type(value)
+                if kind in _PLANS:
                     self.walk(value)
-                elif isinstance(value, (tuple, list)):
+                elif kind is tuple or kind is list:
                     for item in value:
-                        if isinstance(item, cst.CSTNode):
+                        if type(item) in _PLANS or _is_node(item):
                             self.walk(item)
+                elif kind not in _NOT_NODES and _is_node(value):
+                    self.walk(value)
                 if after is not None:
                     after(self, node)
         if plan.leave is not None:
@@ -310,6 +314,7 @@ class _Plan(NamedTuple):
     visit: _Hook | None
     leave: _Hook | None
     fields: tuple[tuple[str, _Hook | None, _Hook | None], ...]  # name, visit_<Type>_<name>, leave_<Type>_<name>
+    statement: bool  # one of `_STATEMENT_NODES`: entered even when expressions are not
 
 
 _PLANS: dict[type[cst.CSTNode], _Plan] = {}
@@ -322,6 +327,24 @@ def _plan(kind: type[cst.CSTNode]) -> _Plan:
         for f in dataclasses.fields(kind)
         if f.name not in _SKIPPED_FIELDS and not f.name.startswith("whitespace")
     )
-    plan = _Plan(getattr(FactsVisitor, f"visit_{name}", None), getattr(FactsVisitor, f"leave_{name}", None), fields)
+    plan = _Plan(
+        getattr(FactsVisitor, f"visit_{name}", None),
+        getattr(FactsVisitor, f"leave_{name}", None),
+        fields,
+        issubclass(kind, _STATEMENT_NODES),
+    )
     _PLANS[kind] = plan
     return plan
+
+
+_NOT_NODES: set[type] = {str, type(None)}  # the types of field values that are not nodes, as met
+
+
+def _is_node(value: object) -> bool:
+    """Whether ``value``, of a type `FactsVisitor.walk` has not met yet, is a node; its type
+    is then looked up in `_PLANS` (a node's) or `_NOT_NODES` from then on."""
+    if isinstance(value, cst.CSTNode):
+        _plan(type(value))
+        return True
+    _NOT_NODES.add(type(value))
+    return False

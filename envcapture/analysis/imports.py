@@ -137,12 +137,12 @@ def extract_source_facts(source: bytes | str, *, module: str, is_package: bool, 
     tree: cst.Module | None = None
     if fragment is not None:
         try:
-            tree = cst.parse_module(fragment.text)
+            tree = parse_module(fragment.text)
         except Exception:  # noqa: BLE001 - libcst rejects what CPython accepts (newer syntax): parse it all
             fragment = None
     if tree is None:
         try:
-            tree = cst.parse_module(text)
+            tree = parse_module(text)
         except cst.ParserSyntaxError as exc:
             line, message = syntax_error(text, exc, path)
             return _failed(path, line, "parse-error", message)
@@ -158,6 +158,35 @@ def extract_source_facts(source: bytes | str, *, module: str, is_package: bool, 
         message = f"import extraction failed: {type(exc).__name__}: {first_line}"
         return _failed(path, None, "internal-error", message)
     return facts if fragment is None else replace(facts, fact_digest=fragment.digest)
+
+
+# libcst checks every node it builds (`CSTNode.__post_init__` calls `_validate`): the checks
+# guard trees built by hand, and its own parser's output passes them by construction (a
+# comment there says as much). They are a fifth of a parse: skipped while this parses, as
+# long as ``__post_init__`` is still that one call (another libcst keeps its own).
+_POST_INIT: Final = cst.CSTNode.__post_init__
+_VALIDATION_ONLY: Final = _POST_INIT.__code__.co_names == ("_validate",)
+
+
+def _not_validated(node: cst.CSTNode) -> None:
+    pass
+
+
+def parse_module(text: str) -> cst.Module:
+    """`libcst.parse_module`, without re-checking the nodes its parser built (see above).
+
+    The class attribute is swapped for the parse, and the swap is not per thread: a node
+    another thread of the process builds meanwhile is not checked either. envcapture's own
+    threads build none (the workers run one thread; the analysing process's others only
+    display progress); a caller of the API that builds nodes in threads loses nothing but
+    those checks, and a concurrent parse at worst keeps them on."""
+    if not _VALIDATION_ONLY:
+        return cst.parse_module(text)
+    cst.CSTNode.__post_init__ = _not_validated  # type: ignore[method-assign,assignment]
+    try:
+        return cst.parse_module(text)
+    finally:
+        cst.CSTNode.__post_init__ = _POST_INIT  # type: ignore[method-assign]
 
 
 def _failed(path: str | None, line: int | None, code: str, message: str) -> SourceFacts:
@@ -192,11 +221,14 @@ class _Extraction:
         for pending in visitor.imports:
             self._register_aliases(pending.node)
 
+        # Where the import statements start, when CPython's parse says: their sites are made
+        # in place (the others are placed once libcst's positions are known).
+        where = self._import_starts([p.node for p in visitor.imports])
         found: list[tuple[cst.CSTNode, ImportSite]] = []
         roles: list[tuple[cst.CSTNode, bool] | None] = []  # per found site: alternative_role
         for pending in visitor.imports:
             role = self.guards.alternative_role(pending.frame)
-            for static in self._static_sites(pending):
+            for static in self._static_sites(pending, where.get(id(pending.node), (0, -1))):
                 found.append((pending.node, static))
                 roles.append(role)
         for pending in visitor.calls:
@@ -218,7 +250,6 @@ class _Extraction:
 
         nodes = [n for n, _ in found] + [n for n, _ in additions] + [n for n, _, _ in self.notes] + list(groups)
         nodes += [n for n, _ in refs]
-        where = self._import_starts([p.node for p in visitor.imports])
         rest = [n for n in nodes if id(n) not in where]
         if rest:
             placed_rest = starts(self.tree, rest)
@@ -229,7 +260,9 @@ class _Extraction:
         grouped = {id(t) for t in groups}
         placed = []
         for (node, site), role in zip(found, roles, strict=True):
-            site = replace(site, line=where[id(node)][0], column=where[id(node)][1] + 1)
+            line, column = where[id(node)]
+            if (site.line, site.column) != (line, column + 1):
+                site = replace(site, line=line, column=column + 1)
             if role is not None and id(role[0]) in grouped:
                 site = replace(site, alternative_group=where[id(role[0])][0], fallback=role[1])
             placed.append(site)
@@ -342,7 +375,8 @@ class _Extraction:
         return written
 
     # import statements
-    def _static_sites(self, pending: Pending) -> Iterator[ImportSite]:
+    def _static_sites(self, pending: Pending, start: tuple[int, int]) -> Iterator[ImportSite]:
+        """The sites of an import statement starting at ``start`` (line, 0-based column)."""
         stmt, effect, scope = pending.node, self.guards.effect(pending.frame), pending.frame.scope
         modules: list[tuple[str, tuple[str, ...], int]]
         if isinstance(stmt, IMPORTS):
@@ -354,8 +388,8 @@ class _Extraction:
             modules = [(self._relative(stmt, name, level) if level else name, names, level)]
         for module, names, level in modules:
             yield ImportSite(
-                line=0,
-                column=0,
+                line=start[0],
+                column=start[1] + 1,
                 module=ModuleName(module),
                 names=names,
                 level=level,

@@ -17,6 +17,7 @@ from envcapture.analysis.imports import (
     evaluate_condition,
     extract_source_facts,
     import_is_active,
+    parse_module,
 )
 from envcapture.analysis.model import Condition, DynamicKind, ImportSite, PathAddition, Scope, SourceFacts
 from envcapture.errors import InputError
@@ -1119,3 +1120,30 @@ def test_never_raises_on_bytes(source: bytes) -> None:
     result = extract_source_facts(source, module="pkg", is_package=True)
     assert isinstance(result, SourceFacts)
     assert_no_internal_error(result)
+
+
+def test_parse_module_gives_libcsts_tree_and_leaves_validation_on() -> None:
+    """The extractor's parse skips libcst's re-check of its own parser's nodes: the tree is
+    the one `libcst.parse_module` gives, and a node built by hand is still checked after."""
+    source = textwrap.dedent(
+        """\
+        import os, sys as system  # comment
+        from .a import (b, c as d)
+        if TYPE_CHECKING:
+            from x import *
+        try:
+            import numpy
+        except ImportError:
+            numpy = None
+        def f(x: int = 1, *a, **k) -> str:
+            return importlib.import_module(f"p.{x}")
+        """
+    )
+    assert parse_module(source).deep_equals(cst.parse_module(source))
+    assert parse_module(source).code == source
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("not a name")
+    with pytest.raises(cst.ParserSyntaxError):
+        parse_module("import (\n")
+    with pytest.raises(cst.CSTValidationError):  # still on after a failed parse
+        cst.Name("1x")
