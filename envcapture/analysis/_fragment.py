@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
 import re
 import warnings
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Final
+from typing import Any, Final
 
 from envcapture.analysis._readers import reader_markers
 from envcapture.analysis._source import decode_source
@@ -64,25 +65,6 @@ NO_FACTS: Final = "no-facts"
 # (str.splitlines would also split at \f, \v, \x1c-\x1e, \x85, \u2028 and \u2029).
 _LINE: Final = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _SCOPES: Final = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
-# Statements that hold blocks of statements (libcst's BaseCompoundStatement).
-_COMPOUND: Final = tuple(
-    getattr(ast, name)
-    for name in (
-        "FunctionDef",
-        "AsyncFunctionDef",
-        "ClassDef",
-        "If",
-        "For",
-        "AsyncFor",
-        "While",
-        "With",
-        "AsyncWith",
-        "Try",
-        "TryStar",
-        "Match",
-    )
-    if hasattr(ast, name)
-)
 
 
 def walk_markers(text: str, extra: tuple[str, ...] = ()) -> set[str] | None:
@@ -157,27 +139,34 @@ def fact_fragment(text: str) -> Fragment | None:
         return None
     if "\f" in text and _FORM_FEED_INDENT.search(text):
         return None  # libcst's columns in a block follow its first line's form feed: cut, they would move
-    walk = walk_markers(text, DATA_MARKERS)
+    lines = _source_lines(text)
+    starts = list(accumulate(map(len, lines), initial=0))  # starts[n]: characters before line n + 1
+    statements = _Statements(starts)
+    statements.visit(module.body, top=True)
+    found = _find_markers(text)
+    aliased = set(_alias_markers(text))
+    walk = aliased | _WALKED if aliased or any(marker in _WALKED for marker, _ in found) else None
+    texts = (*ANY_FACT_MARKERS, *sorted(walk or ()))
     # A module-level name may hold a path a kept statement reads (``DATA = "data/x.csv"``,
     # then ``pd.read_csv(DATA)``), and `datafiles` follows it only when nothing else binds it:
     # when statements are walked, every statement assigning such a name stays.
-    names, bound_at = _path_names(module.body) if walk is not None else ((), ())
-    lines = _LINE.findall(text)
-    starts = list(accumulate(map(len, lines), initial=0))  # starts[n]: characters before line n + 1
-    texts = (*ANY_FACT_MARKERS, *sorted(walk or ()))
-    # The lines holding a walk marker, then the lines worth keeping: those and the lines
-    # holding another fact marker or starting a binding of a path name (one scan per marker).
-    walk_lines = _lines_holding(text, starts, sorted(walk)) if walk is not None else None
-    keep_lines = _lines_holding(text, starts, [m for m in ANY_FACT_MARKERS if walk is None or m not in walk])
-    if walk_lines is not None:
-        keep_lines = [a | b for a, b in zip(keep_lines, walk_lines, strict=True)]
-    for line in bound_at:
-        keep_lines[line] = 1
-    markers = _MarkedLines(keep_lines)
+    names = _path_names(statements.module_values) if walk is not None else set()
+    # Only a def or class whose text holds "import" or such a name can hold an import or a
+    # binding of one, unless a name there is spelled otherwise (CPython normalizes non-ASCII
+    # names: NFKC): the others are not visited.
+    statements.visit_scopes(text, ("import", *names) if not names or text.isascii() else None)
+    if walk is None:
+        walk_lines = None
+        keep_lines = _lines_holding(text, starts, found)
+    else:
+        found += [(marker, text.find(marker)) for marker in aliased - _ALL_MARKERS_SET]
+        walk_lines = _lines_holding(text, starts, [(marker, at) for marker, at in found if marker in walk])
+        keep_lines = walk_lines | _lines_holding(text, starts, [(marker, at) for marker, at in found if marker not in walk])
+        keep_lines.update(_bindings(statements.assignments, names))
     kept: list[tuple[int, int, str | None]] = []
     whole: list[ast.stmt] = []
-    _select(module.body, lines, markers, kept, whole)
-    signature = chr(0).join((*texts, *names))
+    _select(module.body, lines, _MarkedLines(keep_lines, len(starts)), kept, whole)
+    signature = chr(0).join((*texts, *sorted(names)))
     digest = hashlib.sha256(f"envcapture-fragment/{EXTRACTOR_VERSION}\0{signature}".encode())
     chunks: list[str] = []
     runs: list[tuple[int, int]] = []
@@ -198,17 +187,49 @@ def fact_fragment(text: str) -> Fragment | None:
         digest.update(f"\0{first}\0".encode() + chunk.encode("utf-8", "surrogatepass"))
         chunks.append(chunk)
         at += last - first + 1
-    longest, imports = _scan_statements(module.body, lines, starts)
-    walked = _MarkedLines(walk_lines) if walk_lines is not None else None
+    walked = _MarkedLines(walk_lines, len(starts)) if walk_lines is not None else None
     return Fragment(
         text="".join(chunks),
         runs=tuple(runs),
         digest=digest.hexdigest(),
-        shallow=longest < MAX_CHAIN,
+        shallow=statements.longest < MAX_CHAIN,  # see _Statements.visit_scopes
         walk=walk,
-        import_starts=tuple(_start(node, lines) for node in sorted(imports, key=lambda n: (n.lineno, n.col_offset))),
+        import_starts=tuple(_start(node, lines) for node in sorted(statements.imports, key=_position)),
         statement_lines=_statement_lines(whole, placeholders, walked) if walked is not None else (),
     )
+
+
+_WALKED: Final = frozenset((*_CALL_MARKERS, *DATA_MARKERS))
+# Every marker whose lines may be looked for, each once (some are both kinds), in groups that
+# share their first four characters (``read_``: the thirteen pandas readers), each group under
+# the prefix its markers share: most texts lack it, which one search then tells.
+_ALL_MARKERS: Final = tuple(dict.fromkeys((*ANY_FACT_MARKERS, *_CALL_MARKERS, *DATA_MARKERS)))
+_ALL_MARKERS_SET: Final = frozenset(_ALL_MARKERS)
+_MARKER_GROUPS: Final = tuple(
+    (os.path.commonprefix(group), group)  # noqa: RUF071  # of text, not of paths
+    for group in {marker[:4]: tuple(m for m in _ALL_MARKERS if m[:4] == marker[:4]) for marker in _ALL_MARKERS}.values()
+)
+
+
+def _find_markers(text: str) -> list[tuple[str, int]]:
+    """(marker, where it first occurs in ``text``) of each of `_ALL_MARKERS` that ``text`` holds."""
+    found: list[tuple[str, int]] = []
+    for prefix, group in _MARKER_GROUPS:
+        after = text.find(prefix)
+        if after >= 0:  # no marker of the group occurs before its prefix does
+            found += [(marker, at) for marker in group if (at := text.find(marker, after)) >= 0]
+    return found
+
+
+# Characters str.splitlines ends a line at besides \n (CPython's tokenizer does not).
+_OTHER_LINE_BREAKS: Final = "\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def _source_lines(text: str) -> list[str]:
+    """The lines of ``text``, with their line breaks, as CPython's tokenizer counts them."""
+    if any(character in text for character in _OTHER_LINE_BREAKS):
+        return _LINE.findall(text)
+    return text.splitlines(keepends=True)  # the same lines when only \n ends one, in C
 
 
 def _statement_lines(
@@ -220,7 +241,7 @@ def _statement_lines(
     pending = list(kept)
     while pending:
         node = pending.pop()
-        if isinstance(node, _COMPOUND):
+        if type(node) in _BLOCK_FIELDS:
             for block in _blocks(node):
                 pending.extend(block)
         else:
@@ -230,24 +251,54 @@ def _statement_lines(
     for first, _, last, name in simple:
         if groups and first <= groups[-1][1]:
             groups[-1][2].append(name)
-            groups[-1] = (groups[-1][0], max(groups[-1][1], last), groups[-1][2])
+            if last > groups[-1][1]:
+                groups[-1] = (groups[-1][0], last, groups[-1][2])
         else:
             groups.append((first, last, [name]))
     return tuple((tuple(names), walked.any_in(first, last)) for first, last, names in groups)
 
 
-def _blocks(node: ast.stmt) -> Iterator[list[ast.stmt]]:
+# Statements that hold blocks of statements (libcst's BaseCompoundStatement), with the names
+# of their fields that are blocks; a ``try``'s handlers and a ``match``'s cases hold one each.
+_BLOCK_FIELDS: Final[dict[type[ast.stmt], tuple[str, ...]]] = {
+    getattr(ast, name): fields
+    for name, fields in (
+        ("FunctionDef", ("body",)),
+        ("AsyncFunctionDef", ("body",)),
+        ("ClassDef", ("body",)),
+        ("If", ("body", "orelse")),
+        ("For", ("body", "orelse")),
+        ("AsyncFor", ("body", "orelse")),
+        ("While", ("body", "orelse")),
+        ("With", ("body",)),
+        ("AsyncWith", ("body",)),
+        ("Try", ("body", "orelse", "finalbody")),
+        ("TryStar", ("body", "orelse", "finalbody")),
+        ("Match", ()),
+    )
+    if hasattr(ast, name)  # TryStar: 3.11+
+}
+_SCOPE_TYPES: Final = frozenset(_SCOPES)
+_TRY_TYPES: Final = frozenset(getattr(ast, name) for name in ("Try", "TryStar") if hasattr(ast, name))
+_MATCH: Final = getattr(ast, "Match", None)  # 3.10+
+_IMPORT_TYPES: Final = frozenset((ast.Import, ast.ImportFrom))
+_ASSIGNMENT_TYPES: Final = frozenset((ast.Assign, ast.AnnAssign, ast.AugAssign))
+
+
+def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
     """The blocks of statements a compound statement holds: its body, ``else`` and ``finally``
     blocks, and the bodies of its handlers and cases."""
-    for name in ("body", "orelse", "finalbody"):
-        block = getattr(node, name, None)
-        if block:
-            yield block
+    blocks: list[list[ast.stmt]] = [block for block in (getattr(node, name) for name in _BLOCK_FIELDS[type(node)]) if block]
     for clause in (*getattr(node, "handlers", ()), *getattr(node, "cases", ())):
-        yield clause.body
+        blocks.append(clause.body)
+    return blocks
 
 
-def _start(node: ast.Import | ast.ImportFrom, lines: list[str]) -> tuple[int, int, bool]:
+def _position(node: ast.stmt) -> tuple[int, int]:
+    return node.lineno, node.col_offset
+
+
+def _start(node: ast.stmt, lines: list[str]) -> tuple[int, int, bool]:
     line = lines[node.lineno - 1]
     column = node.col_offset  # in UTF-8 bytes; libcst counts characters
     if not line.isascii():
@@ -257,11 +308,9 @@ def _start(node: ast.Import | ast.ImportFrom, lines: list[str]) -> tuple[int, in
     return node.lineno, column, isinstance(node, ast.ImportFrom)
 
 
-def _scan_statements(
-    body: Sequence[ast.stmt], lines: list[str], ends: list[int]
-) -> tuple[int, list[ast.Import | ast.ImportFrom]]:
-    """An upper bound of the characters of any logical line of the statements of ``body``,
-    and their import statements (in no particular order).
+class _Statements:
+    """The statements of a module `fact_fragment` reads besides those it keeps: each visited
+    once (`visit`, `visit_scopes`), what the kept ones do not show is collected.
 
     `nesting_problem` counts at most one step per token and starts again at 0 at each newline
     outside brackets, so its depth never exceeds the length of a logical line. Each logical
@@ -270,54 +319,102 @@ def _scan_statements(
     ``else:``, ``try:`` and ``finally:`` are a token or two. CPython, which accepted the file,
     already refuses more nested brackets and blocks than the scan does.
     """
-    longest = 0  # ends[n]: characters up to the end of line n
-    imports: list[ast.Import | ast.ImportFrom] = []
-    pending: list[list[ast.stmt]] = [list(body)]
-    while pending:
-        for node in pending.pop():
-            block: list[ast.stmt] | None = getattr(node, "body", None)
-            if block is None and not isinstance(node, ast.Match):  # a simple statement
-                longest = max(longest, ends[node.end_lineno or node.lineno] - ends[_first_line(node) - 1])
-                if isinstance(node, (ast.Import, ast.ImportFrom)):
-                    imports.append(node)
-                continue
-            if isinstance(node, ast.Match) and node.cases:  # ``match <subject>:`` is a header too
-                longest = max(longest, ends[node.cases[0].pattern.lineno] - ends[node.lineno - 1])
-            headers = [(_first_line(node), block)] if block else []
-            headers += [(h.lineno, h.body) for h in getattr(node, "handlers", ())]
-            headers += [(c.pattern.lineno, c.body) for c in getattr(node, "cases", ())]
-            for first, under in headers:
-                longest = max(longest, ends[_first_line(under[0])] - ends[first - 1])
-                pending.append(under)
-            for other in (getattr(node, "orelse", None), getattr(node, "finalbody", None)):
-                if other:
-                    pending.append(other)
-    return longest, imports
+
+    def __init__(self, ends: list[int]) -> None:
+        self.ends = ends  # ends[n]: characters up to the end of line n
+        self.longest = 0  # an upper bound of the characters of any logical line visited
+        self.imports: list[ast.stmt] = []  # the import statements, in no particular order
+        self.assignments: list[ast.stmt] = []  # every assignment, annotation or augmented assignment
+        self.module_values: list[tuple[str, ast.expr]] = []  # (name, value) assigned at module level
+        self.scopes: list[ast.stmt] = []  # the defs and classes met, waiting for `visit_scopes`
+
+    def visit(self, body: Sequence[ast.stmt], top: bool) -> None:
+        """Visit the statements of ``body`` (at module level when ``top``: outside any def or
+        class) and those their blocks hold, but for the defs and classes, put aside."""
+        ends, longest = self.ends, self.longest
+        # The dispatch is on type(node), which mypy does not narrow: the nodes are typed Any.
+        pending: list[tuple[Sequence[Any], bool]] = [(body, top)]  # (block, at module level)
+        while pending:
+            block, top = pending.pop()
+            for node in block:
+                kind = type(node)
+                fields = _BLOCK_FIELDS.get(kind)
+                if fields is None:  # a simple statement
+                    length = ends[node.end_lineno] - ends[node.lineno - 1]
+                    if length > longest:
+                        longest = length
+                    if kind in _IMPORT_TYPES:
+                        self.imports.append(node)
+                    elif kind in _ASSIGNMENT_TYPES:
+                        self.assignments.append(node)
+                        if top and kind is not ast.AugAssign and node.value is not None:
+                            targets = node.targets if kind is ast.Assign else (node.target,)
+                            self.module_values += [(target.id, node.value) for target in targets if type(target) is ast.Name]
+                elif kind in _SCOPE_TYPES:
+                    self.scopes.append(node)
+                elif kind is _MATCH:  # ``match <subject>:`` is a header too, and each ``case <pattern>:``
+                    if node.cases:
+                        longest = max(longest, ends[node.cases[0].pattern.lineno] - ends[node.lineno - 1])
+                    for case in node.cases:
+                        longest = max(longest, ends[_first_line(case.body[0])] - ends[case.pattern.lineno - 1])
+                        pending.append((case.body, top))
+                else:
+                    longest = max(longest, ends[_first_line(node.body[0])] - ends[node.lineno - 1])
+                    pending.append((node.body, top))
+                    if kind in _TRY_TYPES:
+                        for handler in node.handlers:
+                            longest = max(longest, ends[_first_line(handler.body[0])] - ends[handler.lineno - 1])
+                            pending.append((handler.body, top))
+                    for name in fields[1:]:  # ``else`` and ``finally``
+                        other = getattr(node, name)
+                        if other:
+                            pending.append((other, top))
+        self.longest = longest
+
+    def visit_scopes(self, text: str, words: Sequence[str] | None) -> None:
+        """Visit the defs and classes put aside (and those they hold) whose text holds one of
+        ``words`` (all of them when None) or spans `MAX_CHAIN` characters: none of the others
+        holds a logical line that long, so `longest` still tells whether any does."""
+        ends = self.ends
+        while self.scopes:
+            scope: Any = self.scopes.pop()
+            first = _first_line(scope)
+            start, end = ends[first - 1], ends[scope.end_lineno]
+            if words is None or end - start >= MAX_CHAIN or any(text.find(word, start, end) >= 0 for word in words):
+                self.longest = max(self.longest, ends[_first_line(scope.body[0])] - start)
+                self.visit(scope.body, top=False)
 
 
 def _first_line(node: ast.stmt) -> int:
-    decorators: list[ast.expr] | None = getattr(node, "decorator_list", None)
-    return decorators[0].lineno if decorators else node.lineno  # decorators come first, in order
+    if type(node) in _SCOPE_TYPES:
+        decorators: list[ast.expr] = node.decorator_list  # type: ignore[attr-defined]  # every scope has one
+        if decorators:
+            return decorators[0].lineno  # decorators come first, in order
+    return node.lineno
 
 
-def _lines_holding(text: str, starts: list[int], markers: Sequence[str]) -> list[int]:
-    """``marked[n]`` is 1 when line ``n`` (from 1) holds one of ``markers``, found in one pass
-    over the whole text per marker (no marker spans lines: none holds a line break)."""
-    marked = [0] * len(starts)
-    for marker in markers:
-        at = text.find(marker)
+def _lines_holding(text: str, starts: list[int], found: Sequence[tuple[str, int]]) -> set[int]:
+    """The lines (from 1) that hold one of the markers of ``found`` ((marker, where it first
+    occurs in ``text``)): one pass over the text per marker (no marker spans lines: none holds
+    a line break)."""
+    marked: set[int] = set()
+    last = len(starts) - 1
+    for marker, at in found:
         while at >= 0:
             line = bisect_right(starts, at)
-            marked[line] = 1
-            at = text.find(marker, starts[line]) if line < len(starts) - 1 else -1
+            marked.add(line)
+            at = text.find(marker, starts[line]) if line < last else -1
     return marked
 
 
 class _MarkedLines:
     """Whether lines ``first`` to ``last`` hold a mark (`_lines_holding`): two lookups."""
 
-    def __init__(self, marked: Sequence[int]) -> None:
-        self._upto = list(accumulate(marked))  # _upto[n]: lines 1..n that hold one
+    def __init__(self, marked: set[int], count: int) -> None:
+        flags = [0] * count
+        for line in marked:
+            flags[line] = 1
+        self._upto = list(accumulate(flags))  # _upto[n]: lines 1..n that hold one
 
     def any_in(self, first: int, last: int) -> bool:
         return self._upto[last] > self._upto[first - 1]
@@ -327,40 +424,44 @@ class _MarkedLines:
 _FORM_FEED_INDENT: Final = re.compile(r"(?:^|[\r\n])[ \t]*\f[ \t\f]*[^ \t\f\r\n#]")
 
 
-def _path_names(body: Sequence[ast.stmt]) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """The names assigned at module level (outside any def or class) a value that may be a
-    path: one holding a string, ``__file__`` or another such name; and the first lines of
-    every assignment, annotation or augmented assignment to one of them, anywhere (the
-    bindings `FactsVisitor` counts: a name bound again is not followed, so each must stay).
+def _path_names(module_values: Sequence[tuple[str, ast.expr]]) -> set[str]:
+    """The names assigned at module level (`_Statements.module_values`) a value that may be a
+    path: one holding a string, ``__file__`` or another such name."""
+    chosen: set[str] = set()
+    depends: list[tuple[str, set[str]]] = []  # (name, the names its value may be a path through)
+    for name, value in module_values:
+        if name not in chosen:
+            always, through = _path_shape(value)
+            if always:
+                chosen.add(name)
+            elif through:
+                depends.append((name, through))
+    grew = bool(chosen)
+    while grew:  # ``ROOT = Path(__file__).parent`` then ``CFG = ROOT / "cfg"``
+        grew = False
+        for name, through in depends:
+            if name not in chosen and not through.isdisjoint(chosen):
+                chosen.add(name)
+                grew = True
+    return chosen
+
+
+def _bindings(assignments: Sequence[ast.stmt], names: set[str]) -> list[int]:
+    """The first lines of the assignments, annotations and augmented assignments to one of
+    ``names`` (the bindings `FactsVisitor` counts: a name bound again is not followed, so each
+    must stay).
 
     The statements are read from CPython's parse, not the text: a target may be split from
     its ``=`` over lines (``(a,\n DATA) = f()``, a backslash) or have no ``=`` (``DATA: str``).
     """
-    values: dict[str, list[ast.expr]] = {}
-    bound: dict[str, list[int]] = {}
-    pending: list[tuple[ast.stmt, bool]] = [(node, True) for node in body]  # (statement, at module level)
-    while pending:
-        node, top = pending.pop()
-        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                for name in _target_names(target):
-                    bound.setdefault(name, []).append(node.lineno)
-                if top and node.value is not None and isinstance(target, ast.Name) and not isinstance(node, ast.AugAssign):
-                    values.setdefault(target.id, []).append(node.value)
-        elif isinstance(node, _COMPOUND):
-            inner = top and not isinstance(node, _SCOPES)
-            for block in _blocks(node):
-                pending.extend((child, inner) for child in block)
-    chosen: set[str] = set()
-    grew = True
-    while grew:  # ``ROOT = Path(__file__).parent`` then ``CFG = ROOT / "cfg"``
-        grew = False
-        for name, exprs in values.items():
-            if name not in chosen and any(_may_be_path(e, chosen) for e in exprs):
-                chosen.add(name)
-                grew = True
-    return tuple(sorted(chosen)), tuple(line for name in chosen for line in bound.get(name, ()))
+    if not names:
+        return []
+    found: list[int] = []
+    for node in assignments:
+        targets = node.targets if isinstance(node, ast.Assign) else (node.target,)  # type: ignore[attr-defined]
+        if any(name in names for target in targets for name in _target_names(target)):
+            found.append(node.lineno)
+    return found
 
 
 def _target_names(target: ast.expr) -> Iterator[str]:
@@ -380,17 +481,22 @@ def _target_names(target: ast.expr) -> Iterator[str]:
 _PATH_SHAPES: Final = (ast.Constant, ast.JoinedStr, ast.Call, ast.BinOp, ast.Attribute, ast.Subscript, ast.Name)
 
 
-def _may_be_path(expr: ast.expr, names: set[str]) -> bool:
+def _path_shape(expr: ast.expr) -> tuple[bool, set[str]]:
+    """Whether ``expr`` may be a path whatever the names hold, and else the names through which
+    it may be one (when one of them may be a path)."""
     if not isinstance(expr, _PATH_SHAPES) or (isinstance(expr, ast.Constant) and not isinstance(expr.value, str)):
-        return False
+        return False, set()
     if isinstance(expr, ast.Call) and not expr.args and not expr.keywords:
-        return True  # Path.cwd(), os.getcwd(), Path(): the working directory
+        return True, set()  # Path.cwd(), os.getcwd(), Path(): the working directory
+    names: set[str] = set()
     for node in ast.walk(expr):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            return True
-        if isinstance(node, ast.Name) and (node.id == "__file__" or node.id in names):
-            return True
-    return False
+            return True, set()
+        if isinstance(node, ast.Name):
+            if node.id == "__file__":
+                return True, set()
+            names.add(node.id)
+    return False, names
 
 
 def _select(
@@ -408,24 +514,28 @@ def _select(
     for node in body:
         first, last = _first_line(node), node.end_lineno or node.lineno
         if groups and first <= groups[-1][1]:
-            groups[-1] = (groups[-1][0], max(groups[-1][1], last), [*groups[-1][2], node])
+            group = groups[-1]
+            group[2].append(node)
+            if last > group[1]:
+                groups[-1] = (group[0], last, group[2])
         else:
             groups.append((first, last, [node]))
     for first, last, nodes in groups:
         if not markers.any_in(first, last) or all(map(_is_string_statement, nodes)):
             continue  # a docstring that says "import" holds no fact
-        if len(nodes) == 1 and isinstance(nodes[0], _SCOPES):
-            body_first = _first_line(nodes[0].body[0])
-            if body_first > nodes[0].lineno and not markers.any_in(first, body_first - 1):
+        if len(nodes) == 1 and type(nodes[0]) in _SCOPE_TYPES:
+            scope: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef = nodes[0]  # type: ignore[assignment]
+            body_first = _first_line(scope.body[0])
+            if body_first > scope.lineno and not markers.any_in(first, body_first - 1):
                 inner: list[tuple[int, int, str | None]] = []
                 inner_whole: list[ast.stmt] = []
-                _select(nodes[0].body, lines, markers, inner, inner_whole)
+                _select(scope.body, lines, markers, inner, inner_whole)
                 if inner:  # else the markers are in comments or docstrings: no fact, nothing kept
                     kept.append((first, body_first - 1, None))
                     kept.extend(inner)
                     whole.extend(inner_whole)
                 continue
-        elif len(nodes) == 1 and isinstance(nodes[0], _BLOCKS) and _select_blocks(nodes[0], lines, markers, kept, whole):
+        elif len(nodes) == 1 and type(nodes[0]) in _BLOCKS and _select_blocks(nodes[0], lines, markers, kept, whole):
             continue
         kept.append((first, last, None))
         whole.extend(nodes)
@@ -434,7 +544,7 @@ def _select(
 # Compound statements whose blocks are cut like a function's body: their clause headers (the
 # tests, handlers, items a guard is read from) stay whole, and in each block only the
 # statements holding a marker, or ``pass`` when none does.
-_BLOCKS: Final = tuple(
+_BLOCKS: Final = frozenset(
     getattr(ast, name) for name in ("If", "For", "AsyncFor", "While", "With", "AsyncWith", "Try", "TryStar") if hasattr(ast, name)
 )
 
