@@ -64,7 +64,7 @@ NO_FACTS: Final = "no-facts"
 # The lines as CPython's tokenizer counts them: \r\n, \r and \n end a line, nothing else
 # (str.splitlines would also split at \f, \v, \x1c-\x1e, \x85, \u2028 and \u2029).
 _LINE: Final = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
-_SCOPES: Final = (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+_SCOPES: Final = frozenset((ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
 
 
 def walk_markers(text: str, extra: tuple[str, ...] = ()) -> set[str] | None:
@@ -148,7 +148,6 @@ def fact_fragment(text: str) -> Fragment | None:
     found = _find_markers(text)
     aliased = set(_alias_markers(text))
     walk = aliased | _WALKED if aliased or any(marker in _WALKED for marker, _ in found) else None
-    texts = (*ANY_FACT_MARKERS, *sorted(walk or ()))
     # A module-level name may hold a path a kept statement reads (``DATA = "data/x.csv"``,
     # then ``pd.read_csv(DATA)``), and `datafiles` follows it only when nothing else binds it:
     # when statements are walked, every statement assigning such a name stays.
@@ -161,14 +160,14 @@ def fact_fragment(text: str) -> Fragment | None:
         walk_lines = None
         keep_lines = _lines_holding(text, starts, found)
     else:
-        found += [(marker, text.find(marker)) for marker in aliased - _ALL_MARKERS_SET]
+        found += [(marker, text.find(marker)) for marker in aliased.difference(_ALL_MARKERS)]
         walk_lines = _lines_holding(text, starts, [(marker, at) for marker, at in found if marker in walk])
         keep_lines = walk_lines | _lines_holding(text, starts, [(marker, at) for marker, at in found if marker not in walk])
         keep_lines.update(_bindings(statements.assignments, names))
     kept: list[tuple[int, int, str | None]] = []
     whole: list[ast.stmt] = []
     _select(module.body, lines, _MarkedLines(keep_lines, len(starts)), kept, whole)
-    signature = chr(0).join((*texts, *sorted(names)))
+    signature = chr(0).join((*ANY_FACT_MARKERS, *sorted(walk or ()), *sorted(names)))
     digest = hashlib.sha256(f"envcapture-fragment/{EXTRACTOR_VERSION}\0{signature}".encode())
     chunks: list[str] = []
     hashed: list[str] = []  # what the digest reads after the signature, as text
@@ -198,7 +197,7 @@ def fact_fragment(text: str) -> Fragment | None:
         digest=digest.hexdigest(),
         shallow=statements.longest < MAX_CHAIN,  # see _Statements.visit_scopes
         walk=walk,
-        import_starts=tuple(_start(node, lines) for node in sorted(statements.imports, key=_position)),
+        import_starts=tuple(_start(node, lines) for node in sorted(statements.imports, key=lambda n: (n.lineno, n.col_offset))),
         statement_lines=_statement_lines(whole, placeholders, walked) if walked is not None else (),
     )
 
@@ -208,7 +207,6 @@ _WALKED: Final = frozenset((*_CALL_MARKERS, *DATA_MARKERS))
 # share their first four characters (``read_``: the thirteen pandas readers), each group under
 # the prefix its markers share: most texts lack it, which one search then tells.
 _ALL_MARKERS: Final = tuple(dict.fromkeys((*ANY_FACT_MARKERS, *_CALL_MARKERS, *DATA_MARKERS)))
-_ALL_MARKERS_SET: Final = frozenset(_ALL_MARKERS)
 _MARKER_GROUPS: Final = tuple(
     (os.path.commonprefix(group), group)  # noqa: RUF071  # of text, not of paths
     for group in {marker[:4]: tuple(m for m in _ALL_MARKERS if m[:4] == marker[:4]) for marker in _ALL_MARKERS}.values()
@@ -245,9 +243,11 @@ def _statement_lines(
     pending = list(kept)
     while pending:
         node = pending.pop()
-        if type(node) in _BLOCK_FIELDS:
-            for block in _blocks(node):
-                pending.extend(block)
+        if type(node) in _BLOCK_FIELDS:  # its body, ``else`` and ``finally`` blocks, its handlers' and cases' bodies
+            for name in _BLOCK_FIELDS[type(node)]:
+                pending.extend(getattr(node, name))
+            for clause in (*getattr(node, "handlers", ()), *getattr(node, "cases", ())):
+                pending.extend(clause.body)
         else:
             simple.append((node.lineno, node.col_offset, node.end_lineno or node.lineno, type(node).__name__))
     simple.sort()
@@ -266,40 +266,18 @@ def _statement_lines(
 # of their fields that are blocks; a ``try``'s handlers and a ``match``'s cases hold one each.
 _BLOCK_FIELDS: Final[dict[type[ast.stmt], tuple[str, ...]]] = {
     getattr(ast, name): fields
-    for name, fields in (
-        ("FunctionDef", ("body",)),
-        ("AsyncFunctionDef", ("body",)),
-        ("ClassDef", ("body",)),
-        ("If", ("body", "orelse")),
-        ("For", ("body", "orelse")),
-        ("AsyncFor", ("body", "orelse")),
-        ("While", ("body", "orelse")),
-        ("With", ("body",)),
-        ("AsyncWith", ("body",)),
-        ("Try", ("body", "orelse", "finalbody")),
-        ("TryStar", ("body", "orelse", "finalbody")),
-        ("Match", ()),
+    for names, fields in (
+        (("FunctionDef", "AsyncFunctionDef", "ClassDef", "With", "AsyncWith"), ("body",)),
+        (("If", "For", "AsyncFor", "While"), ("body", "orelse")),
+        (("Try", "TryStar"), ("body", "orelse", "finalbody")),
+        (("Match",), ()),
     )
+    for name in names
     if hasattr(ast, name)  # TryStar: 3.11+
 }
-_SCOPE_TYPES: Final = frozenset(_SCOPES)
 _TRY_TYPES: Final = frozenset(getattr(ast, name) for name in ("Try", "TryStar") if hasattr(ast, name))
-_MATCH: Final = getattr(ast, "Match", None)  # 3.10+
 _IMPORT_TYPES: Final = frozenset((ast.Import, ast.ImportFrom))
 _ASSIGNMENT_TYPES: Final = frozenset((ast.Assign, ast.AnnAssign, ast.AugAssign))
-
-
-def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
-    """The blocks of statements a compound statement holds: its body, ``else`` and ``finally``
-    blocks, and the bodies of its handlers and cases."""
-    blocks: list[list[ast.stmt]] = [block for block in (getattr(node, name) for name in _BLOCK_FIELDS[type(node)]) if block]
-    for clause in (*getattr(node, "handlers", ()), *getattr(node, "cases", ())):
-        blocks.append(clause.body)
-    return blocks
-
-
-def _position(node: ast.stmt) -> tuple[int, int]:
-    return node.lineno, node.col_offset
 
 
 def _start(node: ast.stmt, lines: list[str]) -> tuple[int, int, bool]:
@@ -313,8 +291,9 @@ def _start(node: ast.stmt, lines: list[str]) -> tuple[int, int, bool]:
 
 
 class _Statements:
-    """The statements of a module `fact_fragment` reads besides those it keeps: each visited
-    once (`visit`, `visit_scopes`), what the kept ones do not show is collected.
+    """What `fact_fragment` reads from all the statements of a module, not only from those it
+    keeps: the imports, the longest logical line, the bindings of path names (`visit`, then
+    `visit_scopes`: each statement is visited once, and a def or class only when it may matter).
 
     `nesting_problem` counts at most one step per token and starts again at 0 at each newline
     outside brackets, so its depth never exceeds the length of a logical line. Each logical
@@ -354,11 +333,10 @@ class _Statements:
                         if top and kind is not ast.AugAssign and node.value is not None:
                             targets = node.targets if kind is ast.Assign else (node.target,)
                             self.module_values += [(target.id, node.value) for target in targets if type(target) is ast.Name]
-                elif kind in _SCOPE_TYPES:
+                elif kind in _SCOPES:
                     self.scopes.append(node)
-                elif kind is _MATCH:  # ``match <subject>:`` is a header too, and each ``case <pattern>:``
-                    if node.cases:
-                        longest = max(longest, ends[node.cases[0].pattern.lineno] - ends[node.lineno - 1])
+                elif kind is ast.Match:  # ``match <subject>:`` is a header too (a match has cases), and each ``case``
+                    longest = max(longest, ends[node.cases[0].pattern.lineno] - ends[node.lineno - 1])
                     for case in node.cases:
                         longest = max(longest, ends[_first_line(case.body[0])] - ends[case.pattern.lineno - 1])
                         pending.append((case.body, top))
@@ -390,7 +368,7 @@ class _Statements:
 
 
 def _first_line(node: ast.stmt) -> int:
-    if type(node) in _SCOPE_TYPES:
+    if type(node) in _SCOPES:
         decorators: list[ast.expr] = node.decorator_list  # type: ignore[attr-defined]  # every scope has one
         if decorators:
             return decorators[0].lineno  # decorators come first, in order
@@ -451,9 +429,8 @@ def _path_names(module_values: Sequence[tuple[str, ast.expr]]) -> set[str]:
 
 
 def _bindings(assignments: Sequence[ast.stmt], names: set[str]) -> list[int]:
-    """The first lines of the assignments, annotations and augmented assignments to one of
-    ``names`` (the bindings `FactsVisitor` counts: a name bound again is not followed, so each
-    must stay).
+    """The first lines of the assignments (annotated, augmented) to one of ``names``: the
+    bindings `FactsVisitor` counts (a name bound again is not followed, so each must stay).
 
     The statements are read from CPython's parse, not the text: a target may be split from
     its ``=`` over lines (``(a,\n DATA) = f()``, a backslash) or have no ``=`` (``DATA: str``).
@@ -521,8 +498,7 @@ def _select(
     # Statements sharing a line (``a = 1; import b``) are kept or dropped together.
     groups: list[tuple[int, int, list[ast.stmt]]] = []
     for node in body:
-        first = _first_line(node) if type(node) in _SCOPE_TYPES else node.lineno
-        last = node.end_lineno or node.lineno
+        first, last = _first_line(node), node.end_lineno or node.lineno
         if groups and first <= groups[-1][1]:
             group = groups[-1]
             group[2].append(node)
@@ -533,7 +509,7 @@ def _select(
     for first, last, nodes in groups:
         if not markers.any_in(first, last) or (type(nodes[0]) is ast.Expr and all(map(_is_string_statement, nodes))):
             continue  # a docstring that says "import" holds no fact
-        if len(nodes) == 1 and type(nodes[0]) in _SCOPE_TYPES:
+        if len(nodes) == 1 and type(nodes[0]) in _SCOPES:
             scope: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef = nodes[0]  # type: ignore[assignment]
             body_first = _first_line(scope.body[0])
             if body_first > scope.lineno and not markers.any_in(first, body_first - 1):

@@ -396,6 +396,7 @@ def test_a_form_feed_in_the_indentation_leaves_the_file_whole(source: str, monke
         "DATA \\\n    += '.bak'\n",
         "DATA: str\n",  # an annotation: a binding to FactsVisitor
         "def f():\n    x = 1\n    [a,\n     DATA] = 1, 2\n",
+        "class C:\n    def f(self):\n        def g():\n            DATA = 2\n",  # in a def in a def in a class
     ],
 )
 def test_every_binding_of_a_path_name_stays(rebinding: str, monkeypatch: pytest.MonkeyPatch) -> None:
