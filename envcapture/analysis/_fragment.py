@@ -9,7 +9,8 @@ starts at in the source:
 
 * a top-level statement (with its decorators) that holds a marker is kept;
 * in a kept ``class`` or ``def`` whose header holds none, only the body statements that hold
-  one are kept (recursively), under the header: the scope and the guards around them stay;
+  one are kept (recursively), under a stand-in header (``def _():``, ``async def _():`` or
+  ``class _:``, all the header's facts: the scope): the scope and the guards around them stay;
 * in a kept ``if``, ``try``, ``with``, ``for`` or ``while``, every clause header stays (the
   guards of an import are read from the tests, the handlers' types and the items), and in
   each block only the statements that hold one (recursively); a block left empty becomes a
@@ -178,7 +179,8 @@ def fact_fragment(text: str) -> Fragment | None:
     for first, last, stand_in in kept:
         if stand_in is not None:
             chunk = stand_in
-            placeholders.append(first)
+            if not stand_in.endswith(":\n"):  # a ``pass`` standing in for a block (not a header)
+                placeholders.append(first)
         else:
             chunk = lines[first - 1] if first == last else "".join(lines[first - 1 : last])
             if chunk and not chunk.endswith(("\n", "\r")):
@@ -517,7 +519,7 @@ def _select(
                 inner_whole: list[ast.stmt] = []
                 _select(scope.body, lines, markers, inner, inner_whole)
                 if inner:  # else the markers are in comments or docstrings: no fact, nothing kept
-                    kept.append((first, body_first - 1, None))
+                    kept.append(_header(scope, first, body_first - 1, lines))
                     kept.extend(inner)
                     whole.extend(inner_whole)
                 continue
@@ -579,6 +581,23 @@ def _select_blocks(
 def _is_string_statement(node: ast.stmt) -> bool:
     """A statement that is a string literal and nothing else (a docstring)."""
     return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, (str, bytes))
+
+
+def _header(
+    scope: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef, first: int, last: int, lines: list[str]
+) -> tuple[int, int, str | None]:
+    """What stands for the header of a def or class cut to some of its body, from its first
+    decorator (line ``first``) to line ``last``, which hold no marker: only whether it is a
+    def, an async def or a class matters (the scope of what it holds), so ``def _():`` stands
+    in for it at its ``def`` line (libcst parses no parameters, annotations nor decorators,
+    and an edit of those keeps the digest). Kept whole when its body shares its last line."""
+    if not _starts_its_line(scope.body[0], lines):
+        return first, last, None
+    line = lines[scope.lineno - 1]
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
+    kind = type(scope)
+    stub = "class _:" if kind is ast.ClassDef else "async def _():" if kind is ast.AsyncFunctionDef else "def _():"
+    return scope.lineno, scope.lineno, f"{indent}{stub}\n"
 
 
 def _starts_its_line(node: ast.stmt, lines: list[str]) -> bool:

@@ -242,7 +242,9 @@ def test_only_statements_with_a_marker_are_kept() -> None:
     fragment = fact_fragment(MODULE)
     assert fragment is not None
     assert "def forward" not in fragment.text and "size = 3" not in fragment.text
-    assert "class Model:" in fragment.text and "def export" in fragment.text and "x = 1; import json" in fragment.text
+    # A cut def or class: a stand-in header at its def line (its scope is all that matters).
+    assert "class Model" not in fragment.text and "def export" not in fragment.text and "def helper" not in fragment.text
+    assert "class _:\n    def _():\n        if fmt" in fragment.text and "x = 1; import json" in fragment.text
     assert [fragment.source_line(n) for n in (1, 2)] == [3, 4]
     # A module-level name holding a string may hold a path: where it is bound stays.
     reads = fact_fragment(
@@ -279,6 +281,14 @@ def test_what_only_a_docstring_or_a_comment_mentions_is_not_kept() -> None:
 def test_the_digest_ignores_edits_away_from_the_facts() -> None:
     before = fact_digest(MODULE.encode())
     assert before is not None
+    # A cut def's signature and decorators: its header stands in as ``def _():``.
+    signature = MODULE.replace(
+        '    @staticmethod\n    def export(fmt="onnx"):', "    @classmethod\n    def export(cls, fmt: str = 'onnx'):"
+    )
+    assert signature != MODULE and fact_digest(signature.encode()) == before
+    assert fact_digest(MODULE.replace("def helper(a,\n           b):", "def helper(a, b,\n           c=1):").encode()) == before
+    assert fact_digest(MODULE.replace("class Model:", "class Model(Base):").encode()) == before
+    assert fact_digest(MODULE.replace("    def export(", "    async def export(").encode()) != before
     body_edit = MODULE.replace("return [x * i for i in range(self.size)]", "return [x + i for i in range(self.size)]")
     assert fact_digest(body_edit.encode()) == before
     assert fact_digest((MODULE + "\n\ndef later():\n    return 1\n").encode()) == before
