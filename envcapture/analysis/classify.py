@@ -253,6 +253,18 @@ def _site_ref(edge: Edge, alternative: _Alternative | None = None) -> SiteRef:
     )
 
 
+_INSTALLED_ROOTS = (RootOrigin.SITE.value, RootOrigin.EDITABLE.value)
+
+
+def _keeps_no_site(res: Resolution) -> bool:
+    """Whether `classify` keeps no site of an import resolved as ``res`` (its implied imports
+    apart): the standard library, and the job's own code where it is (not installed, whole),
+    which only the graph lists."""
+    if res.kind is ModuleKind.STDLIB:
+        return True
+    return res.kind is ModuleKind.LOCAL and res.missing_part is None and res.root not in _INSTALLED_ROOTS
+
+
 def _strongest(sites: list[SiteRef]) -> Status:
     return min((s.status for s in sites), key=_RANK.__getitem__)
 
@@ -302,8 +314,19 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
     implied_by: dict[str, str] = {}  # an implied module not installed -> the submodule importing it
     for edge in graph.edges:
         res = edge.resolution
-        ref = _site_ref(edge, alternatives.get(edge))
-        for submodule, implied in implied_imports(edge.site.module, edge.site.names):
+        # Only the sites of a try/except ImportError group have alternatives: the others are not
+        # looked up (an `Edge` hashes every field of its site and resolution).
+        alternative = alternatives.get(edge) if edge.site.alternative_group is not None else None
+        implied_by_edge = implied_imports(edge.site.module, edge.site.names)
+        if not implied_by_edge and _keeps_no_site(res):
+            # Most imports (the standard library, the job's own modules): only their status
+            # counts. Making a `SiteRef` for each was most of this function's time.
+            status = alternative.status if alternative is not None else site_status(edge)
+            if res.kind is ModuleKind.STDLIB and status is not Status.INACTIVE:
+                stdlib.add(res.module.split(".")[0])
+            continue
+        ref = _site_ref(edge, alternative)
+        for submodule, implied in implied_by_edge:
             # ``torch.utils.tensorboard`` imports ``tensorboard``: named like any import of it.
             seen = (edge.importer, edge.site.line, edge.site.column, implied)
             if seen in implied_seen or is_stdlib(implied, target.python_version):
@@ -323,7 +346,7 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
             if ref.status is not Status.INACTIVE:
                 stdlib.add(res.module.split(".")[0])
         elif res.kind is ModuleKind.LOCAL:
-            if res.root in (RootOrigin.SITE.value, RootOrigin.EDITABLE.value) and res.missing_part is None:
+            if res.root in _INSTALLED_ROOTS and res.missing_part is None:
                 # The project's own code, installed (``pip install -e .``): the target needs
                 # that distribution too, or the import works only from the project's directory.
                 for owner in owners_of(snapshot, res.module):

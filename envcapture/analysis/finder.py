@@ -122,12 +122,27 @@ class Found:
         return self.kind in (FoundKind.PACKAGE, FoundKind.NAMESPACE)
 
 
+_EXTENSION_SUFFIXES = (".so", ".pyd")
+
+
 class _Listing:
-    __slots__ = ("dirs", "files")
+    __slots__ = ("_extensions", "dirs", "files")
 
     def __init__(self, files: frozenset[str], dirs: frozenset[str]) -> None:
         self.files = files
         self.dirs = dirs
+        self._extensions: dict[str, list[str]] | None = None
+
+    def extensions(self, stem: str) -> list[str]:
+        """The compiled-module files (``.so``, ``.pyd``) whose name is ``stem`` up to its first
+        dot, in the order of ``files``: every lookup of a name in a directory asks this, and
+        scanning all its files each time cost more than the rest of the lookup."""
+        if self._extensions is None:
+            self._extensions = {}
+            for name in self.files:
+                if name.endswith(_EXTENSION_SUFFIXES):
+                    self._extensions.setdefault(name.partition(".")[0], []).append(name)
+        return self._extensions.get(stem, [])
 
 
 def _join(directory: str, name: str) -> str:
@@ -175,7 +190,8 @@ class ModuleFinder:
         return "dir" if name in listing.dirs else None
 
     def _find_in(self, directory: str, part: str) -> tuple[FoundKind, str] | None:
-        """A package or module named ``part`` directly in ``directory``, or a namespace portion."""
+        """A package or module named ``part`` (one component of a dotted name: no dot) directly
+        in ``directory``, or a namespace portion."""
         listing = self._listing(directory)
         if part in listing.dirs:
             sub_dir = _join(directory, part)
@@ -183,15 +199,14 @@ class ModuleFinder:
             for init in ("__init__.py", "__init__.pyc"):
                 if init in sub.files:
                     return FoundKind.PACKAGE, f"{sub_dir}/{init}"
-            for name in sub.files:
-                if name.startswith("__init__.") and name.endswith((".so", ".pyd")):
-                    return FoundKind.PACKAGE, f"{sub_dir}/{name}"
-        for name in listing.files:
-            if name.startswith(part + ".") and name.endswith((".so", ".pyd")):
-                # ``part.cpython-311-x86_64-linux-gnu.so``, ``part.abi3.so``, ``part.so``
-                middle = name[len(part) : name.rindex(".")]
-                if middle == "" or middle.count(".") == 1:
-                    return FoundKind.EXTENSION, _join(directory, name)
+            compiled_inits = sub.extensions("__init__")
+            if compiled_inits:
+                return FoundKind.PACKAGE, f"{sub_dir}/{compiled_inits[0]}"
+        for name in listing.extensions(part):
+            # ``part.cpython-311-x86_64-linux-gnu.so``, ``part.abi3.so``, ``part.so``
+            middle = name[len(part) : name.rindex(".")]
+            if middle == "" or middle.count(".") == 1:
+                return FoundKind.EXTENSION, _join(directory, name)
         for suffix in _SOURCE_SUFFIXES:
             if part + suffix in listing.files:
                 return FoundKind.MODULE, _join(directory, part + suffix)
@@ -265,7 +280,7 @@ class ModuleFinder:
             listing = self._listing(str(directory))
             for file in listing.files:
                 stem, dot, suffix = file.partition(".")
-                if dot and (file.endswith((".so", ".pyd")) or f".{suffix}" in (*_SOURCE_SUFFIXES, *_BYTECODE_SUFFIXES)):
+                if dot and (file.endswith(_EXTENSION_SUFFIXES) or f".{suffix}" in (*_SOURCE_SUFFIXES, *_BYTECODE_SUFFIXES)):
                     names.add(stem)
             names.update(listing.dirs)
         return tuple(sorted(n for n in names if n.isidentifier() and n not in ("__init__", "__pycache__")))

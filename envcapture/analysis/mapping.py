@@ -239,6 +239,12 @@ def _implied() -> Mapping[str, tuple[str, ...]]:
     return {module: tuple(dict.fromkeys(imported)) for module, imported in table.items()}
 
 
+@functools.cache
+def _implied_tops() -> frozenset[str]:
+    """The top-level names of the submodules `_implied` knows."""
+    return frozenset(module.partition(".")[0] for module in _implied())
+
+
 def implied_imports(module: str, names: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
     """(submodule, module it imports) for each module of another distribution that importing
     ``module`` (``from module import names``) imports too, from ``implied_imports.txt``.
@@ -247,6 +253,8 @@ def implied_imports(module: str, names: tuple[str, ...] = ()) -> tuple[tuple[str
     ``dask`` with names ``("dataframe",)`` (``from dask import dataframe``) ->
     ``(("dask.dataframe", "pandas"),)``; ``torch`` -> ``()``.
     """
+    if module.partition(".")[0] not in _implied_tops():
+        return ()  # most imports (classification asks for each): nothing in the table is below their top
     table = _implied()
     out: dict[tuple[str, str], None] = {}
     for imported in (module, *(f"{module}.{name}" for name in names if name.isidentifier())):

@@ -59,6 +59,8 @@ __all__ = [
 
 # Directories a local package ships without (build/localcode.py leaves them out by the same names).
 _TEST_DIRS = frozenset({"tests", "test", "testing"})
+# Read once: an enum member's ``.value`` is a property lookup, and the walk asks for each import site.
+_HEURISTIC_ROOT = RootOrigin.HEURISTIC.value
 
 FALLBACK_IMPORT = "fallback-import"
 """Diagnostic code: an import found only through a directory that is not on the target's ``sys.path``."""
@@ -204,6 +206,9 @@ class _Walk:
         # resolution(module) is a function of the module name while the local roots stay
         # the same: answered once per walk (and again after a sys.path addition).
         self._resolved: dict[str, tuple[Resolution, list[Found]]] = {}
+        # The local modules whose chain of files was enqueued, under the same local roots: an
+        # import met again (most are) enqueues nothing new, its files being known already.
+        self._chains_enqueued: set[str] = set()
         self._roots: tuple[Root, ...] | None = None
         self.editable = {name: Path(path) for name, path in snapshot.editable_mappings}
         self.heuristic_roots: tuple[Root, ...] = ()
@@ -224,6 +229,7 @@ class _Walk:
         self.local_roots = roots
         self._roots = None
         self._resolved.clear()
+        self._chains_enqueued.clear()
 
     def find(self, module: str) -> tuple[list[Found], str | None, ModuleKind | None]:
         """Resolve ``module``: the chain of found prefixes, the first missing prefix, or stdlib."""
@@ -394,6 +400,15 @@ class _Walk:
         self.queue.append((path, module, is_package))
         self.read_facts.submit(path, module, is_package)
 
+    def enqueue_resolved(
+        self, res: Resolution, chain: list[Found], reached_from: tuple[str, int], via: str | None = None
+    ) -> None:
+        """`enqueue_chain` for the ``chain`` that `resolution` answered for ``res``, the first time
+        only: again, every file in it is known (or outside the project, reported already)."""
+        if res.module not in self._chains_enqueued:
+            self._chains_enqueued.add(res.module)
+            self.enqueue_chain(chain, reached_from, via)
+
     def enqueue_chain(self, chain: Iterable[Found], reached_from: tuple[str, int], via: str | None = None) -> None:
         """Enqueue the local files of ``chain``; ``via`` is said of its last one only."""
         chain = list(chain)
@@ -458,17 +473,16 @@ class _Walk:
         # they decide which distribution owns the import (``from google import protobuf``).
         parent_is_namespace = bool(parent_chain) and parent_chain[-1].kind is FoundKind.NAMESPACE
         resolved: list[tuple[Resolution, list[Found]]] = []
-        for name in site.names:
-            if name == "*" or parent.kind not in (ModuleKind.LOCAL, ModuleKind.INSTALLED):
-                continue
-            if parent.missing_part is not None:
-                continue
-            res, chain = self.resolution(f"{site.module}.{name}")
-            if res.missing_part is not None or res.kind not in (ModuleKind.LOCAL, ModuleKind.INSTALLED):
-                continue
-            if res.kind is ModuleKind.INSTALLED and not parent_is_namespace:
-                continue
-            resolved.append((res, chain))
+        if parent.missing_part is None and parent.kind in (ModuleKind.LOCAL, ModuleKind.INSTALLED):
+            for name in site.names:
+                if name == "*":
+                    continue
+                res, chain = self.resolution(f"{site.module}.{name}")
+                if res.missing_part is not None or res.kind not in (ModuleKind.LOCAL, ModuleKind.INSTALLED):
+                    continue
+                if res.kind is ModuleKind.INSTALLED and not parent_is_namespace:
+                    continue
+                resolved.append((res, chain))
         if not (parent_is_namespace and resolved):
             resolved.insert(0, (parent, parent_chain))
         reported = False
@@ -476,11 +490,11 @@ class _Walk:
             self.edges.append(Edge(importer=importer, site=site, resolution=res, active=active))
             if active is False or site.type_only:
                 continue
-            if res.root == RootOrigin.HEURISTIC.value and chain and not reported:
+            if res.root == _HEURISTIC_ROOT and chain and not reported:
                 self.fallback(importer, site, res.module, chain[0].root)
                 reported = True  # once per import statement
             if res.kind is ModuleKind.LOCAL:
-                self.enqueue_chain(chain, (importer, site.line))
+                self.enqueue_resolved(res, chain, (importer, site.line))
         if site.prefix is not None and active is not False and not site.type_only:
             self.expand_prefix(importer, site, site.prefix, parent, parent_chain, active)
 
@@ -517,7 +531,7 @@ class _Walk:
                 if module.kind is FoundKind.NAMESPACE:
                     continue  # a bare directory (data, or a namespace portion): nothing to import
                 self.edges.append(Edge(importer=importer, site=site, resolution=sub, active=active))
-                self.enqueue_chain(sub_chain, (importer, site.line), reason)
+                self.enqueue_resolved(sub, sub_chain, (importer, site.line), reason)
                 if sub.file is not None:
                     files.append(sub.file)
         self.prefixes.append(replace(record, directories=directories, files=tuple(sorted(files))))
@@ -639,7 +653,7 @@ def _enqueue_module_entry(walk: _Walk, entry: EntryPoint, diagnostics: set[Diagn
             )
         )
         return
-    if res.root == RootOrigin.HEURISTIC.value:
+    if res.root == _HEURISTIC_ROOT:
         rel = _rel(chain[0].root.path, walk.project) or str(chain[0].root.path)
         diagnostics.add(
             Diagnostic(
