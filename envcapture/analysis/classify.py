@@ -217,8 +217,10 @@ def _alternatives(graph: ImportGraph) -> dict[Edge, _Alternative]:
     for edge in graph.edges:
         if edge.site.alternative_group is not None:
             groups[(edge.importer, edge.site.alternative_group)].append(edge)
-        elif site_status(edge) in _NEEDED:
-            needed_elsewhere.add(edge.site.module.split(".")[0])
+        else:
+            top = edge.site.module.split(".")[0]
+            if top not in needed_elsewhere and site_status(edge) in _NEEDED:
+                needed_elsewhere.add(top)
     out: dict[Edge, _Alternative] = {}
     for edges in groups.values():
         preferred = [e for e in edges if not e.site.fallback]
@@ -319,11 +321,13 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
         alternative = alternatives.get(edge) if edge.site.alternative_group is not None else None
         implied_by_edge = implied_imports(edge.site.module, edge.site.names)
         if not implied_by_edge and _keeps_no_site(res):
-            # Most imports (the standard library, the job's own modules): only their status
-            # counts. Making a `SiteRef` for each was most of this function's time.
-            status = alternative.status if alternative is not None else site_status(edge)
-            if res.kind is ModuleKind.STDLIB and status is not Status.INACTIVE:
-                stdlib.add(res.module.split(".")[0])
+            # Most imports (the standard library, the job's own modules): a standard module's
+            # status counts, nothing else. Making a `SiteRef` for each was most of this
+            # function's time.
+            if res.kind is ModuleKind.STDLIB:
+                status = alternative.status if alternative is not None else site_status(edge)
+                if status is not Status.INACTIVE:
+                    stdlib.add(res.module.split(".")[0])
             continue
         ref = _site_ref(edge, alternative)
         for submodule, implied in implied_by_edge:
