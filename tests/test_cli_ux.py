@@ -343,3 +343,35 @@ def test_api_takes_mappings_pathlikes_and_configs(tmp_path: Path) -> None:
     result = envcapture.capture(config=forms[-1], project=tmp_path, python=sys.executable, complete=False)
     written = envcapture.lock_job(result, tmp_path / "out")
     assert (tmp_path / "out" / "requirements.lock.txt") in written.paths
+
+
+@pytest.mark.slow
+def test_a_command_runs_without_full_collections_and_gives_the_thresholds_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """While a command runs, the garbage collector makes no full collection (a cold analysis's
+    objects live to its end); after, its thresholds are as they were, for a process that calls
+    ``main`` and goes on, as this one does."""
+    import gc
+
+    from envcapture.cli import main
+
+    monkeypatch.setenv("ENVCAPTURE_CACHE_DIR", str(tmp_path))
+    before = gc.get_threshold()
+    during: list[tuple[int, int, int]] = []
+
+    def note_thresholds(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            during.append(gc.get_threshold())
+
+    gc.callbacks.append(note_thresholds)
+    try:
+        code = main(["analyze", str(REPO / "examples" / "train-job" / "train.py"), "--json", "--python", sys.executable])
+    finally:
+        gc.callbacks.remove(note_thresholds)
+    assert code == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["entry_points"]
+    assert during, "no collection ran during the command"
+    assert {thresholds[:2] for thresholds in during} == {before[:2]}  # the young generations: as before
+    assert min(thresholds[2] for thresholds in during) > 1_000_000  # no full collection follows them
+    assert gc.get_threshold() == before

@@ -538,11 +538,33 @@ def _no_collections_at_exit() -> None:
     atexit.register(gc.freeze)
 
 
+@contextlib.contextmanager
+def _no_full_collections() -> Iterator[None]:
+    """No full garbage collection while a command runs (the young generations are collected
+    as usual), the collector's thresholds restored after. What a cold analysis makes (facts,
+    import sites, edges, the analysis) lives to its end, and each full collection went through
+    all of it, and libcst's classes, to free next to nothing: ~0.1 s of the analysing process
+    for a 1,352-file project (its parser workers, forked meanwhile, skip them too)."""
+    import gc
+
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], _YOUNG_COLLECTIONS_BETWEEN_FULL_ONES)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+# More young-generation collections than a command makes: none is followed by a full one.
+_YOUNG_COLLECTIONS_BETWEEN_FULL_ONES = 1 << 30
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``envcapture`` console script."""
     _no_collections_at_exit()
     try:
-        rv = cli.main(args=argv, prog_name="envcapture", standalone_mode=False)
+        with _no_full_collections():
+            rv = cli.main(args=argv, prog_name="envcapture", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
     except click.exceptions.Abort:
