@@ -375,3 +375,25 @@ def test_a_command_runs_without_full_collections_and_gives_the_thresholds_back(
     assert {thresholds[:2] for thresholds in during} == {before[:2]}  # the young generations: as before
     assert min(thresholds[2] for thresholds in during) > 1_000_000  # no full collection follows them
     assert gc.get_threshold() == before
+
+
+def test_run_keeps_the_usual_full_collections(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run`` supervises a job for hours: the collector's usual thresholds are back for it,
+    so cyclic garbage does not pile up (what the run does is recorded, not done here)."""
+    import gc
+
+    import envcapture.runtime.run
+    from envcapture.cli import main
+    from envcapture.runtime.run import RunResult
+
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+
+    def record(*args: object, **kwargs: object) -> RunResult:
+        seen.append(gc.get_threshold())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(envcapture.runtime.run, "run_bundle", record)
+    assert main(["run", str(tmp_path)]) == 130
+    assert seen == [before]
+    assert gc.get_threshold() == before

@@ -548,15 +548,26 @@ def _no_full_collections() -> Iterator[None]:
     import gc
 
     thresholds = gc.get_threshold()
+    _usual_thresholds.append(thresholds)
     gc.set_threshold(thresholds[0], thresholds[1], _YOUNG_COLLECTIONS_BETWEEN_FULL_ONES)
     try:
         yield
     finally:
-        gc.set_threshold(*thresholds)
+        gc.set_threshold(*_usual_thresholds.pop())
 
 
 # More young-generation collections than a command makes: none is followed by a full one.
 _YOUNG_COLLECTIONS_BETWEEN_FULL_ONES = 1 << 30
+_usual_thresholds: list[tuple[int, int, int]] = []  # the collector's, before each command
+
+
+def _full_collections_again() -> None:
+    """The collector's usual thresholds back, for a command that runs for long (``run``
+    supervises a job for hours): cyclic garbage must not pile up there."""
+    import gc
+
+    if _usual_thresholds:
+        gc.set_threshold(*_usual_thresholds[-1])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from envcapture.cli import (
     _count,
     _entry_words,
     _err_console,
+    _full_collections_again,
     _guarded,
     _job_inputs,
     _job_options,
@@ -400,6 +401,7 @@ def run_cmd(bundle: Path, workdir: Path | None, python: str | None) -> None:
     """
     from envcapture.runtime.run import run_bundle
 
+    _full_collections_again()
     err = _err_console()
     ui = _ui()
 
