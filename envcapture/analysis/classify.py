@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DYNAMIC_PREFIX_UNRESOLVED",
+    "RUNTIME_IMPORT",
     "AddedDistribution",
     "Analysis",
     "CacheStats",
@@ -102,6 +103,10 @@ class DistributionUse:
     reason: str
     shared_with: tuple[DistName, ...] = ()  # other distributions that provide the same module
     found_by: str = "static"  # "static", "runtime" (only the runtime trace saw it) or "both"
+
+
+RUNTIME_IMPORT = "runtime-import"
+"""`AddedDistribution.rule` of what the runtime pass adds (`envcapture.analysis.runtime.inside`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)

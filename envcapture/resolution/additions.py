@@ -18,8 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from envcapture.analysis.classify import AddedDistribution, Analysis
-from envcapture.analysis.runtime.inside import RUNTIME_IMPORT
+from envcapture.analysis.classify import RUNTIME_IMPORT, AddedDistribution, Analysis
 from envcapture.config.pyproject import WithEntry, parse_with
 from envcapture.environment.model import EnvSnapshot
 from envcapture.errors import Location, ResolutionError

@@ -19,21 +19,17 @@ from pathlib import PurePath
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 
-from envcapture.analysis.classify import AddedDistribution
+from envcapture.analysis.classify import RUNTIME_IMPORT, AddedDistribution
 from envcapture.analysis.runtime.model import RuntimeFinding
 from envcapture.environment.distributions import owners_of
 from envcapture.environment.model import EnvSnapshot
 from envcapture.model import DistName, ModuleName, dist_name
 
-__all__ = ["RUNTIME_IMPORT", "InsideImport", "added_at_run_time", "requires_closure"]
+__all__ = ["InsideImport", "added_at_run_time", "requires_closure"]
 
 
 def __dir__() -> list[str]:
     return list(__all__)
-
-
-RUNTIME_IMPORT = "runtime-import"
-"""The rule name of what this module adds (`AddedDistribution.rule`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
