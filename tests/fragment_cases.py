@@ -369,3 +369,15 @@ if __name__ == "__main__":
     else:
         x = open("d.txt")
 """
+# A compound statement's header is walked, markers or not: a path built there on a module-level
+# path name is a file read, so the header stays whole (from the review of the stand-in headers).
+_HERE = 'import os\nfrom pathlib import Path\nHERE = Path(__file__).parent\nROOT = HERE.parent\n\n\n'
+CASES["path_name_in_a_default"] = _HERE + 'def read_config(path=HERE / "config.json"):\n    with open(path) as f:\n        return f.read()\n'
+CASES["path_name_in_a_decorator"] = _HERE + '@register(ROOT / "templates")\ndef view():\n    import jinja2\n'
+CASES["path_name_in_class_keywords"] = _HERE + 'class Cfg(Base, path=ROOT / "cfg.yaml"):\n    import yaml\n'
+CASES["path_name_joined_in_a_default"] = _HERE + 'def f(p=os.path.join(HERE, "data", "x.csv")):\n    import pandas\n'
+CASES["path_name_in_a_lambda_default"] = _HERE + 'def f(cb=lambda: ROOT / "x.txt"):\n    import json\n'
+CASES["path_name_in_an_annotation"] = _HERE + 'def f(p: Annotated[Path, ROOT / "x.txt"] = None):\n    import json\n'
+CASES["path_name_in_an_unmarked_def"] = _HERE + 'def read_config(path=HERE / "config.json"):\n    return path\n'
+CASES["path_name_in_an_if_test"] = _HERE + 'if (HERE / "flag").exists():\n    x = 2\n'
+CASES["path_name_spelled_fullwidth"] = _HERE + 'def f(p=ＨＥＲＥ / "x.json"):\n    import json\n'

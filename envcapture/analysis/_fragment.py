@@ -19,10 +19,11 @@ starts at in the source:
 
 A fact is only ever read from a statement whose own text holds a marker (`ANY_FACT_MARKERS`,
 and `walk_markers`: the dynamic-import and ``sys.path`` names, their aliases, and the
-data-file readers' `DATA_MARKERS`), so the kept statements give the facts the whole file
-gives, at the same lines and columns; when the file reads files, every statement naming a
-module-level name that may hold a path (``DATA = "data/x.csv"``) stays as well, so the
-datafiles reader sees each of its bindings. A
+data-file readers' `DATA_MARKERS`), or from a compound statement's header (always walked)
+building a path on a module-level name that may hold one, so the kept statements give the
+facts the whole file gives, at the same lines and columns; when the file reads files, every
+line naming such a name (``DATA = "data/x.csv"``, ``def load(p=ROOT / "x.json"):``) stays as
+well, so the datafiles reader sees each of its bindings and uses. A
 source CPython rejects (a syntax error, or syntax newer than the running interpreter) is
 not cut: libcst parses all of it, as before.
 
@@ -37,6 +38,7 @@ import ast
 import hashlib
 import os
 import re
+import unicodedata
 import warnings
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
@@ -165,6 +167,10 @@ def fact_fragment(text: str) -> Fragment | None:
         walk_lines = _lines_holding(text, starts, [(marker, at) for marker, at in found if marker in walk])
         keep_lines = walk_lines | _lines_holding(text, starts, [(marker, at) for marker, at in found if marker not in walk])
         keep_lines.update(_bindings(statements.assignments, names))
+        # A compound statement's header is walked, markers or not: a path built there on such a
+        # name (``def load(path=ROOT / "cfg.json"):``, ``@register(ROOT / "x")``) is a file
+        # read. The lines naming one stay, so such a header is kept whole.
+        keep_lines.update(_lines_naming(text, lines, starts, names))
     kept: list[tuple[int, int, str | None]] = []
     whole: list[ast.stmt] = []
     _select(module.body, lines, _MarkedLines(keep_lines, len(starts)), kept, whole)
@@ -388,6 +394,17 @@ def _lines_holding(text: str, starts: list[int], found: Sequence[tuple[str, int]
             line = bisect_right(starts, at)
             marked.add(line)
             at = text.find(marker, starts[line]) if line < last else -1
+    return marked
+
+
+def _lines_naming(text: str, lines: list[str], starts: list[int], names: set[str]) -> set[int]:
+    """The lines (from 1) that hold one of ``names``, also spelled as CPython reads a non-ASCII
+    identifier (NFKC: ``ＲＯＯＴ`` is ``ROOT``)."""
+    marked = _lines_holding(text, starts, [(name, text.find(name)) for name in names])
+    if names and not text.isascii():
+        for number, line in enumerate(lines, start=1):
+            if not line.isascii() and any(name in unicodedata.normalize("NFKC", line) for name in names):
+                marked.add(number)
     return marked
 
 
