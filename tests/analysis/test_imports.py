@@ -1147,3 +1147,18 @@ def test_parse_module_gives_libcsts_tree_and_leaves_validation_on() -> None:
         parse_module("import (\n")
     with pytest.raises(cst.CSTValidationError):  # still on after a failed parse
         cst.Name("1x")
+
+
+def test_a_tree_libcsts_own_checks_refuse_gives_facts_or_one_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """libcst issue 1061: its parser builds a node its own checks refuse (``else(lambda: ...)``).
+    Parsed without them, the file gives its facts; with them (a libcst whose node checks do
+    more), the file is one internal-error, never an exception out of the extraction."""
+    import envcapture.analysis.imports as imports_module
+
+    source = b'import os\nm = () if 0 else(lambda:__import__("json"))\n'
+    facts = extract_source_facts(source, module="m", is_package=False, path="m.py")
+    assert [(s.module, s.dynamic) for s in facts.imports] == [("os", None), ("json", DUNDER)]
+    monkeypatch.setattr(imports_module, "_VALIDATION_ONLY", False)
+    checked = extract_source_facts(source, module="m", is_package=False, path="m.py")
+    assert checked.imports == () and checked.error is not None
+    assert checked.error.code == "internal-error" and checked.error.message.startswith("libcst cannot parse this file: ")
