@@ -589,8 +589,7 @@ def _select_blocks(
         if inner:
             kept.extend(inner)
         else:
-            line = lines[last]  # the block's first line
-            kept.append((last + 1, last + 1, line[: len(line) - len(line.lstrip(" \t\f"))] + "pass\n"))
+            kept.append((last + 1, last + 1, _indentation(lines[last]) + "pass\n"))  # at the block's first line
     whole.extend(inner_whole)
     return True
 
@@ -610,20 +609,21 @@ def _header(
     and an edit of those keeps the digest). Kept whole when its body shares its last line."""
     if not _starts_its_line(scope.body[0], lines):
         return first, last, None
-    line = lines[scope.lineno - 1]
-    indent = line[: len(line) - len(line.lstrip(" \t"))]
     kind = type(scope)
     stub = "class _:" if kind is ast.ClassDef else "async def _():" if kind is ast.AsyncFunctionDef else "def _():"
-    return scope.lineno, scope.lineno, f"{indent}{stub}\n"
+    return scope.lineno, scope.lineno, f"{_indentation(lines[scope.lineno - 1])}{stub}\n"
 
 
 def _starts_its_line(node: ast.stmt, lines: list[str]) -> bool:
     """Whether only indentation comes before ``node`` on its first line (not ``if x: node``)."""
     decorators: list[ast.expr] | None = getattr(node, "decorator_list", None)
     line, column = (decorators[0].lineno, decorators[0].col_offset - 1) if decorators else (node.lineno, node.col_offset)
-    text = lines[line - 1]
-    indent = len(text) - len(text.lstrip(" \t\f"))
-    return indent == column  # the indentation is ASCII: its characters are its UTF-8 bytes
+    return len(_indentation(lines[line - 1])) == column  # the indentation is ASCII: its characters are its UTF-8 bytes
+
+
+def _indentation(line: str) -> str:
+    """The whitespace ``line`` starts with."""
+    return line[: len(line) - len(line.lstrip(" \t\f"))]
 
 
 def fact_digest(source: bytes) -> str | None:
