@@ -149,18 +149,13 @@ def extract_source_facts(source: bytes | str, *, module: str, is_package: bool, 
         except RecursionError:
             return _failed(path, None, "too-deeply-nested", "expression nested too deeply to parse")
         except Exception as exc:  # noqa: BLE001 - a libcst bug (its own node checks refusing its parse) stops one file only
-            _log.debug("libcst failed on %s", path, exc_info=True)
-            first_line = str(exc).partition("\n")[0]
-            return _failed(path, None, "internal-error", f"libcst cannot parse this file: {type(exc).__name__}: {first_line}")
+            return _internal_error(path, "libcst cannot parse this file", exc)
     try:
         facts = _Extraction(tree, text, module=module, is_package=is_package, path=path, fragment=fragment).facts()
     except RecursionError:
         return _failed(path, None, "too-deeply-nested", "expression nested too deeply to analyse")
     except Exception as exc:  # noqa: BLE001 - one odd file must not stop the analysis of a project
-        _log.debug("import extraction failed for %s", path, exc_info=True)
-        first_line = str(exc).partition("\n")[0]
-        message = f"import extraction failed: {type(exc).__name__}: {first_line}"
-        return _failed(path, None, "internal-error", message)
+        return _internal_error(path, "import extraction failed", exc)
     return facts if fragment is None else replace(facts, fact_digest=fragment.digest)
 
 
@@ -196,6 +191,13 @@ def parse_module(text: str) -> cst.Module:
 
 def _failed(path: str | None, line: int | None, code: str, message: str) -> SourceFacts:
     return SourceFacts(error=Diagnostic(file=path, line=line, code=code, message=message, severity=Severity.ERROR))
+
+
+def _internal_error(path: str | None, what: str, exc: Exception) -> SourceFacts:
+    """``what`` failed on one file: its ``internal-error`` (the traceback only in the debug log)."""
+    _log.debug("%s for %s", what, path, exc_info=True)
+    first_line = str(exc).partition("\n")[0]
+    return _failed(path, None, "internal-error", f"{what}: {type(exc).__name__}: {first_line}")
 
 
 class _Extraction:
