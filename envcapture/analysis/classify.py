@@ -243,6 +243,11 @@ def _alternatives(graph: ImportGraph) -> dict[Edge, _Alternative]:
     return out
 
 
+def _status(edge: Edge, alternative: _Alternative | None) -> Status:
+    """An import's status: its group's when it is one side of an alternative."""
+    return alternative.status if alternative is not None else site_status(edge)
+
+
 def _site_ref(edge: Edge, alternative: _Alternative | None = None) -> SiteRef:
     site = edge.site
     return SiteRef(
@@ -251,7 +256,7 @@ def _site_ref(edge: Edge, alternative: _Alternative | None = None) -> SiteRef:
         column=site.column,
         module=edge.resolution.module,
         scope=site.scope.value,
-        status=alternative.status if alternative is not None else site_status(edge),
+        status=_status(edge, alternative),
         dynamic=site.dynamic.value if site.dynamic else None,
         conditions=tuple(("not " if c.negated else "") + c.expression for c in site.conditions),
         prefix=site.prefix,
@@ -324,15 +329,12 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
         # Only the sites of a try/except ImportError group have alternatives: the others are not
         # looked up (an `Edge` hashes every field of its site and resolution).
         alternative = alternatives.get(edge) if edge.site.alternative_group is not None else None
+        if res.kind is ModuleKind.STDLIB and _status(edge, alternative) is not Status.INACTIVE:
+            stdlib.add(res.module.split(".")[0])
         implied_by_edge = implied_imports(edge.site.module, edge.site.names)
         if not implied_by_edge and _keeps_no_site(res):
-            # Most imports (the standard library, the job's own modules): a standard module's
-            # status counts, nothing else. Making a `SiteRef` for each was most of this
-            # function's time.
-            if res.kind is ModuleKind.STDLIB:
-                status = alternative.status if alternative is not None else site_status(edge)
-                if status is not Status.INACTIVE:
-                    stdlib.add(res.module.split(".")[0])
+            # Most imports (the standard library, the job's own modules): nothing else to note
+            # (making a `SiteRef` for each was most of this function's time).
             continue
         ref = _site_ref(edge, alternative)
         for submodule, implied in implied_by_edge:
@@ -352,8 +354,7 @@ def classify(graph: ImportGraph, snapshot: EnvSnapshot, target: Target, *, proje
                     implied, f"{submodule} imports {implied}, a module of another distribution, which is not installed"
                 )
         if res.kind is ModuleKind.STDLIB:
-            if ref.status is not Status.INACTIVE:
-                stdlib.add(res.module.split(".")[0])
+            pass  # counted among the standard modules used, above
         elif res.kind is ModuleKind.LOCAL:
             if res.root in _INSTALLED_ROOTS and res.missing_part is None:
                 # The project's own code, installed (``pip install -e .``): the target needs
