@@ -267,6 +267,15 @@ def _python_request(python: str | None) -> str | None:
     return found
 
 
+def _start_reading_environment(python: str | None, config_file: Path | None, project: Path | None) -> None:
+    """Start the probe of the environment the command will read, before the command imports
+    the analysis (`start_probe`): the project directory as the analysis takes it."""
+    from envcapture.environment.discover import start_reading
+
+    directory = project if project is not None else config_file.parent if config_file is not None else Path.cwd()
+    start_reading(directory.resolve(), python)
+
+
 _NARROW = 64  # below this many columns, the report is printed as lines, wrapped
 
 

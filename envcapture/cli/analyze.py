@@ -23,6 +23,7 @@ from envcapture.cli import (
     _print_human,
     _python_request,
     _shown_path,
+    _start_reading_environment,
     _ui,
     _ui_options,
     _warn_cache,
@@ -205,15 +206,17 @@ def analyze_cmd(
     On a terminal the report is a set of tables; piped, one complete record per line
     (``name==version  file:line, ...  [status; import names]``); --json for programs.
     """
+    ui = _ui()
+    entries = _entry_words(entries, modules)
+    paths, config_file, project = _job_inputs(entries, config_file, project, "analyze")
+    python = _python_request(python)
+    _start_reading_environment(python, config_file, project)  # it runs while the analysis is imported
+
     from envcapture.analysis.api import AnalysisOptions
     from envcapture.analysis.report import explain, explain_json, render_analysis, render_json, render_plain
     from envcapture.errors import InputError
     from envcapture.resolution.capture import Additions, analyze_job
 
-    ui = _ui()
-    entries = _entry_words(entries, modules)
-    paths, config_file, project = _job_inputs(entries, config_file, project, "analyze")
-    python = _python_request(python)
     with ui.activity(not as_json) as activity:
         activity.phase("reading the environment")
         options = AnalysisOptions(

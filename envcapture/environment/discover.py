@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from envcapture.environment.model import EnvSnapshot
-from envcapture.environment.snapshot import snapshot_environment
+from envcapture.environment.snapshot import snapshot_environment, start_probe
 
-__all__ = ["EnvironmentChoice", "bare_snapshot", "find_environment", "snapshot_for_project"]
+__all__ = ["EnvironmentChoice", "bare_snapshot", "find_environment", "snapshot_for_project", "start_reading"]
 
 
 def __dir__() -> list[str]:
@@ -117,6 +117,16 @@ def find_environment(
         if found is not None:
             return EnvironmentChoice(python=str(found), source=f"{name}/ in the project")
     return EnvironmentChoice(python=None, source="bare")
+
+
+def start_reading(project: Path, python: str | None = None) -> None:
+    """`start_probe` of the interpreter `snapshot_for_project` will read for ``project``:
+    the CLI calls it before it imports the analysis, so that the probe runs meanwhile."""
+    try:
+        choice = find_environment(project, python)
+    except OSError:
+        return  # `snapshot_for_project` meets it again and reports it
+    start_probe(choice.python if choice.python is not None else sys.executable)
 
 
 def bare_snapshot(snapshot: EnvSnapshot) -> EnvSnapshot:

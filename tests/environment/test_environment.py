@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import stat
+import subprocess
 import sys
 import sysconfig
 import threading
@@ -20,7 +21,7 @@ from envcapture.analysis.stdlib import stdlib_names
 from envcapture.environment import _probe
 from envcapture.environment.distributions import module_owners, owners_of
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
-from envcapture.environment.snapshot import default_interpreter, snapshot_environment
+from envcapture.environment.snapshot import default_interpreter, snapshot_environment, start_probe
 from envcapture.errors import InterpreterError
 from envcapture.model import ModuleName, dist_name
 
@@ -450,6 +451,33 @@ def test_parse_finder_source() -> None:
     assert _probe.parse_finder_source("MAPPING = {") == []
 
 
+@pytest.mark.parametrize(
+    ("record", "paths"),
+    [
+        # the common RECORD: nothing quoted, lines split at the first comma
+        ("pkg/__init__.py,sha256=x,10\npkg/data.json,,\n\nbare.py\n", ["pkg/__init__.py", "pkg/data.json", "bare.py"]),
+        # what csv reads: a quoted path with a comma, CRLF line ends
+        ('"pkg/a,b.py",sha256=x,1\r\npkg/c.py,,\r\n', ["pkg/a,b.py", "pkg/c.py"]),
+        ('"pkg/say ""hi"".py",,\n', ['pkg/say "hi".py']),
+    ],
+)
+def test_record_paths_read_as_csv_reads_them(record: str, paths: list[str]) -> None:
+    assert _probe._record_paths(record) == paths
+
+
+def test_a_record_path_out_of_pycache_still_names_its_module() -> None:
+    """Rows are skipped by their text before they are made relative, and only those that
+    cannot name a module or an editable hook: ``..`` may take a path out of ``__pycache__``."""
+    rows = ["pkg/__pycache__/../back.py", "pkg/__pycache__/mod.cpython-311.pyc", "pkg/data.json", "hook.pth", "pkg/."]
+    assert [row for row in rows if _probe._may_matter(row)] == ["pkg/__pycache__/../back.py", "hook.pth", "pkg/."]
+    assert _probe.modules_from_paths(["pkg/back.py", "pkg/__init__.py", "pkg/sub/deep.py", "bad-dir/x.py"]) == [
+        "pkg",
+        "pkg.back",
+        "pkg.sub",
+        "pkg.sub.deep",
+    ]
+
+
 def test_pth_path_lines() -> None:
     text = "# comment\n/abs/path\nimport sys; sys.path.append('x')\n\nrelative/dir\n"
     assert _probe.pth_path_lines(text) == ["/abs/path", "relative/dir"]
@@ -521,6 +549,43 @@ def test_work_while_probing_runs_as_the_probe_runs_to_its_end(tmp_path: Path) ->
     with pytest.raises(KeyboardInterrupt):
         snapshot_environment(str(python), use_cache=False, while_probing=interrupted)
     assert len(killed) == 1 and not Path(f"/proc/{killed[0]}").exists()  # killed and reaped
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="watches the probe through /proc")
+def test_a_probe_started_early_is_the_one_the_snapshot_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`start_probe` (the CLI calls it before importing the analysis) runs the probe before
+    the snapshot is asked for: `snapshot_environment` reads that one, starting no other, with
+    the answer of a probe of its own; once cached, `start_probe` starts nothing."""
+    monkeypatch.setenv("ENVCAPTURE_CACHE_DIR", str(tmp_path / "cache"))
+    python = make_venv(tmp_path / "venv")
+    others = set(_children_of_this_thread())
+    start_probe(str(python))
+    (early,) = set(_children_of_this_thread()) - others
+    more: list[int] = []
+    snapshot = snapshot_environment(str(python), while_probing=lambda: more.extend(set(_children_of_this_thread()) - others))
+    assert more == [early]  # while it ran, the only probe was the early one
+    assert not Path(f"/proc/{early}").exists()  # read and reaped
+    assert snapshot == snapshot_environment(str(python), use_cache=False)
+
+    start_probe(str(python))
+    assert set(_children_of_this_thread()) == others  # the cached snapshot answers
+    assert snapshot_environment(str(python)) == snapshot
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="watches the probe through /proc")
+def test_a_probe_started_early_and_never_read_is_stopped_at_exit(tmp_path: Path) -> None:
+    fake = _script(tmp_path / "python", "#!/bin/sh\nsleep 60\n")
+    code = (
+        "import sys\n"
+        "from envcapture.environment import snapshot\n"
+        "snapshot.start_probe(sys.argv[1])\n"
+        "print(*[e.process.pid for e in snapshot._early.values()])\n"
+    )
+    env = {**os.environ, "ENVCAPTURE_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", code, str(fake)], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (pid,) = map(int, done.stdout.split())
+    assert not Path(f"/proc/{pid}").exists()  # killed and reaped before the process ended
 
 
 def test_snapshot_cache_follows_pyvenv_cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
