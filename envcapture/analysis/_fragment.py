@@ -35,13 +35,14 @@ case) shows without importing libcst.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import os
 import re
 import unicodedata
 import warnings
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, Final
@@ -124,6 +125,12 @@ class Fragment:
     # their statement types and whether their source lines hold one of ``walk`` (empty when
     # ``walk`` is None). The walk reads this instead of generating each statement's code.
     statement_lines: tuple[tuple[tuple[str, ...], bool], ...] = ()
+    # The plain imports ``text`` holds (a module-level import alone on its line, which starts
+    # it): source line -> the line. `_importparts` learns their parts from libcst's parse.
+    plain: Mapping[int, str] = dataclasses.field(default_factory=dict)
+    # (source line, the line) of the plain imports left out of ``text`` (``leave_out``): their
+    # parts are known; the digest still reads them.
+    left_out: tuple[tuple[int, str], ...] = ()
 
     def source_line(self, line: int) -> int:
         """The source line of ``line`` (1-based) of ``text``."""
@@ -133,9 +140,10 @@ class Fragment:
         raise ValueError(f"line {line} is not in the fragment")
 
 
-def fact_fragment(text: str) -> Fragment | None:
+def fact_fragment(text: str, leave_out: Callable[[str], bool] | None = None) -> Fragment | None:
     """The statements of ``text`` that can hold a fact; None when CPython's parser does not
-    accept ``text`` (libcst then parses it all)."""
+    accept ``text`` (libcst then parses it all). A plain import whose line ``leave_out``
+    accepts is not in the text (`Fragment.left_out`); the digest is the same."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escapes: SyntaxWarning on 3.12+
@@ -174,6 +182,8 @@ def fact_fragment(text: str) -> Fragment | None:
     kept: list[tuple[int, int, str | None]] = []
     whole: list[ast.stmt] = []
     _select(module.body, lines, _MarkedLines(keep_lines, len(starts)), kept, whole)
+    plain = _plain_imports(module.body, lines) if leave_out is not None else {}
+    left_out: list[tuple[int, str]] = []
     signature = chr(0).join((*ANY_FACT_MARKERS, *sorted(walk or ()), *sorted(names)))
     digest = hashlib.sha256(f"envcapture-fragment/{EXTRACTOR_VERSION}\0{signature}".encode())
     chunks: list[str] = []
@@ -191,14 +201,21 @@ def fact_fragment(text: str) -> Fragment | None:
             chunk = lines[first - 1] if first == last else "".join(lines[first - 1 : last])
             if chunk and not chunk.endswith(("\n", "\r")):
                 chunk += "\n"  # the source's last line: the next run starts a line of its own
+        hashed += (f"\0{first}\0", chunk)
+        if first in plain and leave_out is not None and stand_in is None and first == last and leave_out(plain[first]):
+            left_out.append((first, plain.pop(first)))
+            continue  # `at` and `follows` stay: the next chunk starts a run
         if first != follows:
             runs.append((at, first))
-        hashed += (f"\0{first}\0", chunk)
         chunks.append(chunk)
         at += last - first + 1
         follows = last + 1
     digest.update("".join(hashed).encode("utf-8", "surrogatepass"))  # the line numbers are ASCII
     walked = _MarkedLines(walk_lines, len(starts)) if walk_lines is not None else None
+    if left_out:
+        gone = {line for line, _ in left_out}
+        whole = [node for node in whole if node.lineno not in gone]
+        statements.imports = [node for node in statements.imports if node.lineno not in gone]
     return Fragment(
         text="".join(chunks),
         runs=tuple(runs),
@@ -207,7 +224,26 @@ def fact_fragment(text: str) -> Fragment | None:
         walk=walk,
         import_starts=tuple(_start(node, lines) for node in sorted(statements.imports, key=lambda n: (n.lineno, n.col_offset))),
         statement_lines=_statement_lines(whole, placeholders, walked) if walked is not None else (),
+        plain=plain,
+        left_out=tuple(left_out),
     )
+
+
+def _plain_imports(body: Sequence[ast.stmt], lines: list[str]) -> dict[int, str]:
+    """The module-level imports alone on a line that they start (no indentation, no other
+    statement there), by line: the line (see `_importparts`)."""
+    plain: dict[int, str] = {}
+    for index, node in enumerate(body):
+        line = node.lineno
+        if (
+            type(node) in _IMPORT_TYPES
+            and node.end_lineno == line
+            and (index == 0 or (body[index - 1].end_lineno or 0) < line)
+            and (index + 1 == len(body) or _first_line(body[index + 1]) > line)
+            and lines[line - 1].startswith(("import", "from"))
+        ):
+            plain[line] = lines[line - 1]
+    return plain
 
 
 _WALKED: Final = frozenset((*_CALL_MARKERS, *DATA_MARKERS))

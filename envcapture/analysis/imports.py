@@ -60,18 +60,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import Final
+from typing import Final, cast
 
 import libcst as cst
-from libcst.helpers import get_full_name_for_node
 
 from envcapture.analysis._fragment import ANY_FACT_MARKERS, NO_FACTS, Fragment, fact_fragment
 from envcapture.analysis._guards import GuardEffects
+from envcapture.analysis._importparts import KNOWN_PLAIN, ImportParts, import_parts
 from envcapture.analysis._nodes import argument, integer, literal_head, literal_str
 from envcapture.analysis._positions import starts
 from envcapture.analysis._source import decode_source, syntax_error
 from envcapture.analysis._syspath import SysPathReader
-from envcapture.analysis._visitor import FROM_IMPORTS, IMPORTS, FactsVisitor, Pending, walk_markers
+from envcapture.analysis._visitor import FROM_IMPORTS, FactsVisitor, Frame, Pending, walk_markers
 from envcapture.analysis.conditions import evaluate_condition, import_is_active
 from envcapture.analysis.datafiles import DATA_MARKERS, FileRefReader, module_bindings
 from envcapture.analysis.model import (
@@ -80,6 +80,7 @@ from envcapture.analysis.model import (
     FileRef,
     ImportSite,
     PathAddition,
+    Scope,
     SourceFacts,
 )
 from envcapture.analysis.nesting import nesting_problem
@@ -104,6 +105,8 @@ _MAX_LEVEL: Final = 2048
 COMPUTED_IMPORT: Final = "computed-import"
 """Diagnostic code: a dynamic import whose module name has no literal package prefix."""
 _DUNDER_IMPORTS: Final = ("__import__", "builtins.__import__", "importlib.__import__")
+# Where a plain import stands (`_importparts`): at module level, under no guard.
+_MODULE_FRAME: Final = Frame(Scope.MODULE, ())
 
 
 def extract_source_facts(source: bytes | str, *, module: str, is_package: bool, path: str | None = None) -> SourceFacts:
@@ -130,7 +133,19 @@ def extract_source_facts(source: bytes | str, *, module: str, is_package: bool, 
             return _failed(path, text.count("\n", 0, nul) + 1, "binary-file", "binary file (contains NUL characters)")
     if not any(marker in text for marker in ANY_FACT_MARKERS):
         return SourceFacts(fact_digest=NO_FACTS)
-    fragment = fact_fragment(text)
+    try:
+        return _facts_of_text(text, module, is_package, path, leave_out=True)
+    except _Unplaced:
+        return _facts_of_text(text, module, is_package, path, leave_out=False)
+
+
+class _Unplaced(Exception):
+    """The import statements libcst found are not those CPython's parse placed: the plain
+    imports left out of the fragment cannot be put among them (the fragment is made again)."""
+
+
+def _facts_of_text(text: str, module: str, is_package: bool, path: str | None, *, leave_out: bool) -> SourceFacts:
+    fragment = fact_fragment(text, KNOWN_PLAIN.__contains__ if leave_out else None)
     problem = None if fragment is not None and fragment.shallow else nesting_problem(text)
     if problem is not None:
         return _failed(path, problem[0], "too-deeply-nested", problem[1])
@@ -152,6 +167,8 @@ def extract_source_facts(source: bytes | str, *, module: str, is_package: bool, 
             return _internal_error(path, "libcst cannot parse this file", exc)
     try:
         facts = _Extraction(tree, text, module=module, is_package=is_package, path=path, fragment=fragment).facts()
+    except _Unplaced:
+        raise
     except RecursionError:
         return _failed(path, None, "too-deeply-nested", "expression nested too deeply to analyse")
     except Exception as exc:  # noqa: BLE001 - one odd file must not stop the analysis of a project
@@ -217,7 +234,7 @@ class _Extraction:
         self.aliases: dict[str, str] = {}
         self.guards = GuardEffects(self._qualname)
         self.sys_path = SysPathReader(self._qualname)
-        self.notes: list[tuple[cst.CSTNode, str, str]] = []  # node, code, message
+        self.notes: list[tuple[object, str, str]] = []  # node (or a plain import's stand-in), code, message
 
     def facts(self) -> SourceFacts:
         if self.fragment is not None:
@@ -225,18 +242,18 @@ class _Extraction:
         else:
             visitor = FactsVisitor(self.tree, walk_markers(self.text, DATA_MARKERS))
         visitor.walk(self.tree)
-        for pending in visitor.imports:
-            self._register_aliases(pending.node)
-
         # Where the import statements start, when CPython's parse says: their sites are made
         # in place (the others are placed once libcst's positions are known).
         where = self._import_starts([p.node for p in visitor.imports])
-        found: list[tuple[cst.CSTNode, ImportSite]] = []
+        statements = self._import_statements(visitor.imports, where)
+        for _, parts, _ in statements:
+            self._register_aliases(parts)
+        found: list[tuple[object, ImportSite]] = []
         roles: list[tuple[cst.CSTNode, bool] | None] = []  # per found site: alternative_role
-        for pending in visitor.imports:
-            role = self.guards.alternative_role(pending.frame)
-            for static in self._static_sites(pending, where.get(id(pending.node), (0, -1))):
-                found.append((pending.node, static))
+        for node, parts, frame in statements:
+            role = self.guards.alternative_role(frame)
+            for static in self._static_sites(node, parts, frame, where.get(id(node), (0, -1))):
+                found.append((node, static))
                 roles.append(role)
         for pending in visitor.calls:
             site = self._dynamic_site(pending)
@@ -257,7 +274,7 @@ class _Extraction:
 
         nodes = [n for n, _ in found] + [n for n, _ in additions] + [n for n, _, _ in self.notes] + list(groups)
         nodes += [n for n, _ in refs]
-        rest = [n for n in nodes if id(n) not in where]
+        rest = cast("list[cst.CSTNode]", [n for n in nodes if id(n) not in where])  # a stand-in is in ``where``
         if rest:
             placed_rest = starts(self.tree, rest)
             if self.fragment is not None:
@@ -304,31 +321,48 @@ class _Extraction:
             or any(column < 0 for _, column, _ in known)
             or any(is_from != isinstance(node, FROM_IMPORTS) for node, (_, _, is_from) in zip(statements, known, strict=True))
         ):
+            if self.fragment is not None and self.fragment.left_out:
+                raise _Unplaced
             return {}
         return {id(node): (line, column) for node, (line, column, _) in zip(statements, known, strict=True)}
 
+    def _import_statements(
+        self, parsed: Sequence[Pending], where: dict[int, tuple[int, int]]
+    ) -> list[tuple[object, ImportParts, Frame]]:
+        """(node, parts, frame) of each import statement, in source order: those libcst parsed,
+        and the plain imports left out of the fragment (each under a stand-in node, placed in
+        ``where``), whose parts were learnt from an earlier parse, which learns the new ones."""
+        statements: list[tuple[object, ImportParts, Frame]] = [(p.node, import_parts(p.node), p.frame) for p in parsed]
+        fragment = self.fragment
+        if fragment is None:
+            return statements
+        for node, parts, _ in statements:
+            line = fragment.plain.get(where[id(node)][0]) if where else None
+            if line is not None:
+                KNOWN_PLAIN.learn(line, parts)
+        if not fragment.left_out:
+            return statements
+        for number, line in fragment.left_out:
+            stand_in = object()
+            where[id(stand_in)] = (number, 0)
+            statements.append((stand_in, KNOWN_PLAIN[line], _MODULE_FRAME))
+        return sorted(statements, key=lambda statement: where[id(statement[0])])  # holds the stand-ins: ``where`` keys them
+
     # names
-    def _register_aliases(self, stmt: cst.CSTNode) -> None:
-        if isinstance(stmt, IMPORTS):
-            for alias in _aliases_of(stmt):
-                full = get_full_name_for_node(alias.name) or ""
-                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                    self.aliases[alias.asname.name.value] = full
+    def _register_aliases(self, parts: ImportParts) -> None:
+        if not parts.is_from:
+            for full, asname in parts.names:
+                if asname is not None:
+                    self.aliases[asname] = full
                 else:
                     head = full.partition(".")[0]
                     self.aliases.setdefault(head, head)
-        elif isinstance(stmt, FROM_IMPORTS):
-            level, name = _from_parts(stmt)
-            base = self._resolve(name, level) if level else name
-            names = _aliases_of(stmt)
-            if base is None or not base:
-                return
-            for alias in names:
-                imported = get_full_name_for_node(alias.name) or ""
-                local = imported
-                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                    local = alias.asname.name.value
-                self.aliases[local] = f"{base}.{imported}"
+            return
+        base = self._resolve(parts.module, parts.level) if parts.level else parts.module
+        if base is None or not base:
+            return
+        for imported, asname in parts.names:
+            self.aliases[asname if asname is not None else imported] = f"{base}.{imported}"
 
     def _qualname(self, node: cst.BaseExpression) -> str | None:
         parts: list[str] = []
@@ -369,7 +403,7 @@ class _Extraction:
             return None
         return f"{bits[0]}.{name}" if name else bits[0]
 
-    def _relative(self, node: cst.CSTNode, name: str, level: int, package: str | None = None) -> str:
+    def _relative(self, node: object, name: str, level: int, package: str | None = None) -> str:
         resolved = self._resolve(name, level, package)
         if resolved is not None:
             return resolved
@@ -382,16 +416,15 @@ class _Extraction:
         return written
 
     # import statements
-    def _static_sites(self, pending: Pending, start: tuple[int, int]) -> Iterator[ImportSite]:
+    def _static_sites(self, stmt: object, parts: ImportParts, frame: Frame, start: tuple[int, int]) -> Iterator[ImportSite]:
         """The sites of an import statement starting at ``start`` (line, 0-based column)."""
-        stmt, effect, scope = pending.node, self.guards.effect(pending.frame), pending.frame.scope
+        effect, scope = self.guards.effect(frame), frame.scope
         modules: list[tuple[str, tuple[str, ...], int]]
-        if isinstance(stmt, IMPORTS):
-            modules = [(get_full_name_for_node(a.name) or "", (), 0) for a in _aliases_of(stmt)]
+        if not parts.is_from:
+            modules = [(full, (), 0) for full, _ in parts.names]
         else:
-            level, name = _from_parts(stmt)
-            aliases = _aliases_of(stmt)
-            names = tuple(get_full_name_for_node(a.name) or "" for a in aliases) if aliases else ("*",)
+            level, name = parts.level, parts.module
+            names = tuple(imported for imported, _ in parts.names) if parts.names else ("*",)
             modules = [(self._relative(stmt, name, level) if level else name, names, level)]
         for module, names, level in modules:
             yield ImportSite(
@@ -540,17 +573,6 @@ def _alternative_groups(roles: Sequence[tuple[cst.CSTNode, bool] | None]) -> lis
     preferred = [role[0] for role in roles if role is not None and not role[1]]
     fallback = {id(role[0]) for role in roles if role is not None and role[1]}
     return list({id(t): t for t in preferred if id(t) in fallback}.values())
-
-
-def _aliases_of(stmt: cst.CSTNode) -> Sequence[cst.ImportAlias]:
-    names = getattr(stmt, "names", ())
-    return () if isinstance(names, cst.ImportStar) else names
-
-
-def _from_parts(stmt: cst.CSTNode) -> tuple[int, str]:
-    module = getattr(stmt, "module", None)
-    relative = getattr(stmt, "relative", ())
-    return len(relative), (get_full_name_for_node(module) or "") if module is not None else ""
 
 
 def _is_main_guard(stmt: cst.CSTNode) -> bool:

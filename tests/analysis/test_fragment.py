@@ -12,6 +12,7 @@ from fragment_cases import CASES
 
 from envcapture.analysis import imports
 from envcapture.analysis._fragment import NO_FACTS, fact_digest, fact_fragment
+from envcapture.analysis._importparts import KNOWN_PLAIN
 from envcapture.analysis._visitor import FactsVisitor
 from envcapture.analysis.imports import extract_source_facts
 from envcapture.analysis.model import SourceFacts
@@ -217,7 +218,7 @@ SOURCES = {
 def _whole(source: bytes, monkeypatch: pytest.MonkeyPatch, path: str = "pkg/mod.py") -> SourceFacts:
     """The facts libcst reads from the whole file (the fragment turned off)."""
     with monkeypatch.context() as patch:
-        patch.setattr(imports, "fact_fragment", lambda text: None)
+        patch.setattr(imports, "fact_fragment", lambda text, leave_out=None: None)
         return extract_source_facts(source, module="pkg.mod", is_package=False, path=path)
 
 
@@ -426,3 +427,42 @@ def test_the_review_cases_give_the_facts_of_the_whole_file(name: str, monkeypatc
         assert compile(fragment.text, "fragment", "exec", dont_inherit=True) is not None  # still Python
     facts = extract_source_facts(source.encode("utf-8", "surrogatepass"), module="pkg.mod", is_package=False, path="pkg/mod.py")
     assert facts == _whole(source.encode("utf-8", "surrogatepass"), monkeypatch)
+
+
+PLAIN_IMPORTS = """import os
+import importlib as il
+from typing import TYPE_CHECKING as TC
+from . import sibling
+from .. import beyond
+import a.b, c as d  # two names
+import importlib as importlib
+if TC:
+    import numpy
+try:
+    from vendored import importlib
+except ImportError:
+    import json
+plugin = il.import_module("plug.in")
+other = importlib.import_module("dyn.mod")
+from x import *
+import os; import sys
+"""
+
+
+def test_plain_imports_known_from_an_earlier_file_are_left_out_with_the_same_facts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A module-level import alone on its line says the same in any file: once libcst has
+    parsed that line, the fragment leaves it out and its parts are placed at its line. The
+    facts (the aliases, in source order: ``importlib`` rebound in the ``try``) and the
+    digest are those of the whole file."""
+    source = PLAIN_IMPORTS.encode()
+    first = extract_source_facts(source, module="pkg.mod", is_package=False, path="pkg/mod.py")  # learns the lines
+    fragment = fact_fragment(PLAIN_IMPORTS, KNOWN_PLAIN.__contains__)
+    assert fragment is not None
+    assert [line for line, _ in fragment.left_out] == [1, 2, 3, 4, 5, 6, 7, 16]  # not in a block, nor sharing a line
+    assert "import importlib as il" not in fragment.text and "import os; import sys" in fragment.text
+    assert fragment.digest == fact_digest(source)
+    again = extract_source_facts(source, module="pkg.mod", is_package=False, path="pkg/mod.py")
+    assert again == first == _whole(source, monkeypatch)
+    modules = {site.module for site in again.imports}
+    assert {"plug.in", "a.b", "c", "pkg"} <= modules and "dyn.mod" not in modules  # vendored.importlib's
+    assert [d.line for d in again.diagnostics if d.code == "relative-import-beyond-top"] == [5]
