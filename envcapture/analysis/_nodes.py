@@ -31,13 +31,31 @@ def integer(node: cst.BaseExpression | None) -> int | None:
 
 
 def literal_str(node: cst.BaseExpression | None) -> str | None:
-    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
-        try:
-            value = node.evaluated_value
-        except Exception:  # noqa: BLE001 - an f-string part or an odd escape: not a literal
-            return None
-        return value if isinstance(value, str) else None
+    if isinstance(node, cst.SimpleString):
+        # libcst evaluates a literal with ast.literal_eval (a compile() each time); a module
+        # repeats its literals, and a process its modules' ("utf-8", "__main__").
+        code = node.value
+        if code not in _SIMPLE_STRINGS:
+            if len(_SIMPLE_STRINGS) >= _SIMPLE_STRINGS_LIMIT:
+                _SIMPLE_STRINGS.clear()
+            _SIMPLE_STRINGS[code] = _evaluated(node)
+        return _SIMPLE_STRINGS[code]
+    if isinstance(node, cst.ConcatenatedString):
+        return _evaluated(node)
     return None
+
+
+def _evaluated(node: cst.SimpleString | cst.ConcatenatedString) -> str | None:
+    try:
+        value = node.evaluated_value
+    except Exception:  # noqa: BLE001 - an f-string part or an odd escape: not a literal
+        return None
+    return value if isinstance(value, str) else None
+
+
+# A simple string's code -> `literal_str` of it: its value, or None (bytes, an odd escape).
+_SIMPLE_STRINGS: dict[str, str | None] = {}
+_SIMPLE_STRINGS_LIMIT = 50_000
 
 
 def literal_head(node: cst.BaseExpression | None) -> tuple[str, bool]:

@@ -26,7 +26,7 @@ IMPORTS: Final[tuple[type[cst.CSTNode], ...]] = tuple(t for t in (cst.Import, ge
 FROM_IMPORTS: Final[tuple[type[cst.CSTNode], ...]] = tuple(
     t for t in (cst.ImportFrom, getattr(cst, "LazyImportFrom", None)) if t is not None
 )
-_ALL_IMPORTS: Final = IMPORTS + FROM_IMPORTS
+_ALL_IMPORTS: Final = frozenset(IMPORTS + FROM_IMPORTS)  # by type: every libcst class is an ABC, whose isinstance is slow
 _STATEMENT_NODES: Final = (
     cst.Module,
     cst.BaseCompoundStatement,
@@ -68,6 +68,8 @@ class Pending(NamedTuple):
     frame: Frame
 
 
+_SEQUENCES: Final = frozenset((cst.Tuple, cst.List))
+_ANNOTATED: Final = frozenset((cst.AnnAssign, cst.AugAssign))
 # Methods called without arguments that read a file: Path("x").read_text(), open(p).read().
 _READ_METHODS: Final = frozenset({"read_text", "read_bytes", "open", "read"})
 
@@ -145,7 +147,7 @@ class FactsVisitor(cst.CSTVisitor):
     # statements that hold imports
     def _small_statements(self, node: cst.SimpleStatementLine | cst.SimpleStatementSuite) -> bool:
         for stmt in node.body:
-            if isinstance(stmt, _ALL_IMPORTS):
+            if type(stmt) in _ALL_IMPORTS:
                 self.imports.append(Pending(stmt, self.frames[-1]))
         if self._markers is None:
             return False
@@ -171,16 +173,23 @@ class FactsVisitor(cst.CSTVisitor):
         """The names ``stmt`` binds: ``a = b = value``, ``a: T = value``; ``a += x`` and
         tuple targets bind a name to no single value."""
         scope = self.frames[-1].scope
-        if isinstance(stmt, cst.Assign):
+        # type() first: libcst's classes are ABCs, whose isinstance is slow when it fails.
+        if type(stmt) is cst.Assign and isinstance(stmt, cst.Assign):
             for target in stmt.targets:
-                if isinstance(target.target, cst.Name):
-                    self.bindings.append((target.target.value, stmt.value, scope))
-                elif isinstance(target.target, (cst.Tuple, cst.List)):
-                    for element in target.target.elements:
-                        if isinstance(element.value, cst.Name):
+                name = target.target
+                if type(name) is cst.Name and isinstance(name, cst.Name):
+                    self.bindings.append((name.value, stmt.value, scope))
+                elif type(name) in _SEQUENCES and isinstance(name, (cst.Tuple, cst.List)):
+                    for element in name.elements:
+                        if type(element.value) is cst.Name and isinstance(element.value, cst.Name):
                             self.bindings.append((element.value.value, None, scope))
-        elif isinstance(stmt, (cst.AnnAssign, cst.AugAssign)) and isinstance(stmt.target, cst.Name):
-            value = stmt.value if isinstance(stmt, cst.AnnAssign) else None
+        elif (
+            type(stmt) in _ANNOTATED
+            and isinstance(stmt, (cst.AnnAssign, cst.AugAssign))
+            and type(stmt.target) is cst.Name
+            and isinstance(stmt.target, cst.Name)
+        ):
+            value = stmt.value if type(stmt) is cst.AnnAssign else None
             self.bindings.append((stmt.target.value, value, scope))
 
     def visit_Import(self, node: cst.Import) -> bool:

@@ -366,10 +366,11 @@ class _Extraction:
 
     def _qualname(self, node: cst.BaseExpression) -> str | None:
         parts: list[str] = []
-        while isinstance(node, cst.Attribute):
+        # type() first: libcst's classes are ABCs, whose isinstance is slow when it fails.
+        while type(node) is cst.Attribute and isinstance(node, cst.Attribute):
             parts.append(node.attr.value)
             node = node.value
-        if isinstance(node, cst.Call):  # __import__("importlib").import_module(...)
+        if type(node) is cst.Call and isinstance(node, cst.Call):  # __import__("importlib").import_module(...)
             returned = self._imported_module(node)
             if returned is None:
                 return None
@@ -576,7 +577,7 @@ def _alternative_groups(roles: Sequence[tuple[cst.CSTNode, bool] | None]) -> lis
 
 
 def _is_main_guard(stmt: cst.CSTNode) -> bool:
-    if not isinstance(stmt, cst.If) or not isinstance(stmt.test, cst.Comparison):
+    if type(stmt) is not cst.If or not isinstance(stmt, cst.If) or not isinstance(stmt.test, cst.Comparison):
         return False
     test = stmt.test
     if len(test.comparisons) != 1 or not isinstance(test.comparisons[0].operator, cst.Equal):
