@@ -381,3 +381,15 @@ CASES["path_name_in_an_annotation"] = _HERE + 'def f(p: Annotated[Path, ROOT / "
 CASES["path_name_in_an_unmarked_def"] = _HERE + 'def read_config(path=HERE / "config.json"):\n    return path\n'
 CASES["path_name_in_an_if_test"] = _HERE + 'if (HERE / "flag").exists():\n    x = 2\n'
 CASES["path_name_spelled_fullwidth"] = _HERE + 'def f(p=ＨＥＲＥ / "x.json"):\n    import json\n'
+# A line continuation before a plain import (`_importparts`): left out, the import would let the
+# next kept statement continue that logical line (``f = importlib.import_module ("torch", m)``
+# is a call the file does not make), or make a text libcst refused parse (its digest changes).
+# Apart from CASES: the fragment of a statement continued to a line it leaves out is not Python
+# (libcst refuses it and parses the whole file), which that test asserts it is.
+CONTINUATION_CASES: dict[str, str] = {}
+CONTINUATION_CASES["plain_import_after_a_continuation"] = 'f = importlib.import_module \\\n\nimport os\n("torch", importlib)\n'
+CONTINUATION_CASES["plain_import_after_a_continued_comment"] = (
+    'f = importlib.import_module \\\n# note\nimport os\n("torch", importlib)\n'
+)
+CONTINUATION_CASES["plain_import_after_a_semicolon_continuation"] = "x = importlib.import_module('m'); \\\nimport os\n"
+CONTINUATION_CASES["plain_import_continued_to_a_blank_line"] = "import os; \\\n\nimport sys; \\\n\n"

@@ -202,7 +202,14 @@ def fact_fragment(text: str, leave_out: Callable[[str], bool] | None = None) -> 
             if chunk and not chunk.endswith(("\n", "\r")):
                 chunk += "\n"  # the source's last line: the next run starts a line of its own
         hashed += (f"\0{first}\0", chunk)
-        if first in plain and leave_out is not None and stand_in is None and first == last and leave_out(plain[first]):
+        if (
+            first in plain
+            and leave_out is not None
+            and stand_in is None
+            and first == last
+            and not (chunks and _continues(chunks[-1]))  # left out, the next chunk would continue that line
+            and leave_out(plain[first])
+        ):
             left_out.append((first, plain.pop(first)))
             continue  # `at` and `follows` stay: the next chunk starts a run
         if first != follows:
@@ -241,9 +248,16 @@ def _plain_imports(body: Sequence[ast.stmt], lines: list[str]) -> dict[int, str]
             and (index == 0 or (body[index - 1].end_lineno or 0) < line)
             and (index + 1 == len(body) or _first_line(body[index + 1]) > line)
             and lines[line - 1].startswith(("import", "from"))
+            and not _continues(lines[line - 1])  # its logical line goes on: left out, it would not end there
         ):
             plain[line] = lines[line - 1]
     return plain
+
+
+def _continues(chunk: str) -> bool:
+    """Whether ``chunk``'s last line ends with a backslash (a line continuation, or a comment's
+    last character): what follows it in a text is read as the same logical line."""
+    return chunk.rstrip("\r\n").endswith("\\")
 
 
 _WALKED: Final = frozenset((*_CALL_MARKERS, *DATA_MARKERS))

@@ -336,16 +336,17 @@ class _Extraction:
         fragment = self.fragment
         if fragment is None:
             return statements
+        known = [(number, KNOWN_PLAIN[line]) for number, line in fragment.left_out]  # before learning: it may clear
         for node, parts, _ in statements:
             line = fragment.plain.get(where[id(node)][0]) if where else None
             if line is not None:
                 KNOWN_PLAIN.learn(line, parts)
-        if not fragment.left_out:
+        if not known:
             return statements
-        for number, line in fragment.left_out:
+        for number, parts in known:
             stand_in = object()
             where[id(stand_in)] = (number, 0)
-            statements.append((stand_in, KNOWN_PLAIN[line], _MODULE_FRAME))
+            statements.append((stand_in, parts, _MODULE_FRAME))
         return sorted(statements, key=lambda statement: where[id(statement[0])])  # holds the stand-ins: ``where`` keys them
 
     # names

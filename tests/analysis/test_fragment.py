@@ -8,11 +8,11 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
-from fragment_cases import CASES
+from fragment_cases import CASES, CONTINUATION_CASES
 
 from envcapture.analysis import imports
 from envcapture.analysis._fragment import NO_FACTS, fact_digest, fact_fragment
-from envcapture.analysis._importparts import KNOWN_PLAIN
+from envcapture.analysis._importparts import KNOWN_PLAIN, KnownPlainImports
 from envcapture.analysis._visitor import FactsVisitor
 from envcapture.analysis.imports import extract_source_facts
 from envcapture.analysis.model import SourceFacts
@@ -466,3 +466,42 @@ def test_plain_imports_known_from_an_earlier_file_are_left_out_with_the_same_fac
     modules = {site.module for site in again.imports}
     assert {"plug.in", "a.b", "c", "pkg"} <= modules and "dyn.mod" not in modules  # vendored.importlib's
     assert [d.line for d in again.diagnostics if d.code == "relative-import-beyond-top"] == [5]
+
+
+def _teach_plain_lines(source: str) -> None:
+    """Another file, in which libcst parses each line of ``source`` that starts with an import,
+    each followed by an import of its own: the memo knows them (when they are plain)."""
+    lines = [line if line.endswith(("\n", "\r")) else line + "\n" for line in source.splitlines(keepends=True)]
+    teacher = "".join(line + "import teacher_next\n" for line in lines if line.startswith(("import", "from")))
+    extract_source_facts(teacher.encode(), module="other.mod", is_package=False, path="other/mod.py")
+
+
+@pytest.mark.parametrize("name", sorted({**CASES, **CONTINUATION_CASES}))
+def test_the_review_cases_give_the_same_facts_and_digest_with_their_plain_imports_known(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The memo of plain imports changes neither the facts nor their digest: a file read with
+    none of its lines known, then again once another file taught them, against the whole file."""
+    text = {**CASES, **CONTINUATION_CASES}[name]
+    source = text.encode("utf-8", "surrogatepass")
+    monkeypatch.setattr(imports, "KNOWN_PLAIN", KnownPlainImports())
+    unknown = extract_source_facts(source, module="pkg.mod", is_package=False, path="pkg/mod.py")
+    _teach_plain_lines(text)
+    known = extract_source_facts(source, module="pkg.mod", is_package=False, path="pkg/mod.py")
+    assert known == unknown == _whole(source, monkeypatch)
+    assert known.fact_digest == unknown.fact_digest
+
+
+def test_a_memo_cleared_while_a_file_is_read_keeps_the_parts_of_its_left_out_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file whose new plain line fills the memo (it is cleared) still places the lines it left
+    out, whose parts were taken first (not an internal error: KeyError)."""
+    memo = KnownPlainImports()
+    monkeypatch.setattr(imports, "KNOWN_PLAIN", memo)
+    monkeypatch.setattr(KnownPlainImports, "LIMIT", 2)
+    extract_source_facts(b"import os\nimport sys\n", module="pkg.a", is_package=False, path="pkg/a.py")  # full
+    source = b"import os\nimport json\n"
+    assert fact_fragment(source.decode(), memo.__contains__) is not None
+    facts = extract_source_facts(source, module="pkg.mod", is_package=False, path="pkg/mod.py")
+    assert facts.error is None
+    assert facts == _whole(source, monkeypatch)
+    assert [site.module for site in facts.imports] == ["os", "json"]
