@@ -393,3 +393,11 @@ CONTINUATION_CASES["plain_import_after_a_continued_comment"] = (
 )
 CONTINUATION_CASES["plain_import_after_a_semicolon_continuation"] = "x = importlib.import_module('m'); \\\nimport os\n"
 CONTINUATION_CASES["plain_import_continued_to_a_blank_line"] = "import os; \\\n\nimport sys; \\\n\n"
+
+# A kept statement whose line a backslash continues to a blank line or a comment: kept without
+# that line, the next kept statement continued it in the fragment (a phantom import_module call).
+CASES["continued_to_a_blank_line"] = 'f = importlib.import_module \\\n\nx = 1\n("torch", importlib)\n'
+CASES["continued_to_a_comment"] = 'f = importlib.import_module \\\n# note\nx = 1\n("torch", importlib)\n'
+CASES["continued_twice"] = 'f = importlib.import_module \\\n\\\n\nx = 1\n("torch", importlib)\n'
+CASES["backslash_in_a_comment"] = 'import importlib  # see \\\nf = 1\nimportlib.import_module("a")\n'
+CASES["continued_non_ascii"] = 'é = importlib.import_module \\\n\nx = 1\n("torch", importlib)\n'

@@ -248,10 +248,14 @@ def _plain_imports(body: Sequence[ast.stmt], lines: list[str]) -> dict[int, str]
             and (index == 0 or (body[index - 1].end_lineno or 0) < line)
             and (index + 1 == len(body) or _first_line(body[index + 1]) > line)
             and lines[line - 1].startswith(("import", "from"))
+            and len(lines[line - 1]) <= _PLAIN_LINE_LIMIT  # the memory of a generated line thousands long is not worth it
             and not _continues(lines[line - 1])  # its logical line goes on: left out, it would not end there
         ):
             plain[line] = lines[line - 1]
     return plain
+
+
+_PLAIN_LINE_LIMIT: Final = 500
 
 
 def _continues(chunk: str) -> bool:
@@ -592,7 +596,7 @@ def _select(
                 continue
         elif len(nodes) == 1 and type(nodes[0]) in _BLOCKS and _select_blocks(nodes[0], lines, markers, kept, whole):
             continue
-        kept.append((first, last, None))
+        kept.append((first, _continued(nodes[-1], last, lines), None))
         whole.extend(nodes)
 
 
@@ -642,6 +646,21 @@ def _select_blocks(
             kept.append((last + 1, last + 1, _indentation(lines[last]) + "pass\n"))  # at the block's first line
     whole.extend(inner_whole)
     return True
+
+
+def _continued(node: ast.stmt, last: int, lines: list[str]) -> int:
+    r"""The last line of ``node``'s logical line: ``last`` (where its last token is), or a line
+    after it when a backslash continues it there (``x = f \``, then a blank or ``\`` line).
+    Kept without them, the next kept statement would continue that line in the fragment."""
+    line, end = lines[last - 1], node.end_col_offset or 0  # in UTF-8 bytes
+    text = line[end:] if line.isascii() else line.encode("utf-8", "surrogatepass")[end:].decode("utf-8", "surrogatepass")
+    if text.strip() != "\\":
+        return last  # no continuation (a backslash in a comment continues nothing), or one to a statement (``; \``)
+    while last < len(lines):
+        last += 1
+        if lines[last - 1].strip() != "\\":
+            break  # a blank or comment line ends the logical line
+    return last
 
 
 def _is_string_statement(node: ast.stmt) -> bool:

@@ -52,9 +52,11 @@ class KnownPlainImports(dict[str, ImportParts]):
     LIMIT: Final = 20_000  # lines; past it the memory is given back and the reading starts again
 
     def learn(self, line: str, parts: ImportParts) -> None:
+        if line in self:
+            return
         if len(self) >= self.LIMIT:
             self.clear()
-        self.setdefault(line, parts)
+        self[line] = parts
 
 
 KNOWN_PLAIN: Final = KnownPlainImports()

@@ -199,13 +199,14 @@ class DataFile:
         return self.left_out is None
 
 
+# 14: a kept statement's backslash continuation stays with it (the next kept statement continued its line);
 # 13: the lines naming a path name stay (a header's path on it is a file read);
 # 12: a cut def or class header stands in as `def _():` (fact digests);
 # 11: every binding of a path name kept, form-feed-indented files whole; 10: compound statements' blocks cut to their statements holding a marker (fact digests);
 # 9: the walked statements' rule (their own lines), working-directory and match-bound path names;
 # 8: SourceFacts.fact_digest; 7: ImportSite.branch; 6: file_refs; 5: alternative_group, fallback;
 # 4: ImportSite.prefix, computed-import diagnostics.
-EXTRACTOR_VERSION = 13
+EXTRACTOR_VERSION = 14
 """Bumped whenever extraction (analysis/imports.py and its _modules) changes what it returns for the same
 source: part of the cache key (cache.py), so no stale facts are reused."""
 

@@ -233,6 +233,7 @@ class _Started:
 # What `start_probe` found, by interpreter, until `snapshot_environment` takes it: the
 # cached snapshot (checked), or the probe it started.
 _early: dict[str, EnvSnapshot | _Started] = {}
+_STOPPED_AT_EXIT: list[bool] = []  # whether `_stop_untaken` runs at exit (registered once)
 
 
 def start_probe(python: str) -> None:
@@ -258,10 +259,11 @@ def start_probe(python: str) -> None:
         process = _launch(executable)
     except InterpreterError:
         return
-    if not _early:
+    if not _STOPPED_AT_EXIT:
         import atexit
 
         atexit.register(_stop_untaken)
+        _STOPPED_AT_EXIT.append(True)
     _early[executable] = _Started(process, _hand_over(process, _probe_source().encode("utf-8")))
 
 
