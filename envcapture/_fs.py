@@ -18,6 +18,7 @@ import json
 import math
 import os
 import stat
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_writer",
+    "compiled_dataclasses",
     "data_file",
     "default_cache_dir",
     "document_header",
@@ -479,3 +481,66 @@ def live_members(*, pgid: int | None = None, sid: int | None = None) -> list[int
             continue
         members.append(int(name))
     return members
+
+
+# --- the methods dataclasses writes, compiled once ----------------------------------------------
+# ``dataclasses`` writes each class's __init__, __repr__, __eq__... as source text and compiles
+# it with exec(): importing libcst compiles ~1,000 such functions, over half of its import
+# time (~0.1 s of every analysis that parses). The code objects are kept next to envcapture's
+# bytecode, as Python keeps .pyc files there (and not where PYTHONDONTWRITEBYTECODE says not
+# to), by the source text they come from: the same text compiles to the same code.
+
+
+@contextmanager
+def compiled_dataclasses(path: Path | None = None) -> Iterator[None]:
+    """While the block runs, ``dataclasses`` takes the methods it writes from the cache file
+    ``path`` (default: beside envcapture's bytecode) instead of compiling them; what it
+    compiled is added at the end. Nested, or with a ``dataclasses`` of another shape, the
+    block runs without it."""
+    import dataclasses
+    import marshal
+
+    if "exec" in vars(dataclasses) or not (hasattr(dataclasses, "_create_fn") or hasattr(dataclasses, "_FuncBuilder")):
+        yield
+        return
+    path = path if path is not None else _dataclass_code_path()
+    try:
+        known = marshal.loads(path.read_bytes())  # noqa: S302 - written by envcapture beside its bytecode: as trusted as its .pyc
+    except (OSError, ValueError, EOFError, TypeError):  # none yet, or unreadable: compiled again
+        known = {}
+    if not isinstance(known, dict) or len(known) > _DATACLASS_CODE_LIMIT:
+        known = {}
+    compiled = 0
+
+    def exec_compiled(source: Any, globals: Any = None, locals: Any = None) -> None:  # noqa: A002 - exec's own names
+        nonlocal compiled
+        if type(source) is str:
+            code = known.get(source)
+            if code is None:
+                # dont_inherit: exec() in dataclasses.py compiles with its flags, none (no
+                # ``from __future__ import annotations`` of this module's).
+                code = known[source] = compile(source, "<string>", "exec", dont_inherit=True)
+                compiled += 1
+            source = code
+        exec(source, globals, locals)  # noqa: S102 - what dataclasses itself runs
+
+    dataclasses.exec = exec_compiled  # type: ignore[attr-defined]  # a module global shadows the builtin
+    try:
+        yield
+    finally:
+        del dataclasses.exec  # type: ignore[attr-defined]
+        if compiled and not sys.dont_write_bytecode:
+            try:
+                atomic_write_bytes(path, marshal.dumps(known), durable=False)
+            except (OSError, ValueError):  # a read-only installation: compiled each time, as before
+                pass
+
+
+_DATACLASS_CODE_LIMIT = 20_000  # functions; more means another version's left over: started again
+
+
+def _dataclass_code_path() -> Path:
+    import importlib.util
+
+    tag = f"{sys.implementation.cache_tag}-{importlib.util.MAGIC_NUMBER.hex()}"
+    return Path(__file__).parent / "__pycache__" / f"dataclass-methods.{tag}.marshal"

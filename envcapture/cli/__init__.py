@@ -581,9 +581,11 @@ def _full_collections_again() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``envcapture`` console script."""
+    from envcapture._fs import compiled_dataclasses
+
     _no_collections_at_exit()
     try:
-        with _no_full_collections():
+        with _no_full_collections(), compiled_dataclasses():
             rv = cli.main(args=argv, prog_name="envcapture", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)

@@ -20,11 +20,6 @@ from packaging.requirements import InvalidRequirement, Requirement
 from envcapture._fs import read_user_file
 from envcapture.errors import InputError, Location
 
-if sys.version_info >= (3, 11):
-    import tomllib as _toml
-else:  # pragma: no cover - Python 3.10: tomli, a dependency there (pyproject.toml)
-    import tomli as _toml
-
 __all__ = [
     "ProjectSettings",
     "WithEntry",
@@ -59,6 +54,11 @@ def load_toml(path: Path, shown: str) -> tuple[dict[str, Any], str]:
         raise InputError(f"cannot read the file: {exc.strerror or exc}", location=Location(file=shown)) from exc
     except UnicodeDecodeError as exc:
         raise InputError(f"cannot read the file: {exc}", location=Location(file=shown)) from exc
+    # Imported here: most projects have no pyproject.toml, and a cold analysis reads this module.
+    if sys.version_info >= (3, 11):
+        import tomllib as _toml
+    else:  # pragma: no cover - Python 3.10: tomli, a dependency there (pyproject.toml)
+        import tomli as _toml
     try:
         return _toml.loads(text), text
     except _toml.TOMLDecodeError as exc:

@@ -22,11 +22,11 @@ import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 
+from envcapture._fs import data_file
 from envcapture.environment.model import DistributionInfo, EnvSnapshot
 from envcapture.model import DistName, dist_name
 
@@ -64,7 +64,7 @@ def evaluate_marker(marker: Marker, env: Mapping[str, str], extra: str = "") -> 
 @functools.cache
 def skipped_extra_patterns() -> tuple[str, ...]:
     """The patterns of ``envcapture/data/skipped_extras.txt``, normalised, in file order."""
-    text = (resources.files("envcapture") / "data" / _DATA).read_text(encoding="utf-8")
+    text = data_file(_DATA).read_text(encoding="utf-8")
     patterns = []
     for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()
