@@ -357,13 +357,58 @@ def _metadata(dist: Any) -> Any:
     """``dist.metadata`` without the body: the headers of the file it reads, parsed by the
     same email parser. The body is the long description, most of the text: parsing it line
     by line was most of the probe's time."""
-    import email
-
     text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or dist.read_text("")
     if text is None:
         return None
     end = _HEADERS_END.search(text)
-    return email.message_from_string(text[: end.end()] if end else text)
+    headers = text[: end.end()] if end else text
+    simple = _simple_headers(headers)
+    if simple is not None:
+        return simple
+    import email
+
+    return email.message_from_string(headers)
+
+
+# A header line as the email parser reads one: a field name (printable ASCII but ":"), a
+# colon, the value after its leading blanks (compat32's header_source_parse).
+_HEADER = re.compile(r"([!-9;-~]+):[ \t]*")
+
+
+class _Headers:
+    """The fields of a metadata file's headers, with the ``get`` and ``get_all`` of the
+    ``email.message.Message`` the email parser would give (names without case)."""
+
+    def __init__(self, fields: list[tuple[str, str]]) -> None:
+        self._fields = fields
+
+    def get(self, name: str) -> str | None:
+        name = name.lower()
+        for key, value in self._fields:
+            if key == name:
+                return value
+        return None
+
+    def get_all(self, name: str) -> list[str] | None:
+        name = name.lower()
+        return [value for key, value in self._fields if key == name] or None
+
+
+def _simple_headers(text: str) -> _Headers | None:
+    """The headers of ``text`` when each line is one ``Name: value`` field, read without the
+    email parser (a fifth of the probe's time); None for anything it decides otherwise: a
+    folded value, a carriage return, a line that is no field."""
+    if "\r" in text:
+        return None
+    fields: list[tuple[str, str]] = []
+    for line in text.split("\n"):
+        if not line:
+            break  # the empty line that ends the headers
+        match = _HEADER.match(line)
+        if match is None:
+            return None
+        fields.append((match.group(1).lower(), line[match.end() :]))
+    return _Headers(fields)
 
 
 def _egg_info_requires(dist: Any) -> list[str] | None:

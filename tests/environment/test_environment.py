@@ -478,6 +478,35 @@ def test_a_record_path_out_of_pycache_still_names_its_module() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        "Metadata-Version: 2.1\nName: torch\nVersion: 2.13.0\nRequires-Dist: numpy\nRequires-Dist: typing-extensions>=4 ; extra == 'x'\n\n",
+        "name: lower\nVERSION: 1\nProvides-Extra: a\nProvides-Extra: b\nRequires-Python:   >=3.9  \n",  # case, blanks kept at the end
+        "Name:x\nVersion:\t1.0\nSummary: é ünïcode\n",  # no blank after the colon, a tab
+        "Name: folded\nRequires-Dist: a\n  ; extra == 'b'\nVersion: 1\n",  # a folded value: the email parser's
+        "Name: crlf\r\nVersion: 1\r\n\r\n",
+        "From someone\nName: unixfrom\n",
+        "Name: stray\nthis line is no field\nVersion: 1\n",
+        ": empty name\nName: x\n",
+        "\nName: after-a-blank-line\n",
+        "",
+    ],
+)
+def test_metadata_headers_read_as_the_email_parser_reads_them(headers: str) -> None:
+    import email
+
+    expected = email.message_from_string(headers)
+    simple = _probe._simple_headers(headers)
+    read = simple if simple is not None else expected
+    for name in ("Name", "Version", "Requires-Python", "Summary", "VERSION", "Missing"):
+        assert read.get(name) == expected.get(name)
+    for name in ("Requires-Dist", "Provides-Extra", "Missing"):
+        assert read.get_all(name) == expected.get_all(name)
+    if any(mark in headers for mark in ("\n  ", "\r", "From ", "no field", ": empty")):
+        assert simple is None  # left to the email parser
+
+
 def test_pth_path_lines() -> None:
     text = "# comment\n/abs/path\nimport sys; sys.path.append('x')\n\nrelative/dir\n"
     assert _probe.pth_path_lines(text) == ["/abs/path", "relative/dir"]
