@@ -291,10 +291,16 @@ def project_directory(job: JobConfig | None, project: str | os.PathLike[str] | N
 
 
 def snapshot_for_analysis(
-    entry_points: EntryPointsLike, job: JobConfig | None, project: Path, options: AnalysisOptions
+    entry_points: EntryPointsLike,
+    job: JobConfig | None,
+    project: Path,
+    options: AnalysisOptions,
+    *,
+    then: Callable[[], object] | None = None,
 ) -> tuple[EnvSnapshot, EnvironmentChoice]:
     """`snapshot_for_project` for an analysis of ``entry_points`` (as `analyze` takes them):
-    while the probe runs, the parser gets ready when the analysis will likely parse.
+    while the probe runs, the parser gets ready when the analysis will likely parse, and
+    ``then`` runs (the caller imports what it needs after the analysis).
 
     :raises InterpreterError: the chosen interpreter is missing or unusable.
     """
@@ -302,22 +308,28 @@ def snapshot_for_analysis(
         entries, _ = entry_points_for(job, entry_point_args(entry_points), project)
     except InputError:
         entries = ()  # `analyze` reports it, after the snapshot as before
-    return _snapshot_while_warming(entries, project, options)
+    return _snapshot_while_warming(entries, project, options, then)
 
 
 def _snapshot_while_warming(
-    entries: Sequence[EntryPoint], project: Path, options: AnalysisOptions
+    entries: Sequence[EntryPoint], project: Path, options: AnalysisOptions, then: Callable[[], object] | None = None
 ) -> tuple[EnvSnapshot, EnvironmentChoice]:
     """The environment's snapshot; while its probe runs (a new or changed environment: the
     snapshot cache missed), libcst is imported if an entry script is not in the facts
-    cache. The probe is ~0.2 s of waiting and libcst ~0.2 s to import: a cold analysis
-    overlaps them, a warm one (no probe) imports neither."""
+    cache, and what reading the snapshot and parsing in parallel import, then ``then``
+    runs. The probe is ~0.2 s of waiting: a cold analysis imports meanwhile what it would
+    import after, a warm one (no probe) none of it."""
 
     def warm_up() -> None:
+        import packaging.utils  # noqa: F401 - the snapshot's names are canonicalized with it
+
         if _will_parse(entries, project, options):
-            from envcapture.analysis.parsepool import prepare_parser
+            from envcapture.analysis.parsepool import prepare_parser, prepare_pool
 
             prepare_parser()
+            prepare_pool()
+        if then is not None:
+            then()
 
     return snapshot_for_project(project, options.python, while_probing=warm_up)
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
     from multiprocessing.context import BaseContext
 
-__all__ = ["BATCH", "PARALLEL_THRESHOLD", "ParseJob", "Parser", "parse_batch", "prepare_parser"]
+__all__ = ["BATCH", "PARALLEL_THRESHOLD", "ParseJob", "Parser", "parse_batch", "prepare_parser", "prepare_pool"]
 
 
 def __dir__() -> list[str]:
@@ -65,6 +65,13 @@ def prepare_parser() -> None:
 
     with compiled_dataclasses():
         import envcapture.analysis.imports  # noqa: F401
+
+
+def prepare_pool() -> None:
+    """Import what starting the workers imports (multiprocessing, ~15 ms): a cold analysis
+    does it while the environment probe runs."""
+    import concurrent.futures.process  # noqa: F401
+    import multiprocessing.connection  # noqa: F401
 
 
 def _parse(job: ParseJob) -> SourceFacts:

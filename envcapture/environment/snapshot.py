@@ -270,8 +270,13 @@ def start_probe(python: str) -> None:
 def _stop_untaken() -> None:
     for early in _early.values():
         if isinstance(early, _Started):
-            early.process.kill()
-            early.process.communicate()
+            process = early.process
+            process.kill()
+            # Not communicate(): a child the probe started may hold its pipes open for long.
+            for stream in (process.stdin, process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()
+            process.wait()
     _early.clear()
 
 

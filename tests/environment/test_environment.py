@@ -603,16 +603,22 @@ def test_a_probe_started_early_is_the_one_the_snapshot_reads(tmp_path: Path, mon
 
 @pytest.mark.skipif(sys.platform != "linux", reason="watches the probe through /proc")
 def test_a_probe_started_early_and_never_read_is_stopped_at_exit(tmp_path: Path) -> None:
-    fake = _script(tmp_path / "python", "#!/bin/sh\nsleep 60\n")
+    """Killed and reaped at exit, at once: even when a child it started holds its pipes."""
+    started = tmp_path / "started"
+    fake = _script(tmp_path / "python", f"#!/bin/sh\nsleep 20 &\ntouch {started}\nexec sleep 20\n")
     code = (
-        "import sys\n"
+        "import sys, time, pathlib\n"
         "from envcapture.environment import snapshot\n"
         "snapshot.start_probe(sys.argv[1])\n"
         "print(*[e.process.pid for e in snapshot._early.values()])\n"
+        "while not pathlib.Path(sys.argv[2]).exists():\n"
+        "    time.sleep(0.01)\n"
     )
     env = {**os.environ, "ENVCAPTURE_CACHE_DIR": str(tmp_path / "cache")}
-    done = subprocess.run([sys.executable, "-c", code, str(fake)], capture_output=True, text=True, env=env, timeout=60)
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code, str(fake), str(started)], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
+    assert time.monotonic() - began < 15  # not waiting for the probe's child to let its pipes go
     (pid,) = map(int, done.stdout.split())
     assert not Path(f"/proc/{pid}").exists()  # killed and reaped before the process ended
 
