@@ -44,10 +44,11 @@ def __dir__() -> list[str]:
     return list(__all__)
 
 
-# Below this many files waiting, this process parses them. Cold runs of generated projects
-# of 40 and 100 files (30 and 72 parsed) took the same time, within noise, with 8, 16 or
-# 32: with 32 a project of a few dozen files starts no process.
-PARALLEL_THRESHOLD = 32
+# Below this many files waiting, this process parses them. Forked with libcst loaded, a
+# worker costs a few milliseconds, less than a file's parse: from the second file waiting
+# on, they parse in parallel (with 32, this process parsed a 300-file project's first ~20
+# files alone, ~45 ms of one core while the other waited; counted with callgrind).
+PARALLEL_THRESHOLD = 2
 # Files per task while every worker is busy. A cold run of a 300-file project (212 parsed):
 # 1.65 s and 2.72 s of CPU one file a task, 1.55 s and 2.55 s with 4, 8 or 16.
 BATCH = 8
@@ -64,7 +65,10 @@ def prepare_parser() -> None:
     from envcapture._fs import compiled_dataclasses
 
     with compiled_dataclasses():
-        import envcapture.analysis.imports  # noqa: F401
+        from envcapture.analysis.imports import extract_source_facts
+    # The first extraction loads what libcst loads on first use (its native parser, ~5 ms)
+    # and fills the walk's dispatch tables: done here, no file waits for it.
+    dump_facts(extract_source_facts(b"import os\nif os:\n    import sys\n", module="__main__", is_package=False))
 
 
 def prepare_pool() -> None:
