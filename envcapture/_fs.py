@@ -19,6 +19,7 @@ import math
 import os
 import stat
 import sys
+from _thread import allocate_lock
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -495,10 +496,11 @@ def live_members(*, pgid: int | None = None, sid: int | None = None) -> list[int
 def compiled_dataclasses(path: Path | None = None) -> Iterator[None]:
     """While the block runs, ``dataclasses`` takes the methods it writes from the cache file
     ``path`` (default: beside envcapture's bytecode) instead of compiling them; what it
-    compiled is added at the end. Nested, or with a ``dataclasses`` of another shape, the
-    block runs without it."""
+    compiled is added at the end. Nested, in another thread while one runs, or with a
+    ``dataclasses`` of another shape, the block runs without it."""
     import dataclasses
     import marshal
+    from types import CodeType
 
     if "exec" in vars(dataclasses) or not (hasattr(dataclasses, "_create_fn") or hasattr(dataclasses, "_FuncBuilder")):
         yield
@@ -516,7 +518,7 @@ def compiled_dataclasses(path: Path | None = None) -> Iterator[None]:
         nonlocal compiled
         if type(source) is str:
             code = known.get(source)
-            if code is None:
+            if type(code) is not CodeType:  # not known, or a file of another shape: compiled again
                 # dont_inherit: exec() in dataclasses.py compiles with its flags, none (no
                 # ``from __future__ import annotations`` of this module's).
                 code = known[source] = compile(source, "<string>", "exec", dont_inherit=True)
@@ -524,11 +526,21 @@ def compiled_dataclasses(path: Path | None = None) -> Iterator[None]:
             source = code
         exec(source, globals, locals)  # noqa: S102 - what dataclasses itself runs
 
-    dataclasses.exec = exec_compiled  # type: ignore[attr-defined]  # a module global shadows the builtin
+    # Checked and set under the lock: two threads that both saw no patch (an analysis in
+    # each, reading the file meanwhile) would each set theirs, and the second to end found
+    # none to remove (AttributeError).
+    with _dataclasses_patch_lock:
+        installed = "exec" not in vars(dataclasses)
+        if installed:
+            dataclasses.exec = exec_compiled  # type: ignore[attr-defined]  # a module global shadows the builtin
+    if not installed:
+        yield
+        return
     try:
         yield
     finally:
-        del dataclasses.exec  # type: ignore[attr-defined]
+        with _dataclasses_patch_lock:
+            del dataclasses.exec  # type: ignore[attr-defined]
         if compiled and not sys.dont_write_bytecode:
             try:
                 atomic_write_bytes(path, marshal.dumps(known), durable=False)
@@ -537,6 +549,7 @@ def compiled_dataclasses(path: Path | None = None) -> Iterator[None]:
 
 
 _DATACLASS_CODE_LIMIT = 20_000  # functions; more means another version's left over: started again
+_dataclasses_patch_lock = allocate_lock()
 
 
 def _dataclass_code_path() -> Path:
