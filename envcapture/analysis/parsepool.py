@@ -1,7 +1,8 @@
 """The parser of a cold analysis: source files -> `SourceFacts`, here or in worker processes. EDGE: processes.
 
 Files are added as the walk finds them and taken, in the walk's order, when it reaches
-them. Until `PARALLEL_THRESHOLD` files wait, this process parses each one the walk takes;
+them. Until `PARALLEL_THRESHOLD` files wait (`FRESH_WORKERS_THRESHOLD` when workers would start
+as fresh interpreters), this process parses each one the walk takes;
 from then on a pool of worker processes parses them ahead of the walk, in batches.
 
 What a worker costs to start: an interpreter that imports libcst is ~0.35 s of CPU.
@@ -37,7 +38,16 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
     from multiprocessing.context import BaseContext
 
-__all__ = ["BATCH", "PARALLEL_THRESHOLD", "ParseJob", "Parser", "parse_batch", "prepare_parser", "prepare_pool"]
+__all__ = [
+    "BATCH",
+    "FRESH_WORKERS_THRESHOLD",
+    "PARALLEL_THRESHOLD",
+    "ParseJob",
+    "Parser",
+    "parse_batch",
+    "prepare_parser",
+    "prepare_pool",
+]
 
 
 def __dir__() -> list[str]:
@@ -49,6 +59,11 @@ def __dir__() -> list[str]:
 # on, they parse in parallel (with 32, this process parsed a 300-file project's first ~20
 # files alone, ~45 ms of one core while the other waited; counted with callgrind).
 PARALLEL_THRESHOLD = 2
+# The same for workers that start a fresh interpreter (a fork server while another thread
+# runs, as the progress display's on a terminal; spawn on macOS and Windows): each imports
+# libcst, ~0.35 s of CPU, more than a few dozen files' parse (a 3-file project's cold run
+# on a terminal took 0.8 s with 2, 0.4 s with this).
+FRESH_WORKERS_THRESHOLD = 32
 # Files per task while every worker is busy. A cold run of a 300-file project (212 parsed):
 # 1.65 s and 2.72 s of CPU one file a task, 1.55 s and 2.55 s with 4, 8 or 16.
 BATCH = 8
@@ -107,10 +122,9 @@ def _context() -> BaseContext:
     """How workers start: forked from this process (Linux, no other thread), else from a
     fork server that imported the extractor, else spawned (see the module docstring)."""
     import multiprocessing
-    import threading
 
     methods = multiprocessing.get_all_start_methods()
-    if sys.platform == "linux" and "fork" in methods and threading.active_count() == 1:
+    if _forks() and "fork" in methods:
         prepare_parser()
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
@@ -120,11 +134,20 @@ def _context() -> BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+def _forks() -> bool:
+    """Whether workers started now are forked from this process (`_context`)."""
+    import threading
+
+    return sys.platform == "linux" and threading.active_count() == 1
+
+
 class Parser:
     """The files the walk will take, parsed here or by worker processes (see the module
-    docstring); ``key`` is the caller's name for a file, taken once."""
+    docstring); ``key`` is the caller's name for a file, taken once. The workers start once
+    ``threshold`` files wait; by default `PARALLEL_THRESHOLD` when they would be forked,
+    else `FRESH_WORKERS_THRESHOLD`."""
 
-    def __init__(self, workers: int, *, threshold: int = PARALLEL_THRESHOLD, batch: int = BATCH) -> None:
+    def __init__(self, workers: int, *, threshold: int | None = None, batch: int = BATCH) -> None:
         self.workers = workers
         self.threshold = threshold
         self.batch = batch
@@ -140,10 +163,17 @@ class Parser:
 
     def add(self, key: Hashable, job: ParseJob) -> None:
         self._waiting[key] = job
-        if self._pool is None and self.workers > 1 and len(self._waiting) >= self.threshold:
+        if self._pool is None and self.workers > 1 and len(self._waiting) >= self._start_threshold():
             self._start()
         if self._pool is not None:
             self._dispatch()
+
+    def _start_threshold(self) -> int:
+        if self.threshold is not None:
+            return self.threshold
+        if len(self._waiting) < PARALLEL_THRESHOLD or _forks():
+            return PARALLEL_THRESHOLD
+        return FRESH_WORKERS_THRESHOLD
 
     def take(self, key: Hashable) -> SourceFacts:
         """The facts of an added file: parsed here when there are no workers, else waited for."""

@@ -18,7 +18,7 @@ import pytest
 from envcapture.analysis.api import AnalysisOptions, analyze
 from envcapture.analysis.classify import Analysis, CacheStats
 from envcapture.analysis.imports import extract_source_facts
-from envcapture.analysis.parsepool import ParseJob, Parser
+from envcapture.analysis.parsepool import FRESH_WORKERS_THRESHOLD, ParseJob, Parser
 from envcapture.environment.model import EnvSnapshot
 
 SOURCES: list[ParseJob] = [
@@ -63,6 +63,22 @@ def test_workers_give_each_file_the_facts_a_parse_here_gives(start_method: str) 
         for index, job in enumerate(JOBS):
             parser.add(index, job)
         assert parser.start_method == start_method
+        facts = [parser.take(index) for index in range(len(JOBS))]
+    finally:
+        parser.close()
+    assert facts == [_expected(job) for job in JOBS]
+
+
+def test_workers_start_at_the_threshold_of_how_they_would_start(start_method: str) -> None:
+    """Forked workers start once two files wait; workers that import libcst afresh (a fork
+    server while another thread runs, as the progress display's on a terminal) only once
+    FRESH_WORKERS_THRESHOLD do: a small project is parsed here (it took twice as long)."""
+    assert 2 < len(JOBS) < FRESH_WORKERS_THRESHOLD
+    parser = Parser(2)
+    try:
+        for index, job in enumerate(JOBS):
+            parser.add(index, job)
+        assert parser.start_method == ("fork" if start_method == "fork" else None)
         facts = [parser.take(index) for index in range(len(JOBS))]
     finally:
         parser.close()
