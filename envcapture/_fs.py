@@ -507,6 +507,8 @@ def compiled_dataclasses(path: Path | None = None) -> Iterator[None]:
         return
     path = path if path is not None else _dataclass_code_path()
     try:
+        if path.stat().st_size > _DATACLASS_CODE_BYTES:
+            raise ValueError("another version's left over: started again")
         known = marshal.loads(path.read_bytes())  # noqa: S302 - written by envcapture beside its bytecode: as trusted as its .pyc
     except (OSError, ValueError, EOFError, TypeError):  # none yet, or unreadable: compiled again
         known = {}
@@ -549,6 +551,7 @@ def compiled_dataclasses(path: Path | None = None) -> Iterator[None]:
 
 
 _DATACLASS_CODE_LIMIT = 20_000  # functions; more means another version's left over: started again
+_DATACLASS_CODE_BYTES = 8 << 20  # the same, told by the file's size before it is read (today ~1.5 MB)
 _dataclasses_patch_lock = allocate_lock()
 
 

@@ -85,6 +85,20 @@ def test_workers_start_at_the_threshold_of_how_they_would_start(start_method: st
     assert facts == [_expected(job) for job in JOBS]
 
 
+def test_workers_start_once_a_file_waits_for_each() -> None:
+    """A pool forks all its workers at its first task: with more workers than files (a small
+    project on a many-core machine), this process parses them and forks none."""
+    parser = Parser(len(JOBS) + 1)
+    try:
+        for index, job in enumerate(JOBS):
+            parser.add(index, job)
+        assert parser.start_method is None
+        facts = [parser.take(index) for index in range(len(JOBS))]
+    finally:
+        parser.close()
+    assert facts == [_expected(job) for job in JOBS]
+
+
 def test_files_taken_out_of_order_or_before_they_are_sent() -> None:
     """A batch larger than what waits: the files wait until the walk takes one, then are
     shared out among the workers; taken in another order, each still gets its own facts."""
