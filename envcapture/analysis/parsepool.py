@@ -129,7 +129,7 @@ def _context() -> BaseContext:
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["envcapture.analysis.imports"])
+        context.set_forkserver_preload(["envcapture.analysis._libcst", "envcapture.analysis.imports"])
         return context
     return multiprocessing.get_context("spawn")
 
