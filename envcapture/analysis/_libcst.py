@@ -1,8 +1,8 @@
 """libcst, imported with the methods of its node classes compiled once (`_fs.compiled_dataclasses`).
 
-What a fork server preloads before `envcapture.analysis.imports` (which imports libcst as
-usual, then finds it loaded): its workers, forked from it, start with libcst at half the
-import's cost, as the analysing process does (`parsepool.prepare_parser`).
+Imported before `envcapture.analysis.imports` (which imports libcst as usual, then finds it
+loaded) by `parsepool.prepare_parser` and by a fork server's preload: the analysing process
+and the fork server's workers both get libcst at half the import's cost.
 """
 
 from __future__ import annotations

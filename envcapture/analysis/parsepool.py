@@ -1,8 +1,8 @@
 """The parser of a cold analysis: source files -> `SourceFacts`, here or in worker processes. EDGE: processes.
 
 Files are added as the walk finds them and taken, in the walk's order, when it reaches
-them. Until `PARALLEL_THRESHOLD` files wait (`FRESH_WORKERS_THRESHOLD` when workers would start
-as fresh interpreters), this process parses each one the walk takes;
+them. Until a file waits for each worker (at least `PARALLEL_THRESHOLD`; `FRESH_WORKERS_THRESHOLD`
+when workers would start as fresh interpreters), this process parses each one the walk takes;
 from then on a pool of worker processes parses them ahead of the walk, in batches.
 
 What a worker costs to start: an interpreter that imports libcst is ~0.35 s of CPU.
@@ -77,10 +77,9 @@ def prepare_parser() -> None:
     """Import the extractor (libcst, ~0.2 s; half that with its dataclasses' methods compiled
     already, `compiled_dataclasses`) now: a cold analysis does it while the environment
     probe runs, and forked workers inherit it."""
-    from envcapture._fs import compiled_dataclasses
+    import envcapture.analysis._libcst  # noqa: F401 - libcst, its dataclass methods compiled once
+    from envcapture.analysis.imports import extract_source_facts
 
-    with compiled_dataclasses():
-        from envcapture.analysis.imports import extract_source_facts
     # The first extraction loads what libcst loads on first use (its native parser, ~5 ms)
     # and fills the walk's dispatch tables: done here, no file waits for it.
     dump_facts(extract_source_facts(b"import os\nif os:\n    import sys\n", module="__main__", is_package=False))
@@ -144,8 +143,8 @@ def _forks() -> bool:
 class Parser:
     """The files the walk will take, parsed here or by worker processes (see the module
     docstring); ``key`` is the caller's name for a file, taken once. The workers start once
-    ``threshold`` files wait; by default `PARALLEL_THRESHOLD` when they would be forked,
-    else `FRESH_WORKERS_THRESHOLD`."""
+    ``threshold`` files wait; by default once a file waits for each (at least
+    `PARALLEL_THRESHOLD` when they would be forked, else `FRESH_WORKERS_THRESHOLD`)."""
 
     def __init__(self, workers: int, *, threshold: int | None = None, batch: int = BATCH) -> None:
         self.workers = workers

@@ -360,9 +360,10 @@ _HEADERS_END = re.compile(r"\r?\n\r?\n")
 
 
 def _metadata(dist: Any) -> Any:
-    """``dist.metadata`` without the body: the headers of the file it reads, parsed by the
-    same email parser. The body is the long description, most of the text: parsing it line
-    by line was most of the probe's time."""
+    """``dist.metadata`` without the body: the headers of the file it reads, split at their
+    colons when each line is one field (`_simple_headers`), else parsed by the same email
+    parser. The body is the long description, most of the text: parsing it line by line was
+    most of the probe's time."""
     text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or dist.read_text("")
     if text is None:
         return None

@@ -126,7 +126,7 @@ def start_reading(project: Path, python: str | None = None) -> None:
         choice = find_environment(project, python)
     except OSError:
         return  # `snapshot_for_project` meets it again and reports it
-    start_probe(choice.python if choice.python is not None else sys.executable)
+    start_probe(_interpreter(choice))
 
 
 def bare_snapshot(snapshot: EnvSnapshot) -> EnvSnapshot:
@@ -152,6 +152,11 @@ def snapshot_for_project(
     :raises InterpreterError: the chosen interpreter is missing or unusable.
     """
     choice = find_environment(project, python)
-    if choice.python is None:
-        return bare_snapshot(snapshot_environment(sys.executable, while_probing=while_probing)), choice
-    return snapshot_environment(choice.python, while_probing=while_probing), choice
+    snapshot = snapshot_environment(_interpreter(choice), while_probing=while_probing)
+    return (bare_snapshot(snapshot) if choice.python is None else snapshot), choice
+
+
+def _interpreter(choice: EnvironmentChoice) -> str:
+    """The interpreter probed for ``choice``: its own, or envcapture's in bare mode (for the
+    standard library only)."""
+    return choice.python if choice.python is not None else sys.executable
