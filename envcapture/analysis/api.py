@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, Union
 
 from envcapture._fs import read_user_file, sha256_bytes
+from envcapture.analysis.ahead import WalkAhead, claim_walk_ahead
 from envcapture.analysis.cache import (
     AnalysisCache,
     AnalysisEntry,
@@ -130,6 +131,7 @@ class _FactsReader:
         jobs: int | None,
         progress: Callable[[int, int], None] | None = None,
         previous: AnalysisEntry | None = None,
+        ahead: WalkAhead | None = None,
     ) -> None:
         self.project = str(project)
         self.cache = cache
@@ -139,7 +141,10 @@ class _FactsReader:
         self.records: dict[FileKey, FileRecord] = {}
         self._previous = previous
         self._progress = progress
-        self._parser: Parser | None = None  # made when a file is not in the caches
+        # made when a file is not in the caches, or the walk ahead's (its workers parse on)
+        self._parser: Parser | None = ahead.parser if ahead is not None else None
+        self._ahead = ahead
+        self._parsed_ahead: dict[FileKey, tuple[SourceFacts, bytes | None]] = {}
         self._done: dict[FileKey, SourceFacts] = {}
         self._parsing: dict[FileKey, str] = {}  # given to the parser: its facts-cache key
         self._taken: set[FileKey] = set()
@@ -195,6 +200,16 @@ class _FactsReader:
         if cached is not None:
             self._done[key] = cached
             return
+        if self._ahead is not None:
+            # Parsed ahead, or being parsed, for this content: taken as this reader's parse.
+            ahead = self._ahead.parsed(key, facts_key)
+            if ahead is not None:
+                self._parsed_ahead[key] = ahead
+                self._parsing[key] = facts_key
+                return
+            if self._ahead.in_parser(key, facts_key):
+                self._parsing[key] = facts_key
+                return
         if self._parser is None:
             from envcapture.analysis.parsepool import Parser  # a warm analysis parses nothing
 
@@ -207,8 +222,12 @@ class _FactsReader:
         facts = self._done.get(key)
         if facts is not None:
             return facts
-        assert self._parser is not None
-        facts, stored = self._parser.take_stored(key)
+        ahead = self._parsed_ahead.pop(key, None)
+        if ahead is not None:
+            facts, stored = ahead
+        else:
+            assert self._parser is not None
+            facts, stored = self._parser.take_stored(key)
         self.cache.put(self._parsing.pop(key), facts, stored)
         self._done[key] = facts
         self._tick(parsed=1)
@@ -317,19 +336,35 @@ def _snapshot_while_warming(
     """The environment's snapshot; while its probe runs (a new or changed environment: the
     snapshot cache missed), libcst is imported if an entry script is not in the facts
     cache, and what reading the snapshot and parsing in parallel import, then ``then``
-    runs. The probe is ~0.2 s of waiting: a cold analysis imports meanwhile what it would
-    import after, a warm one (no probe) none of it."""
+    runs, then the local code is walked and parsed until the probe is done (`ahead`). The
+    probe is ~0.2 s of waiting: a cold analysis imports and parses meanwhile what it would
+    after, a warm one (no probe) none of it."""
 
-    def warm_up() -> None:
+    def warm_up(finished: Callable[[], bool]) -> None:
         import packaging.utils  # noqa: F401 - the snapshot's names are canonicalized with it
 
-        if _will_parse(entries, project, options):
+        parse = _will_parse(entries, project, options)
+        if parse:
             from envcapture.analysis.parsepool import prepare_parser, prepare_pool
 
             prepare_parser()
             prepare_pool()
         if then is not None:
             then()
+        # Where a pipe cannot be polled (Windows), `finished` would not see the probe's
+        # document waiting: the walk ahead would run to its end first.
+        if parse and os.name == "posix" and not finished():
+            from envcapture.analysis.ahead import walk_ahead
+
+            walk_ahead(
+                entries,
+                project,
+                cache_dir=options.cache_dir,
+                use_cache=options.use_cache,
+                jobs=options.jobs,
+                target_python=options.target_python,
+                finished=finished,
+            )
 
     return snapshot_for_project(project, options.python, while_probing=warm_up)
 
@@ -401,6 +436,7 @@ def analyze(
     key = analyses.key(
         str(project_dir), repr(entries), repr(target), repr(snapshot), tables_digest(), repr(named_files), repr(inputs)
     )
+    ahead = claim_walk_ahead(project_dir, entries)  # what the walk ahead of the probe parsed
     previous = analyses.get(key)
     started = time.time_ns()
     current, edited = previous.revalidate(started) if previous is not None else (None, ())
@@ -443,7 +479,8 @@ def analyze(
         from envcapture.analysis.walk import build_import_graph
 
         if reader is None:
-            reader = _FactsReader(project_dir, cache, options.jobs, options.progress, current or previous)
+            reader = _FactsReader(project_dir, cache, options.jobs, options.progress, current or previous, ahead)
+            ahead = None  # its parser is the reader's now
         finder = ModuleFinder()
         try:
             graph = build_import_graph(
@@ -472,6 +509,8 @@ def analyze(
         stats = CacheStats(
             hits=cache.hits, misses=cache.misses, parsed=reader.parsed, write_error=cache.write_error or analyses.write_error
         )
+    if ahead is not None:
+        ahead.close()
     if runtime:
         analysis = _with_runtime(analysis, entries, project_dir, snapshot, options)
     merged = tuple(

@@ -198,6 +198,25 @@ class Parser:
             raise RuntimeError(f"a parser worker returned unreadable facts for {job[3]}")
         return facts, stored
 
+    def ready(self, key: Hashable, timeout: float) -> bool:
+        """Whether `take` of an added file would not wait for a worker (it is parsed, or would
+        be parsed here); waits up to ``timeout`` seconds for its batch."""
+        if key in self._waiting:
+            if self._pool is None:
+                return True
+            self._share_out()
+        future = self._sent[key][0]
+        if not future.done():
+            from concurrent.futures import wait
+
+            wait((future,), timeout)
+        return future.done()
+
+    def forget(self, key: Hashable) -> None:
+        """Drop an added file (its content changed): it is not taken, and may be added again."""
+        self._waiting.pop(key, None)
+        self._sent.pop(key, None)
+
     def close(self) -> None:
         """Stop the workers (what they were not given yet is parsed here if taken); the next
         file added past the threshold starts them again."""

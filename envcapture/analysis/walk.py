@@ -582,7 +582,7 @@ def build_import_graph(
         if named in scripts:
             data.mark_analysed(named)  # python train.py config/train_x.py: walked as an entry point
     files: dict[Path, LocalFile] = {}
-    edges: set[Edge] = set()
+    edges: list[Edge] = []
     diagnostics: set[Diagnostic] = set()
     prefixes: set[PrefixImport] = set()
     heuristic: list[Root] = [Root(project, RootOrigin.HEURISTIC)]
@@ -622,18 +622,40 @@ def build_import_graph(
         walk.run()
         for path, local in walk.files.items():
             files.setdefault(path, local)
-        edges.update(walk.edges)
+        edges.extend(walk.edges)
         diagnostics.update(walk.diagnostics)
         prefixes.update(walk.prefixes)
     diagnostics.update(data.diagnostics)
     return ImportGraph(
         entry_points=entries,
         local_files=tuple(sorted(files.values(), key=lambda f: f.path)),
-        edges=tuple(sorted(edges, key=lambda e: (e.importer, e.site.line, e.site.column, e.resolution.module))),
+        edges=_unique_edges(edges),
         diagnostics=tuple(sorted(diagnostics, key=lambda d: (d.file or "", d.line or 0, d.code, d.message))),
         prefix_imports=tuple(sorted(prefixes)),
         data_files=data.data_files(),
     )
+
+
+def _edge_order(edge: Edge) -> tuple[str, int, int, str]:
+    return (edge.importer, edge.site.line, edge.site.column, edge.resolution.module)
+
+
+def _unique_edges(edges: list[Edge]) -> tuple[Edge, ...]:
+    """``edges`` sorted (`_edge_order`, then as walked), each once: two entry points reaching
+    the same file walk its imports twice. Compared only within a run of one order key, not
+    hashed: a set of them hashed each edge's site and resolution whole (~3% of the walk)."""
+    ordered = sorted(edges, key=_edge_order)
+    unique: list[Edge] = []
+    run = 0  # where the run of the last edge's order key starts in ``unique``
+    last: tuple[str, int, int, str] | None = None
+    for edge in ordered:
+        order = _edge_order(edge)
+        if order != last:
+            run, last = len(unique), order
+        elif edge in unique[run:]:
+            continue
+        unique.append(edge)
+    return tuple(unique)
 
 
 def _enqueue_module_entry(walk: _Walk, entry: EntryPoint, diagnostics: set[Diagnostic]) -> None:

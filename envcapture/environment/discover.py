@@ -144,7 +144,7 @@ def bare_snapshot(snapshot: EnvSnapshot) -> EnvSnapshot:
 
 
 def snapshot_for_project(
-    project: Path, python: str | None = None, *, while_probing: Callable[[], object] | None = None
+    project: Path, python: str | None = None, *, while_probing: Callable[[Callable[[], bool]], object] | None = None
 ) -> tuple[EnvSnapshot, EnvironmentChoice]:
     """The snapshot of the environment `find_environment` chooses (bare: stdlib only), and the choice.
 

@@ -89,7 +89,7 @@ def snapshot_environment(
     *,
     timeout: float = PROBE_TIMEOUT,
     use_cache: bool = True,
-    while_probing: Callable[[], object] | None = None,
+    while_probing: Callable[[Callable[[], bool]], object] | None = None,
 ) -> EnvSnapshot:
     """Read the interpreter ``python`` (default: `default_interpreter`) and what it has installed.
 
@@ -97,8 +97,10 @@ def snapshot_environment(
         directory, a version (``3.10``, ``python3.12``) or a name looked up on ``PATH``.
     :param timeout: seconds before the probe is killed.
     :param while_probing: called once the probe runs, before waiting for it, so that the
-        caller's work overlaps the subprocess; not called when the snapshot comes from the
-        cache (no probe) or the probe's source could not be handed over without waiting.
+        caller's work overlaps the subprocess, with a function telling whether the probe's
+        document can be read (the caller may stop then); not called when the snapshot comes
+        from the cache (no probe) or the probe's source could not be handed over without
+        waiting.
         What it raises kills the probe and propagates.
     :returns: the snapshot; distributions sorted by canonical name.
     :raises InterpreterError: the interpreter is missing, not executable, not a
@@ -298,7 +300,7 @@ def _launch(executable: str) -> subprocess.Popen[bytes]:
 def _run_probe(
     executable: str,
     timeout: float,
-    while_probing: Callable[[], object] | None = None,
+    while_probing: Callable[[Callable[[], bool]], object] | None = None,
     started: _Started | None = None,
 ) -> Mapping[str, object]:
     """The probe's document: ``started`` (by `start_probe`), else a probe started now."""
@@ -316,7 +318,7 @@ def _run_probe(
             if unsent is None:
                 unsent = _hand_over(process, _probe_source().encode("utf-8"))
             if not unsent and while_probing is not None:
-                while_probing()
+                while_probing(lambda: _finished(process))
             left = deadline - time.monotonic()  # what while_probing took counts; a probe done meanwhile is read whole
             out, err = process.communicate(unsent or None, timeout=left if left > 0 or process.poll() is None else None)
         except subprocess.TimeoutExpired as exc:
@@ -326,6 +328,18 @@ def _run_probe(
             process.kill()
             raise
     return _probe_document(executable, process.returncode, out, err)
+
+
+def _finished(process: subprocess.Popen[bytes]) -> bool:
+    """Whether the probe's document can be read: it exited, or its output waits (it writes
+    it whole, at its end). Without `select` on pipes (Windows), only once it exited."""
+    if process.poll() is not None:
+        return True
+    if os.name != "posix" or process.stdout is None:
+        return False
+    import select
+
+    return bool(select.select([process.stdout], [], [], 0)[0])
 
 
 def _hand_over(process: subprocess.Popen[bytes], source: bytes) -> bytes:

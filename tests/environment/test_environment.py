@@ -12,6 +12,7 @@ import sys
 import sysconfig
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -520,16 +521,16 @@ def test_snapshot_cache_skips_the_probe_until_the_environment_changes(
     monkeypatch.setenv("ENVCAPTURE_CACHE_DIR", str(tmp_path / "cache"))
     python = make_venv(tmp_path / "venv")
     probes: list[str] = []
-    first = snapshot_environment(str(python), while_probing=lambda: probes.append("first"))
+    first = snapshot_environment(str(python), while_probing=lambda _finished: probes.append("first"))
     assert first.distribution("dist-alpha") is None
     assert probes == ["first"]  # the probe ran, and the caller's work ran meanwhile
 
-    again = snapshot_environment(str(python), while_probing=lambda: probes.append("again"))
+    again = snapshot_environment(str(python), while_probing=lambda _finished: probes.append("again"))
     assert probes == ["first"] and again == first
 
     wheel_factory("dist-alpha")
     pip_install(python, "--no-deps", "dist-alpha", find_links=[wheel_factory.wheelhouse])
-    after = snapshot_environment(str(python), while_probing=lambda: probes.append("after"))
+    after = snapshot_environment(str(python), while_probing=lambda _finished: probes.append("after"))
     assert probes == ["first", "after"]
     assert after.distribution("dist-alpha") is not None
     assert snapshot_environment(str(python), use_cache=False) == after
@@ -558,20 +559,22 @@ def test_work_while_probing_runs_as_the_probe_runs_to_its_end(tmp_path: Path) ->
     seen: list[str] = []
     others = set(_children_of_this_thread())  # a fork server another test started, say
 
-    def watch_the_probe() -> None:
+    def watch_the_probe(finished: Callable[[], bool]) -> None:
         (probe,) = set(_children_of_this_thread()) - others
+        seen.append("finished" if finished() else "running")  # a fresh probe imports for a while
         deadline = time.monotonic() + 60
         while not _has_exited(probe) and time.monotonic() < deadline:
             time.sleep(0.01)
         seen.append("exited" if _has_exited(probe) else "still running")
+        seen.append("finished" if finished() else "running")  # its document waits in the pipe
 
     overlapped = snapshot_environment(str(python), use_cache=False, while_probing=watch_the_probe)
-    assert seen == ["exited"]
+    assert seen == ["running", "exited", "finished"]
     assert overlapped == snapshot_environment(str(python), use_cache=False)
 
     killed: list[int] = []
 
-    def interrupted() -> None:
+    def interrupted(_finished: Callable[[], bool]) -> None:
         killed.extend(set(_children_of_this_thread()) - others)
         raise KeyboardInterrupt
 
@@ -591,7 +594,9 @@ def test_a_probe_started_early_is_the_one_the_snapshot_reads(tmp_path: Path, mon
     start_probe(str(python))
     (early,) = set(_children_of_this_thread()) - others
     more: list[int] = []
-    snapshot = snapshot_environment(str(python), while_probing=lambda: more.extend(set(_children_of_this_thread()) - others))
+    snapshot = snapshot_environment(
+        str(python), while_probing=lambda _finished: more.extend(set(_children_of_this_thread()) - others)
+    )
     assert more == [early]  # while it ran, the only probe was the early one
     assert not Path(f"/proc/{early}").exists()  # read and reaped
     assert snapshot == snapshot_environment(str(python), use_cache=False)
@@ -616,7 +621,9 @@ def test_a_probe_started_early_and_never_read_is_stopped_at_exit(tmp_path: Path)
     )
     env = {**os.environ, "ENVCAPTURE_CACHE_DIR": str(tmp_path / "cache")}
     began = time.monotonic()
-    done = subprocess.run([sys.executable, "-c", code, str(fake), str(started)], capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(fake), str(started)], capture_output=True, text=True, env=env, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - began < 15  # not waiting for the probe's child to let its pipes go
     (pid,) = map(int, done.stdout.split())

@@ -1,0 +1,118 @@
+"""ahead.py: while the probe runs, the local code is walked and parsed ahead of the snapshot;
+the analysis takes those parses by content and gives exactly what it gives without them."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from envcapture.analysis import ahead as ahead_module
+from envcapture.analysis.ahead import WalkAhead, claim_walk_ahead, walk_ahead
+from envcapture.analysis.api import AnalysisOptions, analyze
+from envcapture.analysis.classify import Analysis
+from envcapture.analysis.entries import entry_points_for
+from envcapture.environment.model import EnvSnapshot
+
+
+def _project(root: Path) -> tuple[Path, EnvSnapshot]:
+    """``main.py`` importing a local package of 30 modules, a package installed in ``site``
+    that ``src/`` of the project holds too (the walk ahead, seeing nothing installed, takes
+    the local copy), ``yaml`` (nowhere) and ``json``."""
+    pkg = root / "job" / "pkg"
+    pkg.mkdir(parents=True)
+    (root / "job" / "main.py").write_text("import json\nimport pkg\nimport shadowed\nimport yaml\n")
+    (pkg / "__init__.py").write_text("".join(f"from . import m{i}\n" for i in range(30)))
+    for i in range(30):
+        (pkg / f"m{i}.py").write_text(f"import os\nfrom .m{(i + 1) % 30} import name\nname = {i}\n")
+    local_copy = root / "job" / "src" / "shadowed"
+    local_copy.mkdir(parents=True)
+    (local_copy / "__init__.py").write_text("from . import extra\n")
+    (local_copy / "extra.py").write_text("import numpy\n")
+    site = root / "site"
+    (site / "shadowed").mkdir(parents=True)
+    (site / "shadowed" / "__init__.py").write_text("")
+    snapshot = EnvSnapshot(executable=sys.executable, python_version="3.11.7", sys_path=(str(site),), site_packages=(str(site),))
+    return root / "job", snapshot
+
+
+def _options() -> AnalysisOptions:
+    return AnalysisOptions(use_cache=False, jobs=2)
+
+
+def _analysis(project: Path, snapshot: EnvSnapshot) -> Analysis:
+    return analyze(["main.py"], project=project, options=_options(), snapshot=snapshot)
+
+
+def _walk_ahead(project: Path, finished: object = lambda: False) -> WalkAhead:
+    entries, _ = entry_points_for(None, ("main.py",), project)
+    walk_ahead(entries, project, cache_dir=None, use_cache=False, jobs=2, target_python=None, finished=finished)  # type: ignore[arg-type]
+    (ahead,) = ahead_module._current
+    return ahead
+
+
+def _same_but_timing(analysis: Analysis) -> Analysis:
+    return replace(analysis, stats=replace(analysis.stats, write_error=""))
+
+
+def test_the_analysis_takes_the_parses_ahead_and_gives_what_it_gives_without(tmp_path: Path) -> None:
+    project, snapshot = _project(tmp_path)
+    without = _analysis(project, snapshot)
+    ahead = _walk_ahead(project)
+    local = {str(project / f.path) for f in without.local_files}
+    shadowed = {str(project / "src" / "shadowed" / name) for name in ("__init__.py", "extra.py")}
+    assert ahead.parsed_files == local | shadowed  # the walk ran to its end: all taken from the parser
+
+    taken = _analysis(project, snapshot)
+    assert _same_but_timing(taken) == _same_but_timing(without)
+    assert taken.stats.parsed == without.stats.parsed == 32  # counted as the analysis' own parses
+    assert ahead.parsed_files == shadowed  # the guess the analysis did not take
+    assert not ahead_module._current
+
+
+def test_a_file_changed_after_its_parse_ahead_is_read_again(tmp_path: Path) -> None:
+    project, snapshot = _project(tmp_path)
+    ahead = _walk_ahead(project)
+    assert str(project / "pkg" / "m7.py") in ahead.parsed_files
+    (project / "pkg" / "m7.py").write_text("import os\nfrom . import added\nname = 7\n")
+    (project / "pkg" / "added.py").write_text("import requests\n")
+
+    taken = _analysis(project, snapshot)
+    assert "pkg/added.py" in {f.path for f in taken.local_files}
+    assert "requests" in {u.module for u in taken.unresolved}
+    claim_walk_ahead(project, ())  # none left to claim: the analysis took it
+    assert _same_but_timing(taken) == _same_but_timing(_analysis(project, snapshot))
+
+
+def test_the_walk_ahead_stops_once_the_probe_is_done(tmp_path: Path) -> None:
+    """Stopped with files in the parser: the analysis takes those still the same from the
+    parser's workers, and parses again one changed meanwhile."""
+    project, snapshot = _project(tmp_path)
+    without = _analysis(project, snapshot)
+    looks: list[int] = []
+
+    def finished() -> bool:
+        looks.append(1)
+        return len(looks) > 12
+
+    ahead = _walk_ahead(project, finished)
+    assert ahead.parsed_files and ahead.parsing_files  # stopped midway, files in the parser
+    assert len(ahead.parsed_files | ahead.parsing_files) < 32
+    changed = sorted(ahead.parsing_files)[0]
+    Path(changed).write_text(Path(changed).read_text() + "import changed_meanwhile\n")
+
+    taken = _analysis(project, snapshot)
+    assert "changed_meanwhile" in {u.module for u in taken.unresolved}
+    assert taken.stats.parsed == without.stats.parsed
+    assert len(taken.local_files) == len(without.local_files)
+
+
+def test_a_walk_ahead_of_other_entry_points_is_stopped_not_taken(tmp_path: Path) -> None:
+    project, snapshot = _project(tmp_path)
+    (project / "other.py").write_text("import pkg\n")
+    ahead = _walk_ahead(project, iter([False] * 5 + [True] * 1000).__next__)
+    assert ahead.parser is not None
+    analysis = analyze(["other.py"], project=project, options=_options(), snapshot=snapshot)
+    assert analysis.stats.parsed == 32  # other.py, pkg and its 30 modules: its own parses
+    assert ahead.parser._pool is None  # its workers stopped
+    assert not ahead_module._current
