@@ -497,10 +497,34 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 
 def _rebuild(cls: type, values: tuple[Any, ...]) -> Any:
-    obj: Any = object.__new__(cls)
-    for setter, value in zip(_setters(cls), values, strict=True):
-        setter(obj, value)
-    return obj
+    builder = _BUILDERS.get(cls)
+    if builder is None:
+        builder = _BUILDERS[cls] = _builder(cls)
+    return builder(values)
+
+
+_BUILDERS: dict[type, Callable[[tuple[Any, ...]], Any]] = {}
+
+
+def _builder(cls: type) -> Callable[[tuple[Any, ...]], Any]:
+    """A function making a ``cls`` object from its fields' values: one statement a field,
+    as `dataclasses` writes ``__init__`` (a loop over the setters took half as long again;
+    the analysing process rebuilds every fact a worker sends). Unpacking refuses a tuple of
+    another length: a pickle of another layout is damage, a miss."""
+    count = len(_setters(cls))
+    values = [f"v{i}" for i in range(count)]
+    lines = [
+        "def build(values):",
+        f"    {', '.join(values)}{',' if count == 1 else ''} = values" if count else "    () = values",
+        "    obj = new(cls)",
+        *(f"    set{i}(obj, v{i})" for i in range(count)),
+        "    return obj",
+    ]
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    namespace.update((f"set{i}", setter) for i, setter in enumerate(_setters(cls)))
+    exec("\n".join(lines), namespace)  # noqa: S102 - text made here of indices, no input
+    builder: Callable[[tuple[Any, ...]], Any] = namespace["build"]
+    return builder
 
 
 class _Slotted:
@@ -585,6 +609,17 @@ def _stored_graph(blob: bytes) -> _StoredGraph:
     return graph
 
 
+def _reducer_of(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    """`_reduce_dataclass` for ``cls`` alone, its getter bound (an analysis entry pickles
+    tens of thousands of objects, each through this)."""
+    getter = _getter(cls)
+
+    def reduce(obj: Any) -> tuple[Any, ...]:
+        return _rebuild, (cls, getter(obj))
+
+    return reduce
+
+
 def _reduce_dataclass(obj: Any) -> tuple[Any, ...]:
     cls = type(obj)
     return _rebuild, (cls, _getter(cls)(obj))
@@ -616,8 +651,8 @@ class _Reducers(dict[type, Any]):
 
     def __missing__(self, cls: type) -> Any:
         if dataclasses.is_dataclass(cls) and hasattr(cls, "__slots__"):
-            self[cls] = _reduce_dataclass
-            return _reduce_dataclass
+            reducer = self[cls] = _reducer_of(cls)
+            return reducer
         raise KeyError(cls)  # pickled as usual
 
 

@@ -3,7 +3,9 @@ and checked by stat then digest; damaged entries are misses."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import pickle
 import shutil
 import sqlite3
 import subprocess
@@ -30,6 +32,26 @@ def test_round_trip_is_exact() -> None:
     facts = extract_source_facts(SOURCE, module="pkg.mod", is_package=False, path="pkg/mod.py")
     again = load_facts(dump_facts(facts))
     assert again == facts and again.fact_digest == facts.fact_digest is not None  # compared apart: not part of ==
+
+
+class _OtherLayout:
+    """Pickles as facts of a layout with other fields would: the values, one more or less."""
+
+    def __init__(self, values: tuple[object, ...]) -> None:
+        self.values = values
+
+    def __reduce__(self) -> tuple[object, ...]:
+        from envcapture.analysis import cache
+
+        return cache._rebuild, (SourceFacts, self.values)
+
+
+def test_facts_of_another_layout_are_a_miss() -> None:
+    facts = extract_source_facts(SOURCE, module="pkg.mod", is_package=False, path="pkg/mod.py")
+    values = tuple(getattr(facts, field.name) for field in dataclasses.fields(facts))
+    assert load_facts(pickle.dumps(_OtherLayout(values))) == facts
+    assert load_facts(pickle.dumps(_OtherLayout((*values, "a field more")))) is None
+    assert load_facts(pickle.dumps(_OtherLayout(values[:-1]))) is None
 
 
 def test_key_depends_on_content_module_and_kind() -> None:
