@@ -332,14 +332,18 @@ def _run_probe(
 
 def _finished(process: subprocess.Popen[bytes]) -> bool:
     """Whether the probe's document can be read: it exited, or its output waits (it writes
-    it whole, at its end). Without `select` on pipes (Windows), only once it exited."""
+    it whole, at its end). Without `poll` on pipes (Windows), only once it exited."""
     if process.poll() is not None:
         return True
     if os.name != "posix" or process.stdout is None:
         return False
     import select
 
-    return bool(select.select([process.stdout], [], [], 0)[0])
+    # poll, not select: select refuses a descriptor past FD_SETSIZE (1024), the pipe's number
+    # in a process holding many files open (a notebook, a server calling the API).
+    waiting = select.poll()
+    waiting.register(process.stdout, select.POLLIN)
+    return bool(waiting.poll(0))
 
 
 def _hand_over(process: subprocess.Popen[bytes], source: bytes) -> bytes:

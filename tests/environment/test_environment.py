@@ -583,6 +583,39 @@ def test_work_while_probing_runs_as_the_probe_runs_to_its_end(tmp_path: Path) ->
     assert len(killed) == 1 and not Path(f"/proc/{killed[0]}").exists()  # killed and reaped
 
 
+@pytest.mark.skipif(os.name != "posix", reason="descriptors past FD_SETSIZE: a POSIX limit of select")
+def test_finished_tells_of_a_probe_whose_pipe_is_past_descriptor_1024() -> None:
+    """A process holding many files open (a notebook, a server) gives the probe's pipes
+    numbers past 1024, which select refuses: `finished` still answers, the snapshot is made."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("needs at least 1200 open files")
+    if soft != resource.RLIM_INFINITY and soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    held: list[int] = []
+    answers: list[bool] = []
+
+    def look(finished: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 60
+        while not answers or (not answers[-1] and time.monotonic() < deadline):
+            answers.append(finished())
+            time.sleep(0.005)
+
+    try:
+        with open(os.devnull, "rb") as devnull:
+            while len(held) < 1100:
+                held.append(os.dup(devnull.fileno()))
+        snapshot = snapshot_environment(sys.executable, use_cache=False, while_probing=look)
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert answers[-1] is True
+    assert snapshot.python_version == platform.python_version()
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="watches the probe through /proc")
 def test_a_probe_started_early_is_the_one_the_snapshot_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`start_probe` (the CLI calls it before importing the analysis) runs the probe before
