@@ -18,6 +18,7 @@ misses, files parsed) and its facts cache hold only what it read itself.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
@@ -158,6 +159,11 @@ def walk_ahead(
     cache = FactsCache(cache_dir) if use_cache else None  # its own counts: none of the analysis'
     ahead = WalkAhead(project, repr(tuple(entries)), cache, jobs if jobs is not None else (os.cpu_count() or 1), finished)
     _current.append(ahead)
+    # One no analysis claims (an error after the snapshot: `check --with` a distribution not
+    # installed, a failed probe) is stopped at exit, while the modules its pool's shutdown
+    # uses are still there (left to the interpreter's teardown, it printed an exception).
+    atexit.unregister(_drop_current)
+    atexit.register(_drop_current)
     running = f"{sys.version_info[0]}.{sys.version_info[1]}"
     # Nothing installed, no standard-library directory: an import is local code or nothing.
     nothing_installed = EnvSnapshot(executable=sys.executable, python_version=running)
@@ -174,6 +180,9 @@ def walk_ahead(
         pass
     except Exception:
         logging.getLogger("envcapture").debug("the walk ahead stopped", exc_info=True)
+    except BaseException:
+        _drop_current()  # interrupted: no analysis follows, its workers stop now
+        raise
     finally:
         if cache is not None:
             cache.close()

@@ -3,9 +3,14 @@ the analysis takes those parses by content and gives exactly what it gives witho
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+
+import pytest
+from helpers import make_venv
 
 from envcapture.analysis import ahead as ahead_module
 from envcapture.analysis.ahead import WalkAhead, claim_walk_ahead, walk_ahead
@@ -116,3 +121,49 @@ def test_a_walk_ahead_of_other_entry_points_is_stopped_not_taken(tmp_path: Path)
     assert analysis.stats.parsed == 32  # other.py, pkg and its 30 modules: its own parses
     assert ahead.parser._pool is None  # its workers stopped
     assert not ahead_module._current
+
+
+def test_an_interrupted_walk_ahead_stops_its_workers_and_leaves_nothing_to_claim(tmp_path: Path) -> None:
+    """Ctrl-C during the walk ahead (raised where the walk looks at the probe): no analysis
+    follows, its workers stop then, not at the interpreter's teardown."""
+    project, _ = _project(tmp_path)
+    walking: list[WalkAhead] = []
+
+    def interrupted() -> bool:
+        walking.extend(ahead_module._current[len(walking) :])
+        if walking[0].parser is not None and walking[0].parser._pool is not None:
+            raise KeyboardInterrupt
+        return False
+
+    entries, _ = entry_points_for(None, ("main.py",), project)
+    with pytest.raises(KeyboardInterrupt):
+        walk_ahead(entries, project, cache_dir=None, use_cache=False, jobs=2, target_python=None, finished=interrupted)
+    assert not ahead_module._current  # nothing for the next analysis to claim
+    (ahead,) = walking
+    assert ahead.parser is not None and ahead.parser._pool is None  # its workers stopped
+
+
+def test_a_walk_ahead_no_analysis_claims_is_stopped_before_exit(tmp_path: Path) -> None:
+    """`check --with` a distribution not installed fails after the snapshot, the walk ahead
+    unclaimed: its workers are stopped at exit, the error is the one line printed."""
+    project, _ = _project(tmp_path)
+    (project / "requirements.txt").write_text("PyYAML\n")
+    python = make_venv(tmp_path / "venv", seed=False)
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    # A probe of a second or so: the walk ahead starts its workers meanwhile.
+    Path(purelib, "slow_start.pth").write_text("import time; time.sleep(0.6)\n")
+    installed = Path(purelib, "present-1.0.dist-info")  # something installed: --with is checked
+    installed.mkdir()
+    (installed / "METADATA").write_text("Metadata-Version: 2.1\nName: present\nVersion: 1.0\n")
+    (installed / "RECORD").write_text("")
+    done = subprocess.run(
+        [sys.executable, "-m", "envcapture.cli", "check", "main.py", "--with", "absent-dist", "--python", str(python)],
+        cwd=project, env={**os.environ, "ENVCAPTURE_CACHE_DIR": str(tmp_path / "cache")},
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 3
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("envcapture: error: --with: absent-dist is not installed")
