@@ -22,6 +22,7 @@ import atexit
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -134,7 +135,9 @@ class WalkAhead:
             self.parser.close()
 
 
-_current: list[WalkAhead] = []  # the walk ahead not yet claimed by an analysis (at most one)
+# The walk ahead not yet claimed by an analysis, per thread: the one that made it claims it (an
+# analysis in another thread took one still walking, and both used its parser: KeyError).
+_current: dict[int, WalkAhead] = {}
 
 
 def walk_ahead(
@@ -158,12 +161,12 @@ def walk_ahead(
     _drop_current()
     cache = FactsCache(cache_dir) if use_cache else None  # its own counts: none of the analysis'
     ahead = WalkAhead(project, repr(tuple(entries)), cache, jobs if jobs is not None else (os.cpu_count() or 1), finished)
-    _current.append(ahead)
+    _current[threading.get_ident()] = ahead
     # One no analysis claims (an error after the snapshot: `check --with` a distribution not
     # installed, a failed probe) is stopped at exit, while the modules its pool's shutdown
     # uses are still there (left to the interpreter's teardown, it printed an exception).
-    atexit.unregister(_drop_current)
-    atexit.register(_drop_current)
+    atexit.unregister(_drop_all)
+    atexit.register(_drop_all)
     running = f"{sys.version_info[0]}.{sys.version_info[1]}"
     # Nothing installed, no standard-library directory: an import is local code or nothing.
     nothing_installed = EnvSnapshot(executable=sys.executable, python_version=running)
@@ -189,11 +192,11 @@ def walk_ahead(
 
 
 def claim_walk_ahead(project: Path, entries: Sequence[EntryPoint]) -> WalkAhead | None:
-    """The walk ahead of ``entries`` in ``project``, for the analysis' reader; None when none
-    ran for them (another one is stopped)."""
-    if not _current:
+    """The walk ahead of ``entries`` in ``project`` this thread made, for the analysis' reader;
+    None when none ran for them (another one of this thread is stopped)."""
+    ahead = _current.pop(threading.get_ident(), None)
+    if ahead is None:
         return None
-    ahead = _current.pop()
     if ahead.project == str(project) and ahead.entries == repr(tuple(entries)):
         return ahead
     ahead.close()
@@ -201,5 +204,11 @@ def claim_walk_ahead(project: Path, entries: Sequence[EntryPoint]) -> WalkAhead 
 
 
 def _drop_current() -> None:
+    ahead = _current.pop(threading.get_ident(), None)
+    if ahead is not None:
+        ahead.close()
+
+
+def _drop_all() -> None:
     while _current:
-        _current.pop().close()
+        _current.popitem()[1].close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def _analysis(project: Path, snapshot: EnvSnapshot) -> Analysis:
 def _walk_ahead(project: Path, finished: object = lambda: False) -> WalkAhead:
     entries, _ = entry_points_for(None, ("main.py",), project)
     walk_ahead(entries, project, cache_dir=None, use_cache=False, jobs=2, target_python=None, finished=finished)  # type: ignore[arg-type]
-    (ahead,) = ahead_module._current
+    (ahead,) = ahead_module._current.values()
     return ahead
 
 
@@ -130,7 +131,7 @@ def test_an_interrupted_walk_ahead_stops_its_workers_and_leaves_nothing_to_claim
     walking: list[WalkAhead] = []
 
     def interrupted() -> bool:
-        walking.extend(ahead_module._current[len(walking) :])
+        walking[:] = ahead_module._current.values()
         if walking[0].parser is not None and walking[0].parser._pool is not None:
             raise KeyboardInterrupt
         return False
@@ -167,3 +168,31 @@ def test_a_walk_ahead_no_analysis_claims_is_stopped_before_exit(tmp_path: Path) 
     assert done.returncode == 3
     assert len(done.stderr.splitlines()) == 1, done.stderr
     assert done.stderr.startswith("envcapture: error: --with: absent-dist is not installed")
+
+
+def test_an_analysis_takes_no_walk_ahead_of_another_thread(tmp_path: Path) -> None:
+    """Two analyses of one project in two threads: the one given its snapshot takes nothing
+    of the other's walk ahead, still walking (both used its parser: a KeyError)."""
+    project, snapshot = _project(tmp_path)
+    without = _analysis(project, snapshot)
+    entries, _ = entry_points_for(None, ("main.py",), project)
+    walking, go_on = threading.Event(), threading.Event()
+
+    def finished() -> bool:
+        walking.set()
+        go_on.wait(60)
+        return False
+
+    options = {"cache_dir": None, "use_cache": False, "jobs": 2, "target_python": None, "finished": finished}
+    other = threading.Thread(target=walk_ahead, args=(entries, project), kwargs=options)
+    other.start()
+    try:
+        assert walking.wait(60)
+        taken = _analysis(project, snapshot)
+    finally:
+        go_on.set()
+        other.join(60)
+    assert _same_but_timing(taken) == _same_but_timing(without)
+    (ahead,) = ahead_module._current.values()  # the other thread's, for its own analysis
+    assert ahead.parsed_files  # walked to its end, its parser its own
+    ahead_module._drop_all()
