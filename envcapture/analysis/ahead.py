@@ -122,8 +122,8 @@ class WalkAhead:
         """Whether the parser holds ``key`` with the content ``facts_key`` names (the analysis
         then takes it from the parser); a parse of other content is dropped from it."""
         parsing = self._parsing.pop(key, None)
-        if parsing is None or self.parser is None:
-            return False
+        if parsing is None or self.parser is None or key not in self.parser:
+            return False  # (not in the parser: a job lost to a failed task, parsed again)
         if parsing != facts_key:  # the file changed since it was read here
             self.parser.forget(key)
             return False
