@@ -511,7 +511,8 @@ def _builder(cls: type) -> Callable[[tuple[Any, ...]], Any]:
     as `dataclasses` writes ``__init__`` (a loop over the setters took half as long again;
     the analysing process rebuilds every fact a worker sends). Unpacking refuses a tuple of
     another length: a pickle of another layout is damage, a miss."""
-    count = len(_setters(cls))
+    setters = _setters(cls)
+    count = len(setters)
     values = [f"v{i}" for i in range(count)]
     lines = [
         "def build(values):",
@@ -521,7 +522,7 @@ def _builder(cls: type) -> Callable[[tuple[Any, ...]], Any]:
         "    return obj",
     ]
     namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    namespace.update((f"set{i}", setter) for i, setter in enumerate(_setters(cls)))
+    namespace.update((f"set{i}", setter) for i, setter in enumerate(setters))
     exec("\n".join(lines), namespace)  # noqa: S102 - text made here of indices, no input
     builder: Callable[[tuple[Any, ...]], Any] = namespace["build"]
     return builder
@@ -610,8 +611,8 @@ def _stored_graph(blob: bytes) -> _StoredGraph:
 
 
 def _reducer_of(cls: type) -> Callable[[Any], tuple[Any, ...]]:
-    """`_reduce_dataclass` for ``cls`` alone, its getter bound (an analysis entry pickles
-    tens of thousands of objects, each through this)."""
+    """How a ``cls`` object pickles: `_rebuild` of its fields' values, its getter bound once
+    (an analysis entry pickles tens of thousands of objects, each through this)."""
     getter = _getter(cls)
 
     def reduce(obj: Any) -> tuple[Any, ...]:
@@ -620,15 +621,13 @@ def _reducer_of(cls: type) -> Callable[[Any], tuple[Any, ...]]:
     return reduce
 
 
-def _reduce_dataclass(obj: Any) -> tuple[Any, ...]:
-    cls = type(obj)
-    return _rebuild, (cls, _getter(cls)(obj))
-
-
 def _reduce_graph_eagerly(graph: ImportGraph) -> tuple[Any, ...]:
     if type(graph) is _StoredGraph:
         graph = graph.loaded()
-    return _reduce_dataclass(graph)
+    return _reduce_graph_fields(graph)
+
+
+_reduce_graph_fields: Final = _reducer_of(ImportGraph)
 
 
 def _reduce_graph_lazily(graph: ImportGraph) -> tuple[Any, ...]:
