@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envcapture._fs import read_user_file
-from envcapture.analysis.cache import FactsCache, FileKey
+from envcapture.analysis.cache import FactsCache, FileKey, shown_path
 from envcapture.analysis.model import EntryPoint, SourceFacts
 
 if TYPE_CHECKING:
@@ -86,9 +86,8 @@ class WalkAhead:
             from envcapture.analysis.parsepool import Parser
 
             self.parser = Parser(self._jobs)
-        rel = key[0][len(self.project) + 1 :] if key[0].startswith(self.project + "/") else key[0]
         self._parsing[key] = facts_key
-        self.parser.add(key, (data, module, is_package, rel))
+        self.parser.add(key, (data, module, is_package, shown_path(key[0], self.project)))
 
     def take(self, path: Path, module: str, is_package: bool) -> SourceFacts:
         key = (str(path), module, is_package)

@@ -26,6 +26,7 @@ from envcapture.analysis.cache import (
     dir_digest,
     listing_digest,
     racy_after,
+    shown_path,
     stat_of,
 )
 from envcapture.analysis.classify import Analysis, CacheStats
@@ -164,14 +165,11 @@ class _FactsReader:
         finally:
             self.cache.close()
 
-    def _rel(self, path: str) -> str:
-        return path[len(self.project) + 1 :] if path.startswith(self.project + "/") else path
-
     def submit(self, path: Path, module: str, is_package: bool) -> None:
         key = (str(path), module, is_package)
         if key in self._done or key in self._parsing or key in self._taken:
             return
-        name, rel = key[0], self._rel(key[0])
+        name, rel = key[0], shown_path(key[0], self.project)
         stat = stat_of(name)
         reusable = self._previous.reusable(name, module, is_package, stat) if self._previous is not None else None
         if reusable is not None:

@@ -64,6 +64,7 @@ __all__ = [
     "listing_digest",
     "load_facts",
     "racy_after",
+    "shown_path",
     "stat_of",
 ]
 
@@ -261,6 +262,12 @@ Stat = tuple[int, int, int]
 
 FileKey = tuple[str, str, bool]
 """A file as the walk read it: (absolute path, module name, is_package)."""
+
+
+def shown_path(path: str, project: str) -> str:
+    """``path`` (a `FileKey`'s) as a diagnostic names it: relative to ``project`` when inside
+    it, else whole."""
+    return path[len(project) + 1 :] if path.startswith(project + "/") else path
 
 
 def stat_of(path: str) -> Stat | None:
