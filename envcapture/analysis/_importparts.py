@@ -15,6 +15,8 @@ from typing import Final, NamedTuple
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
+from envcapture.analysis._nodes import BoundedMemo
+
 __all__ = ["KNOWN_PLAIN", "ImportParts", "KnownPlainImports", "import_parts"]
 
 
@@ -46,17 +48,15 @@ def import_parts(stmt: cst.CSTNode) -> ImportParts:
     return ImportParts(True, len(stmt.relative), (get_full_name_for_node(module) or "") if module is not None else "", names)
 
 
-class KnownPlainImports(dict[str, ImportParts]):
+class KnownPlainImports(BoundedMemo[str, ImportParts]):
     """The parts of plain import lines (`Fragment.plain`), by the line's text, as read so far."""
 
-    LIMIT: Final = 20_000  # lines; past it the memory is given back and the reading starts again
+    def __init__(self, limit: int = 20_000) -> None:  # lines
+        super().__init__(limit)
 
     def learn(self, line: str, parts: ImportParts) -> None:
-        if line in self:
-            return
-        if len(self) >= self.LIMIT:
-            self.clear()
-        self[line] = parts
+        if line not in self:
+            self.remember(line, parts)
 
 
 KNOWN_PLAIN: Final = KnownPlainImports()

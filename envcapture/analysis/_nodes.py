@@ -1,10 +1,32 @@
-"""Small readings of libcst nodes that the extraction modules share: literal strings, call arguments."""
+"""Small readings of libcst nodes that the extraction modules share: literal strings, call
+arguments; and `BoundedMemo`, the memory of what a parser process has read."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import libcst as cst
 
-__all__ = ["argument", "integer", "literal_head", "literal_str"]
+__all__ = ["BoundedMemo", "argument", "integer", "literal_head", "literal_str"]
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class BoundedMemo(dict[_K, _V]):
+    """What a process has read, by what it read it from: at most ``limit`` entries, past which
+    the memory is given back and the reading starts again (a process may read any number of
+    files; what it met last is as likely to come again as what it met first)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def remember(self, key: _K, value: _V) -> _V:
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value
 
 
 def argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:
@@ -35,11 +57,9 @@ def literal_str(node: cst.BaseExpression | None) -> str | None:
         # libcst evaluates a literal with ast.literal_eval (a compile() each time); a module
         # repeats its literals, and a process its modules' ("utf-8", "__main__").
         code = node.value
-        if code not in _SIMPLE_STRINGS:
-            if len(_SIMPLE_STRINGS) >= _SIMPLE_STRINGS_LIMIT:
-                _SIMPLE_STRINGS.clear()
-            _SIMPLE_STRINGS[code] = _evaluated(node)
-        return _SIMPLE_STRINGS[code]
+        if code in _SIMPLE_STRINGS:
+            return _SIMPLE_STRINGS[code]
+        return _SIMPLE_STRINGS.remember(code, _evaluated(node))
     if isinstance(node, cst.ConcatenatedString):
         return _evaluated(node)
     return None
@@ -54,8 +74,7 @@ def _evaluated(node: cst.SimpleString | cst.ConcatenatedString) -> str | None:
 
 
 # A simple string's code -> `literal_str` of it: its value, or None (bytes, an odd escape).
-_SIMPLE_STRINGS: dict[str, str | None] = {}
-_SIMPLE_STRINGS_LIMIT = 50_000
+_SIMPLE_STRINGS: BoundedMemo[str, str | None] = BoundedMemo(50_000)
 
 
 def literal_head(node: cst.BaseExpression | None) -> tuple[str, bool]:

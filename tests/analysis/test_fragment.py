@@ -495,9 +495,8 @@ def test_the_review_cases_give_the_same_facts_and_digest_with_their_plain_import
 def test_a_memo_cleared_while_a_file_is_read_keeps_the_parts_of_its_left_out_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     """A file whose new plain line fills the memo (it is cleared) still places the lines it left
     out, whose parts were taken first (not an internal error: KeyError)."""
-    memo = KnownPlainImports()
+    memo = KnownPlainImports(limit=2)
     monkeypatch.setattr(imports, "KNOWN_PLAIN", memo)
-    monkeypatch.setattr(KnownPlainImports, "LIMIT", 2)
     extract_source_facts(b"import os\nimport sys\n", module="pkg.a", is_package=False, path="pkg/a.py")  # full
     source = b"import os\nimport json\n"
     assert fact_fragment(source.decode(), memo.__contains__) is not None
