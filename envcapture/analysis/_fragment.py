@@ -131,6 +131,10 @@ class Fragment:
     # (source line, the line) of the plain imports left out of ``text`` (``leave_out``): their
     # parts are known; the digest still reads them.
     left_out: tuple[tuple[int, str], ...] = ()
+    # Where each module-level statement of ``text`` starts in it (character offsets, the first
+    # 0): the statements on shared lines (``a = 1; b = 2``) are one. `imports` parses a
+    # statement it has parsed before in another file once (`_statements`).
+    tops: tuple[int, ...] = ()
 
     def source_line(self, line: int) -> int:
         """The source line of ``line`` (1-based) of ``text``."""
@@ -190,6 +194,9 @@ def fact_fragment(text: str, leave_out: Callable[[str], bool] | None = None) -> 
     hashed: list[str] = []  # what the digest reads after the signature, as text
     runs: list[tuple[int, int]] = []
     placeholders: list[int] = []
+    tops: list[int] = []
+    top_lines = _top_lines(module.body)
+    size = 0  # characters in ``chunks``
     at = 1
     follows = 0  # the source line that continues the last run
     for first, last, stand_in in kept:
@@ -214,7 +221,10 @@ def fact_fragment(text: str, leave_out: Callable[[str], bool] | None = None) -> 
             continue  # `at` and `follows` stay: the next chunk starts a run
         if first != follows:
             runs.append((at, first))
+        if first in top_lines:
+            tops.append(size)
         chunks.append(chunk)
+        size += len(chunk)
         at += last - first + 1
         follows = last + 1
     digest.update("".join(hashed).encode("utf-8", "surrogatepass"))  # the line numbers are ASCII
@@ -233,7 +243,21 @@ def fact_fragment(text: str, leave_out: Callable[[str], bool] | None = None) -> 
         statement_lines=_statement_lines(whole, placeholders, walked) if walked is not None else (),
         plain=plain,
         left_out=tuple(left_out),
+        tops=tuple(tops),
     )
+
+
+def _top_lines(body: Sequence[ast.stmt]) -> set[int]:
+    """The first line of each module-level statement (with its decorators) that starts a line of
+    its own: statements sharing a line (``a = 1; b = 2``, or ``x = (1,\n); y = 2``) are one."""
+    lines: set[int] = set()
+    end = 0
+    for node in body:
+        first = _first_line(node)
+        if first > end:
+            lines.add(first)
+        end = max(end, node.end_lineno or first)
+    return lines
 
 
 def _plain_imports(body: Sequence[ast.stmt], lines: list[str]) -> dict[int, str]:

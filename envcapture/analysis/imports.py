@@ -50,7 +50,8 @@ syntax (PEP 695, nested f-string quotes) parses on 3.10 and 3.11; no
 The work is split by concern: `nesting` (the pre-parse nesting scan), `_source` (bytes -> text, parse
 error messages), `_fragment` (the statements worth parsing, the facts' digest), `_visitor` (the walk
 that collects import sites and their context), `_guards` (optional / type-only / conditions),
-`_syspath` (``sys.path`` additions), `_positions` (lines and columns), `_nodes` (literals and
+`_syspath` (``sys.path`` additions), `_positions` (lines and columns), `_statements` (the
+module-level statements libcst parsed in another file), `_nodes` (literals and
 call arguments), `datafiles` (the files the code reads or runs by a literal path); this module
 resolves names, relative and dynamic imports, and assembles `SourceFacts`.
 """
@@ -70,6 +71,7 @@ from envcapture.analysis._importparts import KNOWN_PLAIN, ImportParts, import_pa
 from envcapture.analysis._nodes import argument, integer, literal_head, literal_str
 from envcapture.analysis._positions import starts
 from envcapture.analysis._source import decode_source, syntax_error
+from envcapture.analysis._statements import KNOWN_STATEMENTS, parse_fragment
 from envcapture.analysis._syspath import SysPathReader
 from envcapture.analysis._visitor import FROM_IMPORTS, FactsVisitor, Frame, Pending, walk_markers
 from envcapture.analysis.conditions import evaluate_condition, import_is_active
@@ -152,7 +154,7 @@ def _facts_of_text(text: str, module: str, is_package: bool, path: str | None, *
     tree: cst.Module | None = None
     if fragment is not None:
         try:
-            tree = parse_module(fragment.text)
+            tree = parse_fragment(fragment, parse_module, KNOWN_STATEMENTS)
         except Exception:  # noqa: BLE001 - libcst rejects what CPython accepts (newer syntax): parse it all
             fragment = None
     if tree is None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from envcapture.analysis._positions import starts
+from envcapture.analysis._statements import KnownStatements
 from envcapture.analysis.imports import (
     decode_source,
     evaluate_condition,
@@ -1159,6 +1160,7 @@ def test_a_tree_libcsts_own_checks_refuse_gives_facts_or_one_error(monkeypatch: 
     facts = extract_source_facts(source, module="m", is_package=False, path="m.py")
     assert [(s.module, s.dynamic) for s in facts.imports] == [("os", None), ("json", DUNDER)]
     monkeypatch.setattr(imports_module, "_VALIDATION_ONLY", False)
+    monkeypatch.setattr(imports_module, "KNOWN_STATEMENTS", KnownStatements())  # another libcst: another process
     checked = extract_source_facts(source, module="m", is_package=False, path="m.py")
     assert checked.imports == () and checked.error is not None
     assert checked.error.code == "internal-error" and checked.error.message.startswith("libcst cannot parse this file: ")
