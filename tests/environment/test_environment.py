@@ -485,7 +485,10 @@ def test_a_record_path_out_of_pycache_still_names_its_module() -> None:
         "Metadata-Version: 2.1\nName: torch\nVersion: 2.13.0\nRequires-Dist: numpy\nRequires-Dist: typing-extensions>=4 ; extra == 'x'\n\n",
         "name: lower\nVERSION: 1\nProvides-Extra: a\nProvides-Extra: b\nRequires-Python:   >=3.9  \n",  # case, blanks kept at the end
         "Name:x\nVersion:\t1.0\nSummary: é ünïcode\n",  # no blank after the colon, a tab
-        "Name: folded\nRequires-Dist: a\n  ; extra == 'b'\nVersion: 1\n",  # a folded value: the email parser's
+        "Name: folded\nRequires-Dist: a\n  ; extra == 'b'\nVersion: 1\n",  # a folded value: its lines kept
+        "Name: x\nSummary: MIT License\n        Copyright (c) 2020\n\tAll rights\n\nVersion: body\n",
+        "Name: x\nSummary: a\n   \nVersion: 1\n",  # a continuation of blanks only
+        " Name: folded-first\nVersion: 1\n",
         "Name: crlf\r\nVersion: 1\r\n\r\n",
         "From someone\nName: unixfrom\n",
         "Name: stray\nthis line is no field\nVersion: 1\n",
@@ -504,7 +507,7 @@ def test_metadata_headers_read_as_the_email_parser_reads_them(headers: str) -> N
         assert read.get(name) == expected.get(name)
     for name in ("Requires-Dist", "Provides-Extra", "Missing"):
         assert read.get_all(name) == expected.get_all(name)
-    if any(mark in headers for mark in ("\n  ", "\r", "From ", "no field", ": empty")):
+    if any(mark in headers for mark in ("\r", "From ", "no field", ": empty", " Name: folded-first")):
         assert simple is None  # left to the email parser
 
 
