@@ -249,13 +249,16 @@ def fact_fragment(text: str, leave_out: Callable[[str], bool] | None = None) -> 
 
 def _top_lines(body: Sequence[ast.stmt]) -> set[int]:
     """The first line of each module-level statement (with its decorators) that starts a line of
-    its own: statements sharing a line (``a = 1; b = 2``, or ``x = (1,\n); y = 2``) are one."""
+    its own: statements sharing a line (``a = 1; b = 2``, or ``x = (1,\n); y = 2``) are one.
+    A decorated def or class also at its ``def`` or ``class`` line: cut to its body, it starts
+    at its stand-in there (`_header`)."""
     lines: set[int] = set()
     end = 0
     for node in body:
         first = _first_line(node)
         if first > end:
             lines.add(first)
+            lines.add(node.lineno)
         end = max(end, node.end_lineno or first)
     return lines
 

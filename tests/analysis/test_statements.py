@@ -109,6 +109,21 @@ def test_facts_of_a_file_whose_guards_are_known_are_those_read_alone(monkeypatch
     ]
 
 
+@pytest.mark.parametrize("first", [True, False])
+def test_a_decorated_def_cut_to_its_body_is_a_statement_of_its_own(first: bool) -> None:
+    """Its stand-in (``def _():``) starts at the ``def`` line, not at the decorator's: a
+    statement still, the others are taken (not merged with it into one unknown text, nor, when
+    it comes first, the whole fragment parsed)."""
+    known = KnownStatements()
+    _module(GUARDS, known)
+    fixture = "@pytest.fixture(scope='session')\ndef data():\n    import numpy\n"
+    source = fixture + GUARDS if first else GUARDS + fixture
+    module, parse, text = _module(source, known)
+    assert module.code == text and len(module.body) == 3
+    assert parse.texts == ["def _():\n    import numpy\n"]
+    assert "def _():\n    import numpy\n" in known
+
+
 def test_a_statement_continued_to_its_end_parses_the_whole_fragment() -> None:
     """``import os; \\`` and a blank line: parsed last in another text, the continuation would
     run into its end (libcst refuses it); such a fragment is not cut into statements."""
