@@ -546,25 +546,19 @@ class MetadataDir:
     """A ``*.dist-info`` or ``*.egg-info`` entry of a ``sys.path`` directory, read as
     ``importlib.metadata.PathDistribution`` reads it."""
 
-    def __init__(self, root: str, child: str) -> None:
-        self._root = root
-        self._child = child
-        self._path = os.path.join(root, child)
+    def __init__(self, path: str) -> None:
+        # Spelled as pathlib spells it (`_posix_path`): the path an error reading one of its files
+        # names, and the one the system is asked for (a "/./"-padded one may be too long for it).
+        self._path = path
 
     def read_text(self, filename: str) -> str | None:
         # pathlib's joinpath drops an empty name: "" reads an egg-info that is a file itself.
-        path = os.path.join(self._path, filename) if filename else self._path
+        path = self._path + "/" + filename if filename else self._path
         try:
             with open(path, encoding="utf-8") as handle:
                 return handle.read()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
             return None
-
-    def located(self) -> str:
-        """The path ``str(PathDistribution._path)`` gives (pathlib collapses "//" and "/./")."""
-        import pathlib
-
-        return str(pathlib.Path(self._root, self._child))
 
     @property
     def requires(self) -> list[str] | None:
@@ -572,7 +566,13 @@ class MetadataDir:
         import pathlib
         from importlib import metadata as importlib_metadata
 
-        return importlib_metadata.PathDistribution(pathlib.Path(self._root, self._child)).requires
+        return importlib_metadata.PathDistribution(pathlib.Path(self._path)).requires
+
+
+def _posix_path(path: str) -> str:
+    """``str(pathlib.PurePosixPath(path))``: without empty and "." parts, a leading "//" kept."""
+    anchor = "//" if path[:2] == "//" and path[2:3] != "/" else "/" if path[:1] == "/" else ""
+    return anchor + "/".join(part for part in path.split("/") if part not in ("", ".")) or "."
 
 
 def _path_distributions() -> list[MetadataDir] | None:
@@ -612,9 +612,12 @@ def _path_distributions() -> list[MetadataDir] | None:
                 infos.setdefault(_NAME_SEPARATORS.sub("-", name).replace("-", "_"), []).append(child)
             elif low == "egg-info" and base.endswith(".egg"):
                 eggs.append(child)  # one legacy name (the directory's) for all
+        # pathlib.Path(root, child), as importlib.metadata's FastPath joins them
+        prefix = _posix_path(root)
+        prefix = "" if prefix == "." else prefix if prefix.endswith("/") else prefix + "/"
         for group in infos.values():
-            found.extend(MetadataDir(root, child) for child in group)
-        found.extend(MetadataDir(root, child) for child in eggs)
+            found.extend(MetadataDir(prefix + child) for child in group)
+        found.extend(MetadataDir(prefix + child) for child in eggs)
     return found
 
 
@@ -695,7 +698,7 @@ def snapshot() -> Json:
         try:
             info = describe(dist, egg_links)
         except Exception as exc:  # noqa: BLE001 - one broken dist must not hide the others
-            where = dist.located() if isinstance(dist, MetadataDir) else str(getattr(dist, "_path", "") or "")
+            where = str(getattr(dist, "_path", "") or "")
             problems.append({"path": where, "error": f"{type(exc).__name__}: {exc}"})
             continue
         key = canonical(info["name"])

@@ -5,6 +5,7 @@ importlib.metadata gives, on every Python it runs on, in the awkward cases as we
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import zipfile
 from pathlib import Path
@@ -124,6 +125,28 @@ def test_the_document_is_importlib_metadatas_without_importing_it(version: str, 
     # no Name, no metadata, not UTF-8, a directory: for each of the three entries naming the site
     assert len(document["problems"]) == 12
     assert "//" not in str(document["problems"]) and "/./" not in str(document["problems"])  # as pathlib writes them
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_metadata_file_is_opened_by_the_path_pathlib_spells(version: str, tmp_path: Path) -> None:
+    """importlib.metadata opens ``pathlib.Path(entry, child, "METADATA")``, "//" and "/./" gone: an
+    error it cannot pass over (a symlink loop) names that path, and an entry padded with "/./"
+    past the system's limit once a file in it is named still reads."""
+    site = tmp_path / "site"
+    _dist_info(site, "fine-1.0.dist-info", "fine", "1.0")
+    (site / "loop-1.0.dist-info").mkdir()
+    (site / "loop-1.0.dist-info" / "METADATA").symlink_to("METADATA")
+    limit = os.pathconf(site, "PC_PATH_MAX")
+    padded = str(tmp_path) + "/." * ((limit - 10 - len(str(site))) // 2) + "/site"
+    assert len(padded) < limit <= len(padded + "/fine-1.0.dist-info/METADATA")
+    result = _compare(version, [f"{tmp_path}//site/./", padded])
+    assert result["fast"] is True
+    assert result["ours"] == result["theirs"]
+    document = json.loads(str(result["ours"]))
+    found = [d["name"] for d in document["distributions"] + document["shadowed"] if d["location"] == str(site)]
+    assert found == ["fine", "fine"]
+    errors = [problem["error"] for problem in document["problems"]]
+    assert len(errors) == 2 and all(f"'{site}/loop-1.0.dist-info/METADATA'" in error for error in errors)
 
 
 @pytest.mark.parametrize("version", ["3.11.7"])
