@@ -415,3 +415,27 @@ def test_cached_facts_keep_alternatives_and_branches() -> None:
     assert kept == [(s.module, s.alternative_group, s.fallback, s.branch) for s in facts.imports]
     assert ("gym", 2, True, False) in kept
     assert ("wandb", None, False, True) in kept
+
+
+def test_a_graph_pickles_its_edges_by_columns_and_comes_back_equal_with_its_shared_parts(tmp_path: Path) -> None:
+    """A recorded graph stores its edges as columns (the sites and resolutions by value, once
+    each): it comes back equal, field for field, and an object two edges shared is one again."""
+    from envcapture.analysis import cache as cache_module
+
+    project = _project(tmp_path / "job")
+    (project / "pkg" / "c.py").write_text(
+        "import sys\nif sys.platform == 'win32':\n    import winreg\ntry:\n    import ujson as json\nexcept ImportError:\n    import json\n"
+    )
+    (project / "main.py").write_text("import pkg\nimport pkg.c\nimport helper\nimport numpy\nimport os, os.path\n")
+    graph = _run(project, None).graph
+    shared = graph.edges[0].resolution
+    edges = (*graph.edges, replace(graph.edges[1], resolution=shared, active=False))
+    graph = replace(graph, edges=edges)
+    blob = cache_module._dumps(graph, lazy_graphs=False)
+    again = cache_module._loads(blob)
+    assert type(again) is type(graph) and again == graph
+    assert [repr(e) for e in again.edges] == [repr(e) for e in graph.edges]
+    assert again.edges[-1].resolution is again.edges[0].resolution
+    assert any(e.site.conditions for e in again.edges) and any(e.site.alternative_group for e in again.edges)
+    stored = cache_module._loads(cache_module._dumps(graph))  # the lazy form of a recorded analysis
+    assert stored == graph and stored.edges == graph.edges
