@@ -3,6 +3,7 @@ arguments; and `BoundedMemo`, the memory of what a parser process has read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 import libcst as cst
@@ -14,19 +15,29 @@ _V = TypeVar("_V")
 
 
 class BoundedMemo(dict[_K, _V]):
-    """What a process has read, by what it read it from: at most ``limit`` entries, past which
-    the memory is given back and the reading starts again (a process may read any number of
-    files; what it met last is as likely to come again as what it met first)."""
+    """What a process has read, by what it read it from: at most ``limit`` entries (or, with
+    ``weight``, keys weighing that much together), past which the memory is given back and
+    the reading starts again (a process may read any number of files; what it met last is as
+    likely to come again as what it met first)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, weight: Callable[[_K], int] | None = None) -> None:
         super().__init__()
         self.limit = limit
+        self.used = 0  # the weight of the keys remembered
+        self._weight = weight
 
     def remember(self, key: _K, value: _V) -> _V:
-        if len(self) >= self.limit:
+        """Keep ``value`` for ``key``, a key not remembered yet."""
+        weight = 1 if self._weight is None else self._weight(key)
+        if self.used + weight > self.limit:
             self.clear()
+        self.used += weight
         self[key] = value
         return value
+
+    def clear(self) -> None:
+        super().clear()
+        self.used = 0
 
 
 def argument(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:

@@ -43,19 +43,7 @@ class KnownStatements(BoundedMemo[str, _Parsed]):
     (a package's ``from .x import (...)``, unique to its file) would hold 200 to 700 MB."""
 
     def __init__(self, limit: int = 500_000) -> None:  # characters: about 3,000 statements of real code
-        super().__init__(limit)
-        self.characters = 0
-
-    def remember(self, key: str, value: _Parsed) -> _Parsed:
-        if self.characters + len(key) > self.limit:
-            self.clear()
-        self.characters += len(key)
-        self[key] = value
-        return value
-
-    def clear(self) -> None:
-        super().clear()
-        self.characters = 0
+        super().__init__(limit, weight=len)
 
 
 KNOWN_STATEMENTS: Final = KnownStatements()

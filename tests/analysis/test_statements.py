@@ -138,7 +138,7 @@ def test_a_statement_continued_to_its_end_parses_the_whole_fragment() -> None:
 def test_the_memory_is_bounded_in_characters_and_long_statements_are_not_kept() -> None:
     known = KnownStatements(limit=40)  # two of the 19-character statements below
     _module("if a:\n    import b\nif c:\n    import d\nif e:\n    import f\n", known)
-    assert list(known) == ["if e:\n    import f\n"] and known.characters == 19  # cleared for the third
+    assert list(known) == ["if e:\n    import f\n"] and known.used == 19  # cleared for the third
     long_statement = "if a:\n    import b\n" + "".join(f"    import x{i}\n" for i in range(300))
     known = KnownStatements()
     fragment = fact_fragment(long_statement)
