@@ -255,9 +255,9 @@ class FactsCache:
 
 # --- the whole-analysis cache ------------------------------------------------------------------
 
-_ANALYSIS_FORMAT = (
-    7  # 7: the graph's edges by columns; 6: per-file facts and the graph stored apart, read when first used; 5: ImportSite.branch
-)
+# 7: the graph's edges by columns; 6: per-file facts and the graph stored apart, read when
+# first used; 5: ImportSite.branch
+_ANALYSIS_FORMAT = 7
 _RACY_NS = 2_000_000_000  # a stat this close to the walk's start is checked by digest
 
 Stat = tuple[int, int, int]
@@ -507,10 +507,14 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 
 def _rebuild(cls: type, values: tuple[Any, ...]) -> Any:
+    return _builder_of(cls)(values)
+
+
+def _builder_of(cls: type) -> Callable[[tuple[Any, ...]], Any]:
     builder = _BUILDERS.get(cls)
     if builder is None:
         builder = _BUILDERS[cls] = _builder(cls)
-    return builder(values)
+    return builder
 
 
 _BUILDERS: dict[type, Callable[[tuple[Any, ...]], Any]] = {}
@@ -647,14 +651,15 @@ _EDGES: Final = _field_names(ImportGraph).index("edges")
 def _edge_columns(edges: tuple[Edge, ...]) -> tuple[Any, ...]:
     """The edges as columns: importers, actives, and the field values of each distinct site and
     resolution (by identity, as pickle's memo keeps them) with each edge's index into them."""
-    site_values, site_refs = _distinct_values(edge.site for edge in edges)
-    resolution_values, resolution_refs = _distinct_values(edge.resolution for edge in edges)
+    site_values, site_refs = _distinct_values([edge.site for edge in edges], ImportSite)
+    resolution_values, resolution_refs = _distinct_values([edge.resolution for edge in edges], Resolution)
     importers = [edge.importer for edge in edges]
     actives = [edge.active for edge in edges]
     return importers, actives, site_values, site_refs, resolution_values, resolution_refs
 
 
-def _distinct_values(objects: Iterable[Any]) -> tuple[list[tuple[Any, ...]], list[int]]:
+def _distinct_values(objects: list[Any], cls: type) -> tuple[list[tuple[Any, ...]], list[int]]:
+    getter = _getter(cls)
     index: dict[int, int] = {}
     values: list[tuple[Any, ...]] = []
     refs: list[int] = []
@@ -662,16 +667,16 @@ def _distinct_values(objects: Iterable[Any]) -> tuple[list[tuple[Any, ...]], lis
         at = index.get(id(obj))
         if at is None:
             at = index[id(obj)] = len(values)
-            values.append(_getter(type(obj))(obj))
+            values.append(getter(obj))
         refs.append(at)
     return values, refs
 
 
 def _rebuild_graph(head: tuple[Any, ...], columns: tuple[Any, ...], tail: tuple[Any, ...]) -> ImportGraph:
     importers, actives, site_values, site_refs, resolution_values, resolution_refs = columns
-    sites = [_rebuild(ImportSite, values) for values in site_values]
-    resolutions = [_rebuild(Resolution, values) for values in resolution_values]
-    build_edge = _BUILDERS.get(Edge) or _BUILDERS.setdefault(Edge, _builder(Edge))
+    sites = list(map(_builder_of(ImportSite), site_values))
+    resolutions = list(map(_builder_of(Resolution), resolution_values))
+    build_edge = _builder_of(Edge)
     edges = tuple(
         build_edge((importer, sites[site], resolutions[resolution], active))
         for importer, active, site, resolution in zip(importers, actives, site_refs, resolution_refs, strict=True)
