@@ -539,7 +539,6 @@ def describe(dist: Any, egg_links: dict[str, str]) -> Json:
 # do (the same ``MetadataPathFinder``, ``FastPath``, ``Lookup`` and ``PathDistribution.read_text``
 # in 3.10 to 3.13); another asks importlib.metadata itself.
 _SAME_DISCOVERY = ((3, 10), (3, 11), (3, 12), (3, 13))
-_NAME_SEPARATORS = re.compile(r"[-_.]+")
 
 
 class MetadataDir:
@@ -609,7 +608,8 @@ def _path_distributions() -> list[MetadataDir] | None:
             low = child.lower()
             if low.endswith((".dist-info", ".egg-info")):
                 name = low.rpartition(".")[0].partition("-")[0]
-                infos.setdefault(_NAME_SEPARATORS.sub("-", name).replace("-", "_"), []).append(child)
+                # importlib's Prepared.normalize: `canonical` with "_" for "-", the same groups
+                infos.setdefault(canonical(name), []).append(child)
             elif low == "egg-info" and base.endswith(".egg"):
                 eggs.append(child)  # one legacy name (the directory's) for all
         # pathlib.Path(root, child), as importlib.metadata's FastPath joins them
