@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envcapture._fs import read_user_file
-from envcapture.analysis.cache import FactsCache, FileKey, shown_path
+from envcapture.analysis.cache import SOURCE_LIMIT, FactsCache, FileKey, shown_path
 from envcapture.analysis.model import EntryPoint, SourceFacts
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class WalkAhead:
         if key in self._parsed or key in self._parsing or key in self._known or self._finished():
             return
         try:
-            data = read_user_file(key[0], limit=64 << 20)
+            data = read_user_file(key[0], limit=SOURCE_LIMIT)
         except OSError:
             return  # the analysis reads it again and reports it
         facts_key = FactsCache.key(data, module, is_package)

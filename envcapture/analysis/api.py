@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, Union
 from envcapture._fs import read_user_file, sha256_bytes
 from envcapture.analysis.ahead import WalkAhead, claim_walk_ahead
 from envcapture.analysis.cache import (
+    SOURCE_LIMIT,
     AnalysisCache,
     AnalysisEntry,
     FactsCache,
@@ -178,7 +179,7 @@ class _FactsReader:
             self.cache.hits += 1
             return
         try:
-            data = read_user_file(name, limit=64 << 20)
+            data = read_user_file(name, limit=SOURCE_LIMIT)
         except OSError as exc:
             self.cache.misses += 1
             self._done[key] = SourceFacts(
@@ -244,7 +245,7 @@ class _FactsReader:
 
         stat = stat_of(name)
         try:
-            data = read_user_file(name, limit=64 << 20)
+            data = read_user_file(name, limit=SOURCE_LIMIT)
         except OSError:
             return False
         if stat is None or fact_digest(data) != recorded.fact_digest:
@@ -379,7 +380,7 @@ def _will_parse(entries: Sequence[EntryPoint], project: Path, options: AnalysisO
             if entry.kind is not EntryKind.SCRIPT:
                 return True
             try:
-                data = read_user_file(os.path.normpath(project / entry.target), limit=64 << 20)
+                data = read_user_file(os.path.normpath(project / entry.target), limit=SOURCE_LIMIT)
             except OSError:
                 continue  # a missing script is a diagnostic, not a parse
             if cache.get(cache.key(data, "__main__", False)) is None:

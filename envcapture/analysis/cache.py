@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FACTS_DATABASE",
+    "SOURCE_LIMIT",
     "AnalysisCache",
     "AnalysisEntry",
     "FactsCache",
@@ -273,6 +274,10 @@ def shown_path(path: str, project: str) -> str:
     return path[len(project) + 1 :] if path.startswith(project + "/") else path
 
 
+SOURCE_LIMIT: Final = 64 << 20
+"""Bytes past which a source file the analysis reads is refused (`read_user_file`'s limit)."""
+
+
 def stat_of(path: str) -> Stat | None:
     try:
         st = os.stat(path)
@@ -297,7 +302,7 @@ def dir_digest(path: str) -> str | None:
 
 def _file_digest(path: str) -> str | None:
     try:
-        return sha256_bytes(read_user_file(path, limit=64 << 20))  # never blocks on a FIFO
+        return sha256_bytes(read_user_file(path, limit=SOURCE_LIMIT))  # never blocks on a FIFO
     except OSError:
         return None
 
